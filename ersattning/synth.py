@@ -199,7 +199,7 @@ _PC_TIMES = {
     2: [8 * 60, 18 * 60],
     3: [7 * 60 + 30, 12 * 60, 18 * 60 + 30],
     4: [7 * 60 + 30, 12 * 60, 16 * 60 + 30, 21 * 60],
-    5: [7 * 60 + 30, 11 * 60 + 30, 15 * 60 + 30, 19 * 60, 22 * 60 + 30],
+    5: [7 * 60 + 30, 11 * 60 + 30, 15 * 60 + 30, 18 * 60 + 30, 21 * 60 + 30],
     6: [7 * 60 + 30, 11 * 60 + 30, 15 * 60 + 30, 19 * 60, 22 * 60 + 30, 2 * 60 + 30],
 }
 
@@ -293,7 +293,7 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
             continue
         for t in _PC_TIMES[kk]:
             slot_r.append(sel)
-            slot_time.append(t + rng.integers(-3, 4, len(sel)) * 5)
+            slot_time.append(np.maximum(0, t + rng.integers(-3, 4, len(sel)) * 5))
             slot_cat.append(np.full(len(sel), 0))
             minutes = np.where(daily[sel], pc_daily[sel] / kk, 20)
             slot_min.append(np.maximum(10, _round5(minutes)))
@@ -345,8 +345,6 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
     rev = ~np.isnat(revision_day[v_r]) & (v_day >= revision_day[v_r]) & (v_cat_code == 0)
     v_min[rev] = np.maximum(10, _round5(v_min[rev] * revision_factor[v_r[rev]]))
     local_start = v_day.astype("datetime64[m]") + s_time[vs].astype("m8[m]")
-    # a 02:30 slot belongs to the night after the day's evening
-    local_start += np.where(s_time[vs] < 6 * 60, np.timedelta64(1, "D"), np.timedelta64(0, "D")).astype("m8[m]")
     v_start = _utc(local_start)
     switched = ~np.isnat(switch_day[v_r]) & (v_day >= switch_day[v_r])
     v_prov = np.where(switched, prov2[v_r], prov[v_r])

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ersattning import projection
+from ersattning.store import Store, open_store
+
+
+@pytest.fixture(autouse=True)
+def _fresh_projection_caches():
+    projection._CACHES.clear()
+    yield
+    projection._CACHES.clear()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Store:
+    s = open_store(sqlite_url)
+    yield s
+    s.close()
+
+
+T0 = datetime(2024, 3, 4, 7, 0, tzinfo=UTC)
+
+
+def at(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
+    return T0 + timedelta(days=days, hours=hours, minutes=minutes)
+
+
+D0 = date(2024, 3, 1)
