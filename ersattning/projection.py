@@ -391,12 +391,14 @@ class VisitState:
             self.cols[k] = np.concatenate([self.cols[k], v])
 
     def _set_times(self, pos: np.ndarray, rows: pa.Table) -> None:
+        self._writable("actual_start", "actual_minutes")
         start = _np(rows.column("actual_start"), "datetime64[s]")
         end = _np(rows.column("actual_end"), "datetime64[s]")
         self.cols["actual_start"][pos] = _local(start)
         self.cols["actual_minutes"][pos] = ((end - start).astype(np.int64) / 60.0).astype(np.float32)
 
     def _performed(self, pos: np.ndarray, rows: pa.Table) -> None:
+        self._writable("status", "staff1", "staff2", "registration", "registration_delay_minutes")
         self.cols["status"][pos] = 1
         self._set_times(pos, rows)
         staff = self.vocab["staff"]
@@ -407,6 +409,7 @@ class VisitState:
         self.cols["registration_delay_minutes"][pos] = (delay / 60.0).astype(np.float32)
 
     def _cancelled(self, pos: np.ndarray, rows: pa.Table) -> None:
+        self._writable("status", "cancelled_by", "cancel_reason", "notice_minutes")
         self.cols["status"][pos] = 2
         self.cols["cancelled_by"][pos] = self._enum("cancelled_by", rows.column("cancelled_by"))
         self.cols["cancel_reason"][pos] = self._enum("cancel_reason", rows.column("cancel_reason"))
@@ -416,6 +419,7 @@ class VisitState:
     def _corrected(self, pos: np.ndarray, rows: pa.Table) -> None:
         # several corrections of one visit: the last one (in log order) wins
         last = ~pd.Series(pos).duplicated(keep="last").to_numpy()
+        self._writable("corrections")
         self._set_times(pos[last], rows.filter(pa.array(last)))
         np.add.at(self.cols["corrections"], pos, 1)
 
@@ -448,8 +452,14 @@ class VisitState:
 
     @classmethod
     def from_table(cls, table: pa.Table, vocab: dict[str, list[str]]) -> VisitState:
-        cols = {k: np.array(table.column(k).to_numpy(), dtype=t, copy=True) for k, t in cls.NUMERIC.items()}
+        # read-only views of Arrow's buffers; copied only when a fold writes into them
+        cols = {k: table.column(k).to_numpy().astype(t, copy=False) for k, t in cls.NUMERIC.items()}
         return cls(cols, {k: Vocabulary(vocab.get(k, [])) for k in cls.VOCABS})
+
+    def _writable(self, *names: str) -> None:
+        for name in names:
+            if not self.cols[name].flags.writeable:
+                self.cols[name] = self.cols[name].copy()
 
 
 def _local(utc: np.ndarray) -> np.ndarray:
@@ -577,7 +587,7 @@ class Projection:
     providers: pd.DataFrame
     provider_choices: pd.DataFrame
     position: int
-    as_of: datetime | None
+    as_of: datetime | str | None
     store_id: str
     visit_keys: pd.DataFrame  # key_hi, key_lo aligned with visits
 
@@ -647,7 +657,8 @@ class ProjectionCache:
         parts.mkdir(exist_ok=True)
         for kind, table in new_events.kinds.items():
             _write_parquet(table, parts / f"part-{first:015d}-{cached.position:015d}-{kind}.parquet")
-        _write_parquet(cached.state.to_table(), self.dir / "visits.parquet")
+        # rewritten on every update: plain encodings write and read fastest
+        _write_parquet(cached.state.to_table(), self.dir / "visits.parquet", use_dictionary=False, write_statistics=False)
         _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / "entity_events.parquet")
         _write_text(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
         # the position is written last: a crash before this leaves the old, consistent cache
@@ -672,9 +683,9 @@ class ProjectionCache:
             shutil.rmtree(self.dir)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="lz4")
+    pq.write_table(table, tmp, compression="lz4", **options)
     os.replace(tmp, path)
 
 
@@ -733,7 +744,7 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
     return cached
 
 
-def load(store: Store, *, as_of: datetime | None = None, rebuild: bool = False) -> Projection:
+def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = False) -> Projection:
     """The projection of ``store`` (updated incrementally), optionally as known at ``as_of``."""
     cached = update(store, rebuild=rebuild)
     if as_of is None:
@@ -762,7 +773,7 @@ def load(store: Store, *, as_of: datetime | None = None, rebuild: bool = False) 
     )
 
 
-def _as_utc(t: datetime) -> np.datetime64:
+def _as_utc(t: datetime | str) -> np.datetime64:
     ts = pd.Timestamp(t)
     if ts.tzinfo is None:
         ts = ts.tz_localize(TZ)

@@ -68,7 +68,7 @@ def test_files_that_are_not_stores(tmp_path):
 
 def test_unwritable_directory(tmp_path):
     if os.geteuid() == 0:  # root passes permission checks; sysfs still refuses new files
-        with pytest.raises(StoreError, match="cannot open store sqlite:////sys/x.db"):
+        with pytest.raises(StoreError, match="cannot create store /sys/x.db"):
             open_store("sqlite:////sys/x.db")
         return
     ro = tmp_path / "ro"
