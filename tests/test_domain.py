@@ -24,7 +24,7 @@ from ersattning.domain import (
     Visit,
     stable_id,
 )
-from tests.conftest import D0, at
+from tests.support import D0, at
 
 
 def _recipient() -> Recipient:

@@ -11,7 +11,7 @@ import pytest
 from ersattning.bulk import EventBatch, append_batch, encoder_for
 from ersattning.domain import Area, Recipient
 from ersattning.store import AppendConflict, StoreError, open_store, parse_store_url, resolve_store_url
-from tests.conftest import D0, at
+from tests.support import D0, at
 
 
 def test_urls():
