@@ -9,10 +9,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from ersattning.context import ContextError
+from ersattning.explain import ExplainError
+from ersattning.parameters import ParameterError
 from ersattning.projection import ProjectionError
 from ersattning.store import StoreError
+from ersattning.yamlconf import ConfigError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, ContextError, ParameterError, ExplainError)
 
 
 def fail(message: str) -> None:
@@ -31,6 +35,10 @@ def describe_validation(error: ValidationError) -> str:
 def run_guarded(main: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return main(*args, **kwargs)
+    except ConfigError as e:
+        for line in str(e).splitlines():
+            click.echo(f"ersattning: error: {line}", err=True)
+        sys.exit(2)
     except USER_ERRORS as e:
         fail(str(e))
     except ValidationError as e:

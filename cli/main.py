@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -11,8 +12,12 @@ import click
 from pydantic import ValidationError
 
 from ersattning import __version__, projection
+from ersattning.compare import compare as run_compare
+from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.scenario import Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, open_store, resolve_store_url
 from ersattning.synth import RegionSpec, synthesize
+from ersattning_cli import render
 from ersattning_cli.errors import describe_validation, fail, run_guarded
 
 STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
@@ -125,6 +130,111 @@ def history(store_url: str | None, fmt: str) -> None:
     width = max((len(t) for t in summary["events"]["by_type"]), default=0)
     for topic, n in summary["events"]["by_type"].items():
         click.echo(f"  {topic:<{width}}  {n:>12,}")
+
+
+# -- scenarios and comparisons ----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+def validate(scenario: str | None) -> None:
+    """Check a scenario file (or a bundled scenario by name); every problem names file, line and key."""
+    sc = run_guarded(load_scenario, scenario)
+    click.echo(f"{sc.path}: ok — {sc.name!r}, {len(sc.models)} models ({', '.join(e.name for e, _ in sc.models)}), baseline {sc.spec.baseline}, {sc.spec.period.start} … {sc.spec.period.end}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors)."""
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
+    """The store to settle on; an empty one first gets a synthetic demo region."""
+    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
+    store = open_store(url, create=True)
+    if store.position() == 0:
+        demo = sc.spec.demo_region
+        spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)
+        click.echo(f"the store {url} was empty: writing a synthetic demo region first ({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed})", err=True)
+        synthesize(store, spec, progress=_progress("synth"))
+        store.checkpoint()
+    return store
+
+
+def _as_of(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        import pandas as pd
+
+        return pd.Timestamp(value)
+    except ValueError:
+        fail(f"--as-of: {value!r} is not a date or time (e.g. 2024-06-30 or 2024-06-30T23:59)")
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help="Only events recorded at or before this time (Stockholm local time unless an offset is given).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output.")
+def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None) -> None:
+    """Settle a scenario's models on the store and compare cost, quality and administration.
+
+    With no arguments: the bundled default scenario on the default store.
+    """
+    when = _as_of(as_of)
+
+    def work() -> str:
+        sc = load_scenario(scenario)
+        store = _open_for_compare(sc, store_url)
+        result = run_compare(sc, store, as_of=when)
+        if fmt == "json":
+            return json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+        if fmt == "csv":
+            return render.models_csv(result)
+        return render.table(result)
+
+    text = run_guarded(work)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            fail(f"cannot write {output}: {e.strerror}")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--visit", "visit_id", default=None, help="A visit id (UUID).")
+@click.option("--recipient", default=None, help="A recipient id or pseudonym (with --month).")
+@click.option("--month", default=None, help="YYYY-MM (with --recipient).")
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help="Only events recorded at or before this time.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, fmt: str) -> None:
+    """Show how each model reached its amount for one visit or one recipient-month, rule by rule."""
+    if bool(visit_id) == bool(recipient):
+        fail("give either --visit ID, or --recipient ID with --month YYYY-MM")
+    if recipient and not month:
+        fail("--recipient needs --month YYYY-MM")
+    when = _as_of(as_of)
+
+    def work() -> Any:
+        sc = load_scenario(scenario)
+        url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
+        result = run_compare(sc, open_store(url, create=False), as_of=when)
+        return explain_visit(result, visit_id) if visit_id else explain_recipient_month(result, recipient, month)
+
+    ex = run_guarded(work)
+    if fmt == "json":
+        click.echo(json.dumps({"subject": ex.subject, "models": ex.models}, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(ex.text())
 
 
 def main() -> None:

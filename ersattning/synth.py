@@ -200,7 +200,7 @@ _PC_TIMES = {
     3: [7 * 60 + 30, 12 * 60, 18 * 60 + 30],
     4: [7 * 60 + 30, 12 * 60, 16 * 60 + 30, 21 * 60],
     5: [7 * 60 + 30, 11 * 60 + 30, 15 * 60 + 30, 18 * 60 + 30, 21 * 60 + 30],
-    6: [7 * 60 + 30, 11 * 60 + 30, 15 * 60 + 30, 19 * 60, 22 * 60 + 30, 2 * 60 + 30],
+    6: [7 * 60 + 30, 10 * 60 + 30, 13 * 60, 16 * 60, 19 * 60, 22 * 60 + 30],
 }
 
 
@@ -283,7 +283,7 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
     # -- visits: weekly templates expanded over the days at home ----------------
     slot_r, slot_time, slot_cat, slot_min, slot_days, slot_double = [], [], [], [], [], []
     pc_daily = cat_min[Category.personal_care] / 30.44
-    k_daily = np.clip(np.round(pc_daily / 25), 1, 6).astype(np.int64)
+    k_daily = np.clip(np.round(pc_daily / 30), 1, 6).astype(np.int64)
     daily = pc_daily >= 10
     per_week = np.where(daily, 7, np.clip(np.round(pc_daily * 7 / 20), 1, 6)).astype(np.int64)
     high_need = hours > 80

@@ -1,0 +1,198 @@
+"""Compare a scenario's models on one service history: cost, quality, administration.
+
+Returns DataFrames (for notebooks and reports) and a documented JSON document
+(for ``ersattning compare --format json``). Person-level counts are suppressed
+below five persons, as official statistics do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ersattning import __version__, projection
+from ersattning.admin import admin_load
+from ersattning.context import SettlementContext, build_context
+from ersattning.indicators import model_indicators, shared_indicators
+from ersattning.models.base import Settlement
+from ersattning.scenario import Scenario
+from ersattning.store import Store
+
+MIN_PERSONS = 5
+
+
+@dataclass
+class Comparison:
+    scenario: Scenario
+    ctx: SettlementContext
+    settlements: dict[str, Settlement]
+    models: pd.DataFrame  # one row per model
+    components: pd.DataFrame  # model × component, SEK
+    monthly: pd.DataFrame  # model × month, SEK
+    providers: pd.DataFrame  # provider × model: cost, Δ vs baseline
+    admin: pd.DataFrame  # model × act
+    indicators: dict[str, dict[str, Any]]  # model → indicators (shared ones included)
+    manifest: dict[str, Any]
+    recipient_month_totals: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def baseline(self) -> str:
+        return self.scenario.spec.baseline
+
+    def to_json(self) -> dict[str, Any]:
+        models = []
+        for _, row in self.models.iterrows():
+            name = row["model"]
+            models.append(
+                {
+                    "name": name,
+                    "label": row["label"],
+                    "kind": row["kind"],
+                    "cost_sek": _num(row["cost_sek"]),
+                    "delta_vs_baseline_sek": _num(row["delta_sek"]),
+                    "delta_vs_baseline_pct": _num(row["delta_pct"]),
+                    "cost_per_recipient_month_sek": _num(row["cost_per_recipient_month_sek"]),
+                    "paid_hours": _num(row["paid_hours"]),
+                    "performed_hours": _num(row["performed_hours"]),
+                    "granted_hours": _num(row["granted_hours"]),
+                    "admin_hours": _num(row["admin_hours"]),
+                    "admin_cost_sek": _num(row["admin_cost_sek"]),
+                    "components": {k: _num(v) for k, v in self.components.loc[name].items() if not (isinstance(v, float) and math.isnan(v))},
+                    "admin": [{k: (_num(v) if isinstance(v, (int, float, np.number)) else v) for k, v in r.items() if k != "model"} for r in self.admin[self.admin["model"] == name].to_dict("records")],
+                    "indicators": {k: _num(v) for k, v in self.indicators[name].items()},
+                    "monthly_cost_sek": {m: _num(v) for m, v in self.monthly.loc[name].items()},
+                }
+            )
+        providers = []
+        for _, row in self.providers.iterrows():
+            item = {"provider": row["provider"], "recipients": row["recipients"], "suppressed": bool(row["suppressed"])}
+            if not row["suppressed"]:
+                item["cost_sek"] = {m: _num(row[f"cost:{m}"]) for m in self.settlements}
+                item["delta_vs_baseline_sek"] = {m: _num(row[f"delta:{m}"]) for m in self.settlements}
+            providers.append(item)
+        return {"scenario": self.scenario.name, "baseline": self.baseline, "models": models, "providers": providers, "manifest": self.manifest}
+
+
+def _num(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if math.isnan(f) else round(f, 4)
+    return v
+
+
+def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None) -> Comparison:
+    proj = projection.load(store, as_of=as_of)
+    ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end)
+    shared = shared_indicators(ctx, scenario.spec.indicators.punctuality_tolerance_minutes)
+    settlements: dict[str, Settlement] = {}
+    rows, admin_rows, monthly, components, indicators = [], [], {}, {}, {}
+    recipient_months = int((ctx.rm["days_enrolled"] > 0).sum())
+    rm_totals = {}
+    for entry, model in scenario.models:
+        s = model.settle(ctx)
+        s.name = entry.name
+        settlements[entry.name] = s
+        admin = admin_load(ctx, s, scenario.acts(entry, model), scenario.spec.admin)
+        admin.insert(0, "model", entry.name)
+        admin_rows.append(admin)
+        ind = {**shared, **model_indicators(s)}
+        indicators[entry.name] = ind
+        cost = s.total()
+        pm = s.provider_months()
+        monthly[entry.name] = pm.groupby("month", sort=True)["total"].sum()
+        components[entry.name] = pd.Series(s.component_totals())
+        rm_totals[entry.name] = s.recipient_months()["total"].to_numpy()
+        rows.append(
+            {
+                "model": entry.name,
+                "label": entry.label or entry.name,
+                "kind": model.kind,
+                "cost_sek": cost,
+                "cost_per_recipient_month_sek": cost / recipient_months if recipient_months else float("nan"),
+                "paid_hours": ind["paid_hours"],
+                "performed_hours": shared["performed_hours"],
+                "granted_hours": shared["granted_hours"],
+                "admin_hours": float(admin["hours"].sum()),
+                "admin_cost_sek": float(admin["cost_sek"].sum()),
+            }
+        )
+    models = pd.DataFrame(rows)
+    base_cost = float(models.loc[models["model"] == scenario.spec.baseline, "cost_sek"].iloc[0])
+    models["delta_sek"] = models["cost_sek"] - base_cost
+    models["delta_pct"] = models["delta_sek"] / base_cost * 100 if base_cost else float("nan")
+    providers = _providers(ctx, settlements, scenario.spec.baseline)
+    manifest = {
+        "version": __version__,
+        "scenario": scenario.name,
+        "scenario_path": scenario.path,
+        "scenario_sha256": scenario.sha256,
+        "store": store.location.url,
+        "store_id": store.store_id,
+        "store_position": int(proj.position),
+        "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
+        "period": {"start": scenario.spec.period.start, "end": scenario.spec.period.end},
+        "visits": int(ctx.n_visits),
+        "recipients": int(shared["recipients"] or 0),
+        "recipient_months": recipient_months,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    rm_frame = ctx.rm[["recipient", "month", "provider"]].copy()
+    for name, totals in rm_totals.items():
+        rm_frame[name] = totals
+    return Comparison(
+        scenario=scenario,
+        ctx=ctx,
+        settlements=settlements,
+        models=models,
+        components=pd.DataFrame(components).T.fillna(0.0),
+        monthly=pd.DataFrame(monthly).T,
+        providers=providers,
+        admin=pd.concat(admin_rows, ignore_index=True),
+        indicators=indicators,
+        manifest=manifest,
+        recipient_month_totals=rm_frame,
+    )
+
+
+def _providers(ctx: SettlementContext, settlements: dict[str, Settlement], baseline: str) -> pd.DataFrame:
+    """Cost per provider and model, Δ vs the baseline; providers with < 5 recipients suppressed."""
+    persons = pd.Series(ctx.v_recipient).groupby(ctx.v_provider).nunique()
+    rm_persons = pd.Series(ctx.rm["recipient"].to_numpy()).groupby(ctx.rm["provider"].to_numpy()).nunique()
+    counts = np.zeros(len(ctx.provider_ids), dtype=np.int64)
+    counts[persons.index.to_numpy()] = persons.to_numpy()
+    valid = rm_persons.index.to_numpy() >= 0
+    counts[rm_persons.index.to_numpy()[valid]] = np.maximum(counts[rm_persons.index.to_numpy()[valid]], rm_persons.to_numpy()[valid])
+    out = pd.DataFrame({"provider": ctx.provider_ids.to_numpy(), "recipients": counts})
+    for name, s in settlements.items():
+        out[f"cost:{name}"] = s.provider_months().groupby("provider", sort=False)["total"].sum().reindex(out["provider"]).to_numpy()
+    for name in settlements:
+        out[f"delta:{name}"] = out[f"cost:{name}"] - out[f"cost:{baseline}"]
+    out["suppressed"] = out["recipients"] < MIN_PERSONS
+    out = out[(out["recipients"] > 0) | (out[[f"cost:{n}" for n in settlements]].abs().sum(axis=1) > 0)]
+    return out.reset_index(drop=True)
+
+
+def winners_and_losers(c: Comparison, n: int = 3) -> dict[str, dict[str, list[tuple[str, float, float]]]]:
+    """For each non-baseline model: providers gaining and losing most (SEK, % of baseline), suppressed ones left out."""
+    p = c.providers[~c.providers["suppressed"]]
+    out = {}
+    for name in c.settlements:
+        if name == c.baseline:
+            continue
+        delta = p[f"delta:{name}"]
+        base = p[f"cost:{c.baseline}"].replace(0, np.nan)
+        pct = delta / base * 100
+        order = delta.sort_values()
+        losers = [(p.loc[i, "provider"], float(delta[i]), float(pct[i])) for i in order.index[:n] if delta[i] < 0]
+        winners = [(p.loc[i, "provider"], float(delta[i]), float(pct[i])) for i in order.index[::-1][:n] if delta[i] > 0]
+        out[name] = {"winners": winners, "losers": losers}
+    return out

@@ -1,0 +1,252 @@
+"""What every model settles on: the projection cut to a period, as aligned arrays.
+
+Built once per comparison and shared by all models, so each model is a few
+vectorized expressions over the same arrays:
+
+- one entry per visit planned in the period (``v_*`` arrays);
+- one row per recipient-month (``rm``): days enrolled and at home, granted
+  minutes (full and for days at home) by rate group, the provider that month,
+  urban/rural and private/municipal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ersattning.calendar import day_kinds
+from ersattning.domain import Category
+from ersattning.projection import Projection
+
+WEEKS_PER_MONTH = 52 / 12
+GROUPS = ("personal_care", "service")
+
+
+class ContextError(ValueError):
+    """The data cannot be settled as asked (e.g. an empty period)."""
+
+
+def month_range(start: str, end: str) -> np.ndarray:
+    """Months from ``start`` to ``end`` inclusive ('YYYY-MM')."""
+    a, b = np.datetime64(start, "M"), np.datetime64(end, "M")
+    if b < a:
+        raise ContextError(f"the period ends ({end}) before it starts ({start})")
+    return np.arange(a, b + 1)
+
+
+def _overlap_days(lo: np.ndarray, hi: np.ndarray, m_lo: np.ndarray, m_hi: np.ndarray) -> np.ndarray:
+    """Days in [lo, hi) ∩ [m_lo, m_hi), broadcasting (rows × months)."""
+    start = np.maximum(lo[:, None], m_lo[None, :])
+    stop = np.minimum(hi[:, None], m_hi[None, :])
+    return np.maximum((stop - start).astype(np.int64), 0)
+
+
+@dataclass
+class SettlementContext:
+    projection: Projection
+    months: np.ndarray  # datetime64[M]
+    visits: pd.DataFrame
+    recipient_ids: pd.Index
+    provider_ids: pd.Index
+    rm: pd.DataFrame
+    v_month: np.ndarray
+    v_rm: np.ndarray
+    v_recipient: np.ndarray
+    v_provider: np.ndarray
+    v_team: np.ndarray
+    v_category: np.ndarray  # int8 codes of Category
+    v_personal_care: np.ndarray
+    v_status: np.ndarray  # 0 planned, 1 performed, 2 cancelled
+    v_staff: np.ndarray  # staff on a performed visit (1 or 2)
+    v_minutes: np.ndarray  # performed minutes (0 when not performed)
+    v_day: np.ndarray  # planned local day, datetime64[D]
+    v_private: np.ndarray
+    v_rural: np.ndarray
+    cache: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def n_visits(self) -> int:
+        return len(self.v_rm)
+
+    @property
+    def month_starts(self) -> np.ndarray:
+        return self.months.astype("datetime64[D]")
+
+    @cached_property
+    def performed(self) -> np.ndarray:
+        return self.v_status == 1
+
+    @cached_property
+    def actual_local(self) -> np.ndarray:
+        return self.visits["actual_start"].to_numpy()
+
+    @cached_property
+    def planned_local(self) -> np.ndarray:
+        return self.visits["planned_start"].to_numpy()
+
+    @cached_property
+    def day_kinds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weekend, holiday, major holiday) of the day each visit took place (planned day if not performed)."""
+        when = np.where(self.performed, self.actual_local, self.planned_local).astype("datetime64[D]")
+        return day_kinds(when)
+
+    @cached_property
+    def minute_of_day(self) -> np.ndarray:
+        when = np.where(self.performed, self.actual_local, self.planned_local).astype("datetime64[m]")
+        return (when - when.astype("datetime64[D]")).astype(np.int64)
+
+    def rm_sum(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Sum per-visit values into recipient-months (vectorized bincount)."""
+        if mask is not None:
+            values = np.where(mask, values, 0.0)
+        return np.bincount(self.v_rm, weights=values, minlength=len(self.rm))
+
+
+def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
+    months = month_range(start, end)
+    m_lo = months.astype("datetime64[D]")
+    m_hi = (months + 1).astype("datetime64[D]")
+    period_lo, period_hi = m_lo[0], m_hi[-1]
+
+    v = proj.visits
+    day = v["planned_start"].to_numpy().astype("datetime64[D]")
+    in_period = (day >= period_lo) & (day < period_hi)
+    visits = v[in_period].reset_index(drop=True)
+    day = day[in_period]
+    if not len(proj.recipients) and not len(visits):
+        raise ContextError(f"no recipients or visits in {start} … {end}")
+
+    recipient_ids = pd.Index(pd.unique(pd.concat([proj.recipients["recipient"].astype(str), pd.Series(visits["recipient"].cat.categories, dtype=str)], ignore_index=True)))
+    provider_ids = pd.Index(pd.unique(pd.concat([proj.providers["provider"].astype(str), pd.Series(visits["provider"].cat.categories, dtype=str)], ignore_index=True)))
+    n_r, n_m = len(recipient_ids), len(months)
+
+    # -- enrolment, stays and granted time per recipient-month -----------------------
+    rec = proj.recipients
+    r_code = recipient_ids.get_indexer(rec["recipient"].astype(str))
+    enrol_lo = np.full(n_r, period_lo, dtype="datetime64[D]")
+    enrol_hi = np.full(n_r, period_hi, dtype="datetime64[D]")
+    enrol_lo[r_code] = rec["enrolled_on"].to_numpy().astype("datetime64[D]")
+    departed = rec["departed_on"].to_numpy().astype("datetime64[D]")
+    enrol_hi[r_code] = np.where(np.isnat(departed), period_hi, departed)
+    enrolled = _overlap_days(enrol_lo, enrol_hi, m_lo, m_hi)  # n_r × n_m
+
+    stays = proj.stays
+    stay_days = np.zeros((n_r, n_m), dtype=np.int64)
+    if len(stays):
+        s_r = recipient_ids.get_indexer(stays["recipient"].astype(str))
+        s_lo = stays["start"].to_numpy().astype("datetime64[D]")
+        s_hi = stays["end"].to_numpy().astype("datetime64[D]")
+        s_hi = np.where(np.isnat(s_hi), period_hi, s_hi)
+        # only the part of a stay while enrolled counts
+        s_lo, s_hi = np.maximum(s_lo, enrol_lo[s_r]), np.minimum(s_hi, enrol_hi[s_r])
+        np.add.at(stay_days, s_r, _overlap_days(s_lo, np.maximum(s_hi, s_lo), m_lo, m_hi))
+    at_home = np.maximum(enrolled - stay_days, 0)
+    days_in_month = (m_hi - m_lo).astype(np.int64)
+
+    granted_full = {g: np.zeros((n_r, n_m)) for g in GROUPS}
+    granted_home = {g: np.zeros((n_r, n_m)) for g in GROUPS}
+    d = proj.decisions
+    if len(d):
+        d_r = recipient_ids.get_indexer(d["recipient"].astype(str))
+        monthly = d["granted_minutes"].to_numpy(np.float64) * np.where(d["per"].astype(str).to_numpy() == "week", WEEKS_PER_MONTH, 1.0)
+        d_lo = np.maximum(d["valid_from"].to_numpy().astype("datetime64[D]"), enrol_lo[d_r])
+        d_hi_raw = d["valid_to"].to_numpy().astype("datetime64[D]")
+        d_hi = np.minimum(np.where(np.isnat(d_hi_raw), period_hi, d_hi_raw), enrol_hi[d_r])
+        d_hi = np.maximum(d_hi, d_lo)
+        overlap = _overlap_days(d_lo, d_hi, m_lo, m_hi)
+        stay_overlap = np.zeros_like(overlap)
+        if len(stays):
+            seg = pd.DataFrame({"seg": np.arange(len(d)), "r": d_r})
+            st = pd.DataFrame({"r": s_r, "s_lo": s_lo, "s_hi": np.maximum(s_hi, s_lo)})
+            pairs = seg.merge(st, on="r")
+            if len(pairs):
+                i = pairs["seg"].to_numpy()
+                lo = np.maximum(d_lo[i], pairs["s_lo"].to_numpy().astype("datetime64[D]"))
+                hi = np.minimum(d_hi[i], pairs["s_hi"].to_numpy().astype("datetime64[D]"))
+                np.add.at(stay_overlap, i, _overlap_days(lo, np.maximum(hi, lo), m_lo, m_hi))
+        group = np.where(d["category"].astype(str).to_numpy() == Category.personal_care.value, 0, 1)
+        for gi, g in enumerate(GROUPS):
+            sel = group == gi
+            np.add.at(granted_full[g], d_r[sel], monthly[sel, None] * overlap[sel] / days_in_month[None, :])
+            np.add.at(granted_home[g], d_r[sel], monthly[sel, None] * (overlap[sel] - stay_overlap[sel]) / days_in_month[None, :])
+
+    # -- per-visit arrays -------------------------------------------------------------
+    v_recipient = recipient_ids.get_indexer(visits["recipient"].cat.categories.astype(str))[visits["recipient"].cat.codes.to_numpy()]
+    v_provider = provider_ids.get_indexer(visits["provider"].cat.categories.astype(str))[visits["provider"].cat.codes.to_numpy()]
+    v_month = (day.astype("datetime64[M]") - months[0]).astype(np.int64)
+
+    has_visits = np.zeros((n_r, n_m), dtype=bool)
+    has_visits[v_recipient, v_month] = True
+    keep = (enrolled > 0) | has_visits
+    rr, mm = np.nonzero(keep)
+    rm_index = np.full((n_r, n_m), -1, dtype=np.int64)
+    rm_index[rr, mm] = np.arange(len(rr))
+    v_rm = rm_index[v_recipient, v_month]
+
+    # provider each recipient-month: most visits that month, else the provider chosen by the month's end
+    provider = np.full(len(rr), -1, dtype=np.int64)
+    if len(visits):
+        counts = pd.DataFrame({"rm": v_rm, "p": v_provider}).value_counts().reset_index(name="n")
+        top = counts.sort_values(["rm", "n", "p"], ascending=[True, False, True]).drop_duplicates("rm")
+        provider[top["rm"].to_numpy()] = top["p"].to_numpy()
+    missing = provider < 0
+    if missing.any() and len(proj.provider_choices):
+        ch = proj.provider_choices
+        choices = pd.DataFrame({"r": recipient_ids.get_indexer(ch["recipient"].astype(str)), "p": provider_ids.get_indexer(ch["provider"].astype(str)), "on": ch["chosen_on"].to_numpy().astype("datetime64[ns]")}).sort_values("on")
+        ask = pd.DataFrame({"i": np.flatnonzero(missing), "r": rr[missing], "on": (m_hi[mm[missing]] - 1).astype("datetime64[ns]")}).sort_values("on")
+        got = pd.merge_asof(ask, choices, on="on", by="r", direction="backward")
+        ok = got["p"].notna().to_numpy()
+        provider[got["i"].to_numpy()[ok]] = got["p"].to_numpy()[ok].astype(np.int64)
+
+    providers = proj.providers.set_index("provider")
+    private_by_provider = np.array([str(providers["ownership"].get(p, "private")) == "private" for p in provider_ids], dtype=bool)
+    rural_by_recipient = np.zeros(n_r, dtype=bool)
+    rural_by_recipient[r_code] = rec["area"].astype(str).to_numpy() == "rural"
+    birth_year = np.full(n_r, -1, dtype=np.int64)
+    birth_year[r_code] = rec["birth_year"].to_numpy()
+
+    rm = pd.DataFrame(
+        {
+            "recipient": rr,
+            "month": mm,
+            "provider": provider,
+            "days_in_month": days_in_month[mm],
+            "days_enrolled": enrolled[rr, mm],
+            "days_at_home": at_home[rr, mm],
+            "granted_pc": granted_home["personal_care"][rr, mm],
+            "granted_service": granted_home["service"][rr, mm],
+            "granted_full_pc": granted_full["personal_care"][rr, mm],
+            "granted_full_service": granted_full["service"][rr, mm],
+            "rural": rural_by_recipient[rr],
+            "private": np.where(provider >= 0, private_by_provider[np.maximum(provider, 0)], False),
+            "birth_year": birth_year[rr],
+            "new_client": (enrol_lo[rr] >= period_lo) & (enrol_lo[rr].astype("datetime64[M]") == months[mm]),
+        }
+    )
+    status = visits["status"].cat.codes.to_numpy().astype(np.int8)
+    performed = status == 1
+    staff = np.where(performed, 1 + visits["staff2"].notna().to_numpy(), 0).astype(np.int8)
+    return SettlementContext(
+        projection=proj,
+        months=months,
+        visits=visits,
+        recipient_ids=recipient_ids,
+        provider_ids=provider_ids,
+        rm=rm,
+        v_month=v_month,
+        v_rm=v_rm,
+        v_recipient=v_recipient,
+        v_provider=v_provider,
+        v_team=visits["team"].cat.codes.to_numpy(),
+        v_category=visits["category"].cat.codes.to_numpy().astype(np.int8),
+        v_personal_care=(visits["category"] == Category.personal_care.value).to_numpy(),
+        v_status=status,
+        v_staff=staff,
+        v_minutes=np.where(performed, visits["actual_minutes"].to_numpy(np.float64), 0.0),
+        v_day=day,
+        v_private=private_by_provider[v_provider] if len(visits) else np.zeros(0, dtype=bool),
+        v_rural=rural_by_recipient[v_recipient] if len(visits) else np.zeros(0, dtype=bool),
+    )

@@ -1,0 +1,170 @@
+"""Quality indicators from the service history (design.md §5), vectorized.
+
+Shared indicators describe what happened (the same for every model); the
+model-dependent ones describe what each model pays for and the incentive it
+sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ersattning.context import SettlementContext
+from ersattning.models.base import Settlement
+
+DAY_START, DAY_END = 7 * 60, 22 * 60  # Kolada counts visits 07–22 only
+WINDOW_DAYS = 14
+ELDERLY_AGE = 65
+CONTINUITY_HIGH = 20
+
+
+def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
+    """Distinct staff per eligible person and 14-day window (Kolada/Socialstyrelsen definition).
+
+    Eligible: 65 or older, at home (enrolled, no stay) the whole window, and at
+    least two visits between 07 and 22 every day of it. Windows are
+    consecutive fortnights from the first Monday of the period.
+    """
+    cached = ctx.cache.get("continuity")
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    period_lo = ctx.month_starts[0]
+    period_hi = (ctx.months[-1] + 1).astype("datetime64[D]")
+    first_monday = period_lo + np.timedelta64((7 - ((period_lo.astype(np.int64) + 3) % 7)) % 7, "D")
+    n_w = int(((period_hi - first_monday).astype(np.int64)) // WINDOW_DAYS)
+    empty = pd.DataFrame({"recipient": pd.Series(dtype=np.int64), "window": pd.Series(dtype=np.int64), "distinct_staff": pd.Series(dtype=np.int64), "provider": pd.Series(dtype=np.int64)})
+    if n_w <= 0 or not ctx.n_visits:
+        ctx.cache["continuity"] = empty
+        return empty
+    day = ctx.actual_local.astype("datetime64[D]")
+    offset = (day - first_monday).astype(np.int64)
+    sel = ctx.performed & (ctx.minute_of_day >= DAY_START) & (ctx.minute_of_day < DAY_END) & (offset >= 0) & (offset < n_w * WINDOW_DAYS)
+    r = ctx.v_recipient[sel].astype(np.int64)
+    d = offset[sel]
+    n_r = len(ctx.recipient_ids)
+    n_d = n_w * WINDOW_DAYS
+    per_day = np.bincount(r * n_d + d, minlength=n_r * n_d).reshape(n_r, n_w, WINDOW_DAYS)
+    eligible = (per_day >= 2).all(axis=2)  # n_r × n_w
+
+    # 65+ at the window's start, and at home (enrolled, not in a stay) the whole window
+    w_lo = first_monday + np.arange(n_w) * np.timedelta64(WINDOW_DAYS, "D")
+    w_hi = w_lo + np.timedelta64(WINDOW_DAYS, "D")
+    rec = ctx.projection.recipients
+    code = ctx.recipient_ids.get_indexer(rec["recipient"].astype(str))
+    birth = np.full(n_r, 9999)
+    birth[code] = rec["birth_year"].to_numpy()
+    year = w_lo.astype("datetime64[Y]").astype(np.int64) + 1970
+    eligible &= (year[None, :] - birth[:, None]) >= ELDERLY_AGE
+    enrolled_on = np.full(n_r, np.datetime64("NaT"), dtype="datetime64[D]")
+    enrolled_on[code] = rec["enrolled_on"].to_numpy().astype("datetime64[D]")
+    departed = np.full(n_r, np.datetime64("NaT"), dtype="datetime64[D]")
+    departed[code] = rec["departed_on"].to_numpy().astype("datetime64[D]")
+    known = ~np.isnat(enrolled_on)
+    eligible &= ~known[:, None] | (enrolled_on[:, None] <= w_lo[None, :])
+    eligible &= np.isnat(departed)[:, None] | (departed[:, None] >= w_hi[None, :])
+    stays = ctx.projection.stays
+    if len(stays):
+        s_r = ctx.recipient_ids.get_indexer(stays["recipient"].astype(str))
+        s_lo = stays["start"].to_numpy().astype("datetime64[D]")
+        s_hi = stays["end"].to_numpy().astype("datetime64[D]")
+        s_hi = np.where(np.isnat(s_hi), period_hi, s_hi)
+        overlaps = (s_lo[:, None] < w_hi[None, :]) & (s_hi[:, None] > w_lo[None, :])
+        rows, wins = np.nonzero(overlaps)
+        eligible[s_r[rows], wins] = False
+
+    # distinct staff among those visits (both staff of a double-staffed visit count)
+    w = d // WINDOW_DAYS
+    staff1 = ctx.visits["staff1"].cat.codes.to_numpy()[sel].astype(np.int64)
+    staff2 = ctx.visits["staff2"].cat.codes.to_numpy()[sel].astype(np.int64)
+    n_s = max(int(ctx.visits["staff1"].cat.categories.size), 1)
+    rw = r * n_w + w
+    keys = np.concatenate([rw * n_s + staff1, (rw * n_s + staff2)[staff2 >= 0]])
+    uniq = np.unique(keys)
+    distinct = np.bincount(uniq // n_s, minlength=n_r * n_w).reshape(n_r, n_w)
+    rr, ww = np.nonzero(eligible)
+    # the provider of the person's visits in the window (the most frequent one)
+    prov = ctx.v_provider[sel].astype(np.int64)
+    counts = pd.DataFrame({"rw": rw, "p": prov}).value_counts().reset_index(name="n").sort_values(["rw", "n", "p"], ascending=[True, False, True]).drop_duplicates("rw")
+    prov_of = pd.Series(counts["p"].to_numpy(), index=counts["rw"].to_numpy())
+    out = pd.DataFrame({"recipient": rr, "window": ww, "distinct_staff": distinct[rr, ww]})
+    out["provider"] = prov_of.reindex(rr * n_w + ww).to_numpy()
+    ctx.cache["continuity"] = out
+    return out
+
+
+def continuity(ctx: SettlementContext) -> dict[str, float | int | None]:
+    w = _continuity_windows(ctx)
+    if not len(w):
+        return {"continuity_median": None, "continuity_share_above_20": None, "continuity_person_windows": 0}
+    return {
+        "continuity_median": float(np.median(w["distinct_staff"])),
+        "continuity_share_above_20": float((w["distinct_staff"] > CONTINUITY_HIGH).mean()),
+        "continuity_person_windows": int(len(w)),
+    }
+
+
+def continuity_by_provider(ctx: SettlementContext) -> np.ndarray:
+    """Median distinct staff per provider (NaN where no person-window is eligible)."""
+    w = _continuity_windows(ctx)
+    out = np.full(len(ctx.provider_ids), np.nan)
+    if len(w):
+        med = w.groupby("provider")["distinct_staff"].median()
+        out[med.index.to_numpy().astype(np.int64)] = med.to_numpy()
+    return out
+
+
+def shared_indicators(ctx: SettlementContext, punctuality_tolerance_minutes: float = 15.0) -> dict[str, float | int | None]:
+    """What happened, the same under every model."""
+    n = ctx.n_visits
+    performed = ctx.performed
+    status = ctx.v_status
+    out: dict[str, float | int | None] = dict(continuity(ctx))
+    if performed.any():
+        diff = (ctx.actual_local[performed] - ctx.planned_local[performed]).astype("timedelta64[s]").astype(np.int64) / 60
+        out["punctuality"] = float((np.abs(diff) <= punctuality_tolerance_minutes).mean())
+    else:
+        out["punctuality"] = None
+    out["share_planned_performed"] = float(performed.mean()) if n else None
+    out["share_cancelled_by_recipient"] = float(((status == 2) & (ctx.visits["cancelled_by"] == "recipient").to_numpy()).mean()) if n else None
+    out["share_cancelled_by_provider"] = float(((status == 2) & (ctx.visits["cancelled_by"] == "provider").to_numpy()).mean()) if n else None
+    granted = float((ctx.rm["granted_full_pc"] + ctx.rm["granted_full_service"]).sum())
+    out["performed_hours"] = float(ctx.v_minutes.sum() / 60)
+    out["granted_hours"] = granted / 60
+    out["performed_to_granted"] = float(ctx.v_minutes.sum() / granted) if granted else None
+    home_days = float(ctx.rm["days_at_home"].sum())
+    out["visits_per_recipient_day"] = float(performed.sum() / home_days) if home_days else None
+    out["recipient_months"] = int((ctx.rm["days_enrolled"] > 0).sum())
+    out["recipients"] = int(len(np.unique(ctx.rm["recipient"].to_numpy())))
+    return out
+
+
+def model_indicators(s: Settlement) -> dict[str, float | None]:
+    """What a model pays for, and the incentive it sets."""
+    ctx = s.ctx
+    performed_staff_minutes = ctx.rm_sum(ctx.v_minutes * ctx.v_staff)
+    paid = s.paid_minutes_by_rm()
+    out: dict[str, float | None] = {}
+    if np.isnan(paid).all():
+        out["paid_hours"] = None
+        out["unpaid_performed_hours"] = None
+        out["paid_not_performed_hours"] = None
+    else:
+        out["paid_hours"] = float(paid.sum() / 60)
+        out["unpaid_performed_hours"] = float(np.maximum(performed_staff_minutes - paid, 0).sum() / 60)
+        out["paid_not_performed_hours"] = float(np.maximum(paid - performed_staff_minutes, 0).sum() / 60)
+    weights = ctx.v_minutes * ctx.v_staff
+    if s.marginal_minute is not None and weights.sum() > 0:
+        # SEK per extra staff-minute, averaged over performed time
+        per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0)
+        out["marginal_sek_per_minute"] = float(np.average(per_staff_minute, weights=weights))
+    else:
+        out["marginal_sek_per_minute"] = None
+    monthly = s.provider_months().pivot(index="provider", columns="month", values="total")
+    monthly = monthly[monthly.sum(axis=1) > 0]
+    if len(monthly) and monthly.shape[1] > 1:
+        cv = monthly.std(axis=1, ddof=0) / monthly.mean(axis=1)
+        out["revenue_volatility"] = float(cv.median())
+    else:
+        out["revenue_volatility"] = None
+    return out

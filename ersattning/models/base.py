@@ -1,0 +1,157 @@
+"""The policy-object interface every reimbursement model implements.
+
+A model is a pydantic object: its parameters are validated when a scenario is
+loaded, and ``settle`` turns a :class:`SettlementContext` into a
+:class:`Settlement` with numpy expressions over all visits at once — never a
+Python loop per visit. Components (base, uplifts, cancellations, stays,
+bonuses …) are kept apart all the way to the provider-month.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from ersattning.context import SettlementContext
+from ersattning.parameters import Param
+
+
+class ReimbursementModel(BaseModel):
+    """Base class: subclasses set ``kind`` and implement ``settle``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ClassVar[str] = ""
+    #: administrative acts this model requires, and the unit each is counted in
+    admin_acts: ClassVar[dict[str, str]] = {}
+
+    def settle(self, ctx: SettlementContext) -> Settlement:
+        raise NotImplementedError
+
+    def parameters(self) -> dict[str, Param]:
+        """Every dated parameter of the model, by dotted name (for assumptions and explain)."""
+        return dict(_walk(self, ""))
+
+
+def _walk(obj: object, prefix: str):
+    if isinstance(obj, Param):
+        yield prefix, obj
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _walk(getattr(obj, name), f"{prefix}.{name}" if prefix else name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, f"{prefix}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{prefix}[{i}]")
+
+
+class Rates(BaseModel):
+    """Hourly rates by rate group, optionally different for private providers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    personal_care: Param = Field(description="SEK per hour of personal care")
+    service: Param = Field(description="SEK per hour of service (cleaning, laundry, shopping …)")
+    private_personal_care: Param | None = Field(None, description="rate for private providers, if different")
+    private_service: Param | None = None
+
+    def per_minute(self, days: np.ndarray, personal_care: np.ndarray, private: np.ndarray) -> np.ndarray:
+        """SEK per minute for each item, by its day, rate group and ownership."""
+        pc = self.personal_care.at(days, "rates.personal_care")
+        sv = self.service.at(days, "rates.service")
+        if self.private_personal_care is not None:
+            pc = np.where(private, self.private_personal_care.at(days, "rates.private_personal_care"), pc)
+        if self.private_service is not None:
+            sv = np.where(private, self.private_service.at(days, "rates.private_service"), sv)
+        return np.where(personal_care, pc, sv) / 60.0
+
+
+@dataclass
+class Settlement:
+    """What one model pays, item by item, with its components kept apart.
+
+    ``visit`` holds per-visit amounts (aligned with the context's visits) and
+    ``month`` per-recipient-month amounts (aligned with ``ctx.rm``). Both are
+    dicts component → float64 array; ``paid_minutes`` counts the minutes a
+    model pays for as time (NaN where it pays no time at all).
+    """
+
+    name: str
+    kind: str
+    ctx: SettlementContext
+    visit: dict[str, np.ndarray] = field(default_factory=dict)
+    month: dict[str, np.ndarray] = field(default_factory=dict)
+    visit_paid_minutes: np.ndarray | None = None
+    month_paid_minutes: np.ndarray | None = None
+    marginal_minute: np.ndarray | None = None  # SEK for one more performed minute, per visit
+    admin_counts: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def components(self) -> list[str]:
+        return list(dict.fromkeys([*self.visit, *self.month]))
+
+    def recipient_months(self) -> pd.DataFrame:
+        """One row per recipient-month: each component, the total and the paid minutes."""
+        ctx = self.ctx
+        out = {}
+        for c in self.components:
+            total = np.zeros(len(ctx.rm))
+            if c in self.visit:
+                total += ctx.rm_sum(self.visit[c])
+            if c in self.month:
+                total += self.month[c]
+            out[c] = total
+        frame = pd.DataFrame(out, index=ctx.rm.index)
+        frame["total"] = frame.sum(axis=1) if out else 0.0
+        frame["paid_minutes"] = self.paid_minutes_by_rm()
+        return frame
+
+    def paid_minutes_by_rm(self) -> np.ndarray:
+        paid = np.zeros(len(self.ctx.rm))
+        known = False
+        if self.visit_paid_minutes is not None:
+            paid += self.ctx.rm_sum(self.visit_paid_minutes)
+            known = True
+        if self.month_paid_minutes is not None:
+            paid += self.month_paid_minutes
+            known = True
+        return paid if known else np.full(len(self.ctx.rm), np.nan)
+
+    def provider_months(self) -> pd.DataFrame:
+        """Totals by provider and month, components as columns (visits go to their own provider)."""
+        ctx = self.ctx
+        n_p, n_m = len(ctx.provider_ids), len(ctx.months)
+        rm_p = ctx.rm["provider"].to_numpy()
+        rm_m = ctx.rm["month"].to_numpy()
+        rows = {}
+        for c in self.components:
+            acc = np.zeros(n_p * n_m + 1)  # last slot: months with no provider known
+            if c in self.visit:
+                acc[: n_p * n_m] += np.bincount(ctx.v_provider * n_m + ctx.v_month, weights=self.visit[c], minlength=n_p * n_m)
+            if c in self.month:
+                key = np.where(rm_p >= 0, rm_p * n_m + rm_m, n_p * n_m)
+                acc += np.bincount(key, weights=self.month[c], minlength=n_p * n_m + 1)
+            if acc[-1] != 0:
+                raise ValueError(f"{self.name}: {acc[-1]:.2f} SEK of {c} belong to recipient-months with no provider")
+            rows[c] = acc[:-1]
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "month", np.tile(ctx.months.astype(str), n_p))
+        frame.insert(0, "provider", np.repeat(ctx.provider_ids.to_numpy(), n_m))
+        frame["total"] = frame[self.components].sum(axis=1) if self.components else 0.0
+        return frame
+
+    def component_totals(self) -> dict[str, float]:
+        out = {}
+        for c in self.components:
+            out[c] = float(self.visit[c].sum() if c in self.visit else 0.0) + float(self.month[c].sum() if c in self.month else 0.0)
+        return out
+
+    def total(self) -> float:
+        return float(sum(self.component_totals().values()))

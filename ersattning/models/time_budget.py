@@ -1,0 +1,80 @@
+"""Time budget per recipient (Stockholm's ramtid), design.md §4.
+
+The decision states a monthly budget of hours (granted time for days at home ×
+a budget factor); provider and recipient decide together how to use it. No cap
+per visit and no minute-level audit. Variants:
+
+- ``performed_up_to_budget``: performed staff-minutes, at most the budget;
+- ``full_budget``: the whole budget, whatever was performed;
+- ``budget_with_floor``: performed time, but at least a floor share of the
+  budget and at most the budget (the top-up is its own component).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ersattning.context import SettlementContext
+from ersattning.models.base import Rates, ReimbursementModel, Settlement
+from ersattning.parameters import Param, param
+
+
+class TimeBudget(ReimbursementModel):
+    kind: ClassVar[str] = "time_budget"
+    admin_acts: ClassVar[dict[str, str]] = {
+        "registration": "start_stop",
+        "invoice_line": "recipient_month",
+        "reconciliation": "recipient_month",
+        "decision_follow_up": "decision_change",
+    }
+
+    variant: Literal["performed_up_to_budget", "full_budget", "budget_with_floor"]
+    rates: Rates
+    budget_factor: Param = param(1.0)
+    floor_share: Param = Field(default_factory=lambda: param(0.0), description="budget_with_floor: share of the budget always paid")
+    count_double_staffing: bool = True
+    rural_uplift: Param = param(0.0)
+
+    def settle(self, ctx: SettlementContext) -> Settlement:
+        rm = ctx.rm
+        n = len(rm)
+        days = ctx.month_starts[rm["month"].to_numpy()]
+        private = rm["private"].to_numpy()
+        staff = ctx.v_staff if self.count_double_staffing else np.minimum(ctx.v_staff, 1)
+        staff_minutes = ctx.v_minutes * staff
+        budget_factor = self.budget_factor.at(days, "budget_factor")
+        paid_total = np.zeros(n)
+        pay = np.zeros(n)
+        top_up = np.zeros(n)
+        under_budget = np.zeros(n, dtype=bool)
+        for is_pc, col in ((True, "granted_pc"), (False, "granted_service")):
+            performed = ctx.rm_sum(staff_minutes, ctx.v_personal_care if is_pc else ~ctx.v_personal_care)
+            budget = rm[col].to_numpy() * budget_factor
+            if self.variant == "performed_up_to_budget":
+                paid, extra = np.minimum(performed, budget), 0.0
+            elif self.variant == "full_budget":
+                paid, extra = budget, 0.0
+            else:
+                floor = self.floor_share.at(days, "floor_share") * budget
+                paid = np.minimum(performed, budget)
+                extra = np.maximum(floor - paid, 0.0)
+            per_minute = self.rates.per_minute(days, np.full(n, is_pc), private)
+            pay += paid * per_minute
+            top_up += extra * per_minute
+            paid_total += paid + extra
+            if self.variant != "full_budget":
+                floor_minutes = self.floor_share.at(days, "floor_share") * budget if self.variant == "budget_with_floor" else 0.0
+                under_budget |= (performed < budget) & (performed >= floor_minutes)
+        rural = np.where(rm["rural"].to_numpy(), self.rural_uplift.at(days, "rural_uplift"), 0.0)
+        if self.variant == "full_budget":
+            marginal = np.zeros(ctx.n_visits)
+        else:
+            per_minute_v = self.rates.per_minute(ctx.v_day, ctx.v_personal_care, ctx.v_private)
+            marginal = np.where(ctx.performed & under_budget[ctx.v_rm], per_minute_v * staff * (1 + rural[ctx.v_rm]), 0.0)
+        month = {"budget": pay, "rural": (pay + top_up) * rural}
+        if self.variant == "budget_with_floor":
+            month = {"budget": pay, "floor_top_up": top_up, "rural": (pay + top_up) * rural}
+        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal_minute=marginal)

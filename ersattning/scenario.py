@@ -1,0 +1,198 @@
+"""Scenario files: which models to compare, at what prices, on which period.
+
+A scenario is YAML, written by a policy analyst. Unknown keys are errors, and
+every error names the file, the line and the key (``FILE:LINE: KEY: message``).
+Each model's parameters are validated by that model's own class, found by
+``kind`` (a bundled kind or ``module:Class``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ersattning.admin import AdminAssumptions
+from ersattning.models import BUNDLED, ReimbursementModel, UnknownModel, resolve_kind
+from ersattning.yamlconf import ConfigError, load_yaml, locate_error
+
+DEFAULT_SCENARIO = "default"
+
+
+def _month(v: str) -> str:
+    import re
+
+    if not isinstance(v, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", v):
+        raise ValueError("expected a month, YYYY-MM")
+    return v
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str = Field(description="first month settled, YYYY-MM")
+    end: str = Field(description="last month settled, YYYY-MM")
+
+    _check = field_validator("start", "end", mode="before")(_month)
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="the model's name in tables")
+    kind: str = Field(description=f"one of {', '.join(BUNDLED)}, or module:Class")
+    label: str | None = Field(None, description="a longer label for reports (Swedish is fine)")
+    description: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    admin_acts: dict[str, str] | None = Field(None, description="override the acts this model requires: act → unit")
+
+
+class IndicatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    punctuality_tolerance_minutes: float = Field(15.0, ge=0, description="assumption: a visit is on time within this many minutes")
+
+
+class DemoRegion(BaseModel):
+    """What `compare` synthesises when the store is empty."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recipients: int = Field(1000, ge=1)
+    seed: int = 1
+
+
+class ScenarioFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str | None = None
+    period: Period
+    store: str | None = Field(None, description="store URL; --store and ERSATTNING_STORE take precedence")
+    baseline: str = Field(description="the model others are compared with")
+    models: list[ModelEntry] = Field(min_length=1)
+    admin: AdminAssumptions
+    indicators: IndicatorSettings = IndicatorSettings()
+    demo_region: DemoRegion = DemoRegion()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    spec: ScenarioFile
+    models: list[tuple[ModelEntry, ReimbursementModel]]
+    path: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def model(self, name: str) -> ReimbursementModel:
+        for entry, model in self.models:
+            if entry.name == name:
+                return model
+        raise KeyError(name)
+
+    def acts(self, entry: ModelEntry, model: ReimbursementModel) -> dict[str, str]:
+        return dict(entry.admin_acts) if entry.admin_acts is not None else dict(type(model).admin_acts)
+
+    def months(self) -> int:
+        a, b = self.spec.period.start, self.spec.period.end
+        return (int(b[:4]) - int(a[:4])) * 12 + int(b[5:]) - int(a[5:]) + 1
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    root = files("ersattning_scenarios")
+    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
+
+
+def resolve_scenario_path(name_or_path: str | None) -> Path:
+    """A file path, or the name of a bundled scenario (``default`` when None)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_SCENARIO
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        return path
+    bundled = bundled_scenarios()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    raise ConfigError([(name_or_path, None, "", f"no such file, and no bundled scenario of that name (bundled: {', '.join(sorted(bundled))})")])
+
+
+def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
+    """Load and validate a scenario; every problem is reported at once as a ConfigError."""
+    path = resolve_scenario_path(str(name_or_path) if name_or_path is not None else None)
+    file = str(path)
+    data, lines = load_yaml(path)
+    try:
+        spec = ScenarioFile.model_validate(data)
+    except pydantic.ValidationError as e:
+        raise ConfigError(sorted((locate_error(file, data, lines, err) for err in e.errors()), key=_by_line)) from None
+    problems = []
+    models: list[tuple[ModelEntry, ReimbursementModel]] = []
+    for i, entry in enumerate(spec.models):
+        try:
+            cls = resolve_kind(entry.kind)
+        except UnknownModel as e:
+            problems.append((file, lines.get(("models", i, "kind")), f"models[{i}].kind", str(e)))
+            continue
+        try:
+            models.append((entry, cls.model_validate(entry.params)))
+        except pydantic.ValidationError as e:
+            problems.extend(locate_error(file, data, lines, err, prefix=("models", i, "params")) for err in e.errors())
+    names = [e.name for e in spec.models]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            problems.append((file, lines.get(("models", i, "name")), f"models[{i}].name", f"model name {n!r} is used twice"))
+    if spec.baseline not in names:
+        problems.append((file, lines.get(("baseline",)), "baseline", f"{spec.baseline!r} is not one of the models ({', '.join(names)})"))
+    if spec.period.end < spec.period.start:
+        problems.append((file, lines.get(("period", "end")), "period.end", "the period ends before it starts"))
+    from ersattning.admin import UNITS
+
+    for i, (entry, model) in enumerate(models):
+        acts = dict(entry.admin_acts) if entry.admin_acts is not None else dict(type(model).admin_acts)
+        j = names.index(entry.name)
+        for act, unit in acts.items():
+            if unit not in UNITS:
+                problems.append((file, lines.get(("models", j, "admin_acts", act)), f"models[{j}].admin_acts.{act}", f"unknown unit {unit!r}; known: {', '.join(UNITS)}"))
+            if act not in spec.admin.minutes_per_act:
+                problems.append((file, lines.get(("admin", "minutes_per_act")), "admin.minutes_per_act", f"no minutes for {act!r}, which model {entry.name!r} requires"))
+    if problems:
+        raise ConfigError(sorted(problems, key=_by_line))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Scenario(spec=spec, models=models, path=file, sha256=digest)
+
+
+def _by_line(problem: tuple[str, int | None, str, str]) -> tuple[bool, int]:
+    return (problem[1] is None, problem[1] or 0)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema for scenario files, with each bundled model's parameters (for editors)."""
+    schema = ScenarioFile.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    variants = []
+    for kind, cls in BUNDLED.items():
+        sub = cls.model_json_schema(ref_template="#/$defs/{model}")
+        for name, d in sub.pop("$defs", {}).items():
+            defs.setdefault(name, d)
+        defs[cls.__name__] = sub
+        entry = json.loads(json.dumps(defs["ModelEntry"]))
+        entry["properties"]["kind"] = {"const": kind, "type": "string"}
+        entry["properties"]["params"] = {"$ref": f"#/$defs/{cls.__name__}"}
+        entry["title"] = f"ModelEntry[{kind}]"
+        variants.append(entry)
+    custom = json.loads(json.dumps(defs["ModelEntry"]))
+    custom["properties"]["kind"] = {"type": "string", "pattern": r"^[\w.]+:\w+$", "description": "module:Class of a third-party model"}
+    variants.append(custom)
+    schema["properties"]["models"]["items"] = {"anyOf": variants}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ersattning scenario"
+    return schema
