@@ -165,12 +165,7 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
 
 def _providers(ctx: SettlementContext, settlements: dict[str, Settlement], baseline: str) -> pd.DataFrame:
     """Cost per provider and model, Δ vs the baseline; providers with < 5 recipients suppressed."""
-    persons = pd.Series(ctx.v_recipient).groupby(ctx.v_provider).nunique()
-    rm_persons = pd.Series(ctx.rm["recipient"].to_numpy()).groupby(ctx.rm["provider"].to_numpy()).nunique()
-    counts = np.zeros(len(ctx.provider_ids), dtype=np.int64)
-    counts[persons.index.to_numpy()] = persons.to_numpy()
-    valid = rm_persons.index.to_numpy() >= 0
-    counts[rm_persons.index.to_numpy()[valid]] = np.maximum(counts[rm_persons.index.to_numpy()[valid]], rm_persons.to_numpy()[valid])
+    counts = _persons_per_provider(ctx)
     out = pd.DataFrame({"provider": ctx.provider_ids.to_numpy(), "recipients": counts})
     for name, s in settlements.items():
         out[f"cost:{name}"] = s.provider_months().groupby("provider", sort=False)["total"].sum().reindex(out["provider"]).to_numpy()
@@ -179,6 +174,18 @@ def _providers(ctx: SettlementContext, settlements: dict[str, Settlement], basel
     out["suppressed"] = out["recipients"] < MIN_PERSONS
     out = out[(out["recipients"] > 0) | (out[[f"cost:{n}" for n in settlements]].abs().sum(axis=1) > 0)]
     return out.reset_index(drop=True)
+
+
+def _persons_per_provider(ctx: SettlementContext) -> np.ndarray:
+    """Distinct recipients each provider served (a visit, or a recipient-month paid to it)."""
+    n_p, n_r = len(ctx.provider_ids), len(ctx.recipient_ids)
+    rm_p = ctx.rm["provider"].to_numpy()
+    ok = rm_p >= 0
+    keys = np.concatenate([ctx.v_provider.astype(np.int64) * n_r + ctx.v_recipient, rm_p[ok] * n_r + ctx.rm["recipient"].to_numpy()[ok]])
+    if n_p * n_r <= 50_000_000:
+        seen = np.bincount(keys, minlength=n_p * n_r).reshape(n_p, n_r) > 0
+        return seen.sum(axis=1)
+    return np.bincount(np.unique(keys) // n_r, minlength=n_p)
 
 
 def winners_and_losers(c: Comparison, n: int = 3) -> dict[str, dict[str, list[tuple[str, float, float]]]]:

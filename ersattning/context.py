@@ -19,6 +19,7 @@ import pandas as pd
 
 from ersattning.calendar import day_kinds
 from ersattning.domain import Category
+from ersattning.parameters import Param, raise_before
 from ersattning.projection import Projection
 
 WEEKS_PER_MONTH = 52 / 12
@@ -87,16 +88,88 @@ class SettlementContext:
     def planned_local(self) -> np.ndarray:
         return self.visits["planned_start"].to_numpy()
 
+    # Rules look at days and times of many visits but few distinct days: each
+    # visit carries a small day code into a table of the period's days (with a
+    # margin for visits performed past midnight), so per-day facts are computed
+    # once per day and gathered.
+
+    @cached_property
+    def day0(self) -> np.datetime64:
+        return self.month_starts[0] - np.timedelta64(2, "D")
+
+    @cached_property
+    def days_table(self) -> np.ndarray:
+        end = (self.months[-1] + 1).astype("datetime64[D]") + np.timedelta64(2, "D")
+        return np.arange(self.day0, end)
+
+    @cached_property
+    def v_day_code(self) -> np.ndarray:
+        """Planned day of each visit, as an index into ``days_table`` (parameters are dated by it)."""
+        return (self.v_day - self.day0).astype(np.int32)
+
+    @cached_property
+    def _when(self) -> np.ndarray:
+        return np.where(self.performed, self.actual_local, self.planned_local).astype("datetime64[m]")
+
+    @cached_property
+    def v_when_code(self) -> np.ndarray:
+        """Day the visit took place (performed, else planned), as an index into ``days_table``."""
+        code = (self._when.astype("datetime64[D]") - self.day0).astype(np.int32)
+        return np.clip(code, 0, len(self.days_table) - 1)
+
     @cached_property
     def day_kinds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(weekend, holiday, major holiday) of the day each visit took place (planned day if not performed)."""
-        when = np.where(self.performed, self.actual_local, self.planned_local).astype("datetime64[D]")
-        return day_kinds(when)
+        """(weekend, holiday, major holiday) of the day each visit took place."""
+        bits = self.v_day_kind_bits
+        return (bits & 1).astype(bool), (bits & 2).astype(bool), (bits & 4).astype(bool)
+
+    @cached_property
+    def day_kind_table(self) -> np.ndarray:
+        """Per day of ``days_table``: bit 1 weekend, 2 holiday, 4 major holiday."""
+        weekend, holiday, major = day_kinds(self.days_table)
+        return (weekend * 1 + holiday * 2 + major * 4).astype(np.int8)
+
+    @cached_property
+    def v_day_kind_bits(self) -> np.ndarray:
+        return self.day_kind_table[self.v_when_code]
+
+    @cached_property
+    def v_double_idx(self) -> np.ndarray:
+        """Performed visits with two staff."""
+        return np.flatnonzero(self.v_staff == 2)
+
+    @cached_property
+    def v_rate_key(self) -> np.ndarray:
+        """0 service/municipal, 1 service/private, 2 personal care/municipal, 3 personal care/private."""
+        return (self.v_personal_care.astype(np.int8) * 2 + self.v_private.astype(np.int8)).astype(np.int8)
 
     @cached_property
     def minute_of_day(self) -> np.ndarray:
-        when = np.where(self.performed, self.actual_local, self.planned_local).astype("datetime64[m]")
-        return (when - when.astype("datetime64[D]")).astype(np.int64)
+        when = self._when
+        return (when - when.astype("datetime64[D]")).astype(np.int16)
+
+    @cached_property
+    def v_cancelled_by_recipient(self) -> np.ndarray:
+        return (self.v_status == 2) & (self.visits["cancelled_by"].cat.codes.to_numpy() == 0)
+
+    @cached_property
+    def v_cancel_reason(self) -> np.ndarray:
+        """Codes of CancelReason (-1 when not cancelled)."""
+        return self.visits["cancel_reason"].cat.codes.to_numpy()
+
+    @cached_property
+    def v_planned_minutes(self) -> np.ndarray:
+        return self.visits["planned_minutes"].to_numpy(np.float64)
+
+    def per_visit(self, p: Param, name: str) -> np.ndarray | float:
+        """A parameter on each visit's planned day: a plain number when it never changes."""
+        if not p.dated:
+            return p.value_at(self.day0, name)
+        table = p.at(self.days_table, name, strict=False)
+        out = table[self.v_day_code]
+        if np.isnan(table).any() and np.isnan(out).any():
+            raise_before(name, self.v_day[np.isnan(out)].min(), min(p.values))
+        return out
 
     def rm_sum(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Sum per-visit values into recipient-months (vectorized bincount)."""
@@ -186,20 +259,22 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
     rm_index[rr, mm] = np.arange(len(rr))
     v_rm = rm_index[v_recipient, v_month]
 
-    # provider each recipient-month: most visits that month, else the provider chosen by the month's end
+    # provider of each recipient-month: the one chosen as of the month's last day; for
+    # recipients with no provider choice recorded, the provider of their latest visit that month
     provider = np.full(len(rr), -1, dtype=np.int64)
-    if len(visits):
-        counts = pd.DataFrame({"rm": v_rm, "p": v_provider}).value_counts().reset_index(name="n")
-        top = counts.sort_values(["rm", "n", "p"], ascending=[True, False, True]).drop_duplicates("rm")
-        provider[top["rm"].to_numpy()] = top["p"].to_numpy()
-    missing = provider < 0
-    if missing.any() and len(proj.provider_choices):
+    if len(proj.provider_choices):
         ch = proj.provider_choices
-        choices = pd.DataFrame({"r": recipient_ids.get_indexer(ch["recipient"].astype(str)), "p": provider_ids.get_indexer(ch["provider"].astype(str)), "on": ch["chosen_on"].to_numpy().astype("datetime64[ns]")}).sort_values("on")
-        ask = pd.DataFrame({"i": np.flatnonzero(missing), "r": rr[missing], "on": (m_hi[mm[missing]] - 1).astype("datetime64[ns]")}).sort_values("on")
+        choices = pd.DataFrame({"r": recipient_ids.get_indexer(ch["recipient"].astype(str)), "p": provider_ids.get_indexer(ch["provider"].astype(str)), "on": ch["chosen_on"].to_numpy().astype("datetime64[ns]")}).sort_values("on", kind="stable")
+        ask = pd.DataFrame({"i": np.arange(len(rr)), "r": rr, "on": (m_hi[mm] - 1).astype("datetime64[ns]")}).sort_values("on", kind="stable")
         got = pd.merge_asof(ask, choices, on="on", by="r", direction="backward")
         ok = got["p"].notna().to_numpy()
         provider[got["i"].to_numpy()[ok]] = got["p"].to_numpy()[ok].astype(np.int64)
+    missing = provider < 0
+    if missing.any() and len(visits):
+        latest = np.full(len(rr), -1, dtype=np.int64)
+        order = np.argsort(visits["planned_start"].to_numpy(), kind="stable")
+        latest[v_rm[order]] = v_provider[order]  # later visits overwrite earlier ones
+        provider[missing] = latest[missing]
 
     providers = proj.providers.set_index("provider")
     private_by_provider = np.array([str(providers["ownership"].get(p, "private")) == "private" for p in provider_ids], dtype=bool)

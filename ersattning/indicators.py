@@ -73,22 +73,27 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
         rows, wins = np.nonzero(overlaps)
         eligible[s_r[rows], wins] = False
 
-    # distinct staff among those visits (both staff of a double-staffed visit count)
+    # distinct staff among the eligible person-windows' visits (both staff of a double-staffed visit count)
     w = d // WINDOW_DAYS
-    staff1 = ctx.visits["staff1"].cat.codes.to_numpy()[sel].astype(np.int64)
-    staff2 = ctx.visits["staff2"].cat.codes.to_numpy()[sel].astype(np.int64)
-    n_s = max(int(ctx.visits["staff1"].cat.categories.size), 1)
     rw = r * n_w + w
-    keys = np.concatenate([rw * n_s + staff1, (rw * n_s + staff2)[staff2 >= 0]])
-    uniq = np.unique(keys)
-    distinct = np.bincount(uniq // n_s, minlength=n_r * n_w).reshape(n_r, n_w)
+    keep = eligible.ravel()[rw]
+    rw = rw[keep]
+    staff1 = ctx.visits["staff1"].cat.codes.to_numpy()[sel][keep].astype(np.int64)
+    staff2 = ctx.visits["staff2"].cat.codes.to_numpy()[sel][keep].astype(np.int64)
+    n_s = max(int(ctx.visits["staff1"].cat.categories.size), 1) + 1
+    second = staff2 >= 0
+    keys = np.concatenate([rw * n_s + staff1, rw[second] * n_s + staff2[second]])
+    keys.sort()
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    distinct = np.bincount(keys[first] // n_s, minlength=n_r * n_w).reshape(n_r, n_w)
     rr, ww = np.nonzero(eligible)
-    # the provider of the person's visits in the window (the most frequent one)
-    prov = ctx.v_provider[sel].astype(np.int64)
-    counts = pd.DataFrame({"rw": rw, "p": prov}).value_counts().reset_index(name="n").sort_values(["rw", "n", "p"], ascending=[True, False, True]).drop_duplicates("rw")
-    prov_of = pd.Series(counts["p"].to_numpy(), index=counts["rw"].to_numpy())
     out = pd.DataFrame({"recipient": rr, "window": ww, "distinct_staff": distinct[rr, ww]})
-    out["provider"] = prov_of.reindex(rr * n_w + ww).to_numpy()
+    # the provider is the one the person had in the month the window starts
+    month = (w_lo.astype("datetime64[M]") - ctx.months[0]).astype(np.int64)[ww]
+    lookup = np.full((n_r, len(ctx.months)), -1, dtype=np.int64)
+    lookup[ctx.rm["recipient"].to_numpy(), ctx.rm["month"].to_numpy()] = ctx.rm["provider"].to_numpy()
+    out["provider"] = lookup[rr, np.clip(month, 0, len(ctx.months) - 1)]
     ctx.cache["continuity"] = out
     return out
 
@@ -109,6 +114,7 @@ def continuity_by_provider(ctx: SettlementContext) -> np.ndarray:
     w = _continuity_windows(ctx)
     out = np.full(len(ctx.provider_ids), np.nan)
     if len(w):
+        w = w[w["provider"] >= 0]
         med = w.groupby("provider")["distinct_staff"].median()
         out[med.index.to_numpy().astype(np.int64)] = med.to_numpy()
     return out

@@ -62,14 +62,15 @@ class Param(BaseModel):
         items = sorted(self.values.items())
         return np.array([d for d, _ in items], dtype="datetime64[D]"), np.array([v for _, v in items], dtype=np.float64)
 
-    def at(self, days: np.ndarray, name: str = "parameter") -> np.ndarray:
-        """Value in force on each day (``datetime64``); an error before the first date."""
+    def at(self, days: np.ndarray, name: str = "parameter", *, strict: bool = True) -> np.ndarray:
+        """Value in force on each day (``datetime64``); before the first date an error (or NaN when not strict)."""
         starts, values = self._arrays()
         d = np.asarray(days).astype("datetime64[D]")
         idx = np.searchsorted(starts, d, side="right") - 1
         if len(d) and (idx < 0).any():
-            first = d[idx < 0].min()
-            raise ParameterError(f"{name} has no value on {first} (its first value is from {starts[0]})")
+            if not strict:
+                return np.where(idx < 0, np.nan, values[np.maximum(idx, 0)])
+            raise_before(name, d[idx < 0].min(), starts[0])
         return values[np.maximum(idx, 0)]
 
     def value_at(self, day: date | np.datetime64, name: str = "parameter") -> float:
@@ -88,6 +89,10 @@ class Param(BaseModel):
 
     def scaled(self, k: float) -> Param:
         return self.model_copy(update={"values": {d: v * k for d, v in self.values.items()}})
+
+
+def raise_before(name: str, day: object, first: object) -> None:
+    raise ParameterError(f"{name} has no value on {day} (its first value is from {first})")
 
 
 def param(value: float, source: str | None = None, *, assumption: bool = False, since: date = BEGINNING) -> Param:

@@ -472,15 +472,37 @@ def _local(utc: np.ndarray) -> np.ndarray:
 # the small tables
 
 
+_TEXT_FIELDS = (
+    "pseudonym", "area", "provider", "decision_id", "category", "per", "stay_id", "kind", "reason", "code", "name", "ownership",
+    "enrolled_on", "chosen_on", "valid_from", "valid_to", "ended_on", "start", "end", "departed_on",
+)  # fmt: skip
+
+
 def _fields(df: pd.DataFrame, event: str) -> pd.DataFrame:
+    """The events of one type with their fields as columns (JSON parsed in bulk by Arrow)."""
     part = df[df["event"] == event]
     if not len(part):
         return pd.DataFrame()
-    fields = pd.DataFrame([json.loads(f) for f in part["fields"]], index=part.index)
+    # text fields stay text (a pseudonym of digits must not become a number); the rest is inferred
+    keys = list(json.loads(part["fields"].iloc[0]))  # every event of one type has the same fields
+    text = pa.schema([(name, pa.string()) for name in keys if name in _TEXT_FIELDS])
+    table = pajson.read_json(
+        pa.BufferReader("\n".join(part["fields"]).encode()),
+        parse_options=pajson.ParseOptions(explicit_schema=text, unexpected_field_behavior="infer"),
+    )
+    fields = table.to_pandas(types_mapper=None)
+    fields.index = part.index
+    for c in fields.columns:
+        if fields[c].dtype == object and len(fields) and isinstance(fields[c].iloc[0], (list, np.ndarray)):
+            fields[c] = fields[c].map(lambda x: list(x) if x is not None else [])
     return pd.concat([part[["notification_id", "aggregate", "version", "recorded_at"]], fields], axis=1)
 
 
-def _date(s: pd.Series) -> pd.Series:
+def _date(s: pd.Series | np.ndarray) -> pd.Series:
+    """Dates as parsed (Arrow reads ISO dates as timestamps) or as ISO strings → datetime64[s]."""
+    s = pd.Series(s) if not isinstance(s, pd.Series) else s
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[s]")
     return pd.to_datetime(s, format="%Y-%m-%d").astype("datetime64[s]")
 
 
@@ -541,10 +563,14 @@ def fold_entities(events: pd.DataFrame) -> dict[str, pd.DataFrame]:
         seg = seg.sort_values(["recipient", "decision_id", "valid_from", "nid"], kind="stable")
         key = ["recipient", "decision_id"]
         seg[["category", "per", "end"]] = seg.groupby(key)[["category", "per", "end"]].ffill()
-        ended = en.drop_duplicates(["aggregate", "decision_id"], keep="last").set_index(["aggregate", "decision_id"])["ended_on"] if len(en) else pd.Series(dtype=object)
         nxt = seg.groupby(key)["valid_from"].shift(-1)
-        stop = seg.set_index(key).index.map(lambda k: ended.get(k)) if len(ended) else pd.Series([None] * len(seg))
-        seg["valid_to"] = [n if isinstance(n, str) else (s if isinstance(s, str) else (e if isinstance(e, str) else None)) for n, s, e in zip(nxt, stop, seg["end"], strict=True)]
+        if len(en):
+            ended = en.drop_duplicates(["aggregate", "decision_id"], keep="last").rename(columns={"aggregate": "recipient"})[["recipient", "decision_id", "ended_on"]]
+            stop = seg[key].merge(ended, on=key, how="left")["ended_on"].to_numpy()
+        else:
+            stop = np.full(len(seg), None, dtype=object)
+        # a segment ends where the next revision starts, else where the decision ended, else at its own end
+        seg["valid_to"] = _date(nxt).fillna(_date(pd.Series(stop, index=seg.index))).fillna(_date(seg["end"]))
         decisions = pd.DataFrame(
             {
                 "recipient": seg["recipient"].astype(str),
@@ -553,7 +579,7 @@ def fold_entities(events: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 "granted_minutes": seg["granted_minutes"].astype(np.int32),
                 "per": pd.Categorical(seg["per"], categories=[x.value for x in Per]),
                 "valid_from": _date(seg["valid_from"]),
-                "valid_to": pd.to_datetime(seg["valid_to"], format="%Y-%m-%d").astype("datetime64[s]"),
+                "valid_to": seg["valid_to"].astype("datetime64[s]"),
             }
         ).reset_index(drop=True)
     else:
@@ -564,8 +590,12 @@ def fold_entities(events: pd.DataFrame) -> dict[str, pd.DataFrame]:
     se = _fields(ev, "Recipient.StayEnded")
     if len(ss):
         stays = pd.DataFrame({"recipient": ss["aggregate"].astype(str), "stay_id": ss["stay_id"].astype(str), "kind": pd.Categorical(ss["kind"], categories=[k.value for k in StayKind]), "start": _date(ss["start"])})
-        ends = se.set_index(["aggregate", "stay_id"])["end"] if len(se) else pd.Series(dtype=object)
-        stays["end"] = pd.to_datetime(pd.Series([ends.get((a, s)) for a, s in zip(stays["recipient"], stays["stay_id"], strict=True)], index=stays.index, dtype=object), format="%Y-%m-%d").astype("datetime64[s]")
+        if len(se):
+            ends = se.rename(columns={"aggregate": "recipient"})[["recipient", "stay_id", "end"]].drop_duplicates(["recipient", "stay_id"], keep="last")
+            end = stays[["recipient", "stay_id"]].merge(ends, on=["recipient", "stay_id"], how="left")["end"].to_numpy()
+        else:
+            end = np.full(len(stays), None, dtype=object)
+        stays["end"] = _date(pd.Series(end, index=stays.index))
         out["stays"] = stays.reset_index(drop=True)
     else:
         out["stays"] = pd.DataFrame({"recipient": pd.Series(dtype=str), "stay_id": pd.Series(dtype=str), "kind": pd.Categorical([], categories=[k.value for k in StayKind]), "start": pd.Series(dtype="datetime64[s]"), "end": pd.Series(dtype="datetime64[s]")})

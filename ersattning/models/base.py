@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ersattning.context import SettlementContext
-from ersattning.parameters import Param
+from ersattning.parameters import Param, raise_before
 
 
 class ReimbursementModel(BaseModel):
@@ -71,6 +71,23 @@ class Rates(BaseModel):
             sv = np.where(private, self.private_service.at(days, "rates.private_service"), sv)
         return np.where(personal_care, pc, sv) / 60.0
 
+    def per_visit(self, ctx: SettlementContext) -> np.ndarray:
+        """SEK per minute for every visit (its group, ownership and planned day), from a (day × group/ownership) table."""
+        days = ctx.days_table
+        named = {
+            0: ("rates.service", self.service),
+            1: ("rates.private_service", self.private_service) if self.private_service is not None else ("rates.service", self.service),
+            2: ("rates.personal_care", self.personal_care),
+            3: ("rates.private_personal_care", self.private_personal_care) if self.private_personal_care is not None else ("rates.personal_care", self.personal_care),
+        }
+        table = np.stack([p.at(days, name, strict=False) for name, p in named.values()], axis=1) / 60
+        out = table[ctx.v_day_code, ctx.v_rate_key]
+        if np.isnan(table).any() and np.isnan(out).any():
+            bad = np.isnan(out)
+            name, p = named[int(ctx.v_rate_key[np.flatnonzero(bad)[0]])]
+            raise_before(name, ctx.v_day[bad].min(), min(p.values))
+        return out
+
 
 @dataclass
 class Settlement:
@@ -92,6 +109,7 @@ class Settlement:
     marginal_minute: np.ndarray | None = None  # SEK for one more performed minute, per visit
     admin_counts: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    _provider_months: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def components(self) -> list[str]:
@@ -126,6 +144,11 @@ class Settlement:
 
     def provider_months(self) -> pd.DataFrame:
         """Totals by provider and month, components as columns (visits go to their own provider)."""
+        if self._provider_months is None:
+            self._provider_months = self._by_provider_month()
+        return self._provider_months
+
+    def _by_provider_month(self) -> pd.DataFrame:
         ctx = self.ctx
         n_p, n_m = len(ctx.provider_ids), len(ctx.months)
         rm_p = ctx.rm["provider"].to_numpy()

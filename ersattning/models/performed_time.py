@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ersattning.context import SettlementContext
-from ersattning.domain import Category, StayKind
+from ersattning.domain import CancelReason, Category, StayKind
 from ersattning.models.base import Rates, ReimbursementModel, Settlement
 from ersattning.parameters import Param, param
 
@@ -128,79 +128,107 @@ class PerformedTime(ReimbursementModel):
         return np.maximum(rounded, self.minimum_minutes)
 
     def uplift_share(self, ctx: SettlementContext) -> np.ndarray:
-        days = ctx.v_day
-        share = np.zeros(ctx.n_visits)
-        weekend, holiday, major = ctx.day_kinds
-        mod = ctx.minute_of_day
+        """The highest applicable uplift of each visit, looked up in a (day × kind of time) table.
+
+        A visit's kind of time is 5 bits: weekend, holiday and major holiday of
+        its day, and whether it starts in the evening or the night band; the
+        table holds the share for each day (parameters are dated) and kind.
+        """
         u = self.uplifts
-        for band, name in ((u.evening, "evening"), (u.night, "night")):
-            if band is not None:
-                share = np.maximum(share, np.where(band.contains(mod), band.share.at(days, f"uplifts.{name}.share"), 0.0))
-        for mask, p, name in ((weekend, u.weekend, "weekend"), (holiday, u.holiday, "holiday"), (major, u.major_holiday, "major_holiday")):
+        days = ctx.days_table
+        keys = np.arange(32)
+        table = np.zeros((len(days), 32))
+        for bit, p, name in ((1, u.weekend, "weekend"), (2, u.holiday, "holiday"), (4, u.major_holiday, "major_holiday"), (8, u.evening.share if u.evening else None, "evening.share"), (16, u.night.share if u.night else None, "night.share")):
             if p is not None:
-                share = np.maximum(share, np.where(mask, p.at(days, f"uplifts.{name}"), 0.0))
-        return share
+                values = np.nan_to_num(p.at(days, f"uplifts.{name}", strict=False))
+                table = np.maximum(table, np.where((keys & bit) > 0, values[:, None], 0.0))
+        band = np.zeros(24 * 60, dtype=np.int8)
+        minutes = np.arange(24 * 60)
+        if u.evening is not None:
+            band |= np.where(u.evening.contains(minutes), 8, 0).astype(np.int8)
+        if u.night is not None:
+            band |= np.where(u.night.contains(minutes), 16, 0).astype(np.int8)
+        if not table.any():
+            return np.zeros(ctx.n_visits)
+        key = ctx.v_day_kind_bits | band[ctx.minute_of_day]
+        return table[ctx.v_day_code, key]
+
+    def per_minute(self, ctx: SettlementContext) -> np.ndarray:
+        return self.rates.per_visit(ctx)
 
     def settle(self, ctx: SettlementContext) -> Settlement:
         n = ctx.n_visits
-        days = ctx.v_day
         performed = ctx.performed
-        per_minute = self.rates.per_minute(days, ctx.v_personal_care, ctx.v_private)
-        zero = np.zeros(n)
+        per_minute = self.per_minute(ctx)
 
-        at_night = self.night_fee.contains(ctx.minute_of_day) & performed if self.night_fee else np.zeros(n, dtype=bool)
-        timed = performed & ~at_night
-        minutes = np.where(timed, self.paid_minutes(ctx.v_minutes), 0.0)
-        unpaid_by_cap = zero
-        cap_factor = np.ones(n)
+        # night visits (few): a fee per visit instead of time
+        night = np.zeros(n)
+        night_idx = np.zeros(0, dtype=np.int64)
+        if self.night_fee is not None:
+            night_idx = np.flatnonzero(self.night_fee.contains(ctx.minute_of_day) & performed)
+            days = ctx.v_day[night_idx]
+            fee = self.night_fee.fee.at(days, "night_fee.fee")
+            if self.night_fee.private_fee is not None:
+                fee = np.where(ctx.v_private[night_idx], self.night_fee.private_fee.at(days, "night_fee.private_fee"), fee)
+            night[night_idx] = fee
+            timed = performed.copy()
+            timed[night_idx] = False
+        else:
+            timed = performed
+        minutes = self.paid_minutes(ctx.v_minutes)
+        minutes *= timed
+        cap_factor = None
         if self.cap_at_granted:
             granted = np.where(ctx.v_personal_care, ctx.rm["granted_pc"].to_numpy()[ctx.v_rm], ctx.rm["granted_service"].to_numpy()[ctx.v_rm])
             key = ctx.v_rm * 2 + (~ctx.v_personal_care)
             paid_sum = np.bincount(key, weights=minutes, minlength=2 * len(ctx.rm))[key]
             cap_factor = np.where(paid_sum > granted, granted / np.maximum(paid_sum, 1e-9), 1.0)
-            capped = minutes * cap_factor
-            unpaid_by_cap = minutes - capped
-            minutes = capped
-        staff = np.where(self.pay_double_staffing, ctx.v_staff, np.minimum(ctx.v_staff, 1)).astype(np.float64)
+            minutes *= cap_factor
         base = minutes * per_minute
-        double = minutes * np.maximum(staff - 1, 0) * per_minute
         uplift = self.uplift_share(ctx)
-        time_uplift = (base + double) * uplift
+        time_uplift = base * uplift
+        double = np.zeros(n)
+        two = ctx.v_double_idx if self.pay_double_staffing else np.zeros(0, dtype=np.int64)
+        double[two] = base[two]
+        time_uplift[two] *= 2
 
-        night = zero
-        if self.night_fee is not None:
-            fee = self.night_fee.fee.at(days, "night_fee.fee")
-            if self.night_fee.private_fee is not None:
-                fee = np.where(ctx.v_private, self.night_fee.private_fee.at(days, "night_fee.private_fee"), fee)
-            night = np.where(at_night, fee, 0.0)
-
-        planned = ctx.visits["planned_minutes"].to_numpy(np.float64)
-        cancelled_by_recipient = (ctx.v_status == 2) & (ctx.visits["cancelled_by"] == "recipient").to_numpy()
-        reason = ctx.visits["cancel_reason"].astype(str).to_numpy()
-        cancellation = zero
-        cancel_share = zero
+        # cancellations and stays touch few visits: computed on those only
+        cancellation = np.zeros(n)
+        paid_extra: list[tuple[np.ndarray, np.ndarray]] = []  # (visits, minutes paid) for cancellations and stays
+        stay_reason = list(CancelReason).index(CancelReason.stay)
+        by_recipient = ctx.v_cancelled_by_recipient
         if self.cancellations is not None:
-            limit = self.cancellations.notice_limit_hours.at(days, "cancellations.notice_limit_hours") * 60
-            notice = ctx.visits["notice_minutes"].to_numpy(np.float64)
-            short = cancelled_by_recipient & (reason != "stay") & (notice < limit)
-            cancel_share = np.zeros(n)
-            category = ctx.visits["category"].astype(str).to_numpy()
-            for cat, share in self.cancellations.shares.items():
-                sel = short & (category == cat.value)
-                cancel_share[sel] = share.at(days[sel], f"cancellations.shares.{cat.value}")
-            cancellation = cancel_share * planned * per_minute
+            idx = np.flatnonzero(by_recipient & (ctx.v_cancel_reason != stay_reason))
+            days = ctx.v_day[idx]
+            notice = ctx.visits["notice_minutes"].to_numpy()[idx]
+            short = notice < self.cancellations.notice_limit_hours.at(days, "cancellations.notice_limit_hours") * 60
+            idx, days = idx[short], days[short]
+            shares = np.zeros(len(idx))
+            cats = ctx.v_category[idx]
+            for cat, p in self.cancellations.shares.items():
+                sel = cats == list(Category).index(cat)
+                if sel.any():
+                    shares[sel] = p.at(days[sel], f"cancellations.shares.{cat.value}")
+            paid_extra.append((idx, shares * ctx.v_planned_minutes[idx]))
+            cancellation[idx] = paid_extra[-1][1] * per_minute[idx]
 
-        stay = zero
-        stay_share = zero
+        stay = np.zeros(n)
         if self.stays is not None:
-            stay_share = self._stay_shares(ctx, cancelled_by_recipient & (reason == "stay") & ctx.v_personal_care)
-            stay = stay_share * planned * per_minute
+            idx = np.flatnonzero(by_recipient & (ctx.v_cancel_reason == stay_reason) & ctx.v_personal_care)
+            paid_extra.append((idx, self._stay_shares(ctx, idx) * ctx.v_planned_minutes[idx]))
+            stay[idx] = paid_extra[-1][1] * per_minute[idx]
 
-        visit_total = base + double + time_uplift + night + cancellation + stay
-        rural_share = np.where(ctx.v_rural, self.rural_uplift.at(days, "rural_uplift"), 0.0)
-        rural = visit_total * rural_share
+        rural = np.zeros(n)
+        rural_idx = np.flatnonzero(ctx.v_rural)
+        rural_rate = np.zeros(0)
+        if len(rural_idx):
+            rural_rate = self.rural_uplift.at(ctx.v_day[rural_idx], "rural_uplift")
+            if rural_rate.any():
+                i = rural_idx
+                rural[i] = (base[i] + double[i] + time_uplift[i] + night[i] + cancellation[i] + stay[i]) * rural_rate
 
         month_new_client = np.zeros(len(ctx.rm))
+        new_client_minutes = np.zeros(len(ctx.rm))
         rm = ctx.rm
         new = rm["new_client"].to_numpy() & (rm["granted_full_pc"].to_numpy() > 0)
         if new.any():
@@ -209,31 +237,41 @@ class PerformedTime(ReimbursementModel):
             rate = self.rates.per_minute(first_days, np.ones(new.sum(), dtype=bool), rm["private"].to_numpy()[new]) * 60
             rate_rural = 1 + np.where(rm["rural"].to_numpy()[new], self.rural_uplift.at(first_days, "rural_uplift"), 0.0)
             month_new_client[new] = hours * rate * rate_rural
+            new_client_minutes[new] = hours * 60
 
-        paid_minutes = minutes * staff + np.where(at_night, ctx.v_minutes * ctx.v_staff, 0.0) + cancel_share * planned + stay_share * planned
-        marginal = np.where(timed & (cap_factor >= 1.0), per_minute * staff * (1 + uplift) * (1 + rural_share), 0.0)
-        settlement = Settlement(
+        # minutes paid for as time (double staffing counts twice; a night fee covers the visit's minutes)
+        paid_minutes = minutes.copy()
+        paid_minutes[two] *= 2
+        paid_minutes[night_idx] = ctx.v_minutes[night_idx] * ctx.v_staff[night_idx]
+        for idx, extra in paid_extra:
+            paid_minutes[idx] += extra
+        # one more performed minute earns the rate with its uplift, unless a cap or a fee binds
+        marginal = per_minute * timed
+        marginal *= 1 + uplift
+        marginal[two] *= 2
+        if len(rural_rate) and rural_rate.any():
+            marginal[rural_idx] *= 1 + rural_rate
+        if cap_factor is not None:
+            marginal[cap_factor < 1.0] = 0.0
+        return Settlement(
             name="",
             kind=self.kind,
             ctx=ctx,
             visit={"base": base, "double_staffing": double, "time_uplift": time_uplift, "night_fee": night, "cancellation": cancellation, "stay": stay, "rural": rural},
             month={"new_client": month_new_client},
             visit_paid_minutes=paid_minutes,
-            month_paid_minutes=np.where(month_new_client > 0, self.new_client_hours.at(ctx.month_starts[rm["month"].to_numpy()], "new_client_hours") * 60, 0.0),
+            month_paid_minutes=new_client_minutes,
             marginal_minute=marginal,
         )
-        settlement.notes["unpaid_by_cap_minutes"] = f"{unpaid_by_cap.sum():.0f}"
-        return settlement
 
-    def _stay_shares(self, ctx: SettlementContext, candidates: np.ndarray) -> np.ndarray:
-        """Share paid for each candidate visit by the day of its stay (day 1 = the stay's first day)."""
+    def _stay_shares(self, ctx: SettlementContext, idx: np.ndarray) -> np.ndarray:
+        """Share paid for each of the visits ``idx`` by the day of its stay (day 1 = the stay's first day)."""
         assert self.stays is not None
-        out = np.zeros(ctx.n_visits)
         stays = ctx.projection.stays
         stays = stays[stays["kind"].astype(str).isin([k.value for k in self.stays.kinds])]
-        idx = np.flatnonzero(candidates)
+        shares = np.zeros(len(idx))
         if not len(idx) or not len(stays):
-            return out
+            return shares
         s_r = ctx.recipient_ids.get_indexer(stays["recipient"].astype(str))
         s_start = stays["start"].to_numpy().astype("datetime64[D]")
         order = np.lexsort((s_start, s_r))
@@ -244,9 +282,7 @@ class PerformedTime(ReimbursementModel):
         j = np.searchsorted(key_s, key_v, side="right") - 1
         ok = (j >= 0) & (s_r[np.maximum(j, 0)] == ctx.v_recipient[idx])
         day_no = np.where(ok, (ctx.v_day[idx] - s_start[np.maximum(j, 0)]).astype(np.int64) + 1, 0)
-        shares = np.zeros(len(idx))
         for d, p in enumerate(self.stays.day_shares, start=1):
             sel = day_no == d
             shares[sel] = p.at(ctx.v_day[idx][sel], f"stays.day_shares[{d - 1}]")
-        out[idx] = shares
-        return out
+        return shares

@@ -43,38 +43,40 @@ class TimeBudget(ReimbursementModel):
         n = len(rm)
         days = ctx.month_starts[rm["month"].to_numpy()]
         private = rm["private"].to_numpy()
-        staff = ctx.v_staff if self.count_double_staffing else np.minimum(ctx.v_staff, 1)
-        staff_minutes = ctx.v_minutes * staff
+        staff_minutes = ctx.v_minutes * (ctx.v_staff if self.count_double_staffing else np.minimum(ctx.v_staff, 1))
+        # performed staff-minutes per recipient-month, service in column 0 and personal care in column 1
+        performed_by_group = np.bincount(ctx.v_rm * 2 + ctx.v_personal_care, weights=staff_minutes, minlength=2 * n).reshape(n, 2)
         budget_factor = self.budget_factor.at(days, "budget_factor")
+        floor_share = self.floor_share.at(days, "floor_share") if self.variant == "budget_with_floor" else np.zeros(n)
         paid_total = np.zeros(n)
         pay = np.zeros(n)
         top_up = np.zeros(n)
         under_budget = np.zeros(n, dtype=bool)
         for is_pc, col in ((True, "granted_pc"), (False, "granted_service")):
-            performed = ctx.rm_sum(staff_minutes, ctx.v_personal_care if is_pc else ~ctx.v_personal_care)
+            performed = performed_by_group[:, int(is_pc)]
             budget = rm[col].to_numpy() * budget_factor
-            if self.variant == "performed_up_to_budget":
-                paid, extra = np.minimum(performed, budget), 0.0
-            elif self.variant == "full_budget":
-                paid, extra = budget, 0.0
+            if self.variant == "full_budget":
+                paid, extra = budget, np.zeros(n)
             else:
-                floor = self.floor_share.at(days, "floor_share") * budget
                 paid = np.minimum(performed, budget)
-                extra = np.maximum(floor - paid, 0.0)
+                extra = np.maximum(floor_share * budget - paid, 0.0)
+                under_budget |= (performed < budget) & (performed >= floor_share * budget) & (budget > 0)
             per_minute = self.rates.per_minute(days, np.full(n, is_pc), private)
             pay += paid * per_minute
             top_up += extra * per_minute
             paid_total += paid + extra
-            if self.variant != "full_budget":
-                floor_minutes = self.floor_share.at(days, "floor_share") * budget if self.variant == "budget_with_floor" else 0.0
-                under_budget |= (performed < budget) & (performed >= floor_minutes)
         rural = np.where(rm["rural"].to_numpy(), self.rural_uplift.at(days, "rural_uplift"), 0.0)
         if self.variant == "full_budget":
             marginal = np.zeros(ctx.n_visits)
         else:
-            per_minute_v = self.rates.per_minute(ctx.v_day, ctx.v_personal_care, ctx.v_private)
-            marginal = np.where(ctx.performed & under_budget[ctx.v_rm], per_minute_v * staff * (1 + rural[ctx.v_rm]), 0.0)
-        month = {"budget": pay, "rural": (pay + top_up) * rural}
+            # one more performed minute earns the rate where the recipient-month is between floor and budget
+            marginal = self.rates.per_visit(ctx)
+            marginal *= under_budget[ctx.v_rm] & ctx.performed
+            marginal *= 1 + rural[ctx.v_rm]
+            if self.count_double_staffing:
+                marginal[ctx.v_double_idx] *= 2
+        month = {"budget": pay}
         if self.variant == "budget_with_floor":
-            month = {"budget": pay, "floor_top_up": top_up, "rural": (pay + top_up) * rural}
+            month["floor_top_up"] = top_up
+        month["rural"] = (pay + top_up) * rural
         return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal_minute=marginal)
