@@ -139,6 +139,11 @@ class SettlementContext:
         return np.flatnonzero(self.v_staff == 2)
 
     @cached_property
+    def v_day_rate_index(self) -> np.ndarray:
+        """Index into a (day × rate key) table flattened: day code × 4 + rate key."""
+        return self.v_day_code * 4 + self.v_rate_key
+
+    @cached_property
     def v_rate_key(self) -> np.ndarray:
         """0 service/municipal, 1 service/private, 2 personal care/municipal, 3 personal care/private."""
         return (self.v_personal_care.astype(np.int8) * 2 + self.v_private.astype(np.int8)).astype(np.int8)

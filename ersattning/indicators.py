@@ -37,13 +37,14 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
     if n_w <= 0 or not ctx.n_visits:
         ctx.cache["continuity"] = empty
         return empty
-    day = ctx.actual_local.astype("datetime64[D]")
-    offset = (day - first_monday).astype(np.int64)
-    sel = ctx.performed & (ctx.minute_of_day >= DAY_START) & (ctx.minute_of_day < DAY_END) & (offset >= 0) & (offset < n_w * WINDOW_DAYS)
-    r = ctx.v_recipient[sel].astype(np.int64)
-    d = offset[sel]
-    n_r = len(ctx.recipient_ids)
+    # day of each performed visit, counted from the first Monday (the visit's day code shifted)
+    offset = ctx.v_when_code - int((first_monday - ctx.day0).astype(np.int64))
+    mod = ctx.minute_of_day
     n_d = n_w * WINDOW_DAYS
+    idx = np.flatnonzero(ctx.performed & (mod >= DAY_START) & (mod < DAY_END) & (offset >= 0) & (offset < n_d))
+    r = ctx.v_recipient[idx].astype(np.int64)
+    d = offset[idx].astype(np.int64)
+    n_r = len(ctx.recipient_ids)
     per_day = np.bincount(r * n_d + d, minlength=n_r * n_d).reshape(n_r, n_w, WINDOW_DAYS)
     eligible = (per_day >= 2).all(axis=2)  # n_r × n_w
 
@@ -74,19 +75,20 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
         eligible[s_r[rows], wins] = False
 
     # distinct staff among the eligible person-windows' visits (both staff of a double-staffed visit count)
-    w = d // WINDOW_DAYS
-    rw = r * n_w + w
+    rw = r * n_w + d // WINDOW_DAYS
     keep = eligible.ravel()[rw]
-    rw = rw[keep]
-    staff1 = ctx.visits["staff1"].cat.codes.to_numpy()[sel][keep].astype(np.int64)
-    staff2 = ctx.visits["staff2"].cat.codes.to_numpy()[sel][keep].astype(np.int64)
+    rw, idx = rw[keep], idx[keep]
+    staff1 = ctx.visits["staff1"].cat.codes.to_numpy()[idx]
+    staff2 = ctx.visits["staff2"].cat.codes.to_numpy()[idx]
     n_s = max(int(ctx.visits["staff1"].cat.categories.size), 1) + 1
     second = staff2 >= 0
-    keys = np.concatenate([rw * n_s + staff1, rw[second] * n_s + staff2[second]])
+    # (person-window, staff) pairs, sorted so that repeats sit side by side; 32-bit keys sort faster
+    dtype = np.uint32 if n_r * n_w * n_s < 2**32 else np.int64
+    keys = np.concatenate([rw * n_s + staff1, rw[second] * n_s + staff2[second]]).astype(dtype)
     keys.sort()
     first = np.ones(len(keys), dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
-    distinct = np.bincount(keys[first] // n_s, minlength=n_r * n_w).reshape(n_r, n_w)
+    distinct = np.bincount((keys[first] // n_s).astype(np.int64), minlength=n_r * n_w).reshape(n_r, n_w)
     rr, ww = np.nonzero(eligible)
     out = pd.DataFrame({"recipient": rr, "window": ww, "distinct_staff": distinct[rr, ww]})
     # the provider is the one the person had in the month the window starts
@@ -160,7 +162,7 @@ def model_indicators(s: Settlement) -> dict[str, float | None]:
         out["unpaid_performed_hours"] = float(np.maximum(performed_staff_minutes - paid, 0).sum() / 60)
         out["paid_not_performed_hours"] = float(np.maximum(paid - performed_staff_minutes, 0).sum() / 60)
     weights = ctx.v_minutes * ctx.v_staff
-    if s.marginal_minute is not None and weights.sum() > 0:
+    if weights.sum() > 0:
         # SEK per extra staff-minute, averaged over performed time
         per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0)
         out["marginal_sek_per_minute"] = float(np.average(per_staff_minute, weights=weights))

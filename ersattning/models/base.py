@@ -9,6 +9,7 @@ bonuses …) are kept apart all the way to the provider-month.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -81,7 +82,7 @@ class Rates(BaseModel):
             3: ("rates.private_personal_care", self.private_personal_care) if self.private_personal_care is not None else ("rates.personal_care", self.personal_care),
         }
         table = np.stack([p.at(days, name, strict=False) for name, p in named.values()], axis=1) / 60
-        out = table[ctx.v_day_code, ctx.v_rate_key]
+        out = np.take(table.ravel(), ctx.v_day_rate_index)
         if np.isnan(table).any() and np.isnan(out).any():
             bad = np.isnan(out)
             name, p = named[int(ctx.v_rate_key[np.flatnonzero(bad)[0]])]
@@ -106,10 +107,18 @@ class Settlement:
     month: dict[str, np.ndarray] = field(default_factory=dict)
     visit_paid_minutes: np.ndarray | None = None
     month_paid_minutes: np.ndarray | None = None
-    marginal_minute: np.ndarray | None = None  # SEK for one more performed minute, per visit
+    #: SEK one more performed minute would earn, per visit — an incentive indicator,
+    #: computed on demand (``marginal_minute``) so settling stays about payment only
+    marginal: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     admin_counts: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     _provider_months: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def marginal_minute(self) -> np.ndarray:
+        if self.marginal is None:
+            return np.zeros(self.ctx.n_visits)
+        return self.marginal()
 
     @property
     def components(self) -> list[str]:

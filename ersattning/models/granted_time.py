@@ -52,5 +52,4 @@ class GrantedTime(ReimbursementModel):
             ctx=ctx,
             month={"base": full, "stay_deduction": deduction, "rural": base * rural},
             month_paid_minutes=minutes,
-            marginal_minute=np.zeros(ctx.n_visits),
         )

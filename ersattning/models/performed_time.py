@@ -124,8 +124,10 @@ class PerformedTime(ReimbursementModel):
         """Rounding and minimum, per visit."""
         u = self.rounding_minutes
         op = {"nearest": np.round, "up": np.ceil, "down": np.floor}[self.rounding]
-        rounded = op(actual / u) * u
-        return np.maximum(rounded, self.minimum_minutes)
+        out = actual / u
+        op(out, out=out)
+        out *= u
+        return np.maximum(out, self.minimum_minutes, out=out)
 
     def uplift_share(self, ctx: SettlementContext) -> np.ndarray:
         """The highest applicable uplift of each visit, looked up in a (day × kind of time) table.
@@ -150,8 +152,8 @@ class PerformedTime(ReimbursementModel):
             band |= np.where(u.night.contains(minutes), 16, 0).astype(np.int8)
         if not table.any():
             return np.zeros(ctx.n_visits)
-        key = ctx.v_day_kind_bits | band[ctx.minute_of_day]
-        return table[ctx.v_day_code, key]
+        flat = ctx.v_day_code * 32 + (ctx.v_day_kind_bits | band[ctx.minute_of_day])
+        return np.take(table.ravel(), flat)
 
     def per_minute(self, ctx: SettlementContext) -> np.ndarray:
         return self.rates.per_visit(ctx)
@@ -246,13 +248,17 @@ class PerformedTime(ReimbursementModel):
         for idx, extra in paid_extra:
             paid_minutes[idx] += extra
         # one more performed minute earns the rate with its uplift, unless a cap or a fee binds
-        marginal = per_minute * timed
-        marginal *= 1 + uplift
-        marginal[two] *= 2
-        if len(rural_rate) and rural_rate.any():
-            marginal[rural_idx] *= 1 + rural_rate
-        if cap_factor is not None:
-            marginal[cap_factor < 1.0] = 0.0
+        def marginal() -> np.ndarray:
+            """One more performed minute earns the rate with its uplift, unless a cap or a night fee binds."""
+            out = per_minute * timed
+            out *= 1 + uplift
+            out[two] *= 2
+            if len(rural_rate) and rural_rate.any():
+                out[rural_idx] *= 1 + rural_rate
+            if cap_factor is not None:
+                out[cap_factor < 1.0] = 0.0
+            return out
+
         return Settlement(
             name="",
             kind=self.kind,
@@ -261,7 +267,7 @@ class PerformedTime(ReimbursementModel):
             month={"new_client": month_new_client},
             visit_paid_minutes=paid_minutes,
             month_paid_minutes=new_client_minutes,
-            marginal_minute=marginal,
+            marginal=marginal,
         )
 
     def _stay_shares(self, ctx: SettlementContext, idx: np.ndarray) -> np.ndarray:

@@ -66,17 +66,19 @@ class TimeBudget(ReimbursementModel):
             top_up += extra * per_minute
             paid_total += paid + extra
         rural = np.where(rm["rural"].to_numpy(), self.rural_uplift.at(days, "rural_uplift"), 0.0)
-        if self.variant == "full_budget":
-            marginal = np.zeros(ctx.n_visits)
-        else:
-            # one more performed minute earns the rate where the recipient-month is between floor and budget
-            marginal = self.rates.per_visit(ctx)
-            marginal *= under_budget[ctx.v_rm] & ctx.performed
-            marginal *= 1 + rural[ctx.v_rm]
+        def marginal() -> np.ndarray:
+            """One more performed minute earns the rate where the recipient-month is between floor and budget."""
+            if self.variant == "full_budget":
+                return np.zeros(ctx.n_visits)
+            out = self.rates.per_visit(ctx)
+            out *= under_budget[ctx.v_rm] & ctx.performed
+            out *= 1 + rural[ctx.v_rm]
             if self.count_double_staffing:
-                marginal[ctx.v_double_idx] *= 2
+                out[ctx.v_double_idx] *= 2
+            return out
+
         month = {"budget": pay}
         if self.variant == "budget_with_floor":
             month["floor_top_up"] = top_up
         month["rural"] = (pay + top_up) * rural
-        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal_minute=marginal)
+        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal=marginal)

@@ -95,4 +95,4 @@ class TrustBased(ReimbursementModel):
             meets = rm_median <= self.quality.continuity_at_most.at(days, "quality.continuity_at_most")
             month["quality_bonus"] = np.where(meets, base * self.quality.bonus_share.at(days, "quality.bonus_share"), 0.0)
         month["rural"] = sum(month.values()) * rural
-        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, marginal_minute=np.zeros(ctx.n_visits))
+        return Settlement(name="", kind=self.kind, ctx=ctx, month=month)
