@@ -120,7 +120,6 @@ def main() -> None:
     settled = scenario.model(scenario.spec.baseline).settle(ctx)
     model_ind_s, _ = median_time(lambda: (setattr(settled, "_provider_months", None), model_indicators(settled)), args.repeat)
     print(f"  model indicators of {scenario.spec.baseline} (paid/unpaid minutes, marginal revenue, volatility): {n_visits / model_ind_s / 1e6:.1f} M visits/s")
-    del settled
 
     # -- naive baseline: the per-visit reference implementation on a sample ----------------
     per_minute = scenario.model(scenario.spec.baseline)

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import time
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -314,4 +314,4 @@ def append_batch(store: Any, batch: EventBatch) -> int:
     return len(states)
 
 
-__all__: Sequence[str] = ("EventEncoder", "EventBatch", "encoder_for", "append_batch", "uuid_hex", "random_uuids")
+__all__ = ["EventBatch", "EventEncoder", "append_batch", "encoder_for", "random_uuids", "uuid_hex"]

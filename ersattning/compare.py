@@ -8,7 +8,8 @@ below five persons, as official statistics do.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,14 @@ class Comparison:
     admin: pd.DataFrame  # model × act
     indicators: dict[str, dict[str, Any]]  # model → indicators (shared ones included)
     manifest: dict[str, Any]
-    recipient_month_totals: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @cached_property
+    def recipient_month_totals(self) -> pd.DataFrame:
+        """Payment per recipient-month under each model (recipient, month and provider as codes of the context)."""
+        frame = self.ctx.rm[["recipient", "month", "provider"]].copy()
+        for name, s in self.settlements.items():
+            frame[name] = s.recipient_months()["total"].to_numpy()
+        return frame
 
     @property
     def baseline(self) -> str:
@@ -96,7 +104,6 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
     settlements: dict[str, Settlement] = {}
     rows, admin_rows, monthly, components, indicators = [], [], {}, {}, {}
     recipient_months = int((ctx.rm["days_enrolled"] > 0).sum())
-    rm_totals = {}
     for entry, model in scenario.models:
         s = model.settle(ctx)
         s.name = entry.name
@@ -110,7 +117,6 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         pm = s.provider_months()
         monthly[entry.name] = pm.groupby("month", sort=True)["total"].sum()
         components[entry.name] = pd.Series(s.component_totals())
-        rm_totals[entry.name] = s.recipient_months()["total"].to_numpy()
         rows.append(
             {
                 "model": entry.name,
@@ -145,9 +151,6 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         "recipient_months": recipient_months,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    rm_frame = ctx.rm[["recipient", "month", "provider"]].copy()
-    for name, totals in rm_totals.items():
-        rm_frame[name] = totals
     return Comparison(
         scenario=scenario,
         ctx=ctx,
@@ -159,7 +162,6 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         admin=pd.concat(admin_rows, ignore_index=True),
         indicators=indicators,
         manifest=manifest,
-        recipient_month_totals=rm_frame,
     )
 
 

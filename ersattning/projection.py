@@ -108,15 +108,6 @@ _VISIT_SCHEMAS = {
     CORRECTED: pa.schema([("timestamp", _WRAPPED), ("actual_start", _WRAPPED), ("actual_end", _WRAPPED), ("reason", pa.string())]),
 }
 
-# One row per visit event, the columns the fold needs (strings as categoricals).
-EVENT_COLUMNS = [
-    "notification_id", "key_hi", "key_lo", "version", "kind", "recorded_at",
-    "recipient", "provider", "team", "category", "planned_start", "planned_minutes", "staff_planned",
-    "actual_start", "actual_end", "staff1", "staff2", "registration",
-    "cancelled_by", "cancel_reason", "cancelled_at",
-]  # fmt: skip
-
-
 class ProjectionError(Exception):
     """The store holds something the projection cannot fold."""
 

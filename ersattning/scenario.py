@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ersattning.admin import AdminAssumptions
+from ersattning.admin import UNITS, AdminAssumptions
 from ersattning.models import BUNDLED, ReimbursementModel, UnknownModel, resolve_kind
 from ersattning.yamlconf import ConfigError, load_yaml, locate_error
 
@@ -100,11 +100,16 @@ class Scenario:
         raise KeyError(name)
 
     def acts(self, entry: ModelEntry, model: ReimbursementModel) -> dict[str, str]:
-        return dict(entry.admin_acts) if entry.admin_acts is not None else dict(type(model).admin_acts)
+        return required_acts(entry, model)
 
     def months(self) -> int:
         a, b = self.spec.period.start, self.spec.period.end
         return (int(b[:4]) - int(a[:4])) * 12 + int(b[5:]) - int(a[5:]) + 1
+
+
+def required_acts(entry: ModelEntry, model: ReimbursementModel) -> dict[str, str]:
+    """The administrative acts a model requires (act → unit): the scenario's override, else the model's own."""
+    return dict(entry.admin_acts) if entry.admin_acts is not None else dict(type(model).admin_acts)
 
 
 def bundled_scenarios() -> dict[str, Path]:
@@ -154,12 +159,9 @@ def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
         problems.append((file, lines.get(("baseline",)), "baseline", f"{spec.baseline!r} is not one of the models ({', '.join(names)})"))
     if spec.period.end < spec.period.start:
         problems.append((file, lines.get(("period", "end")), "period.end", "the period ends before it starts"))
-    from ersattning.admin import UNITS
-
-    for i, (entry, model) in enumerate(models):
-        acts = dict(entry.admin_acts) if entry.admin_acts is not None else dict(type(model).admin_acts)
+    for entry, model in models:
         j = names.index(entry.name)
-        for act, unit in acts.items():
+        for act, unit in required_acts(entry, model).items():
             if unit not in UNITS:
                 problems.append((file, lines.get(("models", j, "admin_acts", act)), f"models[{j}].admin_acts.{act}", f"unknown unit {unit!r}; known: {', '.join(UNITS)}"))
             if act not in spec.admin.minutes_per_act:

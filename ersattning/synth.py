@@ -27,11 +27,9 @@ from ersattning.domain import (
     CancelledBy,
     CancelReason,
     Category,
-    DepartureReason,
     Provider,
     Recipient,
     Registration,
-    StayKind,
     Visit,
     stable_id,
 )
@@ -369,7 +367,7 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
     recorded_plan = v_start - (rng.integers(7, 22, V) * 86400).astype("m8[s]")
     v_rid = rid[v_r]
     prov_codes = providers.code
-    team_names = np.array([f"{prov_codes[p]}-T{t + 1}" for p, t in zip(v_prov, v_team, strict=True)], dtype=object) if V < 64 else _team_labels(prov_codes, v_prov, v_team)
+    team_names = _team_labels(prov_codes, v_prov, v_team)
     cats = [Category.personal_care.value, Category.cleaning.value, Category.shopping.value, Category.laundry.value]
     batch.add(
         encoder_for(Visit.Planned),

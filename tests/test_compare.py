@@ -98,11 +98,12 @@ def test_comparison_frames_and_json(demo):
     c = demo
     assert list(c.models["model"]) == ["per_minute", "granted", "ramtid", "trust"]
     assert c.models.loc[c.models["model"] == "per_minute", "delta_sek"].iloc[0] == 0
-    for name, s in c.settlements.items():
+    for name in c.settlements:
         row = c.models[c.models["model"] == name].iloc[0]
         assert row["cost_sek"] == pytest.approx(c.components.loc[name].sum())
         assert row["cost_sek"] == pytest.approx(c.monthly.loc[name].sum())
         assert row["admin_cost_sek"] == pytest.approx(c.admin[c.admin["model"] == name]["cost_sek"].sum())
+        assert row["cost_sek"] == pytest.approx(c.recipient_month_totals[name].sum())
     doc = json.loads(json.dumps(c.to_json()))
     assert {"scenario", "baseline", "models", "providers", "manifest"} <= set(doc)
     for m in doc["models"]:

@@ -111,7 +111,6 @@ class Settlement:
     #: computed on demand (``marginal_minute``) so settling stays about payment only
     marginal: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     admin_counts: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
     _provider_months: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
