@@ -11,12 +11,15 @@ from pydantic import ValidationError
 
 from ersattning.context import ContextError
 from ersattning.explain import ExplainError
+from ersattning.importer import ImportError_
+from ersattning.pseudonym import PseudonymKeyError
+from ersattning.readers import ReadError
 from ersattning.parameters import ParameterError
 from ersattning.projection import ProjectionError
 from ersattning.store import StoreError
 from ersattning.yamlconf import ConfigError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, ContextError, ParameterError, ExplainError)
+USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, ContextError, ParameterError, ExplainError, ImportError_, PseudonymKeyError, ReadError)
 
 
 def fail(message: str) -> None:

@@ -237,6 +237,49 @@ def explain(scenario: str | None, visit_id: str | None, recipient: str | None, m
         click.echo(ex.text())
 
 
+@cli.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--kind", type=click.Choice(["visits"]), default="visits", show_default=True, help="What the files hold (decisions, stays and event logs are not importable yet).")
+@click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
+@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason).")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, write nothing to the store.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=200_000, show_default=True, help="Rows read, checked and appended per transaction.")
+def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_url: str | None, strict: bool, quarantine: str | None, dry_run: bool, chunk_rows: int) -> None:
+    """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent."""
+    from ersattning.importer import import_visits
+    from ersattning.mapping import load_mapping
+    from ersattning.pseudonym import Pseudonymiser, load_key
+
+    def work() -> Any:
+        mapping = load_mapping(mapping_path)
+        pseudonymiser = Pseudonymiser(load_key())
+        store = open_store(resolve_store_url(store_url), create=True)
+        show = _rows_progress()
+        return import_visits(store, paths, mapping, pseudonymiser, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=show)
+
+    report = run_guarded(work)
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    for line in report.summary():
+        click.echo(line)
+    if quarantine and sum(report.quarantined.values()):
+        click.echo(f"rejected rows written to {quarantine}")
+    if dry_run:
+        click.echo("dry run: nothing was written to the store")
+
+
+def _rows_progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(rows: int, seconds: float) -> None:
+        click.echo(f"\rimport: {rows:,} rows, {rows / max(seconds, 1e-9):,.0f} rows/s ", nl=False, err=True)
+
+    return show
+
+
 def main() -> None:
     cli(prog_name="ersattning")
 

@@ -53,7 +53,7 @@ from ersattning.domain import (
 from ersattning.store import RawPage, Store
 
 TZ = "Europe/Stockholm"
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 STATUS = ["planned", "performed", "cancelled"]
 
 # Visit event kinds in the event table
@@ -295,7 +295,7 @@ class VisitState:
         "key_hi": np.uint64, "key_lo": np.uint64,
         "recipient": np.int32, "provider": np.int32, "team": np.int32, "category": np.int8, "status": np.int8,
         "planned_start": "datetime64[s]", "planned_start_utc": "datetime64[s]", "planned_minutes": np.int16,
-        "staff_planned": np.int8, "actual_start": "datetime64[s]", "actual_minutes": np.float32,
+        "staff_planned": np.int8, "actual_start": "datetime64[s]", "actual_start_utc": "datetime64[s]", "actual_minutes": np.float32,
         "staff1": np.int32, "staff2": np.int32, "registration": np.int8, "cancelled_by": np.int8,
         "cancel_reason": np.int8, "notice_minutes": np.float32, "corrections": np.int8,
         "registration_delay_minutes": np.float32,
@@ -368,6 +368,7 @@ class VisitState:
             "planned_minutes": _np(p.column("planned_minutes"), np.int16),
             "staff_planned": _np(p.column("staff_planned"), np.int8),
             "actual_start": np.full(n, np.datetime64("NaT"), "datetime64[s]"),
+            "actual_start_utc": np.full(n, np.datetime64("NaT"), "datetime64[s]"),
             "actual_minutes": np.full(n, np.nan, np.float32),
             "staff1": np.full(n, -1, np.int32),
             "staff2": np.full(n, -1, np.int32),
@@ -382,10 +383,11 @@ class VisitState:
             self.cols[k] = np.concatenate([self.cols[k], v])
 
     def _set_times(self, pos: np.ndarray, rows: pa.Table) -> None:
-        self._writable("actual_start", "actual_minutes")
+        self._writable("actual_start", "actual_start_utc", "actual_minutes")
         start = _np(rows.column("actual_start"), "datetime64[s]")
         end = _np(rows.column("actual_end"), "datetime64[s]")
         self.cols["actual_start"][pos] = _local(start)
+        self.cols["actual_start_utc"][pos] = start
         self.cols["actual_minutes"][pos] = ((end - start).astype(np.int64) / 60.0).astype(np.float32)
 
     def _performed(self, pos: np.ndarray, rows: pa.Table) -> None:

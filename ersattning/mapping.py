@@ -1,0 +1,104 @@
+"""Mapping files: how a user's export maps onto the canonical import columns.
+
+Exports from time-registration and case systems name columns their own way
+(``Brukare``, ``Utförd tid (h)``), code values their own way (``Omvårdnad``)
+and mix units ("0.5 h" next to "0:30"). A mapping file (YAML) says all of it
+explicitly — units are declared, never guessed::
+
+    columns: {Brukare: recipient, Utförare: provider, Besök: visit_id, Insats: category,
+              Planerad start: planned_start, Planerad tid (h): planned_duration,
+              Utförd start: actual_start, Utförd tid (h): actual_duration, Personal: staff, Status: status}
+    values:
+      category: {Omvårdnad: personal_care, Städ: cleaning, Inköp: shopping}
+      status: {Utförd: performed, Avbokad: cancelled_by_recipient}
+    units: {planned_duration: decimal_hours, actual_duration: decimal_hours}
+    timezone: Europe/Stockholm
+    skip:
+      - {column: Insats, equals: Rast, reason: staff break}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ersattning.yamlconf import validate
+
+Unit = Literal["minutes", "decimal_hours", "h:mm"]
+
+VISIT_COLUMNS = {
+    "recipient": "the recipient's id in the source system (pseudonymised at import)",
+    "provider": "provider code",
+    "visit_id": "the visit's id in the source system (the source key; without it: recipient + planned start + category)",
+    "category": "personal_care | cleaning | laundry | shopping | escort | other_service",
+    "team": "the provider's team (optional)",
+    "planned_start": "planned start, local time unless it carries an offset",
+    "planned_end": "planned end (or planned_duration)",
+    "planned_duration": "planned length, in the unit the mapping declares",
+    "actual_start": "registered start",
+    "actual_end": "registered end (or actual_duration)",
+    "actual_duration": "registered length, in the unit the mapping declares",
+    "staff": "staff ids separated by | (pseudonymised at import)",
+    "status": "performed | cancelled_by_recipient | cancelled_by_provider | missed | planned",
+    "cancelled_at": "when the cancellation was made",
+    "registration": "mobile | nfc | manual",
+    "recorded_at": "when the source system recorded the row",
+}
+VISIT_REQUIRED = ("recipient", "provider", "planned_start", "category")
+
+
+class SkipRule(BaseModel):
+    """Rows that are not visits (e.g. staff breaks): skipped and counted, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    equals: str | None = None
+    one_of: list[str] | None = None
+    reason: str
+
+    def describe(self) -> str:
+        return self.reason
+
+
+class Mapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    columns: dict[str, str] = Field(default_factory=dict, description="source column → canonical column")
+    values: dict[str, dict[str, str]] = Field(default_factory=dict, description="canonical column → {source value: canonical value}")
+    units: dict[str, Unit] = Field(default_factory=dict, description="unit of each duration column: minutes | decimal_hours | h:mm")
+    timezone: str = Field("Europe/Stockholm", description="time zone of local times without an offset")
+    date_format: str | None = Field(None, description="strptime format of dates and times; ISO 8601 when not given")
+    decimal: Literal[",", "."] | None = Field(None, description="decimal separator; from the file when not given")
+    encoding: str | None = None
+    delimiter: str | None = None
+    skip: list[SkipRule] = Field(default_factory=list)
+    default_provider: str | None = Field(None, description="provider for rows without one")
+    staff_separator: str = "|"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for source, target in v.items():
+            if target not in VISIT_COLUMNS:
+                raise ValueError(f"column {source!r} maps to {target!r}, which is not a visit column ({', '.join(VISIT_COLUMNS)})")
+        return v
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """The mapping in a YAML file (errors name file, line and key), or the identity mapping."""
+    if path is None:
+        return Mapping()
+    return validate(Mapping, path)

@@ -1,0 +1,324 @@
+"""Keyed pseudonyms for people, and a guard against personal identity numbers.
+
+Personal data rules: the store holds pseudonyms only. Recipient and staff
+identities are replaced at import by a keyed hash (HMAC-SHA256, truncated), so
+the same person always gets the same pseudonym and joins still work, yet
+nobody holding the store alone can recompute or reverse one. The key lives
+outside the store (an environment variable or a private key file), so a copy
+of the store is not a copy of the key.
+
+Swedish personal identity numbers (personnummer, samordningsnummer) must never
+reach the store in clear; :func:`find_personnummer` and
+:func:`personnummer_columns` find them, even hidden in free text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "ENV_KEY",
+    "ENV_KEY_FILE",
+    "PNR_PATTERN",
+    "PseudonymKeyError",
+    "Pseudonymiser",
+    "find_personnummer",
+    "is_personnummer",
+    "load_key",
+    "personnummer_columns",
+]
+
+ENV_KEY = "ERSATTNING_PSEUDONYM_KEY"
+ENV_KEY_FILE = "ERSATTNING_PSEUDONYM_KEY_FILE"
+DEFAULT_KEY_FILE = "~/.config/ersattning/pseudonym.key"
+
+MIN_KEY_BYTES = 16
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+# How long to wait for a key file another process has just created but not yet written.
+_RACE_WAIT_SECONDS = 2.0
+
+
+class PseudonymKeyError(Exception):
+    """A problem with the pseudonym key that the user can fix; the message names the file or variable."""
+
+
+# --------------------------------------------------------------------------- key
+
+
+def load_key(key_file: str | os.PathLike[str] | None = None, *, create: bool = True) -> bytes:
+    """The secret key for pseudonyms, kept outside the store.
+
+    Order: the environment variable ``ERSATTNING_PSEUDONYM_KEY`` (its UTF-8
+    bytes, at least 16); else the key file (``key_file``, else
+    ``ERSATTNING_PSEUDONYM_KEY_FILE``, else ``~/.config/ersattning/pseudonym.key``),
+    which must be private (no group/other permissions) and hold 64 hex
+    characters. A missing file is created with a fresh random key when
+    ``create`` is true: losing or changing the key changes every pseudonym.
+    """
+    env_key = os.environ.get(ENV_KEY)
+    if env_key:
+        key = env_key.encode("utf-8")
+        if len(key) < MIN_KEY_BYTES:
+            raise PseudonymKeyError(
+                f"environment variable {ENV_KEY} is too short: {len(key)} bytes, need at least {MIN_KEY_BYTES}"
+            )
+        return key
+
+    if key_file is None:
+        key_file = os.environ.get(ENV_KEY_FILE) or DEFAULT_KEY_FILE
+    path = os.path.expanduser(os.fspath(key_file))
+
+    if os.path.exists(path):
+        return _read_key_file(path)
+    if not create:
+        raise PseudonymKeyError(
+            f"pseudonym key file {path} does not exist; create it, set {ENV_KEY_FILE} to another file, or set {ENV_KEY}"
+        )
+    return _create_key_file(path)
+
+
+def _create_key_file(path: str) -> bytes:
+    """Create the key file atomically (O_EXCL, mode 0600); if another process won the race, read its key."""
+    parent = os.path.dirname(path)
+    try:
+        if parent:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_key_file(path, wait_for_content=True)
+    except OSError as exc:
+        raise PseudonymKeyError(f"cannot create pseudonym key file {path}: {exc.strerror or exc}") from exc
+
+    key_hex = secrets.token_hex(32)
+    try:
+        data = (key_hex + "\n").encode("ascii")
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)  # a key lost in a crash would silently change every pseudonym
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quietly(path)  # never leave an empty or partial key behind
+        raise PseudonymKeyError(f"cannot write pseudonym key file {path}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    return bytes.fromhex(key_hex)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _read_key_file(path: str, *, wait_for_content: bool = False) -> bytes:
+    """Read and check a key file; permissions are checked on the open descriptor, not the name."""
+    deadline = time.monotonic() + (_RACE_WAIT_SECONDS if wait_for_content else 0.0)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise PseudonymKeyError(f"cannot open pseudonym key file {path}: {exc.strerror or exc}") from exc
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PseudonymKeyError(f"pseudonym key file {path} is not a regular file")
+            mode = stat.S_IMODE(st.st_mode)
+            if os.name == "posix" and mode & 0o077:
+                raise PseudonymKeyError(
+                    f"pseudonym key file {path} is readable by others (mode {mode:04o}); make it private with: chmod 600 {path}"
+                )
+            raw = b""
+            while chunk := os.read(fd, 4096):
+                raw += chunk
+                if len(raw) > 4096:  # a key file is 65 bytes; do not slurp a wrong, huge file
+                    break
+        except OSError as exc:
+            raise PseudonymKeyError(f"cannot read pseudonym key file {path}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        if raw or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)  # created by a concurrent process that has not written it yet
+
+    text = raw.decode("ascii", errors="replace").strip()
+    if not _HEX_KEY.fullmatch(text):
+        # Never echo the content: it may be a real secret in the wrong format.
+        raise PseudonymKeyError(
+            f"pseudonym key file {path} is malformed: expected 64 hexadecimal characters "
+            f"(e.g. from `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    return bytes.fromhex(text)
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # array-like values are not "missing"
+        return False
+
+
+class Pseudonymiser:
+    """Turns identities into stable keyed pseudonyms: truncated HMAC-SHA256, hex.
+
+    Keyed, not a plain hash, because identity numbers are few enough to hash
+    them all and look the result up; without the key that is impossible.
+    Values are stripped first so ``" R-1 "`` and ``"R-1"`` are one person;
+    non-strings are hashed as ``str(value)``.
+    """
+
+    __slots__ = ("_mac", "length")
+
+    def __init__(self, key: bytes, length: int = 16) -> None:
+        if not isinstance(key, (bytes, bytearray)):
+            raise TypeError(f"key must be bytes, not {type(key).__name__}")
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}")
+        if not 1 <= length <= hashlib.sha256().digest_size:
+            raise ValueError(f"length must be between 1 and 32 bytes, got {length}")
+        self.length = length
+        self._mac = hmac.new(bytes(key), digestmod=hashlib.sha256)  # keyed template, copied per value
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Pseudonymiser(length={self.length})"
+
+    def one(self, value: str) -> str:
+        """The pseudonym of one identity: 2*length hex characters, the same for the same input.
+
+        A blank value is refused: giving it a pseudonym would merge every
+        unknown person into one.
+        """
+        if _is_missing(value):
+            raise ValueError("cannot pseudonymise a missing or blank value")
+        text = value if isinstance(value, str) else str(value)
+        mac = self._mac.copy()
+        mac.update(text.strip().encode("utf-8"))
+        return mac.digest()[: self.length].hex()
+
+    def many(self, values: pd.Series | np.ndarray | Sequence[Any]) -> np.ndarray:
+        """Pseudonyms for a column, hashing each distinct value once; missing (None/NaN/blank) stays None."""
+        if isinstance(values, pd.Series):
+            data: Any = values.array
+        elif isinstance(values, np.ndarray):
+            if values.ndim != 1:
+                raise ValueError(f"expected a 1-dimensional array, got {values.ndim} dimensions")
+            data = values
+        else:
+            data = np.empty(len(values), dtype=object)
+            data[:] = list(values)
+        codes, uniques = pd.factorize(data, use_na_sentinel=True)
+        # One slot per distinct value plus a trailing None, which code -1 (missing) picks.
+        hashed = np.empty(len(uniques) + 1, dtype=object)
+        hashed[:-1] = [None if _is_missing(u) else self.one(u) for u in uniques]
+        hashed[-1] = None
+        return hashed[codes]
+
+
+# --------------------------------------------------------------------------- personnummer
+
+PNR_PATTERN: re.Pattern[str] = re.compile(r"(?<!\d)(?P<pnr>(?:\d{2})?\d{6}[-+]?\d{4})(?!\d)")
+"""A candidate personnummer/samordningsnummer: YYMMDDNNNC or YYYYMMDDNNNC, optional '-'/'+' before the last four digits."""
+
+_CENTURIES = (18, 19, 20)
+
+
+def _luhn_ok(ten: str) -> bool:
+    total = 0
+    for i, ch in enumerate(ten):
+        product = int(ch) * (2 if i % 2 == 0 else 1)
+        total += product // 10 + product % 10
+    return total % 10 == 0
+
+
+def _date_ok(digits: str) -> bool:
+    """Month 01-12 and a day that exists, where day+60 marks a samordningsnummer."""
+    if len(digits) == 12:
+        if int(digits[:2]) not in _CENTURIES:
+            return False
+        years = [int(digits[:4])]
+        rest = digits[4:]
+    else:
+        yy = int(digits[:2])
+        years = [c * 100 + yy for c in _CENTURIES]
+        rest = digits
+    month, day = int(rest[2:4]), int(rest[4:6])
+    if day > 60:
+        day -= 60
+    if not 1 <= month <= 12 or day < 1:
+        return False
+    return any(day <= calendar.monthrange(year, month)[1] for year in years)
+
+
+def is_personnummer(text: str) -> bool:
+    """Whether ``text`` as a whole is a valid personnummer or samordningsnummer (date and Luhn check digit)."""
+    if not isinstance(text, str):
+        return False
+    text = text.strip()
+    if not PNR_PATTERN.fullmatch(text):
+        return False
+    digits = text.replace("-", "").replace("+", "")
+    return _date_ok(digits) and _luhn_ok(digits[-10:])
+
+
+def find_personnummer(values: pd.Series) -> np.ndarray:
+    """True where the value (as a string) contains a valid personnummer anywhere, e.g. in a free-text note.
+
+    The regular expression runs once per distinct value and the date/Luhn
+    check once per distinct candidate, so long repetitive columns stay cheap.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    result = np.zeros(len(series), dtype=bool)
+    codes, uniques = pd.factorize(series.array, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return result
+    texts = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
+    found = texts.str.extractall(PNR_PATTERN)["pnr"]
+    if found.empty:
+        return result
+    cand_codes, candidates = pd.factorize(found.array)
+    valid = np.fromiter((is_personnummer(c) for c in candidates), dtype=bool, count=len(candidates))
+    rows = np.asarray(found.index.get_level_values(0))[valid[cand_codes]]
+    unique_hit = np.zeros(len(uniques), dtype=bool)
+    unique_hit[rows] = True
+    present = codes >= 0
+    result[present] = unique_hit[codes[present]]
+    return result
+
+
+def _may_hold_text(dtype: Any) -> bool:
+    # Integers too: a spreadsheet turns 191212121212 into a number, and it is still a personnummer.
+    return (
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        or (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+    )
+
+
+def personnummer_columns(frame: pd.DataFrame) -> list[str]:
+    """Names of text-like (and integer) columns holding a valid personnummer somewhere: these must not be stored."""
+    names: list[str] = []
+    for i, name in enumerate(frame.columns):
+        column = frame.iloc[:, i]
+        if _may_hold_text(column.dtype) and find_personnummer(column).any() and name not in names:
+            names.append(name)
+    return names
