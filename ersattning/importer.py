@@ -96,8 +96,10 @@ class Quarantine:
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column's cells, stripped, with empty cells as None (vectorized string operations)."""
     if column in frame:
-        return frame[column].astype(object).where(frame[column].notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v).replace("", None)
+        stripped = frame[column].astype("string").str.strip()
+        return stripped.astype(object).where(stripped.notna() & (stripped != ""), None)
     return pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
@@ -455,7 +457,11 @@ def _outcomes(batch, idx, ids, needs, version, performed, cancelled, status, cel
     p = needs & performed
     if p.any():
         rows = idx[p]
-        staff = pd.Series([(a,) if pd.isna(b) else (a, b) for a, b in zip(staff1[rows], staff2[rows], strict=True)], dtype=object)
+        # the staff tuple of each row, built once per distinct pair
+        pair = pd.Series(staff1[rows], dtype=object).fillna("") + "|" + pd.Series(staff2[rows], dtype=object).fillna("")
+        codes, uniques = pd.factorize(pair)
+        tuples = [tuple(x for x in u.split("|") if x) for u in uniques]
+        staff = pd.Categorical.from_codes(codes, pd.Index(tuples, dtype=object, tupleize_cols=False))
         reg = cells["registration"].fillna("mobile").to_numpy()[rows]
         end = times["actual_end"][rows]
         batch.add(

@@ -291,7 +291,11 @@ def find_personnummer(values: pd.Series) -> np.ndarray:
     if len(uniques) == 0:
         return result
     texts = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
-    found = texts.str.extractall(PNR_PATTERN)["pnr"]
+    # a cheap vectorized screen first: only values with ten digits in a row (allowing one separator) can hold one
+    maybe = texts.str.contains(r"\d{6}[-+]?\d{4}", regex=True).fillna(False).to_numpy(dtype=bool)
+    if not maybe.any():
+        return result
+    found = texts[maybe].str.extractall(PNR_PATTERN)["pnr"]
     if found.empty:
         return result
     cand_codes, candidates = pd.factorize(found.array)

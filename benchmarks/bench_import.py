@@ -1,0 +1,155 @@
+"""Import benchmark: a visits CSV in Swedish Excel style, end to end.
+
+    python benchmarks/bench_import.py [--rows 2000000] [--sample 5000]
+
+Writes the CSV (Windows-1252, ';', decimal comma, durations in decimal hours,
+Swedish column names and values), then imports it with a mapping file: parse,
+map, check, pseudonymise, append. Peak memory is reported per run so that
+flatness in file size shows (run with two sizes). The naive baseline builds a
+pydantic model per row and saves one visit aggregate per row through the
+library, on a sample, in the same run. Prints its figures; the last line is one
+JSON object. Target (issue 4): ≥ 100k rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pydantic import BaseModel  # noqa: E402
+
+from ersattning import __version__  # noqa: E402
+from ersattning.domain import Category, Registration, Visit, stable_id  # noqa: E402
+from ersattning.importer import import_visits  # noqa: E402
+from ersattning.mapping import load_mapping  # noqa: E402
+from ersattning.pseudonym import Pseudonymiser  # noqa: E402
+from ersattning.store import open_store  # noqa: E402
+
+MAPPING = """
+columns: {Brukare: recipient, Utförare: provider, Besök: visit_id, Insats: category, Planerad start: planned_start,
+          Planerad tid (h): planned_duration, Utförd start: actual_start, Utförd tid (h): actual_duration, Personal: staff, Status: status}
+values:
+  category: {Omvårdnad: personal_care, Städ: cleaning, Inköp: shopping, Tvätt: laundry}
+  status: {Utförd: performed, Avbokad av brukare: cancelled_by_recipient}
+units: {planned_duration: decimal_hours, actual_duration: decimal_hours}
+decimal: ","
+"""
+CATEGORIES = ["Omvårdnad", "Omvårdnad", "Omvårdnad", "Städ", "Inköp", "Tvätt"]
+
+
+def write_csv(path: Path, rows: int) -> None:
+    t0 = datetime(2024, 1, 1, 7, 0)
+    with path.open("w", encoding="cp1252", newline="") as f:
+        f.write("Brukare;Utförare;Besök;Insats;Planerad start;Planerad tid (h);Utförd start;Utförd tid (h);Personal;Status\r\n")
+        for i in range(rows):
+            start = t0 + timedelta(days=i // 400, minutes=(i % 400) * 2)
+            recipient = f"B{i % 20000:05d}"
+            staff = f"Personal {i % 6000}"
+            if i % 25 == 0:
+                f.write(f"{recipient};Hemtjänst Söder;V{i};{CATEGORIES[i % 6]};{start:%Y-%m-%d %H:%M};0,5;;;;Avbokad av brukare\r\n")
+            else:
+                f.write(f"{recipient};Hemtjänst Söder;V{i};{CATEGORIES[i % 6]};{start:%Y-%m-%d %H:%M};0,5;{start + timedelta(minutes=1):%Y-%m-%d %H:%M};0,45;{staff};Utförd\r\n")
+
+
+class Row(BaseModel):
+    """The naive path: one validated object per row."""
+
+    recipient: str
+    provider: str
+    visit_id: str
+    category: Category
+    planned_start: datetime
+    planned_minutes: int
+    actual_start: datetime | None
+    actual_minutes: float | None
+    staff: str | None
+
+
+def naive(path: Path, sample: int, work: Path) -> float:
+    import csv
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Stockholm")
+    categories = {"Omvårdnad": Category.personal_care, "Städ": Category.cleaning, "Inköp": Category.shopping, "Tvätt": Category.laundry}
+    store = open_store(f"sqlite:///{work / 'naive.db'}")
+    p = Pseudonymiser(b"benchmark-key-0123456789abcdef")
+    started = time.perf_counter()
+    with path.open(encoding="cp1252", newline="") as f:
+        reader = csv.DictReader(f, delimiter=";")
+        for n, r in enumerate(reader):
+            if n >= sample:
+                break
+            row = Row(
+                recipient=p.one(r["Brukare"]),
+                provider=r["Utförare"],
+                visit_id=r["Besök"],
+                category=categories[r["Insats"]],
+                planned_start=datetime.fromisoformat(r["Planerad start"]).replace(tzinfo=tz),
+                planned_minutes=round(float(r["Planerad tid (h)"].replace(",", ".")) * 60),
+                actual_start=datetime.fromisoformat(r["Utförd start"]).replace(tzinfo=tz) if r["Utförd start"] else None,
+                actual_minutes=float(r["Utförd tid (h)"].replace(",", ".")) * 60 if r["Utförd tid (h)"] else None,
+                staff=p.one(r["Personal"]) if r["Personal"] else None,
+            )
+            v = Visit.plan(key=row.visit_id, recipient_id=stable_id("recipient", row.recipient), provider=row.provider, team=row.provider, category=row.category, planned_start=row.planned_start, planned_minutes=row.planned_minutes, recorded_at=row.planned_start)
+            if row.actual_start is not None:
+                end = row.actual_start + timedelta(minutes=row.actual_minutes or 0)
+                v.perform(actual_start=row.actual_start, actual_end=end, staff=(row.staff,), registration=Registration.mobile, recorded_at=end)
+            store.app.save(v)
+    return sample / (time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--sample", type=int, default=5000)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    src = work / "visits.csv"
+    t = time.perf_counter()
+    write_csv(src, args.rows)
+    print(f"wrote {args.rows:,} rows ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
+    (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    mapping = load_mapping(work / "mapping.yaml")
+    store = open_store(f"sqlite:///{work / 'import.db'}")
+    report = import_visits(store, [src], mapping, Pseudonymiser(b"benchmark-key-0123456789abcdef"))
+    rate = report.rows_read / report.seconds
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("\n".join(report.summary()))
+    print(f"import: {rate:,.0f} rows/s ({report.seconds:.1f} s), {report.events_written / report.seconds:,.0f} events/s, peak memory {peak:.0f} MB")
+    naive_rate = naive(src, args.sample, work)
+    print(f"naive (pydantic per row, one save per visit) on {args.sample:,} rows: {naive_rate:,.0f} rows/s; bulk is {rate / naive_rate:.0f}× faster")
+    shutil.rmtree(work)
+    print(
+        json.dumps(
+            {
+                "benchmark": "import",
+                "version": __version__,
+                "python": platform.python_version(),
+                "rows": args.rows,
+                "rows_imported": report.rows_imported,
+                "events_written": report.events_written,
+                "seconds": round(report.seconds, 2),
+                "rows_per_s": round(rate),
+                "events_per_s": round(report.events_written / report.seconds),
+                "peak_rss_mb": round(peak),
+                "naive_sample_rows": args.sample,
+                "naive_rows_per_s": round(naive_rate),
+                "ratio_vs_naive": round(rate / naive_rate, 1),
+                "targets_met": {"rows_ge_100k_per_s": rate >= 100_000},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
