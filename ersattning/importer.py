@@ -354,6 +354,11 @@ def _import_chunk(
     overlap[overlap_rows] = True
     reject(overlap, "overlaps another visit of the same staff member")
 
+    # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
+    stored = _stored_status(known, vid)
+    row_status = np.where(status == "performed", 1, np.where(np.char.startswith(status.astype(str), "cancelled"), 2, 0))
+    reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
+
     bad = (reason != None) & ~skipped  # noqa: E711
     if strict and bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -364,6 +369,24 @@ def _import_chunk(
     good = ~bad & ~skipped
     staff_seen = pd.concat([staff_seen, intervals[~np.isin(intervals["row"].to_numpy(), overlap_rows)][["staff", "start", "end"]]], ignore_index=True)
     return _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1, staff2, known, report, recorded_now), staff_seen
+
+
+def _split_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.frombuffer(bytes.fromhex("".join(i.decode() for i in ids.tolist())), dtype=">u8").reshape(-1, 2).astype(np.uint64)
+    return raw[:, 0], raw[:, 1]
+
+
+def _stored_status(known: _Known, ids: np.ndarray) -> np.ndarray:
+    """0 planned, 1 performed, 2 cancelled as stored; -1 for visits the store does not have."""
+    out = np.full(len(ids), -1, dtype=np.int64)
+    if not len(ids) or not len(known.index):
+        return out
+    hi, lo = _split_ids(ids)
+    pos = known.index.get_indexer(lo)
+    ok = pos >= 0
+    ok[ok] &= known.hi[pos[ok]] == hi[ok]
+    out[ok] = known.status[pos[ok]]
+    return out
 
 
 def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1, staff2, known: _Known, report: ImportReport, recorded_now) -> EventBatch:
@@ -377,8 +400,7 @@ def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1
     last = ~pd.Series(ids).duplicated(keep="last").to_numpy()
     report.rows_unchanged += int((~last).sum())
     idx, ids = idx[last], ids[last]
-    raw = np.frombuffer(bytes.fromhex("".join(i.decode() for i in ids.tolist())), dtype=">u8").reshape(-1, 2).astype(np.uint64)
-    hi, lo = raw[:, 0], raw[:, 1]
+    hi, lo = _split_ids(ids)
     pos = known.index.get_indexer(lo)
     exists = pos >= 0
     if exists.any() and (known.hi[pos[exists]] != hi[exists]).any():

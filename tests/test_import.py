@@ -125,6 +125,16 @@ def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
     assert before["actual_minutes"].tolist()[0] == 29.0  # as known before the correction
 
 
+def test_a_stored_outcome_does_not_flip(tmp_path):
+    store = _store(tmp_path)
+    import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
+    flipped = ROWS[2].replace(",,,,cancelled_by_recipient", ",2024-03-05 10:00,2024-03-05 10:45,S9,performed")
+    q = tmp_path / "q.csv"
+    report = import_visits(store, [_canonical(tmp_path, [flipped], "flip.csv")], Mapping(), P, quarantine=q)
+    assert report.rows_imported == 0 and dict(report.quarantined) == {"conflicts with the outcome already stored for this visit": 1}
+    assert projection.load(store).visits["status"].value_counts().to_dict() == {"performed": 2, "planned": 1, "cancelled": 1}
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2))
 def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats):
