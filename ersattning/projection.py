@@ -53,7 +53,7 @@ from ersattning.domain import (
 from ersattning.store import RawPage, Store
 
 TZ = "Europe/Stockholm"
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3
 STATUS = ["planned", "performed", "cancelled"]
 
 # Visit event kinds in the event table
@@ -290,6 +290,7 @@ class VisitState:
 
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     vocab: dict[str, Vocabulary] = field(default_factory=dict)
+    touched: list[np.ndarray] = field(default_factory=list)  # rows changed since the cache was last written
 
     NUMERIC: ClassVar[dict[str, Any]] = {
         "key_hi": np.uint64, "key_lo": np.uint64,
@@ -335,7 +336,9 @@ class VisitState:
         is the same as folding event by event.
         """
         if PLANNED in events.kinds:
+            before = len(self)
             self._append_planned(events.kinds[PLANNED])
+            self.touched.append(np.arange(before, len(self)))
         index = pd.Index(self.cols["key_lo"])
         if not index.is_unique:
             raise ProjectionError("two visits share the lower 64 bits of their id")
@@ -351,6 +354,7 @@ class VisitState:
                     raise ProjectionError(f"{int((~known).sum())} visit events refer to visits never planned")
                 rows, pos = rows.filter(pa.array(known)), pos[known]
             fold(pos, rows)
+            self.touched.append(pos)
 
     def _append_planned(self, p: pa.Table) -> None:
         n = p.num_rows
@@ -439,6 +443,29 @@ class VisitState:
 
     def to_table(self) -> pa.Table:
         return pa.table(dict(self.cols))
+
+    def touched_rows(self) -> np.ndarray:
+        return np.unique(np.concatenate(self.touched)) if self.touched else np.empty(0, dtype=np.int64)
+
+    def delta_table(self) -> pa.Table:
+        """The touched rows, with their positions, for an incremental cache write."""
+        rows = self.touched_rows()
+        return pa.table({"row": rows, **{k: v[rows] for k, v in self.cols.items()}})
+
+    def apply_delta(self, table: pa.Table) -> None:
+        """Overwrite (and extend to) the rows a delta holds."""
+        rows = table.column("row").to_numpy()
+        if not len(rows):
+            return
+        grow = int(rows.max()) + 1 - len(self)
+        for k, t in self.NUMERIC.items():
+            col = self.cols[k]
+            if grow > 0:
+                col = np.concatenate([col, np.zeros(grow, dtype=col.dtype)])
+            elif not col.flags.writeable:
+                col = col.copy()
+            col[rows] = table.column(k).to_numpy().astype(t, copy=False)
+            self.cols[k] = col
 
     def vocab_table(self) -> dict[str, list[str]]:
         return {k: v.values for k, v in self.vocab.items()}
@@ -652,6 +679,7 @@ class ProjectionCache:
     def __init__(self, directory: Path | None) -> None:
         self.dir = directory
         self._memory: _Cached | None = None  # memory:// stores keep it here
+        self._meta: dict = {}  # the meta.json last read or written
 
     def load(self, store_id: str) -> _Cached | None:
         if self.dir is None:
@@ -666,13 +694,17 @@ class ProjectionCache:
         try:
             vocab = json.loads((self.dir / "vocab.json").read_text())
             state = VisitState.from_table(pq.read_table(self.dir / "visits.parquet"), vocab)
+            for name in meta.get("deltas", []):
+                state.apply_delta(pq.read_table(self.dir / name))
             entities = pd.read_parquet(self.dir / "entity_events.parquet")
         except (OSError, ValueError, KeyError, pa.ArrowException):
             return None
+        self._meta = meta
         return _Cached(state, entities, int(meta["position"]))
 
     def save(self, store_id: str, cached: _Cached, new_events: VisitEvents, first: int) -> None:
         if self.dir is None:
+            cached.state.touched = []
             self._memory = cached
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -680,12 +712,28 @@ class ProjectionCache:
         parts.mkdir(exist_ok=True)
         for kind, table in new_events.kinds.items():
             _write_parquet(table, parts / f"part-{first:015d}-{cached.position:015d}-{kind}.parquet")
-        # rewritten on every update: plain encodings write and read fastest
-        _write_parquet(cached.state.to_table(), self.dir / "visits.parquet", use_dictionary=False, write_statistics=False)
+        # The fold: a full file, plus delta files of the rows each later update
+        # touched, until the deltas hold a fifth as many rows as the fold; then
+        # the full file is written again. Plain encodings write and read fastest.
+        previous = self._meta if self._meta.get("store_id") == store_id else {}
+        deltas = list(previous.get("deltas", [])) if (self.dir / "visits.parquet").exists() else []
+        delta_rows = int(previous.get("delta_rows", 0)) if deltas or previous else 0
+        touched = len(cached.state.touched_rows())
+        if "position" not in previous or delta_rows + touched > 0.2 * max(len(cached.state), 1):
+            _write_parquet(cached.state.to_table(), self.dir / "visits.parquet", use_dictionary=False, write_statistics=False)
+            stale, deltas, delta_rows = deltas, [], 0
+        else:
+            name = f"visits-delta-{cached.position:015d}.parquet"
+            _write_parquet(cached.state.delta_table(), self.dir / name, use_dictionary=False, write_statistics=False)
+            stale, deltas, delta_rows = [], [*deltas, name], delta_rows + touched
+        cached.state.touched = []
         _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / "entity_events.parquet")
         _write_text(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
         # the position is written last: a crash before this leaves the old, consistent cache
-        _write_text(self.dir / self.META, json.dumps({"store_id": store_id, "position": cached.position, "schema": CACHE_SCHEMA, "version": __version__}))
+        self._meta = {"store_id": store_id, "position": cached.position, "schema": CACHE_SCHEMA, "version": __version__, "deltas": deltas, "delta_rows": delta_rows}
+        _write_text(self.dir / self.META, json.dumps(self._meta))
+        for name in stale:
+            (self.dir / name).unlink(missing_ok=True)
 
     def events(self, position: int) -> VisitEvents | None:
         """Every visit event up to ``position`` from the part files (None without a directory)."""
@@ -702,6 +750,7 @@ class ProjectionCache:
 
     def clear(self) -> None:
         self._memory = None
+        self._meta = {}
         if self.dir is not None and self.dir.exists():
             shutil.rmtree(self.dir)
 

@@ -252,6 +252,10 @@ def test_incremental_update_reads_only_new_notifications(tmp_path, monkeypatch):
     projection._CACHES.clear()
     projection.load(store)
     assert seen == [n - 50]
+    # a small update writes only the rows it touched, beside the full fold
+    meta = json.loads((tmp_path / "s.db.projection" / "meta.json").read_text())
+    assert len(meta["deltas"]) == 1 and 0 < meta["delta_rows"] <= 50
+    assert (tmp_path / "s.db.projection" / meta["deltas"][0]).exists()
 
 
 def test_memory_store_projects_too():
