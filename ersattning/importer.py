@@ -178,6 +178,7 @@ class _Known:
     actual_start: np.ndarray  # UTC datetime64[s]
     actual_end: np.ndarray
     recipients: set[str]
+    plan: np.ndarray  # object: "planned start UTC|minutes|category|provider" of each stored visit
 
     @classmethod
     def from_store(cls, store) -> _Known:
@@ -188,15 +189,25 @@ class _Known:
         end = start + (np.round(np.nan_to_num(c["actual_minutes"]) * 60)).astype("timedelta64[s]")
         version = 1 + (c["status"] != 0).astype(np.int64) + c["corrections"].astype(np.int64)
         recipients = set(projection.fold_entities(cached.entity_events)["recipients"]["recipient"]) if len(cached.entity_events) else set()
-        return cls(pd.Index(c["key_lo"]), c["key_hi"].copy(), version, c["status"].copy(), start, end, recipients)
+        categories = np.array([x.value for x in Category], dtype=object)
+        providers = np.array(st.vocab["provider"].values + [""], dtype=object)
+        plan = _plan_keys(c["planned_start_utc"], c["planned_minutes"], categories[c["category"]], providers[c["provider"]])
+        return cls(pd.Index(c["key_lo"]), c["key_hi"].copy(), version, c["status"].copy(), start, end, recipients, plan)
 
-    def add(self, lo: np.ndarray, hi: np.ndarray, version: np.ndarray, status: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+    def add(self, lo: np.ndarray, hi: np.ndarray, version: np.ndarray, status: np.ndarray, start: np.ndarray, end: np.ndarray, plan: np.ndarray) -> None:
+        self.plan = np.concatenate([self.plan, plan])
         self.index = self.index.append(pd.Index(lo))
         self.hi = np.concatenate([self.hi, hi])
         self.version = np.concatenate([self.version, version])
         self.status = np.concatenate([self.status, status])
         self.actual_start = np.concatenate([self.actual_start, start])
         self.actual_end = np.concatenate([self.actual_end, end])
+
+
+def _plan_keys(start: np.ndarray, minutes: np.ndarray, category: np.ndarray, provider: np.ndarray) -> np.ndarray:
+    """What identifies a visit's plan, as one comparable string per visit."""
+    parts = [pd.Series(start.astype("datetime64[s]").astype(str)), pd.Series(np.asarray(minutes).astype(np.int64).astype(str)), pd.Series(category, dtype=object).astype(str), pd.Series(provider, dtype=object).astype(str)]
+    return (parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]).to_numpy(dtype=object)
 
 
 def import_visits(
@@ -354,8 +365,12 @@ def _import_chunk(
     overlap[overlap_rows] = True
     reject(overlap, "overlaps another visit of the same staff member")
 
+    # a stored visit's plan cannot change through an import (there is no event for a new plan)
+    stored_plan = _stored(known, known.plan, vid, None)
+    row_plan = _plan_keys(times["planned_start"], np.maximum(1, np.nan_to_num(np.round(planned_minutes))), cells["category"].to_numpy(dtype=object), cells["provider"].to_numpy(dtype=object))
+    reject(pd.notna(stored_plan) & (stored_plan != row_plan), "changes the plan (start, length, category or provider) of a visit already stored")
     # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
-    stored = _stored_status(known, vid)
+    stored = _stored(known, known.status, vid, -1).astype(np.int64)
     row_status = np.where(status == "performed", 1, np.where(np.char.startswith(status.astype(str), "cancelled"), 2, 0))
     reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
 
@@ -376,16 +391,16 @@ def _split_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return raw[:, 0], raw[:, 1]
 
 
-def _stored_status(known: _Known, ids: np.ndarray) -> np.ndarray:
-    """0 planned, 1 performed, 2 cancelled as stored; -1 for visits the store does not have."""
-    out = np.full(len(ids), -1, dtype=np.int64)
+def _stored(known: _Known, values: np.ndarray, ids: np.ndarray, fill: object) -> np.ndarray:
+    """The stored value of each row's visit; ``fill`` for visits the store does not have."""
+    out = np.full(len(ids), fill, dtype=values.dtype if fill is not None else object)
     if not len(ids) or not len(known.index):
         return out
     hi, lo = _split_ids(ids)
     pos = known.index.get_indexer(lo)
     ok = pos >= 0
     ok[ok] &= known.hi[pos[ok]] == hi[ok]
-    out[ok] = known.status[pos[ok]]
+    out[ok] = values[pos[ok]]
     return out
 
 
@@ -464,7 +479,9 @@ def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1
     report.rows_imported += int(changed.sum())
     report.rows_unchanged += int((~changed).sum())
     # remember what this chunk adds, for later chunks of the same import
-    known.add(lo[new], hi[new], np.where(outcome_status[new] > 0, 2, 1), outcome_status[new], times["actual_start"][idx[new]], times["actual_end"][idx[new]])
+    n_rows = idx[new]
+    plan = _plan_keys(times["planned_start"][n_rows], np.maximum(1, np.round(planned_minutes[n_rows])), cells["category"].to_numpy(dtype=object)[n_rows], cells["provider"].to_numpy(dtype=object)[n_rows])
+    known.add(lo[new], hi[new], np.where(outcome_status[new] > 0, 2, 1), outcome_status[new], times["actual_start"][n_rows], times["actual_end"][n_rows], plan)
     upd = np.flatnonzero(exists & (needs_outcome | corr))
     if len(upd):
         p = pos[upd]

@@ -135,6 +135,15 @@ def test_a_stored_outcome_does_not_flip(tmp_path):
     assert projection.load(store).visits["status"].value_counts().to_dict() == {"performed": 2, "planned": 1, "cancelled": 1}
 
 
+def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
+    store = _store(tmp_path)
+    import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
+    moved = ROWS[1].replace("2024-03-05 10:00,2024-03-05 11:00", "2024-03-05 12:00,2024-03-05 13:00")
+    report = import_visits(store, [_canonical(tmp_path, [moved, ROWS[0]], "moved.csv")], Mapping(), P)
+    assert dict(report.quarantined) == {"changes the plan (start, length, category or provider) of a visit already stored": 1}
+    assert report.rows_unchanged == 1
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2))
 def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats):
