@@ -54,7 +54,8 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
     rec = ctx.projection.recipients
     code = ctx.recipient_ids.get_indexer(rec["recipient"].astype(str))
     birth = np.full(n_r, 9999)
-    birth[code] = rec["birth_year"].to_numpy()
+    years = rec["birth_year"].to_numpy()
+    birth[code] = np.where(years > 0, years, 9999)  # an unknown birth year (0) is not counted as 65+
     year = w_lo.astype("datetime64[Y]").astype(np.int64) + 1970
     eligible &= (year[None, :] - birth[:, None]) >= ELDERLY_AGE
     enrolled_on = np.full(n_r, np.datetime64("NaT"), dtype="datetime64[D]")

@@ -49,6 +49,33 @@ VISIT_COLUMNS = {
 }
 VISIT_REQUIRED = ("recipient", "provider", "planned_start", "category")
 
+DECISION_COLUMNS = {
+    "recipient": "the recipient's id in the source system (pseudonymised at import)",
+    "decision_id": "the decision's id in the source system",
+    "provider": "the provider the recipient chose",
+    "category": "personal_care | cleaning | laundry | shopping | escort | other_service",
+    "granted": "granted time, in the unit the mapping declares (default minutes)",
+    "per": "month | week (default month)",
+    "valid_from": "first day of the decision",
+    "valid_to": "day the decision ends (optional)",
+    "area": "urban | rural (default urban)",
+    "birth_year": "the recipient's year of birth (optional; unknown years are not counted as 65+)",
+    "recorded_at": "when the source system recorded the row",
+}
+DECISION_REQUIRED = ("recipient", "decision_id", "category", "granted", "valid_from")
+
+STAY_COLUMNS = {
+    "recipient": "the recipient's id in the source system (pseudonymised at import)",
+    "stay_id": "the stay's id in the source system (without it: recipient + start)",
+    "kind": "hospital | short_term",
+    "start": "first day away",
+    "end": "day back home (optional)",
+    "recorded_at": "when the source system recorded the row",
+}
+STAY_REQUIRED = ("recipient", "kind", "start")
+
+KIND_COLUMNS = {"visits": VISIT_COLUMNS, "decisions": DECISION_COLUMNS, "stays": STAY_COLUMNS}
+
 
 class SkipRule(BaseModel):
     """Rows that are not visits (e.g. staff breaks): skipped and counted, never silently dropped."""
@@ -69,7 +96,7 @@ class Mapping(BaseModel):
 
     columns: dict[str, str] = Field(default_factory=dict, description="source column → canonical column")
     values: dict[str, dict[str, str]] = Field(default_factory=dict, description="canonical column → {source value: canonical value}")
-    units: dict[str, Unit] = Field(default_factory=dict, description="unit of each duration column: minutes | decimal_hours | h:mm")
+    units: dict[str, Unit] = Field(default_factory=dict, description="unit of each duration column (planned_duration, actual_duration, granted): minutes | decimal_hours | h:mm")
     timezone: str = Field("Europe/Stockholm", description="time zone of local times without an offset")
     date_format: str | None = Field(None, description="strptime format of dates and times; ISO 8601 when not given")
     decimal: Literal[",", "."] | None = Field(None, description="decimal separator; from the file when not given")
@@ -91,9 +118,10 @@ class Mapping(BaseModel):
     @field_validator("columns")
     @classmethod
     def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        known = {c for columns in KIND_COLUMNS.values() for c in columns}
         for source, target in v.items():
-            if target not in VISIT_COLUMNS:
-                raise ValueError(f"column {source!r} maps to {target!r}, which is not a visit column ({', '.join(VISIT_COLUMNS)})")
+            if target not in known:
+                raise ValueError(f"column {source!r} maps to {target!r}, which is not a canonical column ({', '.join(sorted(known))})")
         return v
 
 

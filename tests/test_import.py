@@ -261,3 +261,54 @@ def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path):
     assert store.position() == 2 * n
     v = projection.load(store).visits
     assert len(v) == n and v["status"].eq("performed").all()
+
+
+# -- decisions and stays ------------------------------------------------------------------
+
+DECISIONS = "recipient,decision_id,provider,category,granted,per,valid_from,valid_to,area,birth_year\n"
+
+
+def _decisions(tmp_path: Path, rows: list[str], name: str = "d.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(DECISIONS + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_decisions_enrol_grant_revise_and_end(tmp_path):
+    from ersattning.import_recipients import import_decisions
+
+    store = _store(tmp_path)
+    rows = ["R1,D1,P1,personal_care,600,month,2024-01-01,,rural,1938", "R1,D2,P1,cleaning,120,week,2024-01-01,,rural,1938", "R2,D3,P2,shopping,90,month,2024-02-15,2024-06-30,urban,"]
+    first = import_decisions(store, [_decisions(tmp_path, rows)], Mapping(), P)
+    # two enrolments, two provider choices, three decisions
+    assert (first.rows_imported, first.events_written) == (3, 7)
+    assert import_decisions(store, [_decisions(tmp_path, rows)], Mapping(), P).events_written == 0
+    changed = [rows[0].replace(",600,month,2024-01-01", ",900,month,2024-05-01"), rows[1].replace("2024-01-01,,", "2024-01-01,2024-09-30,")]
+    again = import_decisions(store, [_decisions(tmp_path, changed, "d2.csv")], Mapping(), P, now=datetime(2024, 5, 2, 9))
+    assert (again.rows_imported, again.events_written) == (2, 2)
+    p = projection.load(store)
+    r1 = p.recipients[p.recipients["pseudonym"] == P.one("R1")].iloc[0]
+    assert (r1["birth_year"], r1["area"], r1["provider"]) == (1938, "rural", "P1")
+    d = p.decisions.sort_values(["decision_id", "valid_from"]).reset_index(drop=True)
+    assert d[["decision_id", "granted_minutes"]].values.tolist() == [["D1", 600], ["D1", 900], ["D2", 120], ["D3", 90]]
+    assert str(d["valid_to"][0].date()) == "2024-05-01" and str(d["valid_to"][2].date()) == "2024-09-30"
+    unknown_year = p.recipients[p.recipients["pseudonym"] == P.one("R2")].iloc[0]
+    assert unknown_year["birth_year"] == 0  # unknown: not counted as 65+ in continuity
+
+
+def test_stays_need_a_known_recipient_and_end_later(tmp_path):
+    from ersattning.import_recipients import import_decisions, import_stays
+
+    store = _store(tmp_path)
+    import_decisions(store, [_decisions(tmp_path, ["R1,D1,P1,personal_care,600,month,2024-01-01,,urban,1938"])], Mapping(), P)
+    stays = tmp_path / "s.csv"
+    stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,\nR9,hospital,2024-03-10,2024-03-12\nR1,hospital,2024-04-01,2024-04-03\n", encoding="utf-8")
+    q = tmp_path / "q.csv"
+    report = import_stays(store, [stays], Mapping(), P, quarantine=q)
+    assert report.rows_imported == 1
+    assert dict(report.quarantined) == {"unknown recipient (import the decisions first)": 1, "another stay of this recipient is still open": 1}
+    stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,2024-03-15\n", encoding="utf-8")
+    ended = import_stays(store, [stays], Mapping(), P)
+    assert (ended.rows_imported, ended.events_written) == (1, 1)
+    s = projection.load(store).stays
+    assert s[["kind", "start", "end"]].astype(str).values.tolist() == [["hospital", "2024-03-10", "2024-03-15"]]
