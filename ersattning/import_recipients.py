@@ -69,7 +69,7 @@ def _dates(values: pd.Series, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]
     return out, present & np.isnat(out)
 
 
-def _local_noon(days: np.ndarray, mapping: Mapping) -> np.ndarray:
+def _local_morning(days: np.ndarray, mapping: Mapping) -> np.ndarray:
     """A recorded time for rows that do not say when they were recorded: the day's morning, local time."""
     local = pd.DatetimeIndex(days.astype("datetime64[s]") + np.timedelta64(8 * 3600, "s"))
     return local.tz_localize(mapping.timezone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
@@ -167,7 +167,7 @@ def import_decisions(store, paths: Iterable[str], mapping: Mapping, pseudonymise
 
                 pseudonym = pseudonymiser.many(cells["recipient"])
                 rows: list[dict] = []
-                morning = _local_noon(np.where(np.isnat(valid_from), np.datetime64("2000-01-01"), valid_from), mapping)
+                morning = _local_morning(np.where(np.isnat(valid_from), np.datetime64("2000-01-01"), valid_from), mapping)
                 enrolled_in_chunk: set[str] = set()
                 for i in np.flatnonzero(good):
                     rid = stable_id("recipient", pseudonym[i]).hex
@@ -254,7 +254,7 @@ def import_stays(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: P
                 order = np.flatnonzero(good)[np.argsort(start[good], kind="stable")]
                 for i in order:
                     r, sid = rid[i], "S" + pseudonymiser.one(f"{pseudonym[i]}|{stay_ids.iloc[i]}")[:16]
-                    at_start = recorded[i] if not np.isnat(recorded[i]) else _local_noon(start[i : i + 1], mapping)[0]
+                    at_start = recorded[i] if not np.isnat(recorded[i]) else _local_morning(start[i : i + 1], mapping)[0]
                     known_ended = state.stays.get((r, sid))
                     changed = False
                     if known_ended is None:
@@ -269,7 +269,7 @@ def import_stays(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: P
                         known_ended = False
                         changed = True
                     if not known_ended and not np.isnat(end[i]):
-                        at_end = recorded[i] if not np.isnat(recorded[i]) else _local_noon(end[i : i + 1], mapping)[0]
+                        at_end = recorded[i] if not np.isnat(recorded[i]) else _local_morning(end[i : i + 1], mapping)[0]
                         rows.append({"recipient": r, "event": "stay_ended", "timestamp": max(at_end, at_start), "stay_id": sid, "end": end[i]})
                         state.stays[(r, sid)] = True
                         state.open_stay.pop(r, None)
