@@ -92,6 +92,16 @@ class Quarantine:
             self._file.close()
 
 
+def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool) -> None:
+    """Rows that failed a check: quarantined and counted, or with ``strict`` the end of the import."""
+    if strict and bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")
+    q.write(chunk, np.flatnonzero(bad), reason[bad])
+    for why in reason[bad]:
+        report.quarantined[why] += 1
+
+
 # -- parsing cells ------------------------------------------------------------------------
 
 
@@ -375,12 +385,7 @@ def _import_chunk(
     reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
 
     bad = (reason != None) & ~skipped  # noqa: E711
-    if strict and bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")
-    q.write(chunk, np.flatnonzero(bad), reason[bad])
-    for why in reason[bad]:
-        report.quarantined[why] += 1
+    reject_rows(chunk, bad, reason, q, report, strict)
     good = ~bad & ~skipped
     staff_seen = pd.concat([staff_seen, intervals[~np.isin(intervals["row"].to_numpy(), overlap_rows)][["staff", "start", "end"]]], ignore_index=True)
     return _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1, staff2, known, report, recorded_now), staff_seen

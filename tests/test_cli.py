@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from ersattning.store import open_store
 from ersattning.synth import RegionSpec, iter_chunks
+from tests.support import wait_for_first_commit
 
 EXE = [shutil.which("ersattning")] if shutil.which("ersattning") else [sys.executable, "-m", "ersattning_cli.main"]
 
@@ -78,18 +78,7 @@ def test_a_killed_synth_leaves_whole_batches_and_a_rerun_completes_it(tmp_path):
     db = tmp_path / "crash.db"
     args = ["synth", "--recipients", "1000", "--months", "3", "--seed", "9", "--store", f"sqlite:///{db}"]
     proc = subprocess.Popen([*EXE, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    position = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-            position = con.execute("SELECT COALESCE(MAX(rowid), 0) FROM stored_events").fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            continue
-        if position > 0:
-            break
+    wait_for_first_commit(proc, db)
     assert proc.poll() is None, "synth finished before it could be killed"
     time.sleep(0.3)  # let it be somewhere inside a later batch
     proc.send_signal(signal.SIGKILL)

@@ -6,7 +6,6 @@ import csv
 import os
 import signal
 import subprocess
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ersattning.importer import ImportError_, import_visits
 from ersattning.mapping import Mapping, load_mapping
 from ersattning.pseudonym import Pseudonymiser
 from ersattning.store import open_store
+from tests.support import wait_for_first_commit
 from tests.test_cli import EXE, run
 
 DATA = Path(__file__).parent / "data"
@@ -235,19 +235,7 @@ def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path):
     args = ["import", str(src), "--store", f"sqlite:///{db}", "--chunk-rows", "10000"]
     full_env = {**os.environ, **env}
     proc = subprocess.Popen([*EXE, *args], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import sqlite3
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-            position = con.execute("SELECT COALESCE(MAX(rowid), 0) FROM stored_events").fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            continue
-        if position > 0:
-            break
+    wait_for_first_commit(proc, db)
     assert proc.poll() is None, "the import finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
