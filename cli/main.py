@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from ersattning import __version__, projection
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, open_store, resolve_store_url
+from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
 from ersattning_cli import render
 from ersattning_cli.errors import describe_validation, fail, run_guarded
@@ -173,30 +175,81 @@ def _as_of(value: str | None) -> Any:
         fail(f"--as-of: {value!r} is not a date or time (e.g. 2024-06-30 or 2024-06-30T23:59)")
 
 
+AS_OF_HELP = "Only events recorded at or before this time (Stockholm local time unless an offset is given)."
+NO_SUPPRESS_HELP = "Show figures about fewer than 5 persons (prints a warning; never hand such output on)."
+LANG_HELP = "Language of the report's labels and numbers (sv: 1 234,5; en: 1,234.5)."
+
+
+def _steps_progress(label: str, total: int) -> Any:
+    """A one-line display of named steps on a terminal; nothing when output is not a TTY."""
+    if not sys.stderr.isatty():
+        return None
+    started = time.perf_counter()
+    seen = [0]
+
+    def show(step: str) -> None:
+        seen[0] += 1
+        elapsed = time.perf_counter() - started
+        click.echo(f"\r\033[K{label}: {step} ({min(seen[0], total)}/{total}), {elapsed:.0f} s", nl=False, err=True)
+
+    return show
+
+
+def _end_progress(show: Any) -> None:
+    if show is not None:
+        click.echo("", err=True)
+
+
+def _warn_no_suppress(no_suppress: bool) -> None:
+    if no_suppress:
+        click.echo(f"WARNING: {SUPPRESSION_WARNING}", err=True)
+
+
+def _comparison_and_report(
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str
+) -> tuple[Any, list[Any]]:
+    """Run the comparison and write the requested report files (one progress line for both)."""
+    from ersattning.report import report_steps, write_report
+
+    when = _as_of(as_of)
+    _warn_no_suppress(no_suppress)
+
+    def work() -> tuple[Any, list[Any]]:
+        sc = load_scenario(scenario)
+        store = _open_for_compare(sc, store_url)
+        show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None))
+        try:
+            result = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
+        finally:
+            _end_progress(show)
+        return result, written
+
+    return run_guarded(work)
+
+
 @cli.command()
 @click.argument("scenario", required=False)
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
-@click.option("--as-of", "as_of", default=None, help="Only events recorded at or before this time (Stockholm local time unless an offset is given).")
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output.")
-def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None) -> None:
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the HTML report here.")
+@click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the Excel workbook here.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
+@click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
+def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
     """Settle a scenario's models on the store and compare cost, quality and administration.
 
     With no arguments: the bundled default scenario on the default store.
     """
-    when = _as_of(as_of)
-
-    def work() -> str:
-        sc = load_scenario(scenario)
-        store = _open_for_compare(sc, store_url)
-        result = run_compare(sc, store, as_of=when)
-        if fmt == "json":
-            return json.dumps(result.to_json(), indent=2, ensure_ascii=False)
-        if fmt == "csv":
-            return render.models_csv(result)
-        return render.table(result)
-
-    text = run_guarded(work)
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare")
+    if fmt == "json":
+        text = json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+    elif fmt == "csv":
+        text = render.models_csv(result)
+    else:
+        text = render.table(result)
     if output:
         try:
             with open(output, "w", encoding="utf-8") as f:
@@ -206,6 +259,35 @@ def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt:
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the self-contained HTML report here.")
+@click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the Excel workbook here.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
+@click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
+def report(scenario: str | None, store_url: str | None, as_of: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
+    """Write a report to hand on: self-contained HTML with charts and/or an Excel workbook.
+
+    With neither --html nor --xlsx: both, as ersattning-rapport.html and
+    ersattning-rapport.xlsx (ersattning-report.* with --lang en) in the current directory.
+    """
+    if html is None and xlsx is None:
+        stem = "ersattning-rapport" if lang == "sv" else "ersattning-report"
+        html, xlsx = f"{stem}.html", f"{stem}.xlsx"
+    for path in (html, xlsx):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            fail(f"cannot write {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report")
+    mf = result.manifest
+    click.echo(f"{result.scenario.name}: {len(result.settlements)} models, {mf['period']['start']} … {mf['period']['end']}, store position {mf['store_position']}")
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @cli.command()
@@ -214,7 +296,7 @@ def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt:
 @click.option("--recipient", default=None, help="A recipient id or pseudonym (with --month).")
 @click.option("--month", default=None, help="YYYY-MM (with --recipient).")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
-@click.option("--as-of", "as_of", default=None, help="Only events recorded at or before this time.")
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain(scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, fmt: str) -> None:
     """Show how each model reached its amount for one visit or one recipient-month, rule by rule."""

@@ -7,12 +7,19 @@ import io
 from typing import Any
 
 from ersattning.compare import Comparison, winners_and_losers
+from ersattning.suppression import SUPPRESSED_MARK
+from ersattning.suppression import WARNING as SUPPRESSION_OFF
 
 
 def _f(x: Any, digits: int = 0) -> str:
     if x is None or (isinstance(x, float) and x != x):
         return "-"
     return f"{x:,.{digits}f}"
+
+
+def _person(c: Comparison, key: str, value: Any, digits: int = 0) -> str:
+    """A person-level figure, or the suppression mark in a region of fewer than five recipients."""
+    return SUPPRESSED_MARK if c.person_value(key, value) is None and value is not None else _f(value, digits)
 
 
 def _msek(x: float) -> str:
@@ -48,7 +55,7 @@ def _rows(c: Comparison) -> list[dict[str, str]]:
                 "kind": m["kind"],
                 "cost": _msek(m["cost_sek"]),
                 "delta": delta,
-                "per_rm": _f(m["cost_per_recipient_month_sek"]),
+                "per_rm": _person(c, "cost_per_recipient_month_sek", m["cost_per_recipient_month_sek"]),
                 "paid": _f(m["paid_hours"]),
                 "performed": _f(m["performed_hours"]),
                 "granted": _f(m["granted_hours"]),
@@ -57,7 +64,7 @@ def _rows(c: Comparison) -> list[dict[str, str]]:
                 "unpaid": _f(ind["unpaid_performed_hours"]),
                 "not_perf": _f(ind["paid_not_performed_hours"]),
                 "marginal": _f(ind["marginal_sek_per_minute"], 2),
-                "continuity": _f(ind["continuity_median"], 1),
+                "continuity": _person(c, "continuity_median", ind["continuity_median"], 1),
             }
         )
     return rows
@@ -70,9 +77,12 @@ def table(c: Comparison) -> str:
         f"Scenario  {c.scenario.name}",
         f"          {mf['scenario_path']} (sha256 {mf['scenario_sha256'][:12]}…), ersattning {mf['version']}",
         f"Data      {mf['store']} at position {mf['store_position']}" + (f", as known at {mf['as_of']}" if mf["as_of"] else ""),
-        f"Period    {mf['period']['start']} … {mf['period']['end']}: {mf['recipients']:,} recipients, {mf['recipient_months']:,} recipient-months, {mf['visits']:,} visits",
+        f"Period    {mf['period']['start']} … {mf['period']['end']}: {_person(c, 'recipients', mf['recipients'])} recipients, "
+        f"{_person(c, 'recipient_months', mf['recipient_months'])} recipient-months, {mf['visits']:,} visits",
         "",
     ]
+    if not c.suppress:
+        out.insert(0, f"WARNING: {SUPPRESSION_OFF}\n")
     rows = _rows(c)
     widths = {key: max(len(head), *(len(r[key]) for r in rows)) for head, key in COLUMNS}
     numeric = {key for _, key in COLUMNS} - {"model", "kind", "delta"}
@@ -82,8 +92,8 @@ def table(c: Comparison) -> str:
     out.append("")
     out.append(
         "Quality (same history under every model): "
-        f"continuity median {_f(shared['continuity_median'], 1)} staff per 14 days "
-        f"({_f(100 * (shared['continuity_share_above_20'] or 0), 1)} % above 20), "
+        f"continuity median {_person(c, 'continuity_median', shared['continuity_median'], 1)} staff per 14 days "
+        f"({_person(c, 'continuity_share_above_20', 100 * (shared['continuity_share_above_20'] or 0), 1)} % above 20), "
         f"punctuality {_f(100 * (shared['punctuality'] or 0), 1)} %, "
         f"planned visits performed {_f(100 * (shared['share_planned_performed'] or 0), 1)} %, "
         f"cancelled by provider {_f(100 * (shared['share_cancelled_by_provider'] or 0), 1)} %, "
@@ -109,5 +119,7 @@ def models_csv(c: Comparison) -> str:
     writer.writerow(fields + indicator_keys + ["scenario_sha256", "store_position", "as_of", "version"])
     for _, m in c.models.iterrows():
         ind = c.indicators[m["model"]]
-        writer.writerow([m[f] for f in fields] + [ind[k] for k in indicator_keys] + [c.manifest["scenario_sha256"], c.manifest["store_position"], c.manifest["as_of"] or "", c.manifest["version"]])
+        values = [SUPPRESSED_MARK if c.person_value(f, m[f]) is None else m[f] for f in fields]
+        values += [SUPPRESSED_MARK if c.person_value(k, ind[k]) is None and ind[k] is not None else ind[k] for k in indicator_keys]
+        writer.writerow(values + [c.manifest["scenario_sha256"], c.manifest["store_position"], c.manifest["as_of"] or "", c.manifest["version"]])
     return buf.getvalue().rstrip("\n")

@@ -8,6 +8,7 @@ below five persons, as official statistics do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import UTC, datetime
@@ -23,8 +24,7 @@ from ersattning.indicators import model_indicators, shared_indicators
 from ersattning.models.base import Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
-
-MIN_PERSONS = 5
+from ersattning.suppression import MIN_PERSONS, PERSON_LEVEL_INDICATORS, is_small
 
 
 @dataclass
@@ -39,6 +39,20 @@ class Comparison:
     admin: pd.DataFrame  # model × act
     indicators: dict[str, dict[str, Any]]  # model → indicators (shared ones included)
     manifest: dict[str, Any]
+    suppress: bool = True  # small-cell suppression (suppression.py); off only on explicit request
+
+    @property
+    def region_is_small(self) -> bool:
+        """The whole comparison describes 1–4 recipients: its person-level figures are suppressed."""
+        return self.suppress and bool(is_small(self.manifest["recipients"]))
+
+    def suppressed_providers(self) -> np.ndarray:
+        """Mask of provider rows whose figures are not shown."""
+        return self.providers["suppressed"].to_numpy(dtype=bool) if self.suppress else np.zeros(len(self.providers), dtype=bool)
+
+    def person_value(self, key: str, value: Any) -> Any:
+        """A region-level figure, or None when it is a person-level figure of a small region."""
+        return None if self.region_is_small and key in PERSON_LEVEL_INDICATORS + ("cost_per_recipient_month_sek",) else value
 
     @cached_property
     def recipient_month_totals(self) -> pd.DataFrame:
@@ -64,7 +78,7 @@ class Comparison:
                     "cost_sek": _num(row["cost_sek"]),
                     "delta_vs_baseline_sek": _num(row["delta_sek"]),
                     "delta_vs_baseline_pct": _num(row["delta_pct"]),
-                    "cost_per_recipient_month_sek": _num(row["cost_per_recipient_month_sek"]),
+                    "cost_per_recipient_month_sek": self.person_value("cost_per_recipient_month_sek", _num(row["cost_per_recipient_month_sek"])),
                     "paid_hours": _num(row["paid_hours"]),
                     "performed_hours": _num(row["performed_hours"]),
                     "granted_hours": _num(row["granted_hours"]),
@@ -72,18 +86,27 @@ class Comparison:
                     "admin_cost_sek": _num(row["admin_cost_sek"]),
                     "components": {k: _num(v) for k, v in self.components.loc[name].items() if not (isinstance(v, float) and math.isnan(v))},
                     "admin": [{k: (_num(v) if isinstance(v, (int, float, np.number)) else v) for k, v in r.items() if k != "model"} for r in self.admin[self.admin["model"] == name].to_dict("records")],
-                    "indicators": {k: _num(v) for k, v in self.indicators[name].items()},
+                    "indicators": {k: self.person_value(k, _num(v)) for k, v in self.indicators[name].items()},
                     "monthly_cost_sek": {m: _num(v) for m, v in self.monthly.loc[name].items()},
                 }
             )
         providers = []
-        for _, row in self.providers.iterrows():
-            item = {"provider": row["provider"], "recipients": row["recipients"], "suppressed": bool(row["suppressed"])}
-            if not row["suppressed"]:
+        hidden = self.suppressed_providers()
+        for i, (_, row) in enumerate(self.providers.iterrows()):
+            item = {"provider": row["provider"], "recipients": None if hidden[i] else int(row["recipients"]), "suppressed": bool(hidden[i])}
+            if not hidden[i]:
                 item["cost_sek"] = {m: _num(row[f"cost:{m}"]) for m in self.settlements}
                 item["delta_vs_baseline_sek"] = {m: _num(row[f"delta:{m}"]) for m in self.settlements}
             providers.append(item)
-        return {"scenario": self.scenario.name, "baseline": self.baseline, "models": models, "providers": providers, "manifest": self.manifest}
+        manifest = {**self.manifest, **{k: self.person_value(k, self.manifest[k]) for k in ("recipients", "recipient_months")}}
+        return {
+            "scenario": self.scenario.name,
+            "baseline": self.baseline,
+            "suppression": {"on": self.suppress, "min_persons": MIN_PERSONS, "providers_suppressed": int(hidden.sum()), "region_suppressed": self.region_is_small},
+            "models": models,
+            "providers": providers,
+            "manifest": manifest,
+        }
 
 
 def _num(v: Any) -> Any:
@@ -97,14 +120,19 @@ def _num(v: Any) -> Any:
     return v
 
 
-def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None) -> Comparison:
+def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None) -> Comparison:
+    """Settle every model of the scenario on the store (as known at ``as_of``); ``progress`` is told each step."""
+    step = progress or (lambda _: None)
+    step("projection")
     proj = projection.load(store, as_of=as_of)
     ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end)
+    step("indicators")
     shared = shared_indicators(ctx, scenario.spec.indicators.punctuality_tolerance_minutes)
     settlements: dict[str, Settlement] = {}
     rows, admin_rows, monthly, components, indicators = [], [], {}, {}, {}
     recipient_months = int((ctx.rm["days_enrolled"] > 0).sum())
     for entry, model in scenario.models:
+        step(f"settle {entry.name}")
         s = model.settle(ctx)
         s.name = entry.name
         settlements[entry.name] = s
@@ -162,6 +190,7 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         admin=pd.concat(admin_rows, ignore_index=True),
         indicators=indicators,
         manifest=manifest,
+        suppress=suppress,
     )
 
 
@@ -173,7 +202,7 @@ def _providers(ctx: SettlementContext, settlements: dict[str, Settlement], basel
         out[f"cost:{name}"] = s.provider_months().groupby("provider", sort=False)["total"].sum().reindex(out["provider"]).to_numpy()
     for name in settlements:
         out[f"delta:{name}"] = out[f"cost:{name}"] - out[f"cost:{baseline}"]
-    out["suppressed"] = out["recipients"] < MIN_PERSONS
+    out["suppressed"] = out["recipients"] < MIN_PERSONS  # 0 too: a provider paid for nobody is shown nowhere
     out = out[(out["recipients"] > 0) | (out[[f"cost:{n}" for n in settlements]].abs().sum(axis=1) > 0)]
     return out.reset_index(drop=True)
 
@@ -192,7 +221,7 @@ def _persons_per_provider(ctx: SettlementContext) -> np.ndarray:
 
 def winners_and_losers(c: Comparison, n: int = 3) -> dict[str, dict[str, list[tuple[str, float, float]]]]:
     """For each non-baseline model: providers gaining and losing most (SEK, % of baseline), suppressed ones left out."""
-    p = c.providers[~c.providers["suppressed"]]
+    p = c.providers[~c.suppressed_providers()]
     out = {}
     for name in c.settlements:
         if name == c.baseline:

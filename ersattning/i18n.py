@@ -1,0 +1,216 @@
+"""Report labels in Swedish and English, and numbers written the way each language writes them.
+
+Swedish is the default: reports go to Swedish boards and committees. Swedish
+writes 1 234 567,8 (a no-break space between thousands, a decimal comma,
+``−`` as the minus sign); English writes 1,234,567.8. Domain names stay
+English in code; only what a reader sees is translated here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ersattning.suppression import SUPPRESSED_MARK
+
+LANGUAGES = ("sv", "en")
+DEFAULT_LANGUAGE = "sv"
+NBSP = "\u00a0"
+
+LABELS: dict[str, dict[str, str]] = {
+    # document
+    "title": {"sv": "Jämförelse av ersättningsmodeller för hemtjänst", "en": "Comparison of home-care reimbursement models"},
+    "summary": {"sv": "Sammanfattning", "en": "Summary"},
+    "comparison": {"sv": "Jämförelsetabell", "en": "Comparison table"},
+    "charts": {"sv": "Diagram", "en": "Charts"},
+    "providers": {"sv": "Utförare", "en": "Providers"},
+    "indicators": {"sv": "Kvalitetsindikatorer", "en": "Quality indicators"},
+    "admin": {"sv": "Administrativ börda", "en": "Administrative load"},
+    "assumptions": {"sv": "Antaganden och parametrar", "en": "Assumptions and parameters"},
+    "manifest": {"sv": "Körningsuppgifter", "en": "Run manifest"},
+    "monthly": {"sv": "Kostnad per månad", "en": "Cost per month"},
+    "components": {"sv": "Kostnad per komponent", "en": "Cost by component"},
+    "baseline": {"sv": "jämförelsemodell", "en": "baseline"},
+    "suppressed_note": {
+        "sv": f"{SUPPRESSED_MARK} = uppgiften visas inte eftersom den avser färre än 5 personer.",
+        "en": f"{SUPPRESSED_MARK} = not shown because it concerns fewer than 5 persons.",
+    },
+    "no_suppress_warning": {
+        "sv": "VARNING: röjandeskyddet är avstängt. Rapporten kan visa uppgifter om färre än 5 personer och får inte spridas.",
+        "en": "WARNING: small-cell suppression is off. This report may show figures about fewer than 5 persons and must not be handed on.",
+    },
+    "providers_suppressed": {
+        "sv": "{n} utförare med färre än 5 brukare visas inte.",
+        "en": "{n} providers with fewer than 5 recipients are not shown.",
+    },
+    "assumption_legend": {
+        "sv": "Antagande = värdet har ingen angiven källa och är ett antagande att pröva.",
+        "en": "Assumption = the value has no stated source and is an assumption to vary.",
+    },
+    # summary sentences
+    "sentence_baseline": {
+        "sv": "{label} ({model}) är jämförelsemodell: {cost} för perioden, {admin} administrativa timmar; kontinuitet (median) {continuity} personal per 14 dagar.",
+        "en": "{label} ({model}) is the baseline: {cost} for the period, {admin} administrative hours; continuity (median) {continuity} staff per 14 days.",
+    },
+    "sentence_model": {
+        "sv": "{label} ({model}) kostar {cost}, {delta} ({pct}) jämfört med {baseline}, med {admin} administrativa timmar; kontinuitet (median) {continuity} personal per 14 dagar.",
+        "en": "{label} ({model}) costs {cost}, {delta} ({pct}) against {baseline}, with {admin} administrative hours; continuity (median) {continuity} staff per 14 days.",
+    },
+    "scope": {
+        "sv": "Scenario {scenario}, perioden {start}–{end}: {recipients} brukare, {recipient_months} brukarmånader, {visits} besök.",
+        "en": "Scenario {scenario}, period {start}–{end}: {recipients} recipients, {recipient_months} recipient-months, {visits} visits.",
+    },
+    # table columns
+    "model": {"sv": "Modell", "en": "Model"},
+    "label": {"sv": "Benämning", "en": "Label"},
+    "kind": {"sv": "Typ", "en": "Kind"},
+    "cost_sek": {"sv": "Kostnad (kr)", "en": "Cost (SEK)"},
+    "delta_sek": {"sv": "Skillnad mot jämförelsemodell (kr)", "en": "Δ vs baseline (SEK)"},
+    "delta_pct": {"sv": "Skillnad (%)", "en": "Δ (%)"},
+    "delta_vs": {"sv": "Skillnad mot {baseline} (kr)", "en": "Δ vs {baseline} (SEK)"},
+    "cost_per_recipient_month_sek": {"sv": "Kr per brukarmånad", "en": "SEK per recipient-month"},
+    "paid_hours": {"sv": "Betalda timmar", "en": "Paid hours"},
+    "performed_hours": {"sv": "Utförda timmar", "en": "Performed hours"},
+    "granted_hours": {"sv": "Beviljade timmar", "en": "Granted hours"},
+    "admin_hours": {"sv": "Administrativa timmar", "en": "Administrative hours"},
+    "admin_cost_sek": {"sv": "Administrativ kostnad (kr)", "en": "Administrative cost (SEK)"},
+    "provider": {"sv": "Utförare", "en": "Provider"},
+    "recipients": {"sv": "Brukare", "en": "Recipients"},
+    "month": {"sv": "Månad", "en": "Month"},
+    "component": {"sv": "Komponent", "en": "Component"},
+    "act": {"sv": "Moment", "en": "Act"},
+    "unit": {"sv": "Räknas per", "en": "Counted per"},
+    "count": {"sv": "Antal", "en": "Count"},
+    "minutes_per_act": {"sv": "Minuter per moment", "en": "Minutes per act"},
+    "hours": {"sv": "Timmar", "en": "Hours"},
+    "indicator": {"sv": "Indikator", "en": "Indicator"},
+    "value": {"sv": "Värde", "en": "Value"},
+    "section": {"sv": "Del", "en": "Section"},
+    "parameter": {"sv": "Parameter", "en": "Parameter"},
+    "valid_from": {"sv": "Gäller från", "en": "Valid from"},
+    "source": {"sv": "Källa", "en": "Source"},
+    "is_assumption": {"sv": "Antagande", "en": "Assumption"},
+    "note": {"sv": "Kommentar", "en": "Note"},
+    "key": {"sv": "Uppgift", "en": "Item"},
+    "suppressed": {"sv": "Undertryckt", "en": "Suppressed"},
+    "yes": {"sv": "ja", "en": "yes"},
+    "no": {"sv": "nej", "en": "no"},
+    "always": {"sv": "alltid", "en": "always"},
+    # charts
+    "chart_cost": {"sv": "Kostnad per modell och komponent (Mkr)", "en": "Cost per model by component (MSEK)"},
+    "chart_monthly": {"sv": "Kostnad per månad och modell (Mkr)", "en": "Monthly cost per model (MSEK)"},
+    "chart_providers": {"sv": "Utförare som vinner och förlorar mest mot {baseline} (%)", "en": "Providers gaining and losing most against {baseline} (%)"},
+    "chart_distribution": {"sv": "Fördelning av ersättning per brukarmånad (kr)", "en": "Distribution of payment per recipient-month (SEK)"},
+    "chart_admin": {"sv": "Administrativa timmar per moment", "en": "Administrative hours by kind of act"},
+    "chart_indicators": {"sv": "Kvalitetsindikatorer per modell", "en": "Quality indicators per model"},
+    "msek": {"sv": "Mkr", "en": "MSEK"},
+    "sek": {"sv": "kr", "en": "SEK"},
+    "h": {"sv": "tim", "en": "h"},
+    "recipient_months_axis": {"sv": "Brukarmånader", "en": "Recipient-months"},
+    "suppressed_bins": {"sv": "staplar som avser 1–4 brukare visas inte", "en": "bars about 1–4 recipients not shown"},
+    "no_providers": {"sv": "Inga utförare med minst 5 brukare att visa.", "en": "No providers with at least 5 recipients to show."},
+    # manifest keys
+    "version": {"sv": "ersattning-version", "en": "ersattning version"},
+    "scenario": {"sv": "Scenario", "en": "Scenario"},
+    "scenario_path": {"sv": "Scenariofil", "en": "Scenario file"},
+    "scenario_sha256": {"sv": "Scenariofilens sha256", "en": "Scenario sha256"},
+    "store": {"sv": "Händelselager", "en": "Event store"},
+    "store_id": {"sv": "Lagrets id", "en": "Store id"},
+    "store_position": {"sv": "Position i lagret", "en": "Store position"},
+    "as_of": {"sv": "Känt per", "en": "As of"},
+    "period": {"sv": "Period", "en": "Period"},
+    "visits": {"sv": "Besök", "en": "Visits"},
+    "recipient_months": {"sv": "Brukarmånader", "en": "Recipient-months"},
+    "created_at": {"sv": "Skapad", "en": "Created at"},
+    "suppression": {"sv": "Röjandeskydd (minst 5 personer)", "en": "Small-cell suppression (at least 5 persons)"},
+    "on": {"sv": "på", "en": "on"},
+    "off": {"sv": "AV", "en": "OFF"},
+    "language": {"sv": "Språk", "en": "Language"},
+    # indicators
+    "continuity_median": {"sv": "Personalkontinuitet, median (personal per 14 dagar)", "en": "Staff continuity, median (staff per 14 days)"},
+    "continuity_share_above_20": {"sv": "Andel med fler än 20 personal per 14 dagar", "en": "Share with more than 20 staff per 14 days"},
+    "continuity_person_windows": {"sv": "Person-perioder i kontinuitetsmåttet", "en": "Person-windows in the continuity measure"},
+    "punctuality": {"sv": "Punktlighet (andel besök i tid)", "en": "Punctuality (share of visits on time)"},
+    "share_planned_performed": {"sv": "Andel planerade besök som utförts", "en": "Share of planned visits performed"},
+    "share_cancelled_by_recipient": {"sv": "Andel avbokade av brukaren", "en": "Share cancelled by the recipient"},
+    "share_cancelled_by_provider": {"sv": "Andel inställda av utföraren", "en": "Share cancelled by the provider"},
+    "performed_to_granted": {"sv": "Utförd tid / beviljad tid", "en": "Performed / granted time"},
+    "visits_per_recipient_day": {"sv": "Besök per brukardag", "en": "Visits per recipient-day"},
+    "unpaid_performed_hours": {"sv": "Utförda men obetalda timmar", "en": "Performed but unpaid hours"},
+    "paid_not_performed_hours": {"sv": "Betalda men ej utförda timmar", "en": "Paid but not performed hours"},
+    "marginal_sek_per_minute": {"sv": "Ersättning för en extra minut (kr)", "en": "Payment for one extra minute (SEK)"},
+    "revenue_volatility": {"sv": "Intäktsvariation per utförare (variationskoefficient)", "en": "Provider revenue volatility (coefficient of variation)"},
+    # model kinds
+    "kind:performed_time": {"sv": "utförd tid", "en": "performed time"},
+    "kind:granted_time": {"sv": "beviljad tid", "en": "granted time"},
+    "kind:time_budget": {"sv": "ramtid", "en": "time budget"},
+    "kind:trust_based": {"sv": "tillitsbaserad", "en": "trust-based"},
+    # settlement components
+    "component:base": {"sv": "Grundersättning", "en": "Base payment"},
+    "component:double_staffing": {"sv": "Dubbelbemanning", "en": "Double staffing"},
+    "component:time_uplift": {"sv": "OB-tillägg", "en": "Time uplifts"},
+    "component:night_fee": {"sv": "Nattinsatser", "en": "Night fees"},
+    "component:cancellation": {"sv": "Sena avbokningar", "en": "Late cancellations"},
+    "component:stay": {"sv": "Sjukhusvistelse", "en": "Hospital stays"},
+    "component:stay_deduction": {"sv": "Avdrag för vistelse", "en": "Stay deductions"},
+    "component:rural": {"sv": "Glesbygdstillägg", "en": "Rural uplift"},
+    "component:new_client": {"sv": "Ny brukare", "en": "New clients"},
+    "component:budget": {"sv": "Ramtid", "en": "Time budget"},
+    "component:fixed": {"sv": "Fast ersättning", "en": "Fixed payment"},
+    "component:quality_bonus": {"sv": "Kvalitetsbonus", "en": "Quality bonus"},
+    # what an administrative act is counted per (admin.UNITS)
+    "unit:start_stop": {"sv": "start och stopp per personal och besök", "en": "start and stop per staff and visit"},
+    "unit:correction": {"sv": "korrigering", "en": "correction"},
+    "unit:paid_visit": {"sv": "betalt besök", "en": "paid visit"},
+    "unit:recipient_month": {"sv": "brukarmånad", "en": "recipient-month"},
+    "unit:provider_month": {"sv": "utförarmånad", "en": "provider-month"},
+    "unit:team_month": {"sv": "teammånad", "en": "team-month"},
+    "unit:decision_change": {"sv": "nytt, ändrat eller avslutat beslut", "en": "decision granted, revised or ended"},
+    # administrative acts
+    "act:registration": {"sv": "Registrering (start/stopp)", "en": "Registration (start/stop)"},
+    "act:correction": {"sv": "Korrigering", "en": "Correction"},
+    "act:invoice_line": {"sv": "Fakturarad", "en": "Invoice line"},
+    "act:reconciliation": {"sv": "Avstämning", "en": "Reconciliation"},
+    "act:decision_follow_up": {"sv": "Uppföljning av beslut", "en": "Decision follow-up"},
+    "act:dialogue_meeting": {"sv": "Dialogmöte", "en": "Dialogue meeting"},
+}
+
+# Indicators that are shares (shown as per cent).
+SHARE_INDICATORS = {"continuity_share_above_20", "punctuality", "share_planned_performed", "share_cancelled_by_recipient", "share_cancelled_by_provider"}
+
+
+def label(key: str, lang: str, **values: Any) -> str:
+    """The label for ``key`` in ``lang`` (the key, without its prefix, when there is none), with values filled in."""
+    text = LABELS.get(key, {}).get(lang, key.rpartition(":")[2])
+    return text.format(**values) if values else text
+
+
+def number(x: Any, lang: str, digits: int = 0, *, sign: bool = False) -> str:
+    """A number as the language writes it; None/NaN (suppressed or undefined) as the suppression mark."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return SUPPRESSED_MARK
+    text = f"{x:+,.{digits}f}" if sign else f"{x:,.{digits}f}"
+    if lang == "sv":
+        text = text.replace(",", NBSP).replace(".", ",").replace("-", "\u2212")
+    return text
+
+
+def money(x: Any, lang: str, *, sign: bool = False) -> str:
+    """SEK in millions for prose: 126,4 Mkr / 126.4 MSEK."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return SUPPRESSED_MARK
+    return f"{number(x / 1e6, lang, 1, sign=sign)}{NBSP}{label('msek', lang)}"
+
+
+def percent(x: Any, lang: str, digits: int = 1, *, sign: bool = False) -> str:
+    """A value already in per cent: 12,3 % / 12.3 %."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return SUPPRESSED_MARK
+    return f"{number(x, lang, digits, sign=sign)}{NBSP}%"
+
+
+def parse_number(text: str, lang: str) -> float:
+    """Read back what ``number`` wrote (for tests and for checking a rendered report)."""
+    t = text.replace(NBSP, "").replace("\u202f", "").replace(" ", "").replace("\u2212", "-")
+    t = t.replace(",", ".") if lang == "sv" else t.replace(",", "")
+    return float(t)
