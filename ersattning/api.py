@@ -3,6 +3,7 @@
     from ersattning.api import load_scenario, open_store, compare
     c = compare("default", "sqlite:///ersattning.db")
     c.models, c.providers, c.monthly, c.components, c.admin
+    write_report(c, html="rapport.html", xlsx="rapport.xlsx")
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ersattning.compare import Comparison
 from ersattning.compare import compare as _compare
+from ersattning.report import write_report
 from ersattning.scenario import Scenario, load_scenario
 from ersattning.store import Store, open_store
 from ersattning.synth import RegionSpec, synthesize
@@ -31,4 +33,4 @@ def demo_store(url: str = "memory://", recipients: int = 200, months: int = 12, 
     return store
 
 
-__all__ = ["Comparison", "Scenario", "Store", "compare", "demo_store", "load_scenario", "open_store"]
+__all__ = ["Comparison", "Scenario", "Store", "compare", "demo_store", "load_scenario", "open_store", "write_report"]
