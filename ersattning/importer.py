@@ -256,6 +256,37 @@ def import_visits(
     return report
 
 
+def import_visit_chunks(
+    store,
+    chunks: Iterable[Chunk],
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    *,
+    quarantine: Quarantine,
+    strict: bool = False,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import chunks of visit rows that another reader made (the event-log import pairs events into them).
+
+    The same checks, pseudonyms, ids and transactions as :func:`import_visits`;
+    the caller owns the quarantine (it may write the rows' sources instead).
+    """
+    started = time.perf_counter()
+    report = ImportReport()
+    known = _Known.from_store(store)
+    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
+    staff_seen = pd.DataFrame({"staff": pd.Series(dtype=object), "start": pd.Series(dtype="datetime64[s]"), "end": pd.Series(dtype="datetime64[s]")})
+    for chunk in chunks:
+        batch, staff_seen = _import_chunk(chunk, mapping, pseudonymiser, known, report, quarantine, strict, recorded_now, staff_seen)
+        if len(batch) and not dry_run:
+            report.events_written += append_batch(store, batch)
+    if not dry_run:
+        store.checkpoint()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
