@@ -26,8 +26,9 @@ What a case is (``events: {case: ...}`` in the mapping)
 
 Pairing
     Events are grouped by (case, activity, resource) and taken in file order;
-    within a group the timestamps must not go back (an event earlier than one
-    before it in its group is quarantined: "not in time order"). A visit is::
+    within a group registered times must not go back (a start, complete or
+    abort earlier than one before it is quarantined: "not in time order"), so
+    pairing never depends on how the file is cut into chunks. A visit is::
 
         [schedule] (start (complete | abort) | complete | withdraw | abort)
 
@@ -50,8 +51,14 @@ Pairing
       the visit has no planned length and is quarantined.
     * ``withdraw`` (cancelled before it started) → ``cancelled_by_recipient``
       (most cancellations before a home-care visit are the recipient's
-      "avbokning"), cancelled at the withdraw's timestamp; it needs a
-      schedule before it (else there is no planned time).
+      "avbokning"), cancelled at the withdraw's timestamp; it needs its
+      schedule next to it in its group (else there is no planned time).
+    * A schedule's timestamp is the planned start (as care systems export a
+      plan), not when the plan was made. A log sorted by time may list a
+      start before its schedule (staff came early) or a withdraw before it
+      (cancelled the day before): a schedule directly after a start or a
+      withdraw is taken as theirs. Only registered times (start, complete,
+      abort) must not go back within a group.
     * ``ate_abort`` and ``pi_abort`` (aborted) → ``cancelled_by_provider``:
       the one doing the activity (or the process) stopped it, and time before
       an abort is not counted as performed. ``events: {outcomes: {ate_abort:
@@ -313,6 +320,7 @@ class _Pairer:
         self.carry_raw: pd.DataFrame | None = None
         self.last_time = pd.Series(dtype="datetime64[s]")  # the latest timestamp seen in each group
         self.seen_keys: set[str] = set()
+        self.first_problem: tuple[int, str] | None = None
         self.transitions = {**STANDARD_TRANSITIONS, **mapping.events.transitions}
         self.decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
 
@@ -323,12 +331,18 @@ class _Pairer:
         self.report.rows_read += len(chunk)
         raw = chunk.frame.reset_index(drop=True)
         events, raw = self._parse(chunk, raw)
-        return self._pair(events, raw, final=False)
+        return self._stop(self._pair(events, raw, final=False))
 
     def finish(self) -> _VisitChunk | None:
         if self.carry is None or not len(self.carry):
             return None
-        return self._pair(self.carry.iloc[:0], self.carry_raw.iloc[:0], final=True)
+        return self._stop(self._pair(self.carry.iloc[:0], self.carry_raw.iloc[:0], final=True))
+
+    def _stop(self, visits: _VisitChunk | None) -> _VisitChunk | None:
+        if self.first_problem is not None:
+            line, reason = self.first_problem
+            raise ImportError_(f"{self.path}:{line}: {reason} (--strict: nothing was written)")
+        return visits
 
     def _reject(self, raw: pd.DataFrame, events: pd.DataFrame, bad: np.ndarray, reason: np.ndarray) -> None:
         if not bad.any():
@@ -337,8 +351,10 @@ class _Pairer:
         lines = events["line"].to_numpy()[idx]
         order = np.argsort(lines, kind="stable")
         idx, lines = idx[order], lines[order]
-        if self.strict:
-            raise ImportError_(f"{self.path}:{int(lines[0])}: {reason[idx[0]]} (--strict: nothing was written)")
+        if self.strict:  # the chunk's first problem by line stops the import (see _stop)
+            if self.first_problem is None or lines[0] < self.first_problem[0]:
+                self.first_problem = (int(lines[0]), str(reason[idx[0]]))
+            return
         self.q.events(self.path, raw.iloc[idx], lines, reason[idx])
 
     def _parse(self, chunk: Chunk, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -450,25 +466,30 @@ class _Pairer:
         codes, groups = pd.factorize(group)
         order = np.argsort(codes, kind="stable")  # each group's events in file order (carried ones first)
         events, raw, codes = events.iloc[order].reset_index(drop=True), raw.iloc[order].reset_index(drop=True), codes[order]
+        role = events["role"].to_numpy()
+        # a schedule listed right after its start, or right after its withdraw (a log sorted by time lists an early
+        # start or a cancellation made the day before first), is taken as coming before it: the only order that pairs
+        same = np.r_[codes[1:] == codes[:-1], False]
+        swap = np.flatnonzero(same & ((role == START) | (role == WITHDRAW)) & (np.r_[role[1:], -9] == SCHEDULE))
+        if len(swap):
+            perm = np.arange(len(role))
+            perm[swap], perm[swap + 1] = swap + 1, swap
+            events, raw = events.iloc[perm].reset_index(drop=True), raw.iloc[perm].reset_index(drop=True)
+            role = role[perm]
         t = events["time"].to_numpy().astype("datetime64[s]")
 
-        # timestamps may not go back within a group (also across chunks: the group's latest time so far counts)
-        ti = t.astype(np.int64)
+        # registered times (start, complete, abort) may not go back within a group, also across chunks: a schedule's
+        # time is a plan and a withdraw's when the cancellation was made, so these two are not checked
+        registered = (role == START) | (role == COMPLETE) | (role == ABORT)
+        ti = np.where(registered, t.astype(np.int64).astype(np.float64), -np.inf)
         before = pd.Series(ti).groupby(codes).cummax().groupby(codes).shift(1).fillna(-np.inf).to_numpy()
         last = self.last_time.reindex(groups).to_numpy().astype("datetime64[s]")[codes]
         latest = np.fmax(before, np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64)))
-        back = ti.astype(np.float64) < latest
-        self._reject(
-            raw,
-            events,
-            back,
-            np.full(
-                len(t),
-                "not in time order (earlier than an event before it of the same case, activity and resource)",
-                dtype=object,
-            ),
-        )
-        seen = pd.Series(t[~back], index=groups[codes[~back]]).groupby(level=0).max()
+        back = registered & (ti < latest)
+        reason = "not in time order (earlier than a start, complete or abort before it of the same case, activity and resource)"
+        self._reject(raw, events, back, np.full(len(t), reason, dtype=object))
+        ok = registered & ~back
+        seen = pd.Series(t[ok], index=groups[codes[ok]]).groupby(level=0).max()
         self.last_time = seen.combine_first(self.last_time) if len(self.last_time) else seen
         if back.any():
             events, raw, codes, t = (
@@ -504,7 +525,8 @@ class _Pairer:
         reject(is_b & ~b_open & (nxt != COMPLETE) & (nxt != ABORT), "start never completed (no complete or abort after it)")
         # closing events
         reject(is_c & (prev != START) & np.isnan(minutes) & (instant is None), "complete without a start and without a duration")
-        reject(is_w & (prev != SCHEDULE), "withdraw without a schedule before it (no planned time)")
+        w_open = is_w & (prev != SCHEDULE) & (nxt == _OPEN)  # its schedule may be the next chunk's first event
+        reject(is_w & (prev != SCHEDULE) & ~w_open, "withdraw without a schedule next to it (no planned time)")
         reject(is_a & (prev != START) & (prev != SCHEDULE), "abort without a schedule or a start before it")
         reject(
             is_a & (prev != START) & (outcome == "performed"),
@@ -516,11 +538,11 @@ class _Pairer:
         nxt_bad = np.r_[reason[1:] != None, False]  # noqa: E711
         reject(is_s & ~s_alone & ~s_open & nxt_bad, "schedule of a rejected event")
 
-        carried = b_open | s_open
+        carried = b_open | s_open | w_open
         self.carry, self.carry_raw = events[carried], raw[carried]
 
         # one visit per closing event (complete, withdraw, abort) and per schedule standing alone
-        closing = ((is_c | is_w | is_a) | s_alone) & (reason == None)  # noqa: E711
+        closing = ((is_c | is_w | is_a) | s_alone) & ~carried & (reason == None)  # noqa: E711
         c = np.flatnonzero(closing)
         b = np.where(~is_s[c] & (prev[c] == START), c - 1, -1)
         s = np.where(is_s[c], c, np.where(prev[c] == SCHEDULE, c - 1, np.where((b >= 0) & (prev2[c] == SCHEDULE), c - 2, -1)))
