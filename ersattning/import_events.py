@@ -321,6 +321,7 @@ class _Pairer:
         self.last_time = pd.Series(dtype="datetime64[s]")  # the latest timestamp seen in each group
         self.seen_keys: set[str] = set()
         self.first_problem: tuple[int, str] | None = None
+        self.rejected: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []  # this chunk's, written in line order
         self.transitions = {**STANDARD_TRANSITIONS, **mapping.events.transitions}
         self.decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
 
@@ -342,6 +343,12 @@ class _Pairer:
         if self.first_problem is not None:
             line, reason = self.first_problem
             raise ImportError_(f"{self.path}:{line}: {reason} (--strict: nothing was written)")
+        if self.rejected:
+            lines = np.concatenate([x[1] for x in self.rejected])
+            order = np.argsort(lines, kind="stable")
+            raw = pd.concat([x[0] for x in self.rejected], ignore_index=True).iloc[order]
+            self.q.events(self.path, raw, lines[order], np.concatenate([x[2] for x in self.rejected])[order])
+            self.rejected = []
         return visits
 
     def _reject(self, raw: pd.DataFrame, events: pd.DataFrame, bad: np.ndarray, reason: np.ndarray) -> None:
@@ -355,7 +362,7 @@ class _Pairer:
             if self.first_problem is None or lines[0] < self.first_problem[0]:
                 self.first_problem = (int(lines[0]), str(reason[idx[0]]))
             return
-        self.q.events(self.path, raw.iloc[idx], lines, reason[idx])
+        self.rejected.append((raw.iloc[idx], lines, reason[idx]))
 
     def _parse(self, chunk: Chunk, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The chunk's events as typed columns; events that cannot be read are quarantined, skipped ones counted."""
@@ -605,7 +612,8 @@ class _Pairer:
         registered = np.where(
             performed, actual_end - actual_start, np.where(b >= 0, t[c] - _take(t, b, nat), np.timedelta64("NaT", "s"))
         )
-        planned_minutes = np.where(np.isnan(s_minutes), registered.astype("timedelta64[s]").astype(np.float64) / 60, s_minutes)
+        registered_minutes = np.where(np.isnat(registered), np.nan, registered.astype("timedelta64[s]").astype(np.int64) / 60)
+        planned_minutes = np.where(np.isnan(s_minutes), registered_minutes, s_minutes)
         planned_start = np.where(s >= 0, _take(t, s, nat), np.where(b >= 0, _take(t, b, nat), actual_start))
         planned_end = planned_start + np.round(np.nan_to_num(planned_minutes) * 60).astype("timedelta64[s]")
         cancelled = np.char.startswith(status.astype(str), "cancelled")
