@@ -374,6 +374,7 @@ class _Pairer:
             raise ImportError_(
                 f"{chunk.path}: more than one column is taken as {', '.join(map(str, dup.unique()))} (rename one in the mapping)"
             )
+        frame = m.fill_defaults(frame)
         required = list(EVENT_REQUIRED) + (["recipient"] if m.events.case == "visit" else [])
         missing = [c for c in required if c not in frame]
         if missing:

@@ -301,7 +301,7 @@ def _import_chunk(
     raw = chunk.frame
     n = len(raw)
     report.rows_read += n
-    frame = raw.rename(columns=mapping.columns).reset_index(drop=True)  # positions and labels agree below
+    frame = mapping.fill_defaults(raw.rename(columns=mapping.columns).reset_index(drop=True))  # positions and labels agree below
     missing_columns = [c for c in VISIT_REQUIRED if c not in frame and not (c == "provider" and mapping.default_provider)]
     if missing_columns:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")

@@ -136,6 +136,7 @@ class Mapping(BaseModel):
     delimiter: str | None = None
     skip: list[SkipRule] = Field(default_factory=list)
     default_provider: str | None = Field(None, description="provider for rows without one")
+    defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
     staff_separator: str = "|"
     events: EventOptions = Field(default_factory=EventOptions, description="event logs only (--kind events)")
 
@@ -147,6 +148,24 @@ class Mapping(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+    @field_validator("defaults")
+    @classmethod
+    def _default_columns(cls, v: dict[str, str]) -> dict[str, str]:
+        known = {c for columns in KIND_COLUMNS.values() for c in columns}
+        for column in v:
+            if column not in known:
+                raise ValueError(f"{column!r} is not a canonical column ({', '.join(sorted(known))})")
+        return v
+
+    def fill_defaults(self, frame):
+        """The renamed rows with the mapping's ``defaults`` in empty cells and for columns the file lacks."""
+        if not self.defaults:
+            return frame
+        frame = frame.copy()
+        for column, value in self.defaults.items():
+            frame[column] = frame[column].fillna(value) if column in frame else value
+        return frame
 
     @field_validator("columns")
     @classmethod

@@ -203,6 +203,8 @@ def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path):
         import_events(store, [src], Mapping(), P)
     with pytest.raises(ImportError_, match=r"e\.csv: no column for recipient"):
         import_events(store, [src], Mapping.model_validate({"columns": {"when": "timestamp"}, "events": {"case": "visit"}}), P)
+    with pytest.raises(ValueError, match="'colour' is not a canonical column"):
+        Mapping.model_validate({"defaults": {"colour": "blue"}})
     src.write_text(HEADER + UNPAIRED[7] + "\n", encoding="utf-8")
     with pytest.raises(ImportError_, match=r"the unit of duration is not declared"):
         import_events(store, [src], Mapping(), P)
@@ -272,3 +274,19 @@ def test_the_import_command_for_event_logs(tmp_path):
     assert wrong.returncode == 2 and f"{bad}:3: events.case" in wrong.stderr and "Traceback" not in wrong.stderr
     v = projection.load(open_store(store, create=False)).visits
     assert len(v) == 5 and np.array_equal(np.sort(v["planned_minutes"].to_numpy()), [10, 30, 30, 40, 45])
+
+
+def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
+    from ersattning.importer import import_visits
+
+    store = _store(tmp_path)
+    report = import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P)
+    assert (report.rows_read, report.rows_imported, report.events_written) == (4, 4, 4)  # planned only: nothing registered
+    v = projection.load(store).visits.sort_values("planned_start", ignore_index=True)
+    assert v["recipient"].tolist() == [_rid("R-001"), _rid("R-002"), _rid("R-001"), _rid("R-003")]
+    # typed timestamps in the file's zone; 31 March is the first day of summer time (+02:00)
+    assert v["planned_start"].astype(str).tolist() == ["2024-03-04 08:00:00", "2024-03-05 10:00:00", "2024-03-05 13:00:00", "2024-03-31 12:00:00"]
+    assert v["planned_minutes"].tolist() == [30, 60, 75, 45]
+    assert v["staff_planned"].tolist() == [1, 1, 2, 1]  # "S-17|S-22": two staff planned
+    assert set(v["status"]) == {"planned"} and set(v["category"]) == {"personal_care"} and set(v["provider"]) == {"Hemtjänst Söder"}
+    assert import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P).events_written == 0
