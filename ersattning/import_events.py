@@ -187,7 +187,7 @@ class _EventQuarantine(Quarantine):
         if self._file is None:
             self._file = self.path.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._file)
-            self._columns = [c for c in raw.columns if not str(c).startswith("\x00")]
+            self._columns = list(raw.columns)
             self._writer.writerow(["file", "line", "reason", *self._columns])
         frame = raw.reindex(columns=self._columns)
         for line, reason, values in zip(lines, reasons, frame.itertuples(index=False), strict=True):
@@ -319,7 +319,7 @@ class _Pairer:
         self.carry: pd.DataFrame | None = None  # parsed events still open (columns below), with their source rows
         self.carry_raw: pd.DataFrame | None = None
         self.last_time = pd.Series(dtype="datetime64[s]")  # the latest timestamp seen in each group
-        self.seen_keys: set[str] = set()
+        self.seen_keys = np.empty(0, dtype=object)  # source keys of the visits made so far from this file
         self.first_problem: tuple[int, str] | None = None
         self.rejected: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []  # this chunk's, written in line order
         self.transitions = {**STANDARD_TRANSITIONS, **mapping.events.transitions}
@@ -648,9 +648,9 @@ class _Pairer:
             ).to_numpy(dtype=object)
             why = "the same events again (same case, activity, resource and time)"
         key = np.asarray(key, dtype=object)
-        repeated = pd.Series(key).duplicated().to_numpy() | pd.Series(key).isin(self.seen_keys).to_numpy()
+        repeated = pd.Series(key).duplicated().to_numpy() | pd.Series(key, dtype=object).isin(pd.Series(self.seen_keys, dtype=object)).to_numpy()
         reason[repeated & (reason == None)] = why  # noqa: E711
-        self.seen_keys.update(key[reason == None].tolist())  # noqa: E711
+        self.seen_keys = np.concatenate([self.seen_keys, key[reason == None]])  # noqa: E711
 
         return pd.DataFrame(
             {
