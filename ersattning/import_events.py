@@ -20,12 +20,15 @@ Columns
 What a case is (``events: {case: ...}`` in the mapping)
     ``recipient`` (default — assumption: a trace per recipient, as
     ``tests/data/log.xes`` and care-system exports have it): the case id is the
-    recipient's id. ``visit``: the case id is the visit's source key and the
-    recipient comes from the ``recipient`` column; a second visit in one case
-    is quarantined.
+    recipient's id. ``visit``: the case id is the visit's source key, the
+    recipient comes from the ``recipient`` column, and all events of a case
+    are one group (a schedule without a resource still pairs); the activity,
+    resource and other attributes are the closing event's, else the start's,
+    else the schedule's. A second visit in one case is quarantined.
 
 Pairing
-    Events are grouped by (case, activity, resource) and taken in file order;
+    Events are grouped by (case, activity, resource) — by case alone with
+    ``case: visit`` — and taken in file order;
     within a group registered times must not go back (a start, complete or
     abort earlier than one before it is quarantined: "not in time order"), so
     pairing never depends on how the file is cut into chunks. A visit is::
@@ -468,9 +471,12 @@ class _Pairer:
         self.carry, self.carry_raw = events.iloc[:0], raw.iloc[:0]
         if not len(events):
             return None
-        group = (
-            events["case"].astype(str) + _SEP + events["activity"].astype(str) + _SEP + events["resource"].fillna("").astype(str)
-        ).to_numpy(dtype=object)
+        if self.mapping.events.case == "visit":  # the case is the visit: all its events belong together
+            group = events["case"].astype(str).to_numpy(dtype=object)
+        else:
+            group = (
+                events["case"].astype(str) + _SEP + events["activity"].astype(str) + _SEP + events["resource"].fillna("").astype(str)
+            ).to_numpy(dtype=object)
         codes, groups = pd.factorize(group)
         order = np.argsort(codes, kind="stable")  # each group's events in file order (carried ones first)
         events, raw, codes = events.iloc[order].reset_index(drop=True), raw.iloc[order].reset_index(drop=True), codes[order]
@@ -494,7 +500,9 @@ class _Pairer:
         last = self.last_time.reindex(groups).to_numpy().astype("datetime64[s]")[codes]
         latest = np.fmax(before, np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64)))
         back = registered & (ti < latest)
-        reason = "not in time order (earlier than a start, complete or abort before it of the same case, activity and resource)"
+        reason = "not in time order (earlier than a start, complete or abort before it of the same " + (
+            "case)" if self.mapping.events.case == "visit" else "case, activity and resource)"
+        )
         self._reject(raw, events, back, np.full(len(t), reason, dtype=object))
         ok = registered & ~back
         seen = pd.Series(t[ok], index=groups[codes[ok]]).groupby(level=0).max()
@@ -554,8 +562,7 @@ class _Pairer:
         c = np.flatnonzero(closing)
         b = np.where(~is_s[c] & (prev[c] == START), c - 1, -1)
         s = np.where(is_s[c], c, np.where(prev[c] == SCHEDULE, c - 1, np.where((b >= 0) & (prev2[c] == SCHEDULE), c - 2, -1)))
-        visits = self._visits(events, t, role, minutes, outcome, c, b, s)
-        vreason = visits.pop("_reason").to_numpy()
+        visits, vreason = self._visits(events, t, role, minutes, outcome, c, b, s)
         first = np.where(s >= 0, s, np.where(b >= 0, b, c))
         event_of = np.stack([s, b, c], axis=1)
         vbad = vreason != None  # noqa: E711
@@ -596,8 +603,9 @@ class _Pairer:
         chosen = events["lifecycle"].map(self.mapping.events.outcomes).to_numpy(dtype=object)
         return np.where(pd.notna(chosen) & ((role == WITHDRAW) | (role == ABORT)), chosen, by_role)
 
-    def _visits(self, events, t, role, minutes, outcome, c, b, s) -> pd.DataFrame:
-        """Visit rows (canonical visit columns, times as UTC text) for closing events ``c`` with their start ``b`` and schedule ``s``."""
+    def _visits(self, events, t, role, minutes, outcome, c, b, s) -> tuple[pd.DataFrame, np.ndarray]:
+        """Visit rows (canonical visit columns, times as UTC text) for closing events ``c`` with their start ``b`` and
+        schedule ``s``, and the reason each is rejected (None if it is not)."""
         m = self.mapping
         nat = np.datetime64("NaT", "s")
         rc = role[c]
@@ -658,16 +666,15 @@ class _Pairer:
                 "provider": cell("provider"),
                 "team": cell("team"),
                 "visit_id": key,
-                "category": events["activity"].to_numpy(dtype=object)[c],
+                "category": cell("activity"),
                 "planned_start": _iso(planned_start),
                 "planned_end": _iso(np.where(np.isnan(planned_minutes), nat, planned_end)),
                 "actual_start": _iso(actual_start),
                 "actual_end": _iso(actual_end),
-                "staff": events["resource"].to_numpy(dtype=object)[c],
+                "staff": cell("resource"),
                 "status": status,
                 "cancelled_at": _iso(np.where(cancelled, t[c], nat)),
                 "registration": cell("registration"),
-                "_reason": reason,
             },
-            columns=[*VISIT_FRAME_COLUMNS, "_reason"],
-        )
+            columns=VISIT_FRAME_COLUMNS,
+        ), reason

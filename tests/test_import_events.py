@@ -87,7 +87,7 @@ def test_the_process_mining_log_of_the_readers_tests(tmp_path):
 
 def test_csv_with_process_mining_column_names(tmp_path):
     store = _store(tmp_path)
-    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P)
+    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, strict=True)  # nothing to object to
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (10, 5, 0)
     assert dict(report.skipped) == {"staff break": 1}
     s17, s22 = P.one("S-17"), P.one("S-22")
@@ -290,3 +290,25 @@ def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
     assert v["staff_planned"].tolist() == [1, 1, 2, 1]  # "S-17|S-22": two staff planned
     assert set(v["status"]) == {"planned"} and set(v["category"]) == {"personal_care"} and set(v["provider"]) == {"Hemtjänst Söder"}
     assert import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P).events_written == 0
+
+
+def test_a_visit_case_pairs_all_its_events(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text(
+        "case,recipient,activity,lifecycle,timestamp,resource,provider,duration\n"
+        "V1,R1,Omvårdnad,schedule,2024-03-04 08:00,,P1,30\n"  # planned without staff
+        "V1,R1,Omvårdnad,start,2024-03-04 08:10,S1,P1,\n"
+        "V1,R1,Omvårdnad,complete,2024-03-04 08:35,S1,P1,\n"
+        "V1,R1,Omvårdnad,complete,2024-03-04 09:00,S1,P1,20\n"  # 5: a second visit in the same case
+        "V2,R1,Städ,schedule,2024-03-05 10:00,S2,P1,60\n",  # only planned
+        encoding="utf-8",
+    )
+    mapping = Mapping.model_validate({"units": {"duration": "minutes"}, "values": {"category": {"Omvårdnad": "personal_care", "Städ": "cleaning"}}, "events": {"case": "visit"}})
+    store = _store(tmp_path)
+    q = tmp_path / "q.csv"
+    import_events(store, [path], mapping, P, quarantine=q)
+    assert _visits(store) == [
+        (_rid("R1"), "P1", "personal_care", "performed", "2024-03-04 08:00:00", 30, "2024-03-04 08:10:00", 25.0, P.one("S1"), None, None, None),
+        (_rid("R1"), "P1", "cleaning", "planned", "2024-03-05 10:00:00", 60, None, None, None, None, None, None),
+    ]
+    assert _quarantined(q) == [("5", "a second visit in a case that is one visit (events: {case: visit})")]
