@@ -312,3 +312,14 @@ def test_a_visit_case_pairs_all_its_events(tmp_path):
         (_rid("R1"), "P1", "cleaning", "planned", "2024-03-05 10:00:00", 60, None, None, None, None, None, None),
     ]
     assert _quarantined(q) == [("5", "a second visit in a case that is one visit (events: {case: visit})")]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5])
+def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path, chunk_rows):
+    mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
+    src = _events_csv(tmp_path, UNPAIRED)
+    whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
+    one = import_events(_store(tmp_path, "whole.db"), [src], mapping, P, quarantine=whole)
+    many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, quarantine=cut, chunk_rows=chunk_rows)
+    assert sorted(_quarantined(cut)) == sorted(_quarantined(whole)) and many.quarantined == one.quarantined
+    assert _visits(_store(tmp_path, "cut.db")) == _visits(_store(tmp_path, "whole.db"))
