@@ -566,17 +566,11 @@ class _Pairer:
         first = np.where(s >= 0, s, np.where(b >= 0, b, c))
         event_of = np.stack([s, b, c], axis=1)
         vbad = vreason != None  # noqa: E711
-        if vbad.any():
+        if vbad.any():  # a rejected visit takes its events along
             rows = event_of[vbad]
-            why = np.repeat(vreason[vbad], 3).reshape(-1, 3)
             have = rows >= 0
-            mask = np.zeros(n, dtype=bool)
-            mask[rows[have]] = True
-            reason[rows[have]] = why[have]
-            self._reject(raw, events, mask, reason)
-        other_bad = reason != None  # noqa: E711
-        other_bad[event_of[vbad][event_of[vbad] >= 0]] = False
-        self._reject(raw, events, other_bad, reason)
+            reason[rows[have]] = np.repeat(vreason[vbad], 3).reshape(-1, 3)[have]
+        self._reject(raw, events, reason != None, reason)  # noqa: E711
         ok = ~vbad
         self.report.visits_made += int(ok.sum())
         if not ok.any():
