@@ -321,7 +321,7 @@ def explain(scenario: str | None, visit_id: str | None, recipient: str | None, m
 
 @cli.command(name="import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(["visits", "decisions", "stays"]), default="visits", show_default=True, help="What the files hold (process-mining event logs as their own kind are not importable yet).")
+@click.option("--kind", type=click.Choice(["visits", "decisions", "stays", "events"]), default="visits", show_default=True, help="What the files hold; events: one row per event (process-mining logs, XES), paired into visits.")
 @click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
@@ -330,6 +330,7 @@ def explain(scenario: str | None, visit_id: str | None, recipient: str | None, m
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=200_000, show_default=True, help="Rows read, checked and appended per transaction.")
 def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_url: str | None, strict: bool, quarantine: str | None, dry_run: bool, chunk_rows: int) -> None:
     """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent."""
+    from ersattning.import_events import import_events
     from ersattning.import_recipients import import_decisions, import_stays
     from ersattning.importer import import_visits
     from ersattning.mapping import load_mapping
@@ -340,7 +341,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
         pseudonymiser = Pseudonymiser(load_key())
         store = open_store(resolve_store_url(store_url), create=True)
         show = _rows_progress()
-        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays}[kind]
+        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events}[kind]
         return run_import(store, paths, mapping, pseudonymiser, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=show)
 
     report = run_guarded(work)
@@ -349,7 +350,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
     for line in report.summary():
         click.echo(line)
     if quarantine and sum(report.quarantined.values()):
-        click.echo(f"rejected rows written to {quarantine}")
+        click.echo(f"rejected {'events' if kind == 'events' else 'rows'} written to {quarantine}")
     if dry_run:
         click.echo("dry run: nothing was written to the store")
 

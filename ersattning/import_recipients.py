@@ -76,7 +76,7 @@ def _local_morning(days: np.ndarray, mapping: Mapping) -> np.ndarray:
 
 
 def _start(chunk: Chunk, mapping: Mapping, required: tuple[str, ...], report: ImportReport) -> pd.DataFrame:
-    frame = chunk.frame.rename(columns=mapping.columns).reset_index(drop=True)
+    frame = mapping.fill_defaults(chunk.frame.rename(columns=mapping.columns).reset_index(drop=True))
     missing = [c for c in required if c not in frame and not (c == "provider" and mapping.default_provider)]
     if missing:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing)} (map them with columns: in the mapping file)")

@@ -256,6 +256,37 @@ def import_visits(
     return report
 
 
+def import_visit_chunks(
+    store,
+    chunks: Iterable[Chunk],
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    *,
+    quarantine: Quarantine,
+    strict: bool = False,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import chunks of visit rows that another reader made (the event-log import pairs events into them).
+
+    The same checks, pseudonyms, ids and transactions as :func:`import_visits`;
+    the caller owns the quarantine (it may write the rows' sources instead).
+    """
+    started = time.perf_counter()
+    report = ImportReport()
+    known = _Known.from_store(store)
+    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
+    staff_seen = pd.DataFrame({"staff": pd.Series(dtype=object), "start": pd.Series(dtype="datetime64[s]"), "end": pd.Series(dtype="datetime64[s]")})
+    for chunk in chunks:
+        batch, staff_seen = _import_chunk(chunk, mapping, pseudonymiser, known, report, quarantine, strict, recorded_now, staff_seen)
+        if len(batch) and not dry_run:
+            report.events_written += append_batch(store, batch)
+    if not dry_run:
+        store.checkpoint()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
@@ -270,7 +301,7 @@ def _import_chunk(
     raw = chunk.frame
     n = len(raw)
     report.rows_read += n
-    frame = raw.rename(columns=mapping.columns).reset_index(drop=True)  # positions and labels agree below
+    frame = mapping.fill_defaults(raw.rename(columns=mapping.columns).reset_index(drop=True))  # positions and labels agree below
     missing_columns = [c for c in VISIT_REQUIRED if c not in frame and not (c == "provider" and mapping.default_provider)]
     if missing_columns:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")

@@ -74,7 +74,39 @@ STAY_COLUMNS = {
 }
 STAY_REQUIRED = ("recipient", "kind", "start")
 
-KIND_COLUMNS = {"visits": VISIT_COLUMNS, "decisions": DECISION_COLUMNS, "stays": STAY_COLUMNS}
+EVENT_COLUMNS = {
+    "case": "the case id (XES trace name, case:concept:name): the recipient, or the visit with events: {case: visit}",
+    "activity": "the activity (concept:name); its category comes from values: category",
+    "timestamp": "when the event happened (time:timestamp), local time unless it carries an offset",
+    "lifecycle": "schedule | start | complete | withdraw | ate_abort | pi_abort (lifecycle:transition; complete when empty)",
+    "resource": "who did it (org:resource): staff ids separated by | (pseudonymised at import)",
+    "duration": "length, in the unit the mapping declares: planned on a schedule event, performed on a complete event without a start",
+    "recipient": "the recipient's id (required with events: {case: visit})",
+    "provider": "provider code",
+    "team": "the provider's team (optional)",
+    "registration": "mobile | nfc | manual",
+}
+EVENT_REQUIRED = ("case", "activity", "timestamp")
+# process-mining (XES standard extension) names taken as the canonical event columns without a mapping
+PROCESS_MINING_NAMES = {"case:concept:name": "case", "concept:name": "activity", "time:timestamp": "timestamp", "lifecycle:transition": "lifecycle", "org:resource": "resource"}
+
+KIND_COLUMNS = {"visits": VISIT_COLUMNS, "decisions": DECISION_COLUMNS, "stays": STAY_COLUMNS, "events": EVENT_COLUMNS}
+
+Transition = Literal["schedule", "start", "complete", "withdraw", "abort"]
+VisitStatus = Literal["performed", "cancelled_by_recipient", "cancelled_by_provider", "missed", "planned"]
+
+
+class EventOptions(BaseModel):
+    """How an event log becomes visits (``--kind events``; see ``import_events.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    case: Literal["recipient", "visit"] = Field("recipient", description="what a case is: a recipient (a trace per recipient) or one visit (the case id is the visit's source key)")
+    transitions: dict[str, Transition] = Field(default_factory=dict, description="other lifecycle values → schedule | start | complete | withdraw | abort (the XES standard's are known)")
+    outcomes: dict[str, VisitStatus] = Field(
+        default_factory=dict, description="lifecycle value of a withdraw or abort → visit status (defaults: withdraw cancelled_by_recipient, ate_abort and pi_abort cancelled_by_provider)"
+    )
+    instant_minutes: float | None = Field(None, gt=0, le=16 * 60, description="length of a visit made from a complete event with neither a start nor a duration; unset: such events are quarantined")
 
 
 class SkipRule(BaseModel):
@@ -104,7 +136,9 @@ class Mapping(BaseModel):
     delimiter: str | None = None
     skip: list[SkipRule] = Field(default_factory=list)
     default_provider: str | None = Field(None, description="provider for rows without one")
+    defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
     staff_separator: str = "|"
+    events: EventOptions = Field(default_factory=EventOptions, description="event logs only (--kind events)")
 
     @field_validator("timezone")
     @classmethod
@@ -114,6 +148,24 @@ class Mapping(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+    @field_validator("defaults")
+    @classmethod
+    def _default_columns(cls, v: dict[str, str]) -> dict[str, str]:
+        known = {c for columns in KIND_COLUMNS.values() for c in columns}
+        for column in v:
+            if column not in known:
+                raise ValueError(f"{column!r} is not a canonical column ({', '.join(sorted(known))})")
+        return v
+
+    def fill_defaults(self, frame):
+        """The renamed rows with the mapping's ``defaults`` in empty cells and for columns the file lacks."""
+        if not self.defaults:
+            return frame
+        frame = frame.copy()
+        for column, value in self.defaults.items():
+            frame[column] = frame[column].fillna(value) if column in frame else value
+        return frame
 
     @field_validator("columns")
     @classmethod
