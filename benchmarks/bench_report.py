@@ -18,7 +18,6 @@ import argparse
 import json
 import platform
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -26,26 +25,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
 from ersattning import __version__, projection  # noqa: E402
+from region import median_time, region_store  # noqa: E402
 from ersattning.compare import compare  # noqa: E402
 from ersattning.report import write_report  # noqa: E402
 from ersattning.report_tables import payment_distribution  # noqa: E402
 from ersattning.scenario import load_scenario  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
 from ersattning.suppression import MIN_PERSONS  # noqa: E402
-from ersattning.synth import RegionSpec, synthesize  # noqa: E402
-
-
-def median_time(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), result
 
 
 def naive_distribution(c, edges: np.ndarray) -> dict[str, list[int | None]]:
@@ -81,17 +72,7 @@ def main() -> None:
     ap.add_argument("--lang", default="sv")
     args = ap.parse_args()
 
-    url = args.store or f"sqlite:///{Path(args.workdir) / f'region-{args.recipients}.db'}"
-    Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    store = open_store(url)
-    if store.position() == 0:
-        t = time.perf_counter()
-        synthesize(store, RegionSpec(recipients=args.recipients, months=12, start="2024-01", seed=1))
-        store.checkpoint()
-        print(f"wrote the region in {time.perf_counter() - t:.0f} s")
-    t = time.perf_counter()
-    projection.update(store)
-    print(f"projection up to date in {time.perf_counter() - t:.1f} s (position {store.position():,})")
+    url, store = region_store(args.store, args.workdir, args.recipients)
 
     def whole() -> object:
         projection._CACHES.clear()

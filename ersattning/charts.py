@@ -78,7 +78,7 @@ class _Ticks(Formatter):
         return number(x, self.lang, digits)
 
 
-def _fmt(lang: str, *_: object) -> Formatter:
+def _fmt(lang: str) -> Formatter:
     return _Ticks(lang)
 
 
@@ -86,28 +86,32 @@ def _colours(names: list[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
 
 
+def _stacked_bars(frame: pd.DataFrame, names: list[str], label_prefix: str, lang: str, title: str, unit: str, ncol: int) -> tuple[plt.Figure, plt.Axes, np.ndarray]:
+    """One horizontal bar per model, stacked by the frame's columns (largest first; negative parts to the left)."""
+    order = frame.abs().sum().sort_values(ascending=False).index.tolist()
+    colours = _colours(order)
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(names) + 1.6))
+    y = np.arange(len(names))[::-1]
+    pos_left, neg_left = np.zeros(len(names)), np.zeros(len(names))
+    for part in order:
+        v = frame[part].to_numpy()
+        ax.barh(y, v, left=np.where(v >= 0, pos_left, neg_left), color=colours[part], label=label(f"{label_prefix}:{part}", lang), height=0.6)
+        pos_left += np.where(v >= 0, v, 0)
+        neg_left += np.where(v < 0, v, 0)
+    ax.set_yticks(y, names)
+    ax.xaxis.set_major_formatter(_fmt(lang))
+    ax.set_xlabel(unit)
+    ax.set_title(title, loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=ncol, frameon=False, fontsize=8)
+    return fig, ax, y
+
+
 def _cost(t: ReportTables, lang: str) -> plt.Figure:
     names = t.model_names
     comps = t.components.pivot_table(index="model", columns="component", values="cost_sek", aggfunc="sum").reindex(names).fillna(0.0)
-    order = comps.abs().sum().sort_values(ascending=False).index.tolist()
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(names) + 1.6))
-    colours = _colours(order)
-    y = np.arange(len(names))[::-1]
-    pos_left = np.zeros(len(names))
-    neg_left = np.zeros(len(names))
-    for comp in order:
-        v = comps[comp].to_numpy() / 1e6
-        left = np.where(v >= 0, pos_left, neg_left)
-        ax.barh(y, v, left=left, color=colours[comp], label=label(f"component:{comp}", lang), height=0.6)
-        pos_left += np.where(v >= 0, v, 0)
-        neg_left += np.where(v < 0, v, 0)
+    fig, ax, y = _stacked_bars(comps / 1e6, names, "component", lang, label("chart_cost", lang), label("msek", lang), ncol=4)
     for yi, total in zip(y, t.models["cost_sek"].to_numpy() / 1e6, strict=True):
         ax.annotate(number(total, lang, 1), (max(total, 0), yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, [n for n in names])
-    ax.xaxis.set_major_formatter(_fmt(lang, 0))
-    ax.set_xlabel(label("msek", lang))
-    ax.set_title(label("chart_cost", lang), loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, frameon=False, fontsize=8)
     return fig
 
 
@@ -119,7 +123,7 @@ def _monthly(t: ReportTables, lang: str) -> plt.Figure:
         m = t.monthly[t.monthly["model"] == name].set_index("month").reindex(months)
         ax.plot(np.arange(len(months)), m["cost_sek"].to_numpy() / 1e6, marker="o", markersize=3, color=colours[name], label=name)
     ax.set_xticks(np.arange(len(months)), months, rotation=45, ha="right")
-    ax.yaxis.set_major_formatter(_fmt(lang, 1))
+    ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_ylabel(label("msek", lang))
     ax.set_title(label("chart_monthly", lang), loc="left")
     ax.legend(frameon=False, fontsize=8)
@@ -148,7 +152,7 @@ def _providers(t: ReportTables, lang: str) -> plt.Figure:
         ax.set_yticks(np.arange(len(pick)), pick.index.tolist(), fontsize=7)
         ax.axvline(0, color="#333333", linewidth=0.8)
         ax.set_xlabel("%")
-        ax.xaxis.set_major_formatter(_fmt(lang, 0))
+        ax.xaxis.set_major_formatter(_fmt(lang))
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, x=0.02, ha="left")
     fig.tight_layout()
@@ -164,8 +168,8 @@ def _distribution(t: ReportTables, lang: str) -> plt.Figure:
         m = inner[inner["model"] == name]
         edges = np.concatenate([m["bin_from"].to_numpy(), m["bin_to"].to_numpy()[-1:]])
         ax.stairs(numeric(m["recipient_months"]), edges, color=colours[name], linewidth=1.4, label=name)
-    ax.xaxis.set_major_formatter(_fmt(lang, 0))
-    ax.yaxis.set_major_formatter(_fmt(lang, 0))
+    ax.xaxis.set_major_formatter(_fmt(lang))
+    ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_xlabel(label("sek", lang))
     ax.set_ylabel(label("recipient_months_axis", lang))
     title = label("chart_distribution", lang)
@@ -179,21 +183,7 @@ def _distribution(t: ReportTables, lang: str) -> plt.Figure:
 def _admin(t: ReportTables, lang: str) -> plt.Figure:
     names = t.model_names
     hours = t.admin.pivot_table(index="model", columns="act", values="hours", aggfunc="sum").reindex(names).fillna(0.0)
-    acts = hours.sum().sort_values(ascending=False).index.tolist()
-    colours = _colours(acts)
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(names) + 1.6))
-    y = np.arange(len(names))[::-1]
-    left = np.zeros(len(names))
-    for act in acts:
-        v = hours[act].to_numpy()
-        ax.barh(y, v, left=left, color=colours[act], label=label(f"act:{act}", lang), height=0.6)
-        left += v
-    ax.set_yticks(y, [n for n in names])
-    ax.xaxis.set_major_formatter(_fmt(lang, 0))
-    ax.set_xlabel(label("hours", lang))
-    ax.set_title(label("chart_admin", lang), loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False, fontsize=8)
-    return fig
+    return _stacked_bars(hours, names, "act", lang, label("chart_admin", lang), label("hours", lang), ncol=3)[0]
 
 
 INDICATOR_PANELS = ("paid_hours", "unpaid_performed_hours", "paid_not_performed_hours", "marginal_sek_per_minute", "revenue_volatility", "continuity_median")
@@ -211,7 +201,7 @@ def _indicators(t: ReportTables, lang: str) -> plt.Figure:
         for xi, v in zip(x, values, strict=True):
             ax.annotate(number(v, lang, 2 if abs(v) < 100 else 0) if not np.isnan(v) else "–", (xi, np.nan_to_num(v)), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
-        ax.yaxis.set_major_formatter(_fmt(lang, 2 if np.nanmax(np.abs(np.nan_to_num(values))) < 10 else 0))
+        ax.yaxis.set_major_formatter(_fmt(lang))
         ax.set_title(label(key, lang), fontsize=8, wrap=True)
     fig.suptitle(label("chart_indicators", lang), x=0.02, ha="left")
     fig.tight_layout()
