@@ -102,6 +102,7 @@ from ersattning.importer import ImportError_, ImportReport, Quarantine, _text, i
 from ersattning.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.readers import Chunk, read_rows
+from ersattning.import_strict import checked_first
 
 SCHEDULE, START, COMPLETE, WITHDRAW, ABORT = range(5)
 _ROLES = {"schedule": SCHEDULE, "start": START, "complete": COMPLETE, "withdraw": WITHDRAW, "abort": ABORT}
@@ -204,6 +205,7 @@ class _EventQuarantine(Quarantine):
             )
 
 
+@checked_first
 def import_events(
     store,
     paths: Iterable[str],
@@ -218,21 +220,6 @@ def import_events(
     now: datetime | None = None,
 ) -> EventReport:
     """Import event rows from the files as visits; see the module docstring."""
-    paths = [str(p) for p in paths]
-    if strict and not dry_run:
-        # everything is checked before anything is written: the first problem stops the import with the store unchanged
-        _run(
-            store,
-            paths,
-            mapping,
-            pseudonymiser,
-            strict=True,
-            quarantine=None,
-            dry_run=True,
-            chunk_rows=chunk_rows,
-            progress=None,
-            now=now,
-        )
     return _run(
         store,
         paths,

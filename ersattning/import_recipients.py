@@ -24,6 +24,7 @@ from ersattning.importer import ImportError_, ImportReport, Quarantine, _text, p
 from ersattning.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser
 from ersattning.readers import Chunk, read_rows
+from ersattning.import_strict import checked_first
 
 _EVENTS = {
     "enrolled": Recipient.Enrolled,
@@ -142,10 +143,12 @@ def _run(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonym
     return report
 
 
+@checked_first
 def import_decisions(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
     return _run(store, paths, mapping, pseudonymiser, _decision_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
 
 
+@checked_first
 def import_stays(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
     return _run(store, paths, mapping, pseudonymiser, _stay_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
 

@@ -33,6 +33,7 @@ from ersattning.domain import CancelledBy, CancelReason, Category, Registration,
 from ersattning.mapping import VISIT_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.readers import Chunk, read_rows
+from ersattning.import_strict import checked_first
 
 MAX_VISIT_MINUTES = 16 * 60
 STATUSES = ("performed", "cancelled_by_recipient", "cancelled_by_provider", "missed", "planned")
@@ -220,6 +221,7 @@ def _plan_keys(start: np.ndarray, minutes: np.ndarray, category: np.ndarray, pro
     return (parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]).to_numpy(dtype=object)
 
 
+@checked_first
 def import_visits(
     store,
     paths: Iterable[str],

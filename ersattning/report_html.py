@@ -87,7 +87,7 @@ def render_html(t: ReportTables, charts: dict[str, str], lang: str) -> str:
     ]
     if not t.suppress:
         parts.append(f'<p class="warning" id="no-suppress-warning">{e(label("no_suppress_warning", lang))}</p>')
-    parts += ["</header>", _summary(t, lang), _models_table(t, lang), _charts(charts, lang)]
+    parts += ["</header>", _summary(t, lang), _models_table(t, lang), _charts(t, charts, lang)]
     parts += [_providers_table(t, lang), _indicators_table(t, lang), _admin_table(t, lang), _assumptions_table(t, lang), _manifest(t, lang)]
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
@@ -187,7 +187,7 @@ def _models_table(t: ReportTables, lang: str) -> str:
     )
 
 
-def _charts(charts: dict[str, str], lang: str) -> str:
+def _charts(t: ReportTables, charts: dict[str, str], lang: str) -> str:
     titles = {
         "cost": "chart_cost",
         "monthly": "chart_monthly",
@@ -198,7 +198,7 @@ def _charts(charts: dict[str, str], lang: str) -> str:
     }
     figures = []
     for name in CHARTS:
-        caption = label(titles[name], lang, baseline="")
+        caption = label(titles[name], lang, baseline=t.baseline)
         figures.append(f'<figure class="chart" id="chart-{name}" aria-label="{html.escape(caption)}">{charts[name]}</figure>')
     return f'<section id="charts"><h2>{label("charts", lang)}</h2>{"".join(figures)}</section>'
 
