@@ -70,12 +70,16 @@ class _Ticks(Formatter):
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
+        self.digits = 0
+
+    def format_ticks(self, values: list[float]) -> list[str]:
+        ticks = np.sort(np.asarray(values, dtype=np.float64))
+        step = float(np.min(np.diff(ticks))) if ticks.size > 1 else 1.0
+        self.digits = int(min(max(-np.floor(np.log10(step)), 0), 3)) if step > 0 else 0
+        return [self(v) for v in values]
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        locs = np.asarray(getattr(self, "locs", []), dtype=np.float64)
-        step = np.min(np.diff(np.sort(locs))) if locs.size > 1 else abs(x) or 1.0
-        digits = int(min(max(-np.floor(np.log10(step)), 0), 3)) if step > 0 else 0
-        return number(x, self.lang, digits)
+        return number(x, self.lang, self.digits)
 
 
 def _fmt(lang: str) -> Formatter:

@@ -186,7 +186,9 @@ def label(key: str, lang: str, **values: Any) -> str:
 
 
 def number(x: Any, lang: str, digits: int = 0, *, sign: bool = False) -> str:
-    """A number as the language writes it; None/NaN (suppressed or undefined) as the suppression mark."""
+    """A number as the language writes it; None/NaN (suppressed or undefined) as the suppression mark, a mark as it is."""
+    if isinstance(x, str):
+        return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     text = f"{x:+,.{digits}f}" if sign else f"{x:,.{digits}f}"

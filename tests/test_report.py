@@ -17,6 +17,7 @@ from ersattning import i18n
 from ersattning.assumptions import scenario_assumptions
 from ersattning.charts import CHARTS
 from ersattning.compare import compare, winners_and_losers
+from ersattning.report import write_report
 from ersattning.report_tables import build_tables
 from ersattning.scenario import load_scenario
 from ersattning.store import open_store
@@ -151,6 +152,16 @@ def test_a_region_of_three_recipients_shows_no_person_level_figures(tmp_path):
     counts = t.distribution["recipient_months"].tolist()
     assert all(v == SUPPRESSED_MARK or v == 0 for v in counts) and SUPPRESSED_MARK in counts
     assert "P1" not in render.table(c) and f"{SUPPRESSED_MARK} recipients" in render.table(c)
+    # the reports draw and write with every person-level figure marked
+    write_report(c, html=tmp_path / "tiny.html", xlsx=tmp_path / "tiny.xlsx", lang="sv")
+    text = (tmp_path / "tiny.html").read_text(encoding="utf-8")
+    assert f'<dd data-key="recipients">{SUPPRESSED_MARK}</dd>' in text
+    assert 'data-key="continuity_median" data-value=""' in text
+    wb = load_workbook(tmp_path / "tiny.xlsx")
+    manifest = {r["Uppgift"]: r["Värde"] for r in _sheet_rows(wb["Körning"])}
+    assert manifest["Brukare"] == SUPPRESSED_MARK and manifest["Brukarmånader"] == SUPPRESSED_MARK
+    continuity = next(r for r in _sheet_rows(wb["Indikatorer"]) if r["Uppgift"] == "continuity_median")
+    assert continuity["per_minute"] == SUPPRESSED_MARK
 
 
 # -- the workbook ---------------------------------------------------------------------------
