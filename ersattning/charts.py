@@ -75,7 +75,7 @@ class _Ticks(Formatter):
     def format_ticks(self, values: list[float]) -> list[str]:
         ticks = np.sort(np.asarray(values, dtype=np.float64))
         step = float(np.min(np.diff(ticks))) if ticks.size > 1 else 1.0
-        self.digits = int(min(max(-np.floor(np.log10(step)), 0), 3)) if step > 0 else 0
+        self.digits = next((d for d in range(4) if abs(step * 10**d - round(step * 10**d)) < 1e-6), 3)  # 0.25 → 2
         return [self(v) for v in values]
 
     def __call__(self, x: float, pos: int | None = None) -> str:
