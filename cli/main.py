@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -180,24 +181,45 @@ NO_SUPPRESS_HELP = "Show figures about fewer than 5 persons (prints a warning; n
 LANG_HELP = "Language of the report's labels and numbers (sv: 1 234,5; en: 1,234.5)."
 
 
-def _steps_progress(label: str, total: int) -> Any:
-    """A one-line display of named steps on a terminal; nothing when output is not a TTY."""
-    if not sys.stderr.isatty():
-        return None
-    started = time.perf_counter()
-    seen = [0]
+class _Steps:
+    """Named steps on one terminal line, redrawn every second so that a long step (a projection rebuild) shows it is alive."""
 
-    def show(step: str) -> None:
-        seen[0] += 1
-        elapsed = time.perf_counter() - started
-        click.echo(f"\r\033[K{label}: {step} ({min(seen[0], total)}/{total}), {elapsed:.0f} s", nl=False, err=True)
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self.started = time.perf_counter()
+        self.step, self.seen = "starting", 0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._tick, daemon=True).start()
 
-    return show
+    def __call__(self, step: str) -> None:
+        with self.lock:
+            self.step, self.seen = step, self.seen + 1
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(1.0):
+            with self.lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        click.echo(f"\r\033[K{self.label}: {self.step} ({min(self.seen, self.total)}/{self.total}), {elapsed:.0f} s", nl=False, err=True)
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            click.echo("", err=True)
 
 
-def _end_progress(show: Any) -> None:
+def _steps_progress(label: str, total: int) -> _Steps | None:
+    """The step display on a terminal; nothing when output is not a TTY."""
+    return _Steps(label, total) if sys.stderr.isatty() else None
+
+
+def _end_progress(show: _Steps | None) -> None:
     if show is not None:
-        click.echo("", err=True)
+        show.close()
 
 
 def _warn_no_suppress(no_suppress: bool) -> None:

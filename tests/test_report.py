@@ -331,6 +331,35 @@ def test_report_defaults_and_errors(region, tmp_path):
     assert "Traceback" not in nostore.stderr
 
 
+def test_progress_on_a_terminal(region, tmp_path):
+    """With standard error on a terminal, the report names each step as it goes."""
+    import pty
+    import subprocess
+
+    from tests.test_cli import EXE
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "ERSATTNING_STORE"}
+    proc = subprocess.Popen([*EXE, "report", "--store", region["url"], "--html", str(tmp_path / "p.html")], stdout=subprocess.PIPE, stderr=slave, cwd=tmp_path, env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=120)
+    os.close(master)
+    text = seen.decode("utf-8", "replace")
+    assert proc.returncode == 0, text
+    for step in ("projection", "settle per_minute", "settle trust", "chart cost", "chart indicators", "html"):
+        assert f"report: {step} (" in text, step
+    assert "report: html (13/13)" in text  # projection, indicators, 4 models, 6 charts, html
+
+
 def test_compare_writes_reports_too(region, tmp_path):
     done = run("compare", "--store", region["url"], "--xlsx", str(tmp_path / "c.xlsx"), "--lang", "en", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
