@@ -186,11 +186,21 @@ def test_xlsx_holds_exactly_the_json_numbers_with_formats(region):
     models = {r["Modell"]: r for r in _sheet_rows(wb["Modeller"])}
     for m in doc["models"]:
         row = models[m["name"]]
-        assert row["Kostnad (kr)"] == m["cost_sek"]
-        assert row["Skillnad mot jämförelsemodell (kr)"] == m["delta_vs_baseline_sek"]
-        assert row["Skillnad (%)"] == m["delta_vs_baseline_pct"]
-        assert row["Administrativa timmar"] == m["admin_hours"]
-        assert row["Kr per brukarmånad"] == m["cost_per_recipient_month_sek"]
+        columns = {
+            "Benämning": "label",
+            "Kostnad (kr)": "cost_sek",
+            "Skillnad mot jämförelsemodell (kr)": "delta_vs_baseline_sek",
+            "Skillnad (%)": "delta_vs_baseline_pct",
+            "Kr per brukarmånad": "cost_per_recipient_month_sek",
+            "Betalda timmar": "paid_hours",
+            "Utförda timmar": "performed_hours",
+            "Beviljade timmar": "granted_hours",
+            "Administrativa timmar": "admin_hours",
+            "Administrativ kostnad (kr)": "admin_cost_sek",
+        }
+        assert {head: row[head] for head in columns} == {head: m[key] for head, key in columns.items()}
+    components = {(r["Modell"], r["Komponent"]): r["Kostnad (kr)"] for r in _sheet_rows(wb["Komponenter"])}
+    assert components == {(m["name"], i18n.label(f"component:{k}", "sv")): v for m in doc["models"] for k, v in m["components"].items() if v}
     ws = wb["Modeller"]
     cost = ws.cell(2, 4)
     assert cost.data_type == "n" and cost.number_format == '#,##0" kr"'
@@ -216,8 +226,8 @@ def test_xlsx_holds_exactly_the_json_numbers_with_formats(region):
         for key, value in m["indicators"].items():
             assert indicators[key][m["name"]] == value, key
     assert wb["Indikatorer"].cell(2 + list(indicators).index("punctuality"), 3).number_format == "0.0%"
-    admin = _sheet_rows(wb["Administration"])
-    assert sum(r["Timmar"] for r in admin if r["Modell"] == "per_minute") == pytest.approx(doc["models"][0]["admin_hours"], abs=1e-3)
+    admin = {(r["Modell"], r["Moment"]): (r["Antal"], r["Minuter per moment"], r["Timmar"], r["Administrativ kostnad (kr)"]) for r in _sheet_rows(wb["Administration"])}
+    assert admin == {(m["name"], i18n.label(f"act:{a['act']}", "sv")): (a["count"], a["minutes_per_act"], a["hours"], a["cost_sek"]) for m in doc["models"] for a in m["admin"]}
     manifest = {r["Uppgift"]: r["Värde"] for r in _sheet_rows(wb["Körning"])}
     assert manifest["Scenariofilens sha256"] == doc["manifest"]["scenario_sha256"]
     assert manifest["Position i lagret"] == doc["manifest"]["store_position"]
