@@ -31,7 +31,8 @@ ul.summary li { margin-bottom: .45em; }
 table { border-collapse: collapse; width: 100%; font-size: .85em; margin: .4em 0 .6em; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 6px; vertical-align: top; }
 th { text-align: left; background: #f3f5f8; font-weight: 600; }
-table#models th { max-width: 8.5em; }
+table#models { table-layout: fixed; }  /* eleven columns share the page width; headers wrap */
+table#models th { white-space: normal; overflow-wrap: anywhere; hyphens: auto; vertical-align: bottom; }
 th.group { text-align: center; border-bottom: 1px solid #b9c2cc; }
 td.num, th.num { text-align: right; }
 td.suppressed { color: var(--muted); text-align: right; }
@@ -47,14 +48,14 @@ dl.manifest dd { margin: 0; word-break: break-all; }
   body { max-width: none; padding: 0; font-size: 11pt; }
   h2 { break-after: avoid; page-break-after: avoid; }
   table { font-size: 8pt; }
+  th, td { padding: 3px 3px; }
   tr { break-inside: avoid; page-break-inside: avoid; }
   .scroll { overflow: visible; }
 }
 """
 
-MODEL_TABLE = [  # the label is in the summary; the table stays narrow enough to print
+MODEL_TABLE = [  # the label is in the summary (and kind in the workbook); the table stays narrow enough to print on A4
     ("model", "text"),
-    ("kind", "kind"),
     ("cost_sek", "sek"),
     ("delta_sek", "sek_signed"),
     ("delta_pct", "pct_signed"),
@@ -140,8 +141,6 @@ def _summary(t: ReportTables, lang: str) -> str:
 def _cell(value: Any, fmt: str, lang: str) -> str:
     if fmt == "text":
         return f"<td>{html.escape('' if value is None or (isinstance(value, float) and math.isnan(value)) else str(value))}</td>"
-    if fmt == "kind":
-        return f"<td>{html.escape(label(f'kind:{value}', lang))}</td>"
     if isinstance(value, str) and value == SUPPRESSED_MARK:
         return f'<td class="suppressed" title="{html.escape(label("suppressed_note", lang))}">{SUPPRESSED_MARK}</td>'
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -159,7 +158,7 @@ def _cell(value: Any, fmt: str, lang: str) -> str:
 
 
 def _table(headers: list[tuple[str, str]], rows: list[tuple[list[Any], str]], lang: str, table_id: str) -> str:
-    head = "".join(f'<th class="{"" if fmt in ("text", "kind") else "num"}">{html.escape(title)}</th>' for title, fmt in headers)
+    head = "".join(f'<th class="{"" if fmt == "text" else "num"}">{html.escape(title)}</th>' for title, fmt in headers)
     body = []
     for values, row_class in rows:
         row = _row(values, [fmt for _, fmt in headers], lang)
