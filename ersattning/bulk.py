@@ -105,16 +105,16 @@ def _constant(n: int, text: bytes) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (n, len(text)))
 
 
-def _datetime_block(values: Any) -> np.ndarray:
-    """``{"_type_":"datetime_iso","_data_":"YYYY-MM-DDTHH:MM:SS+00:00"}`` per row (UTC)."""
+def _datetime_block(values: Any) -> list[np.ndarray]:
+    """``{"_type_":"datetime_iso","_data_":"YYYY-MM-DDTHH:MM:SS+00:00"}`` per row (UTC), as pieces:
+    the constant prefix and suffix (broadcast views) around the 19 characters of the time."""
     ts = np.asarray(values).astype("datetime64[s]")
     if np.isnat(ts).any():
         raise ValueError("bulk encoding: a required datetime is missing (NaT)")
     prefix, suffix = b'{"_type_":"datetime_iso","_data_":"', b'+00:00"}'
     n = len(ts)
-    block = np.empty((n, len(prefix) + 19 + len(suffix)), dtype=np.uint8)
-    block[:, : len(prefix)] = _constant(n, prefix)
-    c = len(prefix)
+    block = np.empty((n, 19), dtype=np.uint8)
+    c = 0
     days = ts.astype("datetime64[D]")
     sec = (ts - days.astype("datetime64[s]")).astype(np.int64)
     _ymd(block, c, days)
@@ -124,8 +124,7 @@ def _datetime_block(values: Any) -> np.ndarray:
     _digits(block, c + 14, (sec // 60) % 60, 2)
     block[:, c + 16] = ord(":")
     _digits(block, c + 17, sec % 60, 2)
-    block[:, c + 19 :] = _constant(n, suffix)
-    return block
+    return [_constant(n, prefix), block, _constant(n, suffix)]
 
 
 def _date_block(values: Any, field: _Field) -> np.ndarray:
@@ -213,7 +212,7 @@ class EventEncoder:
         unknown = set(cols) - expected
         if unknown:
             raise ValueError(f"{self.event_class.__qualname__}: unknown columns {sorted(unknown)}")
-        blocks: list[np.ndarray] = []
+        blocks: list[np.ndarray] = []  # (n, width) each; constants as broadcast views (row stride 0)
         for i, f in enumerate(self.fields):
             if f.name not in cols or cols[f.name] is None:
                 raise ValueError(f"{self.event_class.__qualname__}: missing column {f.name!r}")
@@ -222,7 +221,7 @@ class EventEncoder:
                 raise ValueError(f"{self.event_class.__qualname__}: column {f.name!r} has {len(values)} rows, expected {n}")
             blocks.append(_constant(n, ("{" if i == 0 else ",").encode() + json.dumps(f.name).encode() + b":"))
             if f.kind == "datetime":
-                blocks.append(_datetime_block(values))
+                blocks.extend(_datetime_block(values))
             elif f.kind == "date":
                 blocks.append(_date_block(values, f))
             elif f.kind == "int":
@@ -231,7 +230,21 @@ class EventEncoder:
                 blocks.append(_value_block(values, f))
         end = b',"class_version":%d}' % self.class_version if self.class_version > 1 else b"}"
         blocks.append(_constant(n, end))
-        out = np.concatenate(blocks, axis=1)
+        # The constant pieces form one template row, copied to every row at once; the
+        # varying pieces are then written into their columns (much faster than a concatenate).
+        widths = np.array([b.shape[1] for b in blocks])
+        starts = np.concatenate(([0], np.cumsum(widths)[:-1]))
+        template = np.empty(int(widths.sum()), dtype=np.uint8)
+        varying = []
+        for b, c, w in zip(blocks, starts.tolist(), widths.tolist(), strict=True):
+            if b.strides[0] == 0:
+                template[c : c + w] = b[0] if n else 0
+            else:
+                varying.append((b, c, w))
+        out = np.empty((n, len(template)), dtype=np.uint8)
+        out[:] = template
+        for b, c, w in varying:
+            out[:, c : c + w] = b
         return out.view(f"S{out.shape[1]}").ravel()
 
 
@@ -289,11 +302,14 @@ class EventBatch:
         # Rows go in ordered by (aggregate id, version): the primary-key index
         # then grows by appends instead of random inserts (~25 % faster), and
         # each aggregate's events keep their version order in the log.
-        order = np.lexsort((versions, ids))
+        # hex ids sort as their bytes do: four big-endian 64-bit words per id
+        words = np.ascontiguousarray(ids).view(">u8").reshape(-1, 4)
+        order = np.lexsort((versions, words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
         topics = np.concatenate(self.topic)[order].tolist()
-        # states of different widths concatenate into the widest S dtype; the
-        # padding is NUL bytes, which tolist() strips again
-        states = np.concatenate(self.state)[order].tolist()
+        # each class's states become bytes at their own width, then the list is put in order
+        # (moving pointers, not the states)
+        states = [s for part in self.state for s in part.tolist()]
+        states = [states[i] for i in order.tolist()]
         return ids[order].astype("U32").tolist(), versions[order].tolist(), topics, states
 
 
