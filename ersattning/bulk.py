@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import typing
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from eventsourcing.utils import get_topic
 from ersattning.transcoding import enum_transcoding_name
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _SPACE = ord(" ")
 _ZERO = ord("0")
 
@@ -50,7 +52,8 @@ def _value_encoder(tp: Any) -> Any:
     if tp is str:
         return lambda v: json.dumps(str(v), ensure_ascii=False)
     if tp is UUID:
-        return lambda v: '{"_type_":"uuid_hex","_data_":"%s"}' % UUID(str(v)).hex
+        # ids already in the library's form (32 lower-case hex digits) need no parsing
+        return lambda v: '{"_type_":"uuid_hex","_data_":"%s"}' % (v if isinstance(v, str) and _HEX32.fullmatch(v) else UUID(str(v)).hex)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
         name = enum_transcoding_name(tp)
         return lambda v: '{"_type_":"%s","_data_":%s}' % (name, json.dumps(tp(v).value))
@@ -92,7 +95,14 @@ def _digits(block: np.ndarray, col: int, values: np.ndarray, width: int) -> None
 
 
 def _ymd(block: np.ndarray, col: int, days: np.ndarray) -> None:
-    """YYYY-MM-DD of ``datetime64[D]`` values at ``col`` (10 characters)."""
+    """YYYY-MM-DD of ``datetime64[D]`` values at ``col`` (10 characters); each distinct day is written once."""
+    if len(days) > 1024:
+        distinct, inverse = np.unique(days, return_inverse=True)
+        if len(distinct) < len(days) // 4:
+            table = np.empty((len(distinct), 10), dtype=np.uint8)
+            _ymd(table, 0, distinct)
+            block[:, col : col + 10] = table[inverse]
+            return
     months = days.astype("datetime64[M]")
     _digits(block, col, months.astype(np.int64) // 12 + 1970, 4)
     block[:, col + 4] = ord("-")
@@ -163,24 +173,37 @@ def _int_block(values: Any) -> np.ndarray:
     return block
 
 
-def _value_block(values: Any, field: _Field) -> np.ndarray:
-    """Encode each distinct value once, then gather rows by code."""
+_FRAGMENT_CACHE_MAX = 200_000
+
+
+def _value_block(values: Any, field: _Field, cache: dict | None = None) -> np.ndarray:
+    """Encode each distinct value once (remembered in ``cache`` across batches), then gather rows by code."""
     if isinstance(values, pd.Categorical):
         codes, uniques = values.codes, list(values.categories)
     else:
         seq = values if isinstance(values, (np.ndarray, pd.Series, pd.Index)) else pd.Series(list(values), dtype=object)
         codes, uniques = pd.factorize(seq, use_na_sentinel=True)
         uniques = list(uniques)
-    frags = [field.encode_value(u).encode() for u in uniques]
+    if cache is None:
+        frags = [field.encode_value(u).encode() for u in uniques]
+    else:
+        if len(cache) > _FRAGMENT_CACHE_MAX:
+            cache.clear()
+        frags = []
+        for u in uniques:
+            f = cache.get(u)
+            if f is None:
+                f = cache[u] = field.encode_value(u).encode()
+            frags.append(f)
     if (codes < 0).any():
         if not field.optional:
             raise ValueError(f"bulk encoding: field {field.name!r} is required but missing in some rows")
         frags.append(b"null")
         codes = np.where(codes < 0, len(frags) - 1, codes)
     width = max((len(f) for f in frags), default=4)
-    table = np.full((len(frags), width), _SPACE, dtype=np.uint8)
-    for i, f in enumerate(frags):
-        table[i, : len(f)] = np.frombuffer(f, dtype=np.uint8)
+    # NUL-padded fixed width in one C call; JSON never holds a NUL byte, so NUL → space pads exactly
+    table = np.array(frags, dtype=f"S{width}").view(np.uint8).reshape(len(frags), width).copy()
+    table[table == 0] = _SPACE
     return table[codes]
 
 
@@ -191,6 +214,7 @@ class EventEncoder:
         self.event_class = event_class
         self.topic = get_topic(event_class)
         self.fields = _fields_of(event_class)
+        self._fragments: dict[str, dict] = {}  # per field: value → its JSON, kept across batches
         self.class_version = int(getattr(event_class, "class_version", 1))
         self.is_created = any(f.name == "originator_topic" for f in self.fields)
         if self.is_created:
@@ -227,7 +251,7 @@ class EventEncoder:
             elif f.kind == "int":
                 blocks.append(_int_block(values))
             else:
-                blocks.append(_value_block(values, f))
+                blocks.append(_value_block(values, f, self._fragments.setdefault(f.name, {})))
         end = b',"class_version":%d}' % self.class_version if self.class_version > 1 else b"}"
         blocks.append(_constant(n, end))
         # The constant pieces form one template row, copied to every row at once; the

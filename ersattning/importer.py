@@ -16,6 +16,7 @@ as-of replay before it still shows the old times.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import tempfile
@@ -34,7 +35,7 @@ import pyarrow.compute as pc
 
 from ersattning import projection
 from ersattning.bulk import EventBatch, append_batch, encoder_for
-from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
+from ersattning.domain import ID_NAMESPACE, CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.mapping import VISIT_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.readers import Chunk, read_rows
@@ -141,11 +142,45 @@ def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | 
     return pd.Series(values, index=frame.index, dtype=object, copy=False)
 
 
+def _pnr_screen(arr: pa.Array) -> np.ndarray:
+    """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
+
+    Each distinct value is looked at once. With many distinct values, ASCII
+    text is screened with numpy on Arrow's byte buffer — ten digits within
+    eleven bytes are needed — and only values with non-ASCII bytes (which
+    may hold other Unicode digits) go through the RE2 pattern.
+    """
+    enc = arr.dictionary_encode()
+    d = enc.dictionary
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    if len(d) <= 4096:
+        maybe = pc.match_substring_regex(d, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        offsets = np.frombuffer(d.buffers()[1], dtype=np.int32)[d.offset : d.offset + len(d) + 1]
+        data = np.frombuffer(d.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        offsets = offsets - offsets[0]
+        maybe = np.zeros(len(d), dtype=bool)
+        digits = np.concatenate(([0], np.cumsum((data >= 48) & (data <= 57), dtype=np.int64)))
+        for width in (10, 11):
+            if len(data) >= width:
+                start = np.flatnonzero(digits[width:] - digits[:-width] >= 10)
+                if len(start):
+                    maybe[np.searchsorted(offsets, start, side="right") - 1] = True
+                    maybe[np.searchsorted(offsets, start + width - 1, side="right") - 1] = True
+        wide = data >= 0x80
+        if wide.any():
+            has_wide = np.zeros(len(d), dtype=bool)
+            has_wide[np.searchsorted(offsets, np.flatnonzero(wide), side="right") - 1] = True
+            idx = np.flatnonzero(has_wide)
+            maybe[idx] |= pc.match_substring_regex(d.take(pa.array(idx)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    return np.append(maybe, False)[codes]
+
+
 def _personnummer(values: pd.Series, arr: pa.Array | None) -> np.ndarray:
-    """``find_personnummer``, on the few cells that pass a cheap Arrow screen (RE2) when the column is text."""
+    """``find_personnummer``, on the few cells that pass a cheap screen when the column is text."""
     if arr is None:
         return find_personnummer(values)
-    maybe = pc.match_substring_regex(arr, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    maybe = _pnr_screen(arr)
     out = np.zeros(len(values), dtype=bool)
     if maybe.any():
         out[maybe] = find_personnummer(values[maybe])
@@ -170,9 +205,14 @@ def parse_times(values: pd.Series, mapping: Mapping) -> tuple[np.ndarray, np.nda
     out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
     if not present.any():
         return out, np.zeros(len(values), dtype=bool)
-    text = values[present].astype(str)
+    text = values[present]
+    try:
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # cells that are not text (a reader's numbers)
+        text = text.astype(str)
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.string())
     fmt = mapping.date_format or "ISO8601"
-    has_offset = text.str.contains(_OFFSET).to_numpy()
+    has_offset = pc.match_substring_regex(arr, _OFFSET.pattern).to_numpy(zero_copy_only=False)
     idx = np.flatnonzero(present)
     if has_offset.any():
         parsed = pd.to_datetime(text[has_offset], format=fmt, utc=True, errors="coerce")
@@ -191,6 +231,11 @@ def parse_minutes(values: pd.Series, unit: str, decimal: str) -> tuple[np.ndarra
     A value in another unit's form ("0:30" in a decimal-hours column, "0.5" in
     an h:mm column) is ambiguous and rejected, never reinterpreted.
     """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if len(uniques) < len(values) // 2:  # durations repeat: read each distinct one once
+        out, bad = parse_minutes(pd.Series(np.asarray(uniques, dtype=object)), unit, decimal)
+        out, bad = np.append(out, np.nan)[codes], np.append(bad, False)[codes]
+        return out, bad
     present = values.notna().to_numpy()
     out = np.full(len(values), np.nan)
     text = values.astype(str).str.strip()
@@ -210,14 +255,14 @@ def parse_minutes(values: pd.Series, unit: str, decimal: str) -> tuple[np.ndarra
 # -- ids ----------------------------------------------------------------------------------
 
 
-def visit_ids(pseudonymiser: Pseudonymiser, source_keys: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def visit_ids(pseudonymiser: Pseudonymiser, source_keys: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic, keyed visit ids from source keys: (hex S32, hi, lo), version-4-style UUIDs, vectorized.
 
     The source key may hold a recipient's id (recipient + planned start +
     category when the file has no visit id), so it is hashed with the
-    pseudonym key, never plainly.
+    pseudonym key (a key derived for visit ids), never plainly.
     """
-    hi, lo = pseudonymiser.keyed_ids("visit:" + source_keys.astype(str), "visit")
+    hi, lo = pseudonymiser.keyed_ids(source_keys, "visit")
     hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)  # byte 6: version 4
     lo = (lo & ~np.uint64(0xC0 << 56)) | np.uint64(0x80 << 56)  # byte 8: RFC 4122 variant
     raw = np.empty((len(hi), 2), dtype=">u8")
@@ -225,6 +270,62 @@ def visit_ids(pseudonymiser: Pseudonymiser, source_keys: pd.Series) -> tuple[np.
     from ersattning.bulk import uuid_hex
 
     return uuid_hex(raw.view(np.uint8).reshape(-1, 16)), hi, lo
+
+
+_NAMESPACE = ID_NAMESPACE.bytes
+
+
+def _uuid5_hex(name: str) -> str:
+    """``uuid5(ID_NAMESPACE, name).hex`` without building UUID objects (the same bits: SHA-1, version 5, RFC 4122 variant)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+class _Ids:
+    """Pseudonyms and recipient ids of one import, each distinct source value hashed once for all chunks
+    (the caches hold one entry per person, not per row)."""
+
+    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
+        self.p = pseudonymiser
+        self._pseudonyms: dict[str, str] = {}
+        self._recipient_ids: dict[str, str] = {}
+
+    def pseudonyms(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        cache = self._pseudonyms
+        uniques = uniques.tolist()
+        missing = [u for u in uniques if u not in cache]
+        if missing:
+            cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
+        return np.array([cache[u] for u in uniques] + [None], dtype=object)[codes]
+
+    def recipient_ids(self, pseudonyms: np.ndarray) -> np.ndarray:
+        """The recipient aggregate's id (hex) of each pseudonym; "" for None."""
+        codes, uniques = pd.factorize(pseudonyms, use_na_sentinel=True)
+        cache = self._recipient_ids
+        out = []
+        for u in uniques.tolist():
+            got = cache.get(u)
+            if got is None:
+                got = cache[u] = _uuid5_hex("recipient:" + u)
+            out.append(got)
+        return np.array(out + [""], dtype=object)[codes]
+
+
+def _split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+    """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
+    values = cells.to_numpy(dtype=object)
+    first = values.copy()
+    second = np.full(len(values), None, dtype=object)
+    arr = _arrow(cells)
+    has = pc.match_substring(arr, separator).fill_null(False).to_numpy(zero_copy_only=False) if arr is not None else np.array([separator in str(v) for v in values], dtype=bool)
+    for i in np.flatnonzero(has).tolist():
+        parts = [x.strip() for x in str(values[i]).split(separator)]
+        first[i] = parts[0] or None
+        second[i] = parts[1] or None if len(parts) > 1 else None
+    return pd.Series(first, index=cells.index, dtype=object), pd.Series(second, index=cells.index, dtype=object)
 
 
 # -- staff overlaps across chunks -------------------------------------------------------------
@@ -442,12 +543,13 @@ def import_visits(
     sizes = [_size(p) for p in paths]
     total = sum(sizes)
     staff_seen = StaffIntervals(slack=overlap_slack)
+    ids = _Ids(pseudonymiser)
     writer = _Writer(store)
     try:
         for i, path in enumerate(paths):
             reader = read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter)
             for chunk in reader:
-                batch = _import_chunk(chunk, mapping, pseudonymiser, known, report, q, strict, recorded_now, staff_seen)
+                batch = _import_chunk(chunk, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen)
                 if len(batch) and not dry_run:
                     writer.submit(batch)
                 if progress:
@@ -464,6 +566,9 @@ def import_visits(
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak
     return report
+
+
+THREADED_APPEND = os.environ.get("ERSATTNING_IMPORT_THREAD", "1") != "0"
 
 
 class _Writer:
@@ -483,9 +588,17 @@ class _Writer:
 
     def submit(self, batch: EventBatch) -> None:
         self.wait()
+        if not THREADED_APPEND:
+            self.events += append_batch(self.store, batch)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-append")
-        self._pending = self._pool.submit(append_batch, self.store, batch)
+        self._pending = self._pool.submit(self._append, batch)
+
+    def _append(self, batch: EventBatch) -> int:
+        n = append_batch(self.store, batch)
+        self.store.checkpoint()  # the write-ahead log folded back while the next chunk is checked
+        return n
 
     def wait(self) -> None:
         if self._pending is not None:
@@ -515,6 +628,7 @@ def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
+    ids: _Ids,
     known: _Known,
     report: ImportReport,
     q: Quarantine,
@@ -599,19 +713,21 @@ def _import_chunk(
     reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
 
     # pseudonyms: the store never sees the source's ids
-    recipient = pseudonymiser.many(cells["recipient"])
-    from ersattning.domain import stable_id
-
-    r_codes, r_uniques = pd.factorize(recipient, use_na_sentinel=True)
-    rid = np.array([stable_id("recipient", p).hex for p in r_uniques] + [""], dtype=object)[r_codes]
+    recipient = ids.pseudonyms(cells["recipient"])
+    rid = ids.recipient_ids(recipient)
     if known.recipients:
         reject(~pd.Series(rid).isin(known.recipients).to_numpy() & (reason == None), "unknown recipient (not in the store's decisions)")  # noqa: E711
-    staff_cells = cells["staff"].fillna("").str.split(re.escape(mapping.staff_separator), regex=True)
-    staff1 = pseudonymiser.many(staff_cells.str[0].str.strip().replace("", None))
-    staff2 = pseudonymiser.many(staff_cells.str[1].str.strip().replace("", None) if staff_cells.str.len().max() > 1 else pd.Series([None] * n))
+    first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
+    staff1 = ids.pseudonyms(first_staff)
+    staff2 = ids.pseudonyms(second_staff)
     reject(performed & pd.isna(staff1), "performed without staff")
 
-    source_key = cells["visit_id"].where(cells["visit_id"].notna(), cells["recipient"].fillna("") + "|" + pd.Series(times["planned_start"].astype(str)) + "|" + cells["category"].fillna(""))
+    source_key = cells["visit_id"].to_numpy(dtype=object)
+    no_id = pd.isna(source_key)
+    if no_id.any():
+        source_key = source_key.copy()
+        fallback = cells["recipient"][no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=cells["recipient"].index[no_id]) + "|" + cells["category"][no_id].fillna("")
+        source_key[no_id] = fallback.to_numpy(dtype=object)
     vid, hi, lo = visit_ids(pseudonymiser, source_key)
     pos = known.index.get_indexer(lo) if len(known.index) else np.full(n, -1, dtype=np.intp)
     stored_visit = pos >= 0
