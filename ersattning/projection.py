@@ -385,7 +385,8 @@ class VisitState:
                 continue
             pos = index.get_indexer(rows.column("key_lo").to_numpy())
             known = pos >= 0
-            known &= self.cols["key_hi"][np.maximum(pos, 0)] == rows.column("key_hi").to_numpy()
+            if len(self):
+                known &= self.cols["key_hi"][np.maximum(pos, 0)] == rows.column("key_hi").to_numpy()
             if not known.all():
                 if not drop_orphans:
                     raise ProjectionError(f"{int((~known).sum())} visit events refer to visits never planned")
