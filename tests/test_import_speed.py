@@ -294,3 +294,20 @@ def test_the_import_command_is_quiet_when_not_on_a_terminal(tmp_path):
     path.write_text(HEADER + _visit(1, 0, "08:00", "08:20", "S1") + "\n")
     done = run("import", str(path), "--store", f"sqlite:///{tmp_path / 'c.db'}", env={"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"})
     assert done.returncode == 0 and done.stderr == "" and "rows/s" not in done.stdout
+
+
+def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
+    rows = [
+        "R1,P1,V1,cleaning,2024-03-05 10:00,2024-03-05 11:00,,,,planned",
+        "R1,P1,V2,cleaning,2024-03-06 10:00,2024-03-06 11:00,,,,planned",
+        "R1,P1,V1,cleaning,2024-03-05 10:00,2024-03-05 11:00,,,,planned",  # again: nothing new
+        "R1,P1,V2,cleaning,2024-03-06 10:00,2024-03-06 11:00,2024-03-06 10:00,2024-03-06 10:55,S1,performed",  # now performed
+        "R1,P1,V1,cleaning,2024-03-05 12:00,2024-03-05 13:00,,,,planned",  # a new plan for a visit already read
+    ]
+    (tmp_path / "v.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    report = import_visits(store, [tmp_path / "v.csv"], Mapping(), P, chunk_rows=2)
+    assert (report.rows_imported, report.rows_unchanged, report.events_written) == (3, 1, 3)
+    assert dict(report.quarantined) == {"changes the plan (start, length, category or provider) of a visit already stored": 1}
+    assert store.events_by_topic() == {"ersattning.domain:Visit.Planned": 2, "ersattning.domain:Visit.Performed": 1}
+    assert sorted(projection.load(store).visits["status"].tolist()) == ["performed", "planned"]
