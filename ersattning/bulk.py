@@ -296,7 +296,7 @@ class EventBatch:
     originator_id: list[np.ndarray]  # S32 hex
     version: list[np.ndarray]
     topic: list[np.ndarray]
-    state: list[np.ndarray]
+    state: list[list[bytes]]  # per class, the encoded states as bytes (the wide matrix is freed at once)
     encode_seconds: float = 0.0  # time spent encoding, for benchmarks
 
     @classmethod
@@ -311,7 +311,7 @@ class EventBatch:
         self.version.append(np.broadcast_to(np.asarray(version, dtype=np.int64), (n,)))
         self.topic.append(np.full(n, encoder.topic, dtype=object))
         started = time.perf_counter()
-        self.state.append(encoder.encode(n, columns))
+        self.state.append(encoder.encode(n, columns).tolist())
         self.encode_seconds += time.perf_counter() - started
 
     def __len__(self) -> int:
@@ -332,7 +332,7 @@ class EventBatch:
         topics = np.concatenate(self.topic)[order].tolist()
         # each class's states become bytes at their own width, then the list is put in order
         # (moving pointers, not the states)
-        states = [s for part in self.state for s in part.tolist()]
+        states = [s for part in self.state for s in part]
         states = [states[i] for i in order.tolist()]
         return ids[order].astype("U32").tolist(), versions[order].tolist(), topics, states
 

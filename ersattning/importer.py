@@ -604,9 +604,6 @@ def import_visits(
     return report
 
 
-THREADED_APPEND = os.environ.get("ERSATTNING_IMPORT_THREAD", "1") != "0"
-
-
 class _Writer:
     """Appends each chunk's batch on a thread while the next chunk is read and checked.
 
@@ -624,9 +621,6 @@ class _Writer:
 
     def submit(self, batch: EventBatch) -> None:
         self.wait()
-        if not THREADED_APPEND:
-            self.events += append_batch(self.store, batch)
-            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-append")
         self._pending = self._pool.submit(self._append, batch)
