@@ -3,14 +3,18 @@
 Each chunk of rows is mapped to the canonical columns (``mapping.py``),
 checked row by row (vectorized), pseudonymised (recipients and staff become
 keyed hashes; a personal identity number never reaches the store in clear)
-and appended as events in one transaction. Rows that fail a check go to a
-quarantine CSV with their file, line and reason; ``strict`` stops at the first
-one and writes nothing.
+and appended as events in one transaction, on a thread while the next chunk is
+read and checked. Rows that fail a check go to a quarantine CSV with their
+file, line and reason; ``strict`` stops at the first one.
 
-Imports are idempotent: a visit's aggregate id is derived from its source key,
-so a row imported before adds nothing, a newly registered outcome adds that
-event, and changed registered times become a correction recorded later — an
-as-of replay before it still shows the old times.
+A new visit is one event: its plan, with its outcome when the row has one
+(``Visit.PlannedAndPerformed`` / ``PlannedAndCancelled``, which carry the
+outcome's own recorded time and fold exactly like ``Planned`` followed by
+``Performed`` / ``Cancelled``). Imports are idempotent: a visit's aggregate id
+is a keyed hash of its source key, so a row imported before adds nothing, a
+newly registered outcome adds that event, and changed registered times become
+a correction recorded later — an as-of replay before it still shows the old
+times.
 """
 
 from __future__ import annotations
@@ -150,6 +154,8 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     eleven bytes are needed — and only values with non-ASCII bytes (which
     may hold other Unicode digits) go through the RE2 pattern.
     """
+    if _plainly_free(arr):
+        return np.zeros(len(arr), dtype=bool)
     enc = arr.dictionary_encode()
     d = enc.dictionary
     codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
@@ -174,6 +180,25 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
             idx = np.flatnonzero(has_wide)
             maybe[idx] |= pc.match_substring_regex(d.take(pa.array(idx)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return np.append(maybe, False)[codes]
+
+
+def _plainly_free(arr: pa.Array) -> bool:
+    """True when no cell can hold a personnummer: all bytes ASCII and no six digits in a row anywhere
+    (times, durations, short ids) — a few vectorized passes over Arrow's byte buffer."""
+    if arr.null_count == len(arr):
+        return True
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if len(data) < 10:  # ten digits at least, and other Unicode digits take more bytes
+        return True
+    if (data >= 0x80).any():
+        return False
+    run = (data >= 48) & (data <= 57)
+    for _ in range(5):  # after the k-th pass, run marks k + 1 digits in a row
+        run = run[:-1] & run[1:]
+        if not run.any():
+            return True
+    return False
 
 
 def _personnummer(values: pd.Series, arr: pa.Array | None) -> np.ndarray:
