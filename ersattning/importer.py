@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ersattning import projection
-from ersattning.bulk import EventBatch, append_batch, encoder_for
+from ersattning.bulk import EventBatch, encoder_for
 from ersattning.domain import ID_NAMESPACE, CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.mapping import VISIT_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
@@ -645,15 +645,16 @@ class _Writer:
         self._pending: Future | None = None
 
     def submit(self, batch: EventBatch) -> None:
+        columns = batch.columns()  # the Python lists for the driver, built here: the thread only writes
         self.wait()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-append")
-        self._pending = self._pool.submit(self._append, batch)
+        self._pending = self._pool.submit(self._append, columns)
 
-    def _append(self, batch: EventBatch) -> int:
-        n = append_batch(self.store, batch)
+    def _append(self, columns: tuple[list, list, list, list]) -> int:
+        self.store.append(*columns)
         self.store.checkpoint()  # the write-ahead log folded back while the next chunk is checked
-        return n
+        return len(columns[3])
 
     def wait(self) -> None:
         if self._pending is not None:
