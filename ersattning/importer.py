@@ -26,7 +26,7 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -595,34 +595,75 @@ def import_visits(
     still be checked for staff overlaps against memory rather than the spill
     (see :class:`StaffIntervals`).
     """
-    started = time.perf_counter()
-    report = ImportReport()
-    known = _Known.from_store(store)
-    q = Quarantine(quarantine)
-    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     paths = [str(p) for p in paths]
     sizes = [_size(p) for p in paths]
     total = sum(sizes)
+
+    def chunks() -> Iterator[tuple[Chunk, float | None]]:
+        for i, path in enumerate(paths):
+            for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+                yield chunk, ((sum(sizes[:i]) + sizes[i] * chunk.fraction) / total if total and chunk.fraction is not None else None)
+
+    q = Quarantine(quarantine)
+    try:
+        return _import_chunks(store, chunks(), mapping, pseudonymiser, q, strict=strict, dry_run=dry_run, progress=progress, now=now, overlap_slack=overlap_slack)
+    finally:
+        q.close()
+
+
+def import_visit_chunks(
+    store,
+    chunks: Iterable[Chunk],
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    *,
+    quarantine: Quarantine,
+    strict: bool = False,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import chunks of visit rows that another reader made (the event-log import pairs events into them).
+
+    The same checks, pseudonyms, ids and transactions as :func:`import_visits`;
+    the caller owns the quarantine (it may write the rows' sources instead).
+    """
+    return _import_chunks(store, ((chunk, None) for chunk in chunks), mapping, pseudonymiser, quarantine, strict=strict, dry_run=dry_run, now=now)
+
+
+def _import_chunks(
+    store,
+    chunks: Iterable[tuple[Chunk, float | None]],
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    q: Quarantine,
+    *,
+    strict: bool = False,
+    dry_run: bool = False,
+    progress: Callable[..., None] | None = None,
+    now: datetime | None = None,
+    overlap_slack: timedelta = timedelta(days=1),
+) -> ImportReport:
+    """The chunk loop: check and encode a chunk while the previous one is appended."""
+    started = time.perf_counter()
+    report = ImportReport()
+    known = _Known.from_store(store)
+    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     staff_seen = StaffIntervals(slack=overlap_slack)
     ids = _Ids(pseudonymiser)
     writer = _Writer(store)
     try:
-        for i, path in enumerate(paths):
-            reader = read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter)
-            for chunk in reader:
-                batch = _import_chunk(chunk, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen)
-                if len(batch) and not dry_run:
-                    writer.submit(batch)
-                if progress:
-                    fraction = (sum(sizes[:i]) + sizes[i] * chunk.fraction) / total if total and chunk.fraction is not None else None
-                    progress(report.rows_read, time.perf_counter() - started, fraction)
+        for chunk, fraction in chunks:
+            batch = _import_chunk(chunk, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen)
+            if len(batch) and not dry_run:
+                writer.submit(batch)
+            if progress:
+                progress(report.rows_read, time.perf_counter() - started, fraction)
         writer.wait()
         if not dry_run:
             store.checkpoint()
     finally:
         writer.close()
         report.events_written = writer.events
-        q.close()
         staff_seen.close()
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak

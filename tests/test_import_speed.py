@@ -313,3 +313,18 @@ def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
     assert dict(report.quarantined) == {"changes the plan (start, length, category or provider) of a visit already stored": 1}
     assert store.events_by_topic() == {"ersattning.domain:Visit.Planned": 2, "ersattning.domain:Visit.Performed": 1}
     assert sorted(projection.load(store).visits["status"].tolist()) == ["performed", "planned"]
+
+
+def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
+    from ersattning.importer import Quarantine, import_visit_chunks
+    from ersattning.readers import read_rows
+
+    path = tmp_path / "v.csv"
+    path.write_text(HEADER + "\n".join(_visit(i, i // 10, f"{8 + i % 10:02d}:00", f"{8 + i % 10:02d}:30", f"S{i % 10}") for i in range(50)) + "\n")
+    a = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    b = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    import_visits(a, [path], Mapping(), P, chunk_rows=7)
+    q = Quarantine(None)
+    report = import_visit_chunks(b, read_rows(path, chunk_rows=7), Mapping(), P, quarantine=q)
+    assert (report.rows_read, report.rows_imported, report.events_written) == (50, 50, 50)
+    pd.testing.assert_frame_equal(_frame(a), _frame(b))
