@@ -451,7 +451,10 @@ def _read_csv(path: str, chunk_rows: int, dialect: CsvDialect) -> Iterator[Chunk
                     count += len(cells)
                 while count >= chunk_rows:
                     chunk_cells, chunk_lines, held, count = _take(held, chunk_rows)
-                    yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines, _read_fraction(fh, size))
+                    # the parser is a part ahead of the rows handed out: scale the bytes read by the rows' share
+                    done = first_row - 1 + chunk_rows
+                    fraction = _read_fraction(fh, size)
+                    yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines, fraction * done / (done + count) if fraction is not None else None)
                     first_row += chunk_rows
         except pd.errors.EmptyDataError:
             raise _error(path, "empty file, no header row") from None

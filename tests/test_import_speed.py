@@ -328,3 +328,17 @@ def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
     report = import_visit_chunks(b, read_rows(path, chunk_rows=7), Mapping(), P, quarantine=q)
     assert (report.rows_read, report.rows_imported, report.events_written) == (50, 50, 50)
     pd.testing.assert_frame_equal(_frame(a), _frame(b))
+
+
+def test_a_csv_chunk_knows_how_much_of_the_file_is_behind_it(tmp_path):
+    from ersattning.readers import read_rows
+
+    path = tmp_path / "big.csv"
+    n = 120_000
+    path.write_text(HEADER + "".join(_visit(i, i // 400, "08:00", "08:20", f"Staff member {i % 900}") + "\n" for i in range(n)))
+    seen = 0
+    for chunk in read_rows(path, chunk_rows=10_000):
+        seen += len(chunk)
+        # the share of rows handed out, give or take the reader's one-block read-ahead (1 MB of ~12 MB)
+        assert chunk.fraction == pytest.approx(seen / n, abs=0.1)
+    assert chunk.fraction == 1.0
