@@ -364,7 +364,8 @@ class StaffIntervals:
 
     Exports are usually in time order. After each chunk, intervals that ended
     before the *horizon* — the latest start seen minus ``slack`` — move from
-    memory to spill files on disk (numpy arrays, one file per chunk). A new row
+    memory to a spill file on disk (numpy arrays appended to an anonymous
+    temporary file, which the system removes even if the import is killed). A new row
     can overlap a spilled interval only if it starts before the horizon, so
     only such rows (out of order by more than the slack) are checked against
     the spill, which is then read back file by file. The check is therefore
@@ -383,8 +384,8 @@ class StaffIntervals:
         self.latest = _NEVER
         self.peak = 0  # most intervals held in memory at once
         self.spilled = 0
-        self._dir: tempfile.TemporaryDirectory | None = None
-        self._spills: list[Path] = []
+        self._file = None  # an unnamed temporary file: nothing is left behind, even after a kill
+        self._spills: list[int] = []  # where each spill starts in it
 
     def code(self, staff: np.ndarray) -> np.ndarray:
         """Stable int codes of staff pseudonyms (-1 for None)."""
@@ -398,12 +399,13 @@ class StaffIntervals:
         old = start < self.horizon
         if old.any() and self._spills:
             idx = np.flatnonzero(old)
-            for path in self._spills:
-                with np.load(path) as spill:
-                    keep = np.isin(spill["staff"], staff[idx])
-                    if keep.any():
-                        hit = _overlaps(spill["staff"][keep], spill["start"][keep], spill["end"][keep], staff[idx], start[idx], end[idx], among_new=False)
-                        clash[idx[hit]] = True
+            for offset in self._spills:
+                self._file.seek(offset)
+                s_staff, s_start, s_end = (np.load(self._file) for _ in range(3))
+                keep = np.isin(s_staff, staff[idx])
+                if keep.any():
+                    hit = _overlaps(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
+                    clash[idx[hit]] = True
         return clash
 
     def add(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
@@ -419,18 +421,19 @@ class StaffIntervals:
         self.horizon = horizon
         out = self.end <= horizon
         if out.any():
-            if self._dir is None:
-                self._dir = tempfile.TemporaryDirectory(prefix="ersattning-overlap-")
-            path = Path(self._dir.name) / f"spill-{len(self._spills):06d}.npz"
-            np.savez(path, staff=self.staff[out], start=self.start[out], end=self.end[out])
-            self._spills.append(path)
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="ersattning-overlap-")
+            self._file.seek(0, os.SEEK_END)
+            self._spills.append(self._file.tell())
+            for values in (self.staff[out], self.start[out], self.end[out]):
+                np.save(self._file, values, allow_pickle=False)
             self.spilled += int(out.sum())
             self.staff, self.start, self.end = self.staff[~out], self.start[~out], self.end[~out]
 
     def close(self) -> None:
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
             self._spills = []
 
 
