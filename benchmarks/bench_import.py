@@ -4,11 +4,13 @@
 
 Writes the CSV (Windows-1252, ';', decimal comma, durations in decimal hours,
 Swedish column names and values), then imports it with a mapping file: parse,
-map, check, pseudonymise, append. Peak memory is reported per run so that
-flatness in file size shows (run with two sizes). The naive baseline builds a
-pydantic model per row and saves one visit aggregate per row through the
-library, on a sample, in the same run. Prints its figures; the last line is one
-JSON object. Target (issue 4): ≥ 100k rows/s.
+map, check, pseudonymise, append. Each import runs in its own process, once on
+the file's first ``--small`` rows and once on all of it, so that the two peak
+memories show whether memory grows with the file (it should not: the import
+streams in chunks). The naive baseline builds a pydantic model per row and saves
+one visit aggregate per row through the library, on a sample, in the same run.
+Prints its figures; the last line is one JSON object. Target (issue 4): ≥ 100k
+rows/s.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,27 +111,70 @@ def naive(path: Path, sample: int, work: Path) -> float:
     return sample / (time.perf_counter() - started)
 
 
+def import_once(src: Path, db: Path) -> dict:
+    """One import in this process (run as a child, so its peak memory is its own)."""
+    store = open_store(f"sqlite:///{db}")
+    report = import_visits(store, [src], load_mapping(src.parent / "mapping.yaml"), Pseudonymiser(b"benchmark-key-0123456789abcdef"))
+    return {
+        "rows": report.rows_read,
+        "rows_imported": report.rows_imported,
+        "events_written": report.events_written,
+        "seconds": report.seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "summary": report.summary(),
+    }
+
+
+def import_in_child(src: Path, db: Path) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", str(src), str(db)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"import of {src} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def head(src: Path, dst: Path, rows: int) -> None:
+    """The header and the first ``rows`` rows of a CSV."""
+    with src.open("rb") as f, dst.open("wb") as out:
+        for i, line in enumerate(f):
+            if i > rows:
+                break
+            out.write(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--small", type=int, default=400_000, help="a second, smaller import of the file's first rows, to show that peak memory does not grow with the file")
     ap.add_argument("--sample", type=int, default=5000)
+    ap.add_argument("--child", nargs=2, metavar=("CSV", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        print(json.dumps(import_once(Path(args.child[0]), Path(args.child[1]))))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    src = work / "visits.csv"
-    t = time.perf_counter()
-    write_csv(src, args.rows)
-    print(f"wrote {args.rows:,} rows ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
-    (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    mapping = load_mapping(work / "mapping.yaml")
-    store = open_store(f"sqlite:///{work / 'import.db'}")
-    report = import_visits(store, [src], mapping, Pseudonymiser(b"benchmark-key-0123456789abcdef"))
-    rate = report.rows_read / report.seconds
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("\n".join(report.summary()))
-    print(f"import: {rate:,.0f} rows/s ({report.seconds:.1f} s), {report.events_written / report.seconds:,.0f} events/s, peak memory {peak:.0f} MB")
-    naive_rate = naive(src, args.sample, work)
-    print(f"naive (pydantic per row, one save per visit) on {args.sample:,} rows: {naive_rate:,.0f} rows/s; bulk is {rate / naive_rate:.0f}× faster")
-    shutil.rmtree(work)
+    try:
+        src = work / "visits.csv"
+        t = time.perf_counter()
+        write_csv(src, args.rows)
+        print(f"wrote {args.rows:,} rows ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
+        (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+        runs = {}
+        if 0 < args.small < args.rows:
+            small = work / "small.csv"
+            head(src, small, args.small)
+            runs["small"] = import_in_child(small, work / "small.db")
+        runs["full"] = import_in_child(src, work / "import.db")
+        for r in runs.values():
+            rate = r["rows"] / r["seconds"]
+            print(f"import of {r['rows']:,} rows: {rate:,.0f} rows/s ({r['seconds']:.1f} s), {r['events_written'] / r['seconds']:,.0f} events/s, peak memory {r['peak_rss_mb']:.0f} MB")
+        print("\n".join(runs["full"]["summary"]))
+        full = runs["full"]
+        rate = full["rows"] / full["seconds"]
+        naive_rate = naive(src, args.sample, work)
+        print(f"naive (pydantic per row, one save per visit) on {args.sample:,} rows: {naive_rate:,.0f} rows/s; bulk is {rate / naive_rate:.0f}× faster")
+    finally:
+        shutil.rmtree(work)
+    small = runs.get("small")
     print(
         json.dumps(
             {
@@ -136,12 +182,15 @@ def main() -> None:
                 "version": __version__,
                 "python": platform.python_version(),
                 "rows": args.rows,
-                "rows_imported": report.rows_imported,
-                "events_written": report.events_written,
-                "seconds": round(report.seconds, 2),
+                "rows_imported": full["rows_imported"],
+                "events_written": full["events_written"],
+                "seconds": round(full["seconds"], 2),
                 "rows_per_s": round(rate),
-                "events_per_s": round(report.events_written / report.seconds),
-                "peak_rss_mb": round(peak),
+                "events_per_s": round(full["events_written"] / full["seconds"]),
+                "peak_rss_mb": round(full["peak_rss_mb"]),
+                "small_rows": small["rows"] if small else None,
+                "small_rows_per_s": round(small["rows"] / small["seconds"]) if small else None,
+                "small_peak_rss_mb": round(small["peak_rss_mb"]) if small else None,
                 "naive_sample_rows": args.sample,
                 "naive_rows_per_s": round(naive_rate),
                 "ratio_vs_naive": round(rate / naive_rate, 1),

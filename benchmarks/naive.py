@@ -22,12 +22,10 @@ def rebuild_by_method_calls(events_by_aggregate: dict[Any, list[Any]]) -> list[A
         elif isinstance(first, Recipient.Enrolled):
             agg = Recipient.enrol(pseudonym=first.pseudonym, birth_year=first.birth_year, area=first.area, enrolled_on=first.enrolled_on, recorded_at=first.recorded_at)
         else:
-            # synthetic visit ids are seeded random UUIDs, so create with the given id
-            agg = Visit._create(
-                Visit.Planned, id=first.originator_id, timestamp=first.recorded_at, recipient_id=first.recipient_id, provider=first.provider,
-                team=first.team, category=first.category, planned_start=first.planned_start, planned_minutes=first.planned_minutes,
-                staff_planned=first.staff_planned,
-            )  # fmt: skip
+            # synthetic visit ids are seeded random UUIDs, so create with the given id; an imported
+            # visit may start with its plan and outcome in one event (PlannedAndPerformed/-Cancelled)
+            fields = {k: v for k, v in first.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")}
+            agg = Visit._create(type(first), id=first.originator_id, timestamp=first.recorded_at, **fields)
         assert agg.id == first.originator_id
         for e in events[1:]:
             _call(agg, e)

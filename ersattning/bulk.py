@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import typing
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from eventsourcing.utils import get_topic
 from ersattning.transcoding import enum_transcoding_name
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _SPACE = ord(" ")
 _ZERO = ord("0")
 
@@ -50,7 +52,8 @@ def _value_encoder(tp: Any) -> Any:
     if tp is str:
         return lambda v: json.dumps(str(v), ensure_ascii=False)
     if tp is UUID:
-        return lambda v: '{"_type_":"uuid_hex","_data_":"%s"}' % UUID(str(v)).hex
+        # ids already in the library's form (32 lower-case hex digits) need no parsing
+        return lambda v: '{"_type_":"uuid_hex","_data_":"%s"}' % (v if isinstance(v, str) and _HEX32.fullmatch(v) else UUID(str(v)).hex)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
         name = enum_transcoding_name(tp)
         return lambda v: '{"_type_":"%s","_data_":%s}' % (name, json.dumps(tp(v).value))
@@ -92,7 +95,14 @@ def _digits(block: np.ndarray, col: int, values: np.ndarray, width: int) -> None
 
 
 def _ymd(block: np.ndarray, col: int, days: np.ndarray) -> None:
-    """YYYY-MM-DD of ``datetime64[D]`` values at ``col`` (10 characters)."""
+    """YYYY-MM-DD of ``datetime64[D]`` values at ``col`` (10 characters); each distinct day is written once."""
+    if len(days) > 1024:
+        distinct, inverse = np.unique(days, return_inverse=True)
+        if len(distinct) < len(days) // 4:
+            table = np.empty((len(distinct), 10), dtype=np.uint8)
+            _ymd(table, 0, distinct)
+            block[:, col : col + 10] = table[inverse]
+            return
     months = days.astype("datetime64[M]")
     _digits(block, col, months.astype(np.int64) // 12 + 1970, 4)
     block[:, col + 4] = ord("-")
@@ -105,16 +115,16 @@ def _constant(n: int, text: bytes) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (n, len(text)))
 
 
-def _datetime_block(values: Any) -> np.ndarray:
-    """``{"_type_":"datetime_iso","_data_":"YYYY-MM-DDTHH:MM:SS+00:00"}`` per row (UTC)."""
+def _datetime_block(values: Any) -> list[np.ndarray]:
+    """``{"_type_":"datetime_iso","_data_":"YYYY-MM-DDTHH:MM:SS+00:00"}`` per row (UTC), as pieces:
+    the constant prefix and suffix (broadcast views) around the 19 characters of the time."""
     ts = np.asarray(values).astype("datetime64[s]")
     if np.isnat(ts).any():
         raise ValueError("bulk encoding: a required datetime is missing (NaT)")
     prefix, suffix = b'{"_type_":"datetime_iso","_data_":"', b'+00:00"}'
     n = len(ts)
-    block = np.empty((n, len(prefix) + 19 + len(suffix)), dtype=np.uint8)
-    block[:, : len(prefix)] = _constant(n, prefix)
-    c = len(prefix)
+    block = np.empty((n, 19), dtype=np.uint8)
+    c = 0
     days = ts.astype("datetime64[D]")
     sec = (ts - days.astype("datetime64[s]")).astype(np.int64)
     _ymd(block, c, days)
@@ -124,8 +134,7 @@ def _datetime_block(values: Any) -> np.ndarray:
     _digits(block, c + 14, (sec // 60) % 60, 2)
     block[:, c + 16] = ord(":")
     _digits(block, c + 17, sec % 60, 2)
-    block[:, c + 19 :] = _constant(n, suffix)
-    return block
+    return [_constant(n, prefix), block, _constant(n, suffix)]
 
 
 def _date_block(values: Any, field: _Field) -> np.ndarray:
@@ -164,24 +173,37 @@ def _int_block(values: Any) -> np.ndarray:
     return block
 
 
-def _value_block(values: Any, field: _Field) -> np.ndarray:
-    """Encode each distinct value once, then gather rows by code."""
+_FRAGMENT_CACHE_MAX = 200_000
+
+
+def _value_block(values: Any, field: _Field, cache: dict | None = None) -> np.ndarray:
+    """Encode each distinct value once (remembered in ``cache`` across batches), then gather rows by code."""
     if isinstance(values, pd.Categorical):
         codes, uniques = values.codes, list(values.categories)
     else:
         seq = values if isinstance(values, (np.ndarray, pd.Series, pd.Index)) else pd.Series(list(values), dtype=object)
         codes, uniques = pd.factorize(seq, use_na_sentinel=True)
         uniques = list(uniques)
-    frags = [field.encode_value(u).encode() for u in uniques]
+    if cache is None:
+        frags = [field.encode_value(u).encode() for u in uniques]
+    else:
+        if len(cache) > _FRAGMENT_CACHE_MAX:
+            cache.clear()
+        frags = []
+        for u in uniques:
+            f = cache.get(u)
+            if f is None:
+                f = cache[u] = field.encode_value(u).encode()
+            frags.append(f)
     if (codes < 0).any():
         if not field.optional:
             raise ValueError(f"bulk encoding: field {field.name!r} is required but missing in some rows")
         frags.append(b"null")
         codes = np.where(codes < 0, len(frags) - 1, codes)
     width = max((len(f) for f in frags), default=4)
-    table = np.full((len(frags), width), _SPACE, dtype=np.uint8)
-    for i, f in enumerate(frags):
-        table[i, : len(f)] = np.frombuffer(f, dtype=np.uint8)
+    # NUL-padded fixed width in one C call; JSON never holds a NUL byte, so NUL → space pads exactly
+    table = np.array(frags, dtype=f"S{width}").view(np.uint8).reshape(len(frags), width).copy()
+    table[table == 0] = _SPACE
     return table[codes]
 
 
@@ -192,6 +214,7 @@ class EventEncoder:
         self.event_class = event_class
         self.topic = get_topic(event_class)
         self.fields = _fields_of(event_class)
+        self._fragments: dict[str, dict] = {}  # per field: value → its JSON, kept across batches
         self.class_version = int(getattr(event_class, "class_version", 1))
         self.is_created = any(f.name == "originator_topic" for f in self.fields)
         if self.is_created:
@@ -213,7 +236,7 @@ class EventEncoder:
         unknown = set(cols) - expected
         if unknown:
             raise ValueError(f"{self.event_class.__qualname__}: unknown columns {sorted(unknown)}")
-        blocks: list[np.ndarray] = []
+        blocks: list[np.ndarray] = []  # (n, width) each; constants as broadcast views (row stride 0)
         for i, f in enumerate(self.fields):
             if f.name not in cols or cols[f.name] is None:
                 raise ValueError(f"{self.event_class.__qualname__}: missing column {f.name!r}")
@@ -222,16 +245,30 @@ class EventEncoder:
                 raise ValueError(f"{self.event_class.__qualname__}: column {f.name!r} has {len(values)} rows, expected {n}")
             blocks.append(_constant(n, ("{" if i == 0 else ",").encode() + json.dumps(f.name).encode() + b":"))
             if f.kind == "datetime":
-                blocks.append(_datetime_block(values))
+                blocks.extend(_datetime_block(values))
             elif f.kind == "date":
                 blocks.append(_date_block(values, f))
             elif f.kind == "int":
                 blocks.append(_int_block(values))
             else:
-                blocks.append(_value_block(values, f))
+                blocks.append(_value_block(values, f, self._fragments.setdefault(f.name, {})))
         end = b',"class_version":%d}' % self.class_version if self.class_version > 1 else b"}"
         blocks.append(_constant(n, end))
-        out = np.concatenate(blocks, axis=1)
+        # The constant pieces form one template row, copied to every row at once; the
+        # varying pieces are then written into their columns (much faster than a concatenate).
+        widths = np.array([b.shape[1] for b in blocks])
+        starts = np.concatenate(([0], np.cumsum(widths)[:-1]))
+        template = np.empty(int(widths.sum()), dtype=np.uint8)
+        varying = []
+        for b, c, w in zip(blocks, starts.tolist(), widths.tolist(), strict=True):
+            if b.strides[0] == 0:
+                template[c : c + w] = b[0] if n else 0
+            else:
+                varying.append((b, c, w))
+        out = np.empty((n, len(template)), dtype=np.uint8)
+        out[:] = template
+        for b, c, w in varying:
+            out[:, c : c + w] = b
         return out.view(f"S{out.shape[1]}").ravel()
 
 
@@ -259,7 +296,7 @@ class EventBatch:
     originator_id: list[np.ndarray]  # S32 hex
     version: list[np.ndarray]
     topic: list[np.ndarray]
-    state: list[np.ndarray]
+    state: list[list[bytes]]  # per class, the encoded states as bytes (the wide matrix is freed at once)
     encode_seconds: float = 0.0  # time spent encoding, for benchmarks
 
     @classmethod
@@ -274,7 +311,7 @@ class EventBatch:
         self.version.append(np.broadcast_to(np.asarray(version, dtype=np.int64), (n,)))
         self.topic.append(np.full(n, encoder.topic, dtype=object))
         started = time.perf_counter()
-        self.state.append(encoder.encode(n, columns))
+        self.state.append(encoder.encode(n, columns).tolist())
         self.encode_seconds += time.perf_counter() - started
 
     def __len__(self) -> int:
@@ -289,11 +326,14 @@ class EventBatch:
         # Rows go in ordered by (aggregate id, version): the primary-key index
         # then grows by appends instead of random inserts (~25 % faster), and
         # each aggregate's events keep their version order in the log.
-        order = np.lexsort((versions, ids))
+        # hex ids sort as their bytes do: four big-endian 64-bit words per id
+        words = np.ascontiguousarray(ids).view(">u8").reshape(-1, 4)
+        order = np.lexsort((versions, words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
         topics = np.concatenate(self.topic)[order].tolist()
-        # states of different widths concatenate into the widest S dtype; the
-        # padding is NUL bytes, which tolist() strips again
-        states = np.concatenate(self.state)[order].tolist()
+        # each class's states become bytes at their own width, then the list is put in order
+        # (moving pointers, not the states)
+        states = [s for part in self.state for s in part]
+        states = [states[i] for i in order.tolist()]
         return ids[order].astype("U32").tolist(), versions[order].tolist(), topics, states
 
 

@@ -3,33 +3,43 @@
 Each chunk of rows is mapped to the canonical columns (``mapping.py``),
 checked row by row (vectorized), pseudonymised (recipients and staff become
 keyed hashes; a personal identity number never reaches the store in clear)
-and appended as events in one transaction. Rows that fail a check go to a
-quarantine CSV with their file, line and reason; ``strict`` stops at the first
-one and writes nothing.
+and appended as events in one transaction, on a thread while the next chunk is
+read and checked. Rows that fail a check go to a quarantine CSV with their
+file, line and reason; ``strict`` stops at the first one.
 
-Imports are idempotent: a visit's aggregate id is derived from its source key,
-so a row imported before adds nothing, a newly registered outcome adds that
-event, and changed registered times become a correction recorded later — an
-as-of replay before it still shows the old times.
+A new visit is one event: its plan, with its outcome when the row has one
+(``Visit.PlannedAndPerformed`` / ``PlannedAndCancelled``, which carry the
+outcome's own recorded time and fold exactly like ``Planned`` followed by
+``Performed`` / ``Cancelled``). Imports are idempotent: a visit's aggregate id
+is a keyed hash of its source key, so a row imported before adds nothing, a
+newly registered outcome adds that event, and changed registered times become
+a correction recorded later — an as-of replay before it still shows the old
+times.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import re
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ersattning import projection
-from ersattning.bulk import EventBatch, append_batch, encoder_for
-from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
+from ersattning.bulk import EventBatch, encoder_for
+from ersattning.domain import ID_NAMESPACE, CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.mapping import VISIT_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.readers import Chunk, read_rows
@@ -54,6 +64,7 @@ class ImportReport:
     events_written: int = 0
     columns_with_personnummer: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    staff_intervals_peak: int = 0  # most staff intervals held in memory at once for the overlap check
 
     def summary(self) -> list[str]:
         lines = [
@@ -106,12 +117,107 @@ def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine
 # -- parsing cells ------------------------------------------------------------------------
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A column's cells, stripped, with empty cells as None (vectorized string operations)."""
-    if column in frame:
+_PNR_SCREEN = r"\p{Nd}{6}[-+]?\p{Nd}{4}"  # what find_personnummer's pattern needs at least (any Unicode digits, as Python's \d)
+
+
+def _arrow(values: pd.Series) -> pa.Array | None:
+    """A text column as an Arrow string array (None when it holds something other than text)."""
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | None = None) -> pd.Series:
+    """A column's cells, stripped, with empty cells as None (vectorized in Arrow; the cells' own
+    strings are kept where nothing is stripped, so no new objects are made for them)."""
+    if column not in frame:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    arr = arrow.get(column) if arrow is not None and column in arrow else _arrow(frame[column])
+    if arr is None:
         stripped = frame[column].astype("string").str.strip()
         return stripped.astype(object).where(stripped.notna() & (stripped != ""), None)
-    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    values = frame[column].to_numpy(dtype=object)
+    trimmed = pc.utf8_trim_whitespace(arr)
+    length = pc.binary_length(trimmed)
+    fix = pc.or_(pc.not_equal(length, pc.binary_length(arr)), pc.equal(length, 0)).fill_null(True).to_numpy(zero_copy_only=False)
+    if fix.any():
+        values = values.copy()
+        values[fix] = [v or None for v in trimmed.filter(pa.array(fix)).to_pylist()]
+    return pd.Series(values, index=frame.index, dtype=object, copy=False)
+
+
+def _pnr_screen(arr: pa.Array) -> np.ndarray:
+    """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
+
+    Each distinct value is looked at once. With many distinct values, ASCII
+    text is screened with numpy on Arrow's byte buffer — ten digits within
+    eleven bytes are needed — and only values with non-ASCII bytes (which
+    may hold other Unicode digits) go through the RE2 pattern.
+    """
+    if _plainly_free(arr):
+        return np.zeros(len(arr), dtype=bool)
+    enc = arr.dictionary_encode()
+    d = enc.dictionary
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    if len(d) <= 4096:
+        maybe = pc.match_substring_regex(d, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        offsets = np.frombuffer(d.buffers()[1], dtype=np.int32)[d.offset : d.offset + len(d) + 1]
+        data = np.frombuffer(d.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        offsets = offsets - offsets[0]
+        maybe = np.zeros(len(d), dtype=bool)
+        digits = np.concatenate(([0], np.cumsum((data >= 48) & (data <= 57), dtype=np.int64)))
+        for width in (10, 11):
+            if len(data) >= width:
+                start = np.flatnonzero(digits[width:] - digits[:-width] >= 10)
+                if len(start):
+                    maybe[np.searchsorted(offsets, start, side="right") - 1] = True
+                    maybe[np.searchsorted(offsets, start + width - 1, side="right") - 1] = True
+        wide = data >= 0x80
+        if wide.any():
+            has_wide = np.zeros(len(d), dtype=bool)
+            has_wide[np.searchsorted(offsets, np.flatnonzero(wide), side="right") - 1] = True
+            idx = np.flatnonzero(has_wide)
+            maybe[idx] |= pc.match_substring_regex(d.take(pa.array(idx)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    return np.append(maybe, False)[codes]
+
+
+def _plainly_free(arr: pa.Array) -> bool:
+    """True when no cell can hold a personnummer: all bytes ASCII and no six digits in a row anywhere
+    (times, durations, short ids) — a few vectorized passes over Arrow's byte buffer."""
+    if arr.null_count == len(arr):
+        return True
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if len(data) < 10:  # ten digits at least, and other Unicode digits take more bytes
+        return True
+    if (data >= 0x80).any():
+        return False
+    run = (data >= 48) & (data <= 57)
+    for _ in range(5):  # after the k-th pass, run marks k + 1 digits in a row
+        run = run[:-1] & run[1:]
+        if not run.any():
+            return True
+    return False
+
+
+def _personnummer(values: pd.Series, arr: pa.Array | None) -> np.ndarray:
+    """``find_personnummer``, on the few cells that pass a cheap screen when the column is text."""
+    if arr is None:
+        return find_personnummer(values)
+    maybe = _pnr_screen(arr)
+    out = np.zeros(len(values), dtype=bool)
+    if maybe.any():
+        out[maybe] = find_personnummer(values[maybe])
+    return out
+
+
+def _mapped(values: pd.Series, table: dict[str, str]) -> pd.Series:
+    """Source values → canonical values, looked up once per distinct value."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    lookup = np.array([table.get(u, u) for u in uniques] + [None], dtype=object)
+    return pd.Series(lookup[codes], index=values.index, dtype=object)
 
 
 def parse_times(values: pd.Series, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +231,14 @@ def parse_times(values: pd.Series, mapping: Mapping) -> tuple[np.ndarray, np.nda
     out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
     if not present.any():
         return out, np.zeros(len(values), dtype=bool)
-    text = values[present].astype(str)
+    text = values[present]
+    try:
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # cells that are not text (a reader's numbers)
+        text = text.astype(str)
+        arr = pa.array(text.to_numpy(dtype=object), type=pa.string())
     fmt = mapping.date_format or "ISO8601"
-    has_offset = text.str.contains(_OFFSET).to_numpy()
+    has_offset = pc.match_substring_regex(arr, _OFFSET.pattern).to_numpy(zero_copy_only=False)
     idx = np.flatnonzero(present)
     if has_offset.any():
         parsed = pd.to_datetime(text[has_offset], format=fmt, utc=True, errors="coerce")
@@ -146,6 +257,11 @@ def parse_minutes(values: pd.Series, unit: str, decimal: str) -> tuple[np.ndarra
     A value in another unit's form ("0:30" in a decimal-hours column, "0.5" in
     an h:mm column) is ambiguous and rejected, never reinterpreted.
     """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if len(uniques) < len(values) // 2:  # durations repeat: read each distinct one once
+        out, bad = parse_minutes(pd.Series(np.asarray(uniques, dtype=object)), unit, decimal)
+        out, bad = np.append(out, np.nan)[codes], np.append(bad, False)[codes]
+        return out, bad
     present = values.notna().to_numpy()
     out = np.full(len(values), np.nan)
     text = values.astype(str).str.strip()
@@ -165,60 +281,300 @@ def parse_minutes(values: pd.Series, unit: str, decimal: str) -> tuple[np.ndarra
 # -- ids ----------------------------------------------------------------------------------
 
 
-def _uuid_hex_from_digest(hexes: np.ndarray) -> np.ndarray:
-    """32-hex digests → valid version-4-style UUID hex (S32), vectorized."""
-    raw = np.frombuffer(bytes.fromhex("".join(hexes.tolist())), dtype=np.uint8).reshape(-1, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+def visit_ids(pseudonymiser: Pseudonymiser, source_keys: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic, keyed visit ids from source keys: (hex S32, hi, lo), version-4-style UUIDs, vectorized.
+
+    The source key may hold a recipient's id (recipient + planned start +
+    category when the file has no visit id), so it is hashed with the
+    pseudonym key (a key derived for visit ids), never plainly.
+    """
+    hi, lo = pseudonymiser.keyed_ids(source_keys, "visit")
+    hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)  # byte 6: version 4
+    lo = (lo & ~np.uint64(0xC0 << 56)) | np.uint64(0x80 << 56)  # byte 8: RFC 4122 variant
+    raw = np.empty((len(hi), 2), dtype=">u8")
+    raw[:, 0], raw[:, 1] = hi, lo
     from ersattning.bulk import uuid_hex
 
-    return uuid_hex(raw)
+    return uuid_hex(raw.view(np.uint8).reshape(-1, 16)), hi, lo
+
+
+_NAMESPACE = ID_NAMESPACE.bytes
+
+
+def _uuid5_hex(name: str) -> str:
+    """``uuid5(ID_NAMESPACE, name).hex`` without building UUID objects (the same bits: SHA-1, version 5, RFC 4122 variant)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+class _Ids:
+    """Pseudonyms and recipient ids of one import, each distinct source value hashed once for all chunks
+    (the caches hold one entry per person, not per row)."""
+
+    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
+        self.p = pseudonymiser
+        self._pseudonyms: dict[str, str] = {}
+        self._recipient_ids: dict[str, str] = {}
+
+    def pseudonyms(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        cache = self._pseudonyms
+        uniques = uniques.tolist()
+        missing = [u for u in uniques if u not in cache]
+        if missing:
+            cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
+        return np.array([cache[u] for u in uniques] + [None], dtype=object)[codes]
+
+    def recipient_ids(self, pseudonyms: np.ndarray) -> np.ndarray:
+        """The recipient aggregate's id (hex) of each pseudonym; "" for None."""
+        codes, uniques = pd.factorize(pseudonyms, use_na_sentinel=True)
+        cache = self._recipient_ids
+        out = []
+        for u in uniques.tolist():
+            got = cache.get(u)
+            if got is None:
+                got = cache[u] = _uuid5_hex("recipient:" + u)
+            out.append(got)
+        return np.array(out + [""], dtype=object)[codes]
+
+
+def _split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+    """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
+    values = cells.to_numpy(dtype=object)
+    first = values.copy()
+    second = np.full(len(values), None, dtype=object)
+    arr = _arrow(cells)
+    has = pc.match_substring(arr, separator).fill_null(False).to_numpy(zero_copy_only=False) if arr is not None else np.array([separator in str(v) for v in values], dtype=bool)
+    for i in np.flatnonzero(has).tolist():
+        parts = [x.strip() for x in str(values[i]).split(separator)]
+        first[i] = parts[0] or None
+        second[i] = parts[1] or None if len(parts) > 1 else None
+    return pd.Series(first, index=cells.index, dtype=object), pd.Series(second, index=cells.index, dtype=object)
+
+
+# -- staff overlaps across chunks -------------------------------------------------------------
+
+
+_NEVER = np.iinfo(np.int64).min
+
+
+class StaffIntervals:
+    """The staff intervals an import has accepted so far, for the overlap check, in bounded memory.
+
+    Exports are usually in time order. After each chunk, intervals that ended
+    before the *horizon* — the latest start seen minus ``slack`` — move from
+    memory to a spill file on disk (numpy arrays appended to an anonymous
+    temporary file, which the system removes even if the import is killed). A new row
+    can overlap a spilled interval only if it starts before the horizon, so
+    only such rows (out of order by more than the slack) are checked against
+    the spill, which is then read back file by file. The check is therefore
+    exact for any row order; memory holds about ``slack`` worth of intervals
+    (plus the chunk) when the input is in time order, and each out-of-order
+    chunk costs one read of the spill.
+    """
+
+    def __init__(self, slack: timedelta = timedelta(days=1)) -> None:
+        self.slack = int(slack.total_seconds())
+        self.codes: dict[str, int] = {}
+        self.staff = np.empty(0, np.int32)
+        self.start = np.empty(0, np.int64)  # UTC seconds
+        self.end = np.empty(0, np.int64)
+        self.horizon = _NEVER
+        self.latest = _NEVER
+        self.peak = 0  # most intervals held in memory at once
+        self.spilled = 0
+        self._file = None  # an unnamed temporary file: nothing is left behind, even after a kill
+        self._spills: list[int] = []  # where each spill starts in it
+
+    def code(self, staff: np.ndarray) -> np.ndarray:
+        """Stable int codes of staff pseudonyms (-1 for None)."""
+        codes, uniques = pd.factorize(staff, use_na_sentinel=True)
+        table = np.array([self.codes.setdefault(u, len(self.codes)) for u in uniques] + [-1], dtype=np.int32)
+        return table[codes]
+
+    def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Which of the new intervals overlap (by more than a minute) one accepted before, or an earlier-starting one among themselves."""
+        clash = _overlaps(self.staff, self.start, self.end, staff, start, end)
+        old = start < self.horizon
+        if old.any() and self._spills:
+            idx = np.flatnonzero(old)
+            for offset in self._spills:
+                self._file.seek(offset)
+                s_staff, s_start, s_end = (np.load(self._file) for _ in range(3))
+                keep = np.isin(s_staff, staff[idx])
+                if keep.any():
+                    hit = _overlaps(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
+                    clash[idx[hit]] = True
+        return clash
+
+    def add(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        self.staff = np.concatenate([self.staff, staff])
+        self.start = np.concatenate([self.start, start])
+        self.end = np.concatenate([self.end, end])
+        self.peak = max(self.peak, len(self.staff))
+        if len(start):
+            self.latest = max(self.latest, int(start.max()))
+        horizon = self.latest - self.slack if self.latest != _NEVER else _NEVER
+        if horizon <= self.horizon:
+            return
+        self.horizon = horizon
+        out = self.end <= horizon
+        if out.any():
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="ersattning-overlap-")
+            self._file.seek(0, os.SEEK_END)
+            self._spills.append(self._file.tell())
+            for values in (self.staff[out], self.start[out], self.end[out]):
+                np.save(self._file, values, allow_pickle=False)
+            self.spilled += int(out.sum())
+            self.staff, self.start, self.end = self.staff[~out], self.start[~out], self.end[~out]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._spills = []
+
+
+def _overlaps(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff: np.ndarray, start: np.ndarray, end: np.ndarray, *, among_new: bool = True) -> np.ndarray:
+    """For each new interval: does it overlap a stored one of the same staff member by more than a minute
+    (either starting inside it or containing its start), or — with ``among_new`` — start inside an
+    earlier-starting new one? Sort-based, vectorized."""
+    n, m = len(staff), len(s_staff)
+    out = np.zeros(n, dtype=bool)
+    if not n:
+        return out
+    all_staff = np.concatenate([s_staff, staff])
+    all_start = np.concatenate([s_start, start])
+    all_end = np.concatenate([s_end, end])
+    is_new = np.concatenate([np.zeros(m, bool), np.ones(n, bool)])
+    order = np.lexsort((~is_new, all_start, all_staff))  # stored before new at equal starts
+    g, a, b, new = all_staff[order], all_start[order], all_end[order], is_new[order]
+    first = np.concatenate(([True], g[1:] != g[:-1]))
+    group = np.cumsum(first) - 1
+    # the latest end among earlier-starting intervals of the same staff member (stored, or new too)
+    low, high = -(2**62), 2**62  # sentinels exact in float64 (the shifts below go through float)
+    ends = pd.Series(np.where(new & (not among_new), low, b))
+    before = ends.groupby(group).cummax().groupby(group).shift(1).fillna(low).to_numpy(np.int64)
+    # the next stored interval's start (new rows are not checked against later-starting new rows)
+    starts = pd.Series(np.where(new, high, a)[::-1])
+    after = starts.groupby(group[::-1]).cummin().groupby(group[::-1]).shift(1).fillna(high).to_numpy(np.int64)[::-1]
+    clash = new & ((a < before - 60) | (after < b - 60))
+    out[order[clash] - m] = True
+    return out
 
 
 # -- the import -----------------------------------------------------------------------------
 
 
-@dataclass
-class _Known:
-    """What the store already knows about visits, keyed by the low 64 bits of their id."""
+_CATEGORIES = [x.value for x in Category]
 
-    index: pd.Index
-    hi: np.ndarray
-    version: np.ndarray
-    status: np.ndarray  # 0 planned, 1 performed, 2 cancelled
-    actual_start: np.ndarray  # UTC datetime64[s]
-    actual_end: np.ndarray
-    recipients: set[str]
-    plan: np.ndarray  # object: "planned start UTC|minutes|category|provider" of each stored visit
+# What is kept per visit to make re-imports idempotent: about 40 bytes a visit, in arrays grown by
+# blocks (no per-visit objects, no hash table): the id's low half sorted for lookups, the high half to
+# tell two ids apart, the aggregate's version and status, and 64-bit digests of the plan and of the
+# registered times (compared for equality only).
+_KNOWN_COLUMNS = {"hi": np.uint64, "version": np.int32, "status": np.int8, "plan": np.uint64, "actual": np.uint64}
+
+
+def _digest(*columns: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of each row of the columns (splitmix64 steps; NaT and -1 hash like any value)."""
+    h = np.full(len(columns[0]), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in columns:
+            h ^= np.asarray(c).astype(np.int64).view(np.uint64)
+            h += np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    return h
+
+
+def _plan_digest(start: np.ndarray, minutes: np.ndarray, category_codes: np.ndarray, provider_codes: np.ndarray) -> np.ndarray:
+    return _digest(np.asarray(start).astype("datetime64[s]"), np.asarray(minutes).astype(np.int64), category_codes, provider_codes)
+
+
+def _actual_digest(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    return _digest(np.asarray(start).astype("datetime64[s]"), np.asarray(end).astype("datetime64[s]"))
+
+
+class _Known:
+    """What the store already knows about visits, keyed by the low 64 bits of their id.
+
+    Visits this import adds are appended chunk by chunk, so a row repeated in
+    a later chunk is recognised as well.
+    """
+
+    def __init__(self, lo: np.ndarray, cols: dict[str, np.ndarray], recipients: set[str], providers: dict[str, int]) -> None:
+        self.n = len(lo)
+        order = np.argsort(lo, kind="stable")
+        self.sorted_lo = np.asarray(lo, dtype=np.uint64)[order]
+        self.sorted_pos = order.astype(np.int64)
+        self.cols = {k: np.array(v, dtype=_KNOWN_COLUMNS[k]) for k, v in cols.items()}  # own, writable copies
+        self.recipients = recipients
+        self.providers = providers
 
     @classmethod
     def from_store(cls, store) -> _Known:
         cached = projection.update(store)
         st = cached.state
         c = st.cols
-        start = c["actual_start_utc"].copy()
+        start = c["actual_start_utc"]
         end = start + (np.round(np.nan_to_num(c["actual_minutes"]) * 60)).astype("timedelta64[s]")
-        version = 1 + (c["status"] != 0).astype(np.int64) + c["corrections"].astype(np.int64)
         recipients = set(projection.fold_entities(cached.entity_events)["recipients"]["recipient"]) if len(cached.entity_events) else set()
-        categories = np.array([x.value for x in Category], dtype=object)
-        providers = np.array(st.vocab["provider"].values + [""], dtype=object)
-        plan = _plan_keys(c["planned_start_utc"], c["planned_minutes"], categories[c["category"]], providers[c["provider"]])
-        return cls(pd.Index(c["key_lo"]), c["key_hi"].copy(), version, c["status"].copy(), start, end, recipients, plan)
+        providers = {v: i for i, v in enumerate(st.vocab["provider"].values)}
+        cols = {
+            "hi": c["key_hi"], "version": c["version"], "status": c["status"], "actual": _actual_digest(start, end),
+            "plan": _plan_digest(c["planned_start_utc"], c["planned_minutes"], c["category"], c["provider"]),
+        }  # fmt: skip
+        return cls(c["key_lo"], cols, recipients, providers)
 
-    def add(self, lo: np.ndarray, hi: np.ndarray, version: np.ndarray, status: np.ndarray, start: np.ndarray, end: np.ndarray, plan: np.ndarray) -> None:
-        self.plan = np.concatenate([self.plan, plan])
-        self.index = self.index.append(pd.Index(lo))
-        self.hi = np.concatenate([self.hi, hi])
-        self.version = np.concatenate([self.version, version])
-        self.status = np.concatenate([self.status, status])
-        self.actual_start = np.concatenate([self.actual_start, start])
-        self.actual_end = np.concatenate([self.actual_end, end])
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            cols, n = self.__dict__["cols"], self.__dict__["n"]
+            return cols[name][:n]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def lookup(self, lo: np.ndarray) -> np.ndarray:
+        """The position of each id's visit, -1 for ids not known."""
+        if not len(self.sorted_lo):
+            return np.full(len(lo), -1, dtype=np.int64)
+        i = np.minimum(np.searchsorted(self.sorted_lo, lo), len(self.sorted_lo) - 1)
+        return np.where(self.sorted_lo[i] == lo, self.sorted_pos[i], -1)
+
+    def provider_codes(self, providers: np.ndarray) -> np.ndarray:
+        """Stable codes of provider names (new names get new codes); -1 for None."""
+        codes, uniques = pd.factorize(providers, use_na_sentinel=True)
+        table = np.array([self.providers.setdefault(u, len(self.providers)) for u in uniques] + [-1], dtype=np.int32)
+        return table[codes]
+
+    def add(self, lo: np.ndarray, **columns: np.ndarray) -> None:
+        m = len(lo)
+        if not m:
+            return
+        n = self.n
+        capacity = len(self.cols["hi"])
+        if n + m > capacity:  # grow by a quarter at least: few copies, little slack
+            grown = max(n + m, capacity + capacity // 4)
+            for k, t in _KNOWN_COLUMNS.items():
+                col = np.empty(grown, dtype=t)
+                col[:n] = self.cols[k][:n]
+                self.cols[k] = col
+        for k in _KNOWN_COLUMNS:
+            self.cols[k][n : n + m] = columns[k]
+        order = np.argsort(lo, kind="stable")
+        at = np.searchsorted(self.sorted_lo, lo[order])
+        self.sorted_lo = np.insert(self.sorted_lo, at, lo[order])
+        self.sorted_pos = np.insert(self.sorted_pos, at, n + order)
+        self.n = n + m
 
 
-def _plan_keys(start: np.ndarray, minutes: np.ndarray, category: np.ndarray, provider: np.ndarray) -> np.ndarray:
-    """What identifies a visit's plan, as one comparable string per visit."""
-    parts = [pd.Series(start.astype("datetime64[s]").astype(str)), pd.Series(np.asarray(minutes).astype(np.int64).astype(str)), pd.Series(category, dtype=object).astype(str), pd.Series(provider, dtype=object).astype(str)]
-    return (parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]).to_numpy(dtype=object)
+def _category_codes(category: np.ndarray) -> np.ndarray:
+    return pd.Index(_CATEGORIES).get_indexer(category).astype(np.int8)
 
 
 @checked_first
@@ -232,30 +588,32 @@ def import_visits(
     quarantine: str | Path | None = None,
     dry_run: bool = False,
     chunk_rows: int = 200_000,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[..., None] | None = None,
     now: datetime | None = None,
+    overlap_slack: timedelta = timedelta(days=1),
 ) -> ImportReport:
-    """Import visit rows from the files; see the module docstring."""
-    started = time.perf_counter()
-    report = ImportReport()
-    known = _Known.from_store(store)
-    q = Quarantine(quarantine)
-    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
-    staff_seen = pd.DataFrame({"staff": pd.Series(dtype=object), "start": pd.Series(dtype="datetime64[s]"), "end": pd.Series(dtype="datetime64[s]")})
-    try:
-        for path in paths:
+    """Import visit rows from the files; see the module docstring.
+
+    ``progress(rows, seconds, fraction)`` is called after each chunk, with the
+    fraction of the files' bytes read so far (for an estimate of the time left).
+    ``overlap_slack``: how far back in time rows may come after later ones and
+    still be checked for staff overlaps against memory rather than the spill
+    (see :class:`StaffIntervals`).
+    """
+    paths = [str(p) for p in paths]
+    sizes = [_size(p) for p in paths]
+    total = sum(sizes)
+
+    def chunks() -> Iterator[tuple[Chunk, float | None]]:
+        for i, path in enumerate(paths):
             for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
-                batch, staff_seen = _import_chunk(chunk, mapping, pseudonymiser, known, report, q, strict, recorded_now, staff_seen)
-                if len(batch) and not dry_run:
-                    report.events_written += append_batch(store, batch)
-                if progress:
-                    progress(report.rows_read, time.perf_counter() - started)
-        if not dry_run:
-            store.checkpoint()
+                yield chunk, ((sum(sizes[:i]) + sizes[i] * chunk.fraction) / total if total and chunk.fraction is not None else None)
+
+    q = Quarantine(quarantine)
+    try:
+        return _import_chunks(store, chunks(), mapping, pseudonymiser, q, strict=strict, dry_run=dry_run, progress=progress, now=now, overlap_slack=overlap_slack)
     finally:
         q.close()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def import_visit_chunks(
@@ -274,32 +632,112 @@ def import_visit_chunks(
     The same checks, pseudonyms, ids and transactions as :func:`import_visits`;
     the caller owns the quarantine (it may write the rows' sources instead).
     """
+    return _import_chunks(store, ((chunk, None) for chunk in chunks), mapping, pseudonymiser, quarantine, strict=strict, dry_run=dry_run, now=now)
+
+
+def _import_chunks(
+    store,
+    chunks: Iterable[tuple[Chunk, float | None]],
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    q: Quarantine,
+    *,
+    strict: bool = False,
+    dry_run: bool = False,
+    progress: Callable[..., None] | None = None,
+    now: datetime | None = None,
+    overlap_slack: timedelta = timedelta(days=1),
+) -> ImportReport:
+    """The chunk loop: check and encode a chunk while the previous one is appended."""
     started = time.perf_counter()
     report = ImportReport()
     known = _Known.from_store(store)
     recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
-    staff_seen = pd.DataFrame({"staff": pd.Series(dtype=object), "start": pd.Series(dtype="datetime64[s]"), "end": pd.Series(dtype="datetime64[s]")})
-    for chunk in chunks:
-        batch, staff_seen = _import_chunk(chunk, mapping, pseudonymiser, known, report, quarantine, strict, recorded_now, staff_seen)
-        if len(batch) and not dry_run:
-            report.events_written += append_batch(store, batch)
-    if not dry_run:
-        store.checkpoint()
+    staff_seen = StaffIntervals(slack=overlap_slack)
+    ids = _Ids(pseudonymiser)
+    writer = _Writer(store)
+    try:
+        for chunk, fraction in chunks:
+            batch = _import_chunk(chunk, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen)
+            if len(batch) and not dry_run:
+                writer.submit(batch)
+            if progress:
+                progress(report.rows_read, time.perf_counter() - started, fraction)
+        writer.wait()
+        if not dry_run:
+            store.checkpoint()
+    finally:
+        writer.close()
+        report.events_written = writer.events
+        staff_seen.close()
     report.seconds = time.perf_counter() - started
+    report.staff_intervals_peak = staff_seen.peak
     return report
+
+
+class _Writer:
+    """Appends each chunk's batch on a thread while the next chunk is read and checked.
+
+    SQLite does its work with the GIL released, so the two overlap on two
+    cores. At most one batch is in flight (memory stays bounded), batches go
+    in file order, each in its own transaction as before; an append error
+    surfaces at the next submit or at the end.
+    """
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.events = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    def submit(self, batch: EventBatch) -> None:
+        columns = batch.columns()  # the Python lists for the driver, built here: the thread only writes
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-append")
+        self._pending = self._pool.submit(self._append, columns)
+
+    def _append(self, columns: tuple[list, list, list, list]) -> int:
+        self.store.append(*columns)
+        self.store.checkpoint()  # the write-ahead log folded back while the next chunk is checked
+        return len(columns[3])
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.events += pending.result()
+
+    def close(self) -> None:
+        try:
+            if self._pending is not None:
+                wait([self._pending])  # a batch in flight finishes (or fails) whole before we return
+                if self._pending.exception() is None:
+                    self.events += self._pending.result()
+                self._pending = None
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
+    ids: _Ids,
     known: _Known,
     report: ImportReport,
     q: Quarantine,
     strict: bool,
     recorded_now: np.datetime64,
-    staff_seen: pd.DataFrame,
-) -> tuple[EventBatch, pd.DataFrame]:
+    staff_seen: StaffIntervals,
+) -> EventBatch:
     raw = chunk.frame
     n = len(raw)
     report.rows_read += n
@@ -307,8 +745,9 @@ def _import_chunk(
     missing_columns = [c for c in VISIT_REQUIRED if c not in frame and not (c == "provider" and mapping.default_provider)]
     if missing_columns:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")
-    for column in frame.columns:
-        if frame[column].dtype == object and find_personnummer(frame[column]).any():
+    arrow = {c: _arrow(frame[c]) for c in frame.columns if frame[c].dtype == object}
+    for column, arr in arrow.items():
+        if _personnummer(frame[column], arr).any():
             report.columns_with_personnummer.add(str(column))
 
     reason = np.full(n, None, dtype=object)  # first failing check of each row
@@ -329,12 +768,12 @@ def _import_chunk(
         report.skipped[rule.reason] += int(hit.sum())
         skipped |= hit
 
-    cells = {c: _text(frame, c) for c in ("recipient", "provider", "visit_id", "category", "team", "staff", "status", "registration")}
+    cells = {c: _text(frame, c, arrow) for c in ("recipient", "provider", "visit_id", "category", "team", "staff", "status", "registration")}
     if mapping.default_provider:
         cells["provider"] = cells["provider"].fillna(mapping.default_provider)
     for column, table in mapping.values.items():
         if column in cells:
-            cells[column] = cells[column].map(lambda v, t=table: t.get(v, v) if v is not None else None)
+            cells[column] = _mapped(cells[column], table)
     for c in VISIT_REQUIRED:
         if c in cells:
             reject(cells[c].isna().to_numpy(), f"{c} missing")
@@ -343,12 +782,12 @@ def _import_chunk(
         bad = cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy()
         reject(bad, f"{c} not one of {', '.join(allowed)} (map the source's values under values: {c})")
     for c in ("provider", "team"):
-        reject(find_personnummer(cells[c]), f"a personal identity number in {c}")
+        reject(_personnummer(cells[c], _arrow(cells[c])), f"a personal identity number in {c}")
 
     decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
     times = {}
     for c in ("planned_start", "planned_end", "actual_start", "actual_end", "cancelled_at", "recorded_at"):
-        times[c], bad = parse_times(_text(frame, c), mapping)
+        times[c], bad = parse_times(_text(frame, c, arrow), mapping)
         reject(bad, f"{c} is not a date and time" + (f" in the form {mapping.date_format}" if mapping.date_format else "") + " (or does not exist in local time)")
     for which in ("planned", "actual"):
         col = f"{which}_duration"
@@ -356,7 +795,7 @@ def _import_chunk(
             unit = mapping.units.get(col)
             if unit is None:
                 raise ImportError_(f"{chunk.path}: the unit of {col} is not declared (units: {{{col}: minutes | decimal_hours | h:mm}} in the mapping)")
-            minutes, bad = parse_minutes(_text(frame, col), unit, decimal)
+            minutes, bad = parse_minutes(_text(frame, col, arrow), unit, decimal)
             reject(bad, f"ambiguous unit in {col}: expected {unit}")
             end = times[f"{which}_start"] + (np.round(np.nan_to_num(minutes) * 60)).astype("timedelta64[s]")
             times[f"{which}_end"] = np.where(np.isnat(times[f"{which}_end"]) & ~np.isnan(minutes), end, times[f"{which}_end"])
@@ -376,88 +815,74 @@ def _import_chunk(
     reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
 
     # pseudonyms: the store never sees the source's ids
-    recipient = pseudonymiser.many(cells["recipient"])
-    from ersattning.domain import stable_id
-
-    recipient_ids = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pd.unique(recipient)], dtype=object)
-    rid_of = dict(zip(pd.unique(recipient), recipient_ids, strict=True))
-    rid = np.array([rid_of[p] for p in recipient], dtype=object)
+    recipient = ids.pseudonyms(cells["recipient"])
+    rid = ids.recipient_ids(recipient)
     if known.recipients:
         reject(~pd.Series(rid).isin(known.recipients).to_numpy() & (reason == None), "unknown recipient (not in the store's decisions)")  # noqa: E711
-    staff_cells = cells["staff"].fillna("").str.split(re.escape(mapping.staff_separator), regex=True)
-    staff1 = pseudonymiser.many(staff_cells.str[0].str.strip().replace("", None))
-    staff2 = pseudonymiser.many(staff_cells.str[1].str.strip().replace("", None) if staff_cells.str.len().max() > 1 else pd.Series([None] * n))
+    first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
+    staff1 = ids.pseudonyms(first_staff)
+    staff2 = ids.pseudonyms(second_staff)
     reject(performed & pd.isna(staff1), "performed without staff")
 
-    source_key = cells["visit_id"].where(cells["visit_id"].notna(), cells["recipient"].fillna("") + "|" + pd.Series(times["planned_start"].astype(str)) + "|" + cells["category"].fillna(""))
-    vid = _uuid_hex_from_digest(pseudonymiser.many("visit:" + source_key.astype(str)))
+    source_key = cells["visit_id"].to_numpy(dtype=object)
+    no_id = pd.isna(source_key)
+    if no_id.any():
+        source_key = source_key.copy()
+        fallback = cells["recipient"][no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=cells["recipient"].index[no_id]) + "|" + cells["category"][no_id].fillna("")
+        source_key[no_id] = fallback.to_numpy(dtype=object)
+    vid, hi, lo = visit_ids(pseudonymiser, source_key)
+    pos = known.lookup(lo)
+    stored_visit = pos >= 0
+    if stored_visit.any() and (known.hi[pos[stored_visit]] != hi[stored_visit]).any():
+        raise ImportError_("two visits share the low 64 bits of their ids")
 
     # one staff member cannot be in two visits at once (checked against earlier rows of this import too)
-    ok_rows = (reason == None) & ~skipped & performed  # noqa: E711
-    intervals = pd.DataFrame({"staff": np.concatenate([staff1[ok_rows], staff2[ok_rows]]), "start": np.concatenate([times["actual_start"][ok_rows]] * 2), "end": np.concatenate([times["actual_end"][ok_rows]] * 2), "row": np.concatenate([np.flatnonzero(ok_rows)] * 2)})
-    intervals = intervals[intervals["staff"].notna()]
-    both = pd.concat([staff_seen.assign(row=-1), intervals], ignore_index=True).sort_values(["staff", "start"], kind="stable")
-    staff_code = pd.factorize(both["staff"])[0]
-    start_s = both["start"].to_numpy().astype("datetime64[s]").astype(np.int64)
-    end_s = pd.Series(both["end"].to_numpy().astype("datetime64[s]").astype(np.int64))
-    # the latest end among the same staff member's earlier visits (sorted by start)
-    before = end_s.groupby(staff_code).cummax().groupby(staff_code).shift(1).to_numpy()
-    clash = (start_s < before - 60) & (both["row"].to_numpy() >= 0)  # more than a minute of overlap
-    overlap_rows = both["row"].to_numpy()[clash].astype(np.int64)
+    ok_rows = np.flatnonzero((reason == None) & ~skipped & performed)  # noqa: E711
+    iv_rows = np.concatenate([ok_rows, ok_rows])
+    iv_staff = staff_seen.code(np.concatenate([staff1[ok_rows], staff2[ok_rows]]))
+    present = iv_staff >= 0
+    iv_rows, iv_staff = iv_rows[present], iv_staff[present]
+    iv_start = times["actual_start"][iv_rows].astype(np.int64)
+    iv_end = times["actual_end"][iv_rows].astype(np.int64)
+    clash = staff_seen.clashes(iv_staff, iv_start, iv_end)
     overlap = np.zeros(n, dtype=bool)
-    overlap[overlap_rows] = True
+    overlap[iv_rows[clash]] = True
     reject(overlap, "overlaps another visit of the same staff member")
 
     # a stored visit's plan cannot change through an import (there is no event for a new plan)
-    stored_plan = _stored(known, known.plan, vid, None)
-    row_plan = _plan_keys(times["planned_start"], np.maximum(1, np.nan_to_num(np.round(planned_minutes))), cells["category"].to_numpy(dtype=object), cells["provider"].to_numpy(dtype=object))
-    reject(pd.notna(stored_plan) & (stored_plan != row_plan), "changes the plan (start, length, category or provider) of a visit already stored")
+    provider_codes = known.provider_codes(cells["provider"].to_numpy(dtype=object))
+    row_plan = _plan_digest(times["planned_start"], np.maximum(1, np.round(np.nan_to_num(planned_minutes))), _category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
+    if stored_visit.any():
+        changed_plan = np.zeros(n, dtype=bool)
+        changed_plan[stored_visit] = known.plan[pos[stored_visit]] != row_plan[stored_visit]
+        reject(changed_plan, "changes the plan (start, length, category or provider) of a visit already stored")
     # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
-    stored = _stored(known, known.status, vid, -1).astype(np.int64)
+    stored = np.full(n, -1, dtype=np.int64)
+    stored[stored_visit] = known.status[pos[stored_visit]]
     row_status = np.where(status == "performed", 1, np.where(np.char.startswith(status.astype(str), "cancelled"), 2, 0))
     reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
 
     bad = (reason != None) & ~skipped  # noqa: E711
     reject_rows(chunk, bad, reason, q, report, strict)
     good = ~bad & ~skipped
-    staff_seen = pd.concat([staff_seen, intervals[~np.isin(intervals["row"].to_numpy(), overlap_rows)][["staff", "start", "end"]]], ignore_index=True)
-    return _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1, staff2, known, report, recorded_now), staff_seen
+    keep = good[iv_rows] & ~clash
+    staff_seen.add(iv_staff[keep], iv_start[keep], iv_end[keep])
+    return _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known, report, recorded_now)
 
 
-def _split_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    raw = np.frombuffer(bytes.fromhex("".join(i.decode() for i in ids.tolist())), dtype=">u8").reshape(-1, 2).astype(np.uint64)
-    return raw[:, 0], raw[:, 1]
-
-
-def _stored(known: _Known, values: np.ndarray, ids: np.ndarray, fill: object) -> np.ndarray:
-    """The stored value of each row's visit; ``fill`` for visits the store does not have."""
-    out = np.full(len(ids), fill, dtype=values.dtype if fill is not None else object)
-    if not len(ids) or not len(known.index):
-        return out
-    hi, lo = _split_ids(ids)
-    pos = known.index.get_indexer(lo)
-    ok = pos >= 0
-    ok[ok] &= known.hi[pos[ok]] == hi[ok]
-    out[ok] = values[pos[ok]]
-    return out
-
-
-def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1, staff2, known: _Known, report: ImportReport, recorded_now) -> EventBatch:
-    """New visits get their planned event and outcome; known ones only what changed."""
+def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known: _Known, report: ImportReport, recorded_now) -> EventBatch:
+    """New visits get one event: their plan, with the outcome when it is known (``PlannedAndPerformed``,
+    ``PlannedAndCancelled``); known ones only what changed (an outcome, a correction)."""
     batch = EventBatch.empty()
     idx = np.flatnonzero(good)
     if not len(idx):
         return batch
     # the last row of a visit within the chunk wins
-    ids = vid[idx]
-    last = ~pd.Series(ids).duplicated(keep="last").to_numpy()
+    last = ~pd.Series(lo[idx]).duplicated(keep="last").to_numpy()
     report.rows_unchanged += int((~last).sum())
-    idx, ids = idx[last], ids[last]
-    hi, lo = _split_ids(ids)
-    pos = known.index.get_indexer(lo)
+    idx = idx[last]
+    ids, pos = vid[idx], pos[idx]
     exists = pos >= 0
-    if exists.any() and (known.hi[pos[exists]] != hi[exists]).any():
-        raise ImportError_("two visits share the low 64 bits of their ids")
 
     def was(values: np.ndarray, fill: object) -> np.ndarray:
         """The stored value of each row's visit (``fill`` for visits new to the store)."""
@@ -471,35 +896,32 @@ def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1
     performed = status[idx] == "performed"
     cancelled = np.char.startswith(status[idx].astype(str), "cancelled")
     outcome_status = np.where(performed, 1, np.where(cancelled, 2, 0))
-
-    # new visits
     new = ~exists
-    n_idx = idx[new]
-    if len(n_idx):
-        planned_rec = np.where(np.isnat(recorded[new]), times["planned_start"][n_idx], recorded[new])
-        batch.add(
-            encoder_for(Visit.Planned),
-            ids[new],
-            1,
-            {
-                "timestamp": planned_rec,
-                "recipient_id": pd.Categorical(rid[n_idx]),
-                "provider": pd.Categorical(cells["provider"].to_numpy()[n_idx]),
-                "team": pd.Categorical(cells["team"].fillna(cells["provider"]).to_numpy()[n_idx]),
-                "category": pd.Categorical(cells["category"].to_numpy()[n_idx]),
-                "planned_start": times["planned_start"][n_idx],
-                "planned_minutes": np.maximum(1, np.round(planned_minutes[n_idx])).astype(np.int64),
-                "staff_planned": np.where(pd.notna(staff2[n_idx]), 2, 1),
-            },
-        )
-    # outcomes for new visits, and for known visits still only planned
-    needs_outcome = (new | (old_status == 0)) & (outcome_status > 0)
-    version = np.where(new, 2, old_version + 1)
-    _outcomes(batch, idx, ids, needs_outcome, version, performed, cancelled, status, cells, times, staff1, staff2, recorded, recorded_now)
+
+    # new visits: one event each
+    if new.any():
+        for which, event_class, extra in (
+            (new & (outcome_status == 0), Visit.Planned, None),
+            (new & performed, Visit.PlannedAndPerformed, _performed_columns),
+            (new & cancelled, Visit.PlannedAndCancelled, _cancelled_columns),
+        ):
+            if not which.any():
+                continue
+            rows = idx[which]
+            columns = _plan_columns(rows, recorded[which], rid, cells, times, planned_minutes, staff2)
+            if extra is not None:
+                columns |= extra(rows, recorded[which], status, cells, times, staff1, staff2, outcome_field=True)
+            batch.add(encoder_for(event_class), ids[which], 1, columns)
+    # outcomes of known visits still only planned
+    needs_outcome = exists & (old_status == 0) & (outcome_status > 0)
+    for which, event_class, extra in ((needs_outcome & performed, Visit.Performed, _performed_columns), (needs_outcome & cancelled, Visit.Cancelled, _cancelled_columns)):
+        if which.any():
+            batch.add(encoder_for(event_class), ids[which], old_version[which] + 1, extra(idx[which], recorded[which], status, cells, times, staff1, staff2, outcome_field=False))
 
     # known performed visits whose registered times changed: a correction, recorded now
     corr = performed & (old_status == 1)
-    corr &= (was(known.actual_start, np.datetime64("NaT")) != times["actual_start"][idx]) | (was(known.actual_end, np.datetime64("NaT")) != times["actual_end"][idx])
+    row_actual = _actual_digest(times["actual_start"][idx], times["actual_end"][idx])
+    corr &= was(known.actual, 0) != row_actual
     if corr.any():
         c_idx = idx[corr]
         batch.add(
@@ -518,44 +940,56 @@ def _events(chunk, good, vid, rid, cells, times, status, planned_minutes, staff1
     report.rows_unchanged += int((~changed).sum())
     # remember what this chunk adds, for later chunks of the same import
     n_rows = idx[new]
-    plan = _plan_keys(times["planned_start"][n_rows], np.maximum(1, np.round(planned_minutes[n_rows])), cells["category"].to_numpy(dtype=object)[n_rows], cells["provider"].to_numpy(dtype=object)[n_rows])
-    known.add(lo[new], hi[new], np.where(outcome_status[new] > 0, 2, 1), outcome_status[new], times["actual_start"][n_rows], times["actual_end"][n_rows], plan)
-    upd = np.flatnonzero(exists & (needs_outcome | corr))
+    known.add(lo[n_rows], hi=hi[n_rows], version=np.ones(len(n_rows), np.int32), status=outcome_status[new], actual=row_actual[new], plan=row_plan[n_rows])
+    upd = np.flatnonzero(needs_outcome | corr)
     if len(upd):
         p = pos[upd]
         known.version[p] = known.version[p] + 1
         known.status[p] = np.maximum(known.status[p], outcome_status[upd])
-        known.actual_start[p] = times["actual_start"][idx[upd]]
-        known.actual_end[p] = times["actual_end"][idx[upd]]
+        known.actual[p] = row_actual[upd]
     return batch
 
 
-def _outcomes(batch, idx, ids, needs, version, performed, cancelled, status, cells, times, staff1, staff2, recorded, recorded_now) -> None:
-    p = needs & performed
-    if p.any():
-        rows = idx[p]
-        # the staff tuple of each row, built once per distinct pair
-        pair = pd.Series(staff1[rows], dtype=object).fillna("") + "|" + pd.Series(staff2[rows], dtype=object).fillna("")
-        codes, uniques = pd.factorize(pair)
-        tuples = [tuple(x for x in u.split("|") if x) for u in uniques]
-        staff = pd.Categorical.from_codes(codes, pd.Index(tuples, dtype=object, tupleize_cols=False))
-        reg = cells["registration"].fillna("mobile").to_numpy()[rows]
-        end = times["actual_end"][rows]
-        batch.add(
-            encoder_for(Visit.Performed),
-            ids[p],
-            version[p],
-            {"timestamp": np.where(np.isnat(recorded[p]), end, recorded[p]), "actual_start": times["actual_start"][rows], "actual_end": end, "staff": staff, "registration": pd.Categorical(reg)},
-        )
-    c = needs & cancelled
-    if c.any():
-        rows = idx[c]
-        by = np.where(status[rows] == "cancelled_by_provider", CancelledBy.provider.value, CancelledBy.recipient.value)
-        why = np.where(by == CancelledBy.provider.value, CancelReason.staffing.value, CancelReason.declined.value)
-        at = np.where(np.isnat(times["cancelled_at"][rows]), times["planned_start"][rows], times["cancelled_at"][rows])
-        batch.add(
-            encoder_for(Visit.Cancelled),
-            ids[c],
-            version[c],
-            {"timestamp": np.where(np.isnat(recorded[c]), at, recorded[c]), "by": pd.Categorical(by), "reason": pd.Categorical(why), "cancelled_at": at},
-        )
+def _plan_columns(rows, recorded, rid, cells, times, planned_minutes, staff2) -> dict:
+    """The plan's fields; recorded when the row says, else at the planned start."""
+    return {
+        "timestamp": np.where(np.isnat(recorded), times["planned_start"][rows], recorded),
+        "recipient_id": pd.Categorical(rid[rows]),
+        "provider": pd.Categorical(cells["provider"].to_numpy()[rows]),
+        "team": pd.Categorical(cells["team"].fillna(cells["provider"]).to_numpy()[rows]),
+        "category": pd.Categorical(cells["category"].to_numpy()[rows]),
+        "planned_start": times["planned_start"][rows],
+        "planned_minutes": np.maximum(1, np.round(planned_minutes[rows])).astype(np.int64),
+        "staff_planned": np.where(pd.notna(staff2[rows]), 2, 1),
+    }
+
+
+def _performed_columns(rows, recorded, status, cells, times, staff1, staff2, *, outcome_field: bool) -> dict:
+    """A performance's fields; recorded when the row says, else at the registered end."""
+    # the staff tuple of each row, built once per distinct pair
+    pair = pd.Series(staff1[rows], dtype=object).fillna("") + "|" + pd.Series(staff2[rows], dtype=object).fillna("")
+    codes, uniques = pd.factorize(pair)
+    tuples = [tuple(x for x in u.split("|") if x) for u in uniques]
+    staff = pd.Categorical.from_codes(codes, pd.Index(tuples, dtype=object, tupleize_cols=False))
+    end = times["actual_end"][rows]
+    at = np.where(np.isnat(recorded), end, recorded)
+    return {
+        ("performed_recorded_at" if outcome_field else "timestamp"): at,
+        "actual_start": times["actual_start"][rows],
+        "actual_end": end,
+        "staff": staff,
+        "registration": pd.Categorical(cells["registration"].fillna("mobile").to_numpy()[rows]),
+    }
+
+
+def _cancelled_columns(rows, recorded, status, cells, times, staff1, staff2, *, outcome_field: bool) -> dict:
+    """A cancellation's fields; recorded when the row says, else when it was made (else at the planned start)."""
+    by = np.where(status[rows] == "cancelled_by_provider", CancelledBy.provider.value, CancelledBy.recipient.value)
+    why = np.where(by == CancelledBy.provider.value, CancelReason.staffing.value, CancelReason.declined.value)
+    at = np.where(np.isnat(times["cancelled_at"][rows]), times["planned_start"][rows], times["cancelled_at"][rows])
+    return {
+        ("cancelled_recorded_at" if outcome_field else "timestamp"): np.where(np.isnat(recorded), at, recorded),
+        "by": pd.Categorical(by),
+        "reason": pd.Categorical(why),
+        "cancelled_at": at,
+    }

@@ -53,7 +53,7 @@ from ersattning.domain import (
 from ersattning.store import RawPage, Store
 
 TZ = "Europe/Stockholm"
-CACHE_SCHEMA = 3
+CACHE_SCHEMA = 4  # 4: the fold keeps each visit's aggregate version
 STATUS = ["planned", "performed", "cancelled"]
 
 # Visit event kinds in the event table
@@ -63,6 +63,12 @@ _VISIT_TOPICS = {
     f"{Visit.Performed.__module__}:{Visit.Performed.__qualname__}": PERFORMED,
     f"{Visit.Cancelled.__module__}:{Visit.Cancelled.__qualname__}": CANCELLED,
     f"{Visit.Corrected.__module__}:{Visit.Corrected.__qualname__}": CORRECTED,
+}
+# Visit events that carry a plan and its outcome together (one event per imported row): each is
+# read as the two rows of the events it stands for, with the outcome's own recorded time.
+_COMBINED_TOPICS = {
+    f"{Visit.PlannedAndPerformed.__module__}:{Visit.PlannedAndPerformed.__qualname__}": (PERFORMED, "performed_recorded_at"),
+    f"{Visit.PlannedAndCancelled.__module__}:{Visit.PlannedAndCancelled.__qualname__}": (CANCELLED, "cancelled_recorded_at"),
 }
 _ENTITY_EVENTS = {
     f"{c.__module__}:{c.__qualname__}": c.__qualname__
@@ -107,6 +113,16 @@ _VISIT_SCHEMAS = {
     CANCELLED: pa.schema([("timestamp", _WRAPPED), ("by", _WRAPPED), ("reason", _WRAPPED), ("cancelled_at", _WRAPPED)]),
     CORRECTED: pa.schema([("timestamp", _WRAPPED), ("actual_start", _WRAPPED), ("actual_end", _WRAPPED), ("reason", pa.string())]),
 }
+
+_COMBINED_SCHEMAS = {
+    kind: pa.schema(
+        [f for f in _VISIT_SCHEMAS[PLANNED] if f.name != "class_version"]
+        + [f for f in _VISIT_SCHEMAS[kind] if f.name != "timestamp"]
+        + [(recorded, _WRAPPED)]
+    )
+    for kind, recorded in _COMBINED_TOPICS.values()
+}
+
 
 class ProjectionError(Exception):
     """The store holds something the projection cannot fold."""
@@ -159,14 +175,24 @@ def _utc_seconds(values: pa.ChunkedArray) -> np.ndarray:
 def _kind_table(kind: int, page: RawPage, idx: np.ndarray) -> pa.Table:
     """One kind of visit event from a page as an Arrow table of typed columns."""
     table = _parse([page.state[i] for i in idx.tolist()], _VISIT_SCHEMAS[kind])
+    return _kind_columns(kind, table, _key_columns(page, idx), "timestamp", len(idx))
+
+
+def _combined_tables(kind: int, recorded: str, page: RawPage, idx: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """Combined events (plan and outcome in one) as a planned table and an outcome table of ``kind``,
+    exactly as the two separate events would be read (the outcome with its own recorded time)."""
+    table = _parse([page.state[i] for i in idx.tolist()], _COMBINED_SCHEMAS[kind])
+    keys = _key_columns(page, idx)
+    return _kind_columns(PLANNED, table, keys, "timestamp", len(idx)), _kind_columns(kind, table, keys, recorded, len(idx))
+
+
+def _key_columns(page: RawPage, idx: np.ndarray) -> dict[str, Any]:
     hi, lo = _hex_to_u64(page.originator_id[idx])
-    cols: dict[str, Any] = {
-        "notification_id": page.notification_id[idx],
-        "key_hi": hi,
-        "key_lo": lo,
-        "version": page.originator_version[idx],
-        "recorded_at": _utc_seconds(_data(table, "timestamp")),
-    }
+    return {"notification_id": page.notification_id[idx], "key_hi": hi, "key_lo": lo, "version": page.originator_version[idx]}
+
+
+def _kind_columns(kind: int, table: pa.Table, keys: dict[str, Any], recorded: str, n: int) -> pa.Table:
+    cols: dict[str, Any] = {**keys, "recorded_at": _utc_seconds(_data(table, recorded))}
     if kind == PLANNED:
         cols["recipient"] = _data(table, "recipient_id")
         cols["provider"] = table.column("provider")
@@ -175,7 +201,7 @@ def _kind_table(kind: int, page: RawPage, idx: np.ndarray) -> pa.Table:
         cols["planned_start"] = _utc_seconds(_data(table, "planned_start"))
         cols["planned_minutes"] = table.column("planned_minutes")
         # class_version 1 had no staff_planned: one staff (the upcast rule)
-        cols["staff_planned"] = table.column("staff_planned").fill_null(1)
+        cols["staff_planned"] = table.column("staff_planned").fill_null(1) if "class_version" in table.column_names else table.column("staff_planned")
     elif kind == PERFORMED:
         cols["actual_start"] = _utc_seconds(_data(table, "actual_start"))
         cols["actual_end"] = _utc_seconds(_data(table, "actual_end"))
@@ -183,7 +209,7 @@ def _kind_table(kind: int, page: RawPage, idx: np.ndarray) -> pa.Table:
         pc = pa.compute
         cols["staff1"] = pc.list_element(staff, 0)
         padded = pc.list_slice(staff, 0, 2, return_fixed_size_list=True)  # [a, null] for one staff
-        cols["staff2"] = pc.list_flatten(padded).take(pa.array(np.arange(1, 2 * len(idx), 2)))
+        cols["staff2"] = pc.list_flatten(padded).take(pa.array(np.arange(1, 2 * n, 2)))
         cols["registration"] = _data(table, "registration")
     elif kind == CANCELLED:
         cols["cancelled_by"] = _data(table, "by")
@@ -214,12 +240,23 @@ class VisitEvents:
 
 
 def _decode_visits(page: RawPage) -> VisitEvents:
-    kinds = np.array([_VISIT_TOPICS.get(t, -1) for t in page.topic], dtype=np.int8)
-    out = VisitEvents()
+    topics = pd.Series(page.topic, dtype=object)
+    kinds = topics.map(_VISIT_TOPICS).fillna(-1).to_numpy(dtype=np.int8)
+    parts: dict[int, list[pa.Table]] = {}
     for kind in _VISIT_SCHEMAS:
         idx = np.flatnonzero(kinds == kind)
         if len(idx):
-            out.kinds[kind] = _kind_table(kind, page, idx)
+            parts.setdefault(kind, []).append(_kind_table(kind, page, idx))
+    for topic, (kind, recorded) in _COMBINED_TOPICS.items():
+        idx = np.flatnonzero((topics == topic).to_numpy())
+        if len(idx):
+            planned, outcome = _combined_tables(kind, recorded, page, idx)
+            parts.setdefault(PLANNED, []).append(planned)
+            parts.setdefault(kind, []).append(outcome)
+    out = VisitEvents()
+    for kind, tables in parts.items():
+        # each kind's rows in notification order, whichever event they came from
+        out.kinds[kind] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("notification_id")
     return out
 
 
@@ -251,7 +288,7 @@ def _decode_entities(page: RawPage) -> pd.DataFrame | None:
 
 
 def _unknown_topics(page: RawPage) -> set[str]:
-    return {t for t in set(page.topic.tolist()) if t not in _VISIT_TOPICS and t not in _ENTITY_EVENTS}
+    return {t for t in set(page.topic.tolist()) if t not in _VISIT_TOPICS and t not in _COMBINED_TOPICS and t not in _ENTITY_EVENTS}
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +336,7 @@ class VisitState:
         "staff_planned": np.int8, "actual_start": "datetime64[s]", "actual_start_utc": "datetime64[s]", "actual_minutes": np.float32,
         "staff1": np.int32, "staff2": np.int32, "registration": np.int8, "cancelled_by": np.int8,
         "cancel_reason": np.int8, "notice_minutes": np.float32, "corrections": np.int8,
-        "registration_delay_minutes": np.float32,
+        "registration_delay_minutes": np.float32, "version": np.int32,
     }  # fmt: skip
     ENUMS: ClassVar[dict[str, list[str]]] = {
         "category": [c.value for c in Category],
@@ -348,12 +385,15 @@ class VisitState:
                 continue
             pos = index.get_indexer(rows.column("key_lo").to_numpy())
             known = pos >= 0
-            known &= self.cols["key_hi"][np.maximum(pos, 0)] == rows.column("key_hi").to_numpy()
+            if len(self):
+                known &= self.cols["key_hi"][np.maximum(pos, 0)] == rows.column("key_hi").to_numpy()
             if not known.all():
                 if not drop_orphans:
                     raise ProjectionError(f"{int((~known).sum())} visit events refer to visits never planned")
                 rows, pos = rows.filter(pa.array(known)), pos[known]
             fold(pos, rows)
+            self._writable("version")
+            np.maximum.at(self.cols["version"], pos, rows.column("version").to_numpy().astype(np.int32))
             self.touched.append(pos)
 
     def _append_planned(self, p: pa.Table) -> None:
@@ -382,6 +422,7 @@ class VisitState:
             "notice_minutes": np.full(n, np.nan, np.float32),
             "corrections": np.zeros(n, np.int8),
             "registration_delay_minutes": np.full(n, np.nan, np.float32),
+            "version": _np(p.column("version"), np.int32),
         }
         for k, v in new.items():
             self.cols[k] = np.concatenate([self.cols[k], v])

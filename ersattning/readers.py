@@ -129,6 +129,7 @@ class Chunk:
     first_row: int  # 1-based data row number of the first row (a header is not counted)
     frame: pd.DataFrame  # object columns of str or None, named as in the file
     lines: np.ndarray  # int64, 1-based physical line of each row
+    fraction: float | None = None  # how much of the file had been read when the chunk was handed out (0–1), if known
 
     @property
     def first_line(self) -> int:
@@ -409,6 +410,7 @@ def _read_csv(path: str, chunk_rows: int, dialect: CsvDialect) -> Iterator[Chunk
     """pandas' C parser tokenizes (every cell as text, blank lines kept as records so that records and lines
     stay in step); each record's line is the previous record's line + 1 + the line breaks inside its cells."""
     with _open_binary(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
         stream = _TextStream(path, fh, dialect.encoding)
         try:
             parts = pd.read_csv(
@@ -449,7 +451,10 @@ def _read_csv(path: str, chunk_rows: int, dialect: CsvDialect) -> Iterator[Chunk
                     count += len(cells)
                 while count >= chunk_rows:
                     chunk_cells, chunk_lines, held, count = _take(held, chunk_rows)
-                    yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines)
+                    # the parser is a part ahead of the rows handed out: scale the bytes read by the rows' share
+                    done = first_row - 1 + chunk_rows
+                    fraction = _read_fraction(fh, size)
+                    yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines, fraction * done / (done + count) if fraction is not None else None)
                     first_row += chunk_rows
         except pd.errors.EmptyDataError:
             raise _error(path, "empty file, no header row") from None
@@ -458,7 +463,7 @@ def _read_csv(path: str, chunk_rows: int, dialect: CsvDialect) -> Iterator[Chunk
             raise _error(path, f"malformed CSV: {e}") from None  # pragma: no cover - located above
         if count:
             chunk_cells, chunk_lines, held, count = _take(held, count)
-            yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines)
+            yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines, 1.0)
 
 
 def _csv_columns(path: str, header: np.ndarray, line: int) -> list[str]:
@@ -508,9 +513,17 @@ def _locate_csv_error(path: str, dialect: CsvDialect, message: str) -> None:
             raise _error(path, "malformed CSV: a quoted cell is not closed before the end of the file", start)
 
 
-def _csv_chunk(path: str, first_row: int, columns: list[str], cells: np.ndarray, lines: np.ndarray) -> Chunk:
+def _read_fraction(fh, size: int) -> float | None:
+    """Bytes read from the file so far over its size (the parser reads a little ahead of the rows it hands out)."""
+    try:
+        return min(1.0, fh.tell() / size) if size else None
+    except (OSError, ValueError):
+        return None
+
+
+def _csv_chunk(path: str, first_row: int, columns: list[str], cells: np.ndarray, lines: np.ndarray, fraction: float | None = None) -> Chunk:
     frame = pd.DataFrame(cells, columns=columns, dtype=object)
-    return Chunk(path=path, first_row=first_row, frame=frame, lines=np.asarray(lines, dtype=np.int64))
+    return Chunk(path=path, first_row=first_row, frame=frame, lines=np.asarray(lines, dtype=np.int64), fraction=fraction)
 
 
 # ----------------------------------------------------------------------------------------- Parquet
@@ -559,7 +572,9 @@ def _read_parquet(path: str, chunk_rows: int, columns: list[str]) -> Iterator[Ch
                 table = pa.Table.from_batches(pending)
                 take = min(held, chunk_rows)
                 part, rest = table.slice(0, take), table.slice(take)
-                yield _parquet_chunk(path, first_row, columns, part)
+                chunk = _parquet_chunk(path, first_row, columns, part)
+                chunk.fraction = min(1.0, (first_row - 1 + take) / pf.metadata.num_rows) if pf.metadata.num_rows else None
+                yield chunk
                 first_row += take
                 pending, held = rest.to_batches(), rest.num_rows
             if batch is None:
