@@ -24,7 +24,7 @@ from ersattning.indicators import model_indicators, shared_indicators
 from ersattning.models.base import Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
-from ersattning.suppression import MIN_PERSONS, PERSON_LEVEL_INDICATORS, is_small
+from ersattning.suppression import MIN_PERSONS, PERSON_LEVEL, is_small
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Comparison:
 
     def person_value(self, key: str, value: Any) -> Any:
         """A region-level figure, or None when it is a person-level figure of a small region."""
-        return None if self.region_is_small and key in PERSON_LEVEL_INDICATORS + ("cost_per_recipient_month_sek",) else value
+        return None if self.region_is_small and key in PERSON_LEVEL else value
 
     @cached_property
     def recipient_month_totals(self) -> pd.DataFrame:

@@ -471,27 +471,12 @@ class Visit(Aggregate):
         staff_planned: int = 1,
         recorded_at: datetime,
     ) -> Visit:
-        _require_aware("recorded_at", recorded_at)
-        _require_aware("planned_start", planned_start)
-        if planned_minutes <= 0:
-            raise DomainError("planned_minutes must be > 0")
-        if staff_planned < 1:
-            raise DomainError("staff_planned must be >= 1")
-        return cls._create(
-            cls.Planned,
-            id=stable_id("visit", key),
-            timestamp=recorded_at,
-            recipient_id=recipient_id,
-            provider=provider,
-            team=team,
-            category=Category(category),
-            planned_start=planned_start,
-            planned_minutes=int(planned_minutes),
-            staff_planned=int(staff_planned),
-        )
+        fields = cls._plan_fields(recipient_id=recipient_id, provider=provider, team=team, category=category, planned_start=planned_start, planned_minutes=planned_minutes, staff_planned=staff_planned, recorded_at=recorded_at)
+        return cls._create(cls.Planned, id=stable_id("visit", key), **fields)
 
     @classmethod
     def _plan_fields(cls, *, recipient_id: UUID, provider: str, team: str, category: Category, planned_start: datetime, planned_minutes: int, staff_planned: int, recorded_at: datetime) -> dict[str, Any]:
+        """The checked fields of a plan, shared by ``plan`` and the combined plan-and-outcome events."""
         _require_aware("recorded_at", recorded_at)
         _require_aware("planned_start", planned_start)
         if planned_minutes <= 0:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ersattning.assumptions import scenario_assumptions
 from ersattning.compare import Comparison
-from ersattning.suppression import PERSON_LEVEL_INDICATORS, SUPPRESSED_MARK, is_small
+from ersattning.suppression import PERSON_LEVEL, SUPPRESSED_MARK, is_small
 
 MODEL_COLUMNS = [
     "model",
@@ -96,7 +96,7 @@ def build_tables(c: Comparison) -> ReportTables:
         columns=MODEL_COLUMNS,
     ).astype({k: "float64" for k in MODEL_COLUMNS[3:]})
     if region_small:
-        models["cost_per_recipient_month_sek"] = SUPPRESSED_MARK
+        models[[k for k in MODEL_COLUMNS if k in PERSON_LEVEL]] = SUPPRESSED_MARK
     components = pd.DataFrame(
         [{"model": m["name"], "component": k, "cost_sek": v} for m in data["models"] for k, v in m["components"].items() if v],
         columns=["model", "component", "cost_sek"],
@@ -121,7 +121,7 @@ def build_tables(c: Comparison) -> ReportTables:
         columns=["provider", "recipients", "suppressed", "model", "cost_sek", "delta_sek"],
     )
     keys = list(data["models"][0]["indicators"]) if data["models"] else []
-    hidden = {k for k in keys if region_small and k in PERSON_LEVEL_INDICATORS}
+    hidden = {k for k in keys if region_small and k in PERSON_LEVEL}
     indicators = pd.DataFrame({"indicator": keys, **{m["name"]: [SUPPRESSED_MARK if k in hidden else _nan(m["indicators"][k]) for k in keys] for m in data["models"]}})
     admin = pd.DataFrame(
         [{"model": m["name"], **a} for m in data["models"] for a in m["admin"]],
@@ -153,7 +153,7 @@ def build_tables(c: Comparison) -> ReportTables:
         assumptions=assumptions,
         manifest={
             **data["manifest"],
-            **{k: SUPPRESSED_MARK for k in ("recipients", "recipient_months") if region_small},
+            **{k: SUPPRESSED_MARK for k in data["manifest"] if region_small and k in PERSON_LEVEL},
             "suppression": data["suppression"]["on"],
         },
         baseline=data["baseline"],

@@ -22,13 +22,15 @@ import numpy as np
 MIN_PERSONS = 5
 SUPPRESSED_MARK = ".."  # the symbol SCB uses for figures that are not shown
 
-# Indicators and counts that describe persons (suppressed in regions of 1–4 recipients).
-PERSON_LEVEL_INDICATORS = (
+# Counts and figures that describe persons (suppressed in regions of 1–4 recipients), wherever
+# they appear: among the indicators, in the manifest, in the model table.
+PERSON_LEVEL = (
     "recipients",
     "recipient_months",
     "continuity_median",
     "continuity_share_above_20",
     "continuity_person_windows",
+    "cost_per_recipient_month_sek",
 )
 
 WARNING = (

@@ -149,6 +149,7 @@ def test_a_region_of_three_recipients_shows_no_person_level_figures(tmp_path):
         assert m["cost_per_recipient_month_sek"] is None
         assert m["cost_sek"] > 0  # amounts of the whole region are still shown
     t = build_tables(c)
+    assert (t.models["cost_per_recipient_month_sek"] == SUPPRESSED_MARK).all() and (t.models["cost_sek"] > 0).all()
     counts = t.distribution["recipient_months"].tolist()
     assert all(v == SUPPRESSED_MARK or v == 0 for v in counts) and SUPPRESSED_MARK in counts
     assert "P1" not in render.table(c) and f"{SUPPRESSED_MARK} recipients" in render.table(c)
