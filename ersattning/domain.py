@@ -515,20 +515,9 @@ class Visit(Aggregate):
     ) -> Visit:
         """``plan`` and ``perform`` as one event (``PlannedAndPerformed``), with the same checks."""
         fields = cls._plan_fields(recipient_id=recipient_id, provider=provider, team=team, category=category, planned_start=planned_start, planned_minutes=planned_minutes, staff_planned=staff_planned, recorded_at=recorded_at)
-        cls._check_times(actual_start, actual_end)
-        if not staff:
-            raise DomainError("a performed visit needs at least one staff id")
+        performed = cls._performed_fields(actual_start=actual_start, actual_end=actual_end, staff=staff, registration=registration)
         _require_aware("performed_recorded_at", performed_recorded_at)
-        return cls._create(
-            cls.PlannedAndPerformed,
-            id=stable_id("visit", key),
-            **fields,
-            actual_start=actual_start,
-            actual_end=actual_end,
-            staff=tuple(staff),
-            registration=Registration(registration),
-            performed_recorded_at=performed_recorded_at,
-        )
+        return cls._create(cls.PlannedAndPerformed, id=stable_id("visit", key), **fields, **performed, performed_recorded_at=performed_recorded_at)
 
     @classmethod
     def plan_cancelled(
@@ -550,17 +539,23 @@ class Visit(Aggregate):
     ) -> Visit:
         """``plan`` and ``cancel`` as one event (``PlannedAndCancelled``), with the same checks."""
         fields = cls._plan_fields(recipient_id=recipient_id, provider=provider, team=team, category=category, planned_start=planned_start, planned_minutes=planned_minutes, staff_planned=staff_planned, recorded_at=recorded_at)
-        _require_aware("cancelled_at", cancelled_at)
+        cancelled = cls._cancelled_fields(by=by, reason=reason, cancelled_at=cancelled_at)
         _require_aware("cancelled_recorded_at", cancelled_recorded_at)
-        return cls._create(
-            cls.PlannedAndCancelled,
-            id=stable_id("visit", key),
-            **fields,
-            by=CancelledBy(by),
-            reason=CancelReason(reason),
-            cancelled_at=cancelled_at,
-            cancelled_recorded_at=cancelled_recorded_at,
-        )
+        return cls._create(cls.PlannedAndCancelled, id=stable_id("visit", key), **fields, **cancelled, cancelled_recorded_at=cancelled_recorded_at)
+
+    @classmethod
+    def _performed_fields(cls, *, actual_start: datetime, actual_end: datetime, staff: tuple[str, ...], registration: Registration) -> dict[str, Any]:
+        """The checked fields of a performance, shared by ``perform`` and ``plan_performed``."""
+        cls._check_times(actual_start, actual_end)
+        if not staff:
+            raise DomainError("a performed visit needs at least one staff id")
+        return {"actual_start": actual_start, "actual_end": actual_end, "staff": tuple(staff), "registration": Registration(registration)}
+
+    @staticmethod
+    def _cancelled_fields(*, by: CancelledBy, reason: CancelReason, cancelled_at: datetime) -> dict[str, Any]:
+        """The checked fields of a cancellation, shared by ``cancel`` and ``plan_cancelled``."""
+        _require_aware("cancelled_at", cancelled_at)
+        return {"by": CancelledBy(by), "reason": CancelReason(reason), "cancelled_at": cancelled_at}
 
     @staticmethod
     def _check_times(start: datetime, end: datetime) -> None:
@@ -580,31 +575,16 @@ class Visit(Aggregate):
     ) -> None:
         if self.status != "planned":
             raise DomainError(f"visit is already {self.status}")
-        self._check_times(actual_start, actual_end)
-        if not staff:
-            raise DomainError("a performed visit needs at least one staff id")
+        fields = self._performed_fields(actual_start=actual_start, actual_end=actual_end, staff=staff, registration=registration)
         _require_aware("recorded_at", recorded_at)
-        self.trigger_event(
-            self.Performed,
-            timestamp=recorded_at,
-            actual_start=actual_start,
-            actual_end=actual_end,
-            staff=tuple(staff),
-            registration=Registration(registration),
-        )
+        self.trigger_event(self.Performed, timestamp=recorded_at, **fields)
 
     def cancel(self, *, by: CancelledBy, reason: CancelReason, cancelled_at: datetime, recorded_at: datetime) -> None:
         if self.status != "planned":
             raise DomainError(f"visit is already {self.status}")
-        _require_aware("cancelled_at", cancelled_at)
+        fields = self._cancelled_fields(by=by, reason=reason, cancelled_at=cancelled_at)
         _require_aware("recorded_at", recorded_at)
-        self.trigger_event(
-            self.Cancelled,
-            timestamp=recorded_at,
-            by=CancelledBy(by),
-            reason=CancelReason(reason),
-            cancelled_at=cancelled_at,
-        )
+        self.trigger_event(self.Cancelled, timestamp=recorded_at, **fields)
 
     def correct(self, *, actual_start: datetime, actual_end: datetime, reason: str, recorded_at: datetime) -> None:
         if self.status != "performed":
