@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,12 +37,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ersattning import projection
+from ersattning import append_process, projection
+from ersattning.append_process import AppendProcess
 from ersattning.bulk import EventBatch, encoder_for
 from ersattning.domain import ID_NAMESPACE, CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.mapping import VISIT_REQUIRED, Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.readers import Chunk, read_rows
+from ersattning.store import AppendConflict, StoreError
 from ersattning.import_strict import checked_first
 
 MAX_VISIT_MINUTES = 16 * 60
@@ -65,6 +67,7 @@ class ImportReport:
     columns_with_personnummer: set[str] = field(default_factory=set)
     seconds: float = 0.0
     staff_intervals_peak: int = 0  # most staff intervals held in memory at once for the overlap check
+    journal: str = ""  # how an SQLite store was written: "delete" (the store to itself) or "wal" (beside readers)
 
     def summary(self) -> list[str]:
         lines = [
@@ -150,37 +153,47 @@ def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | 
 def _pnr_screen(arr: pa.Array) -> np.ndarray:
     """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
 
-    Each distinct value is looked at once. With many distinct values, ASCII
-    text is screened with numpy on Arrow's byte buffer — ten digits within
-    eleven bytes are needed — and only values with non-ASCII bytes (which
-    may hold other Unicode digits) go through the RE2 pattern.
+    ASCII text is screened with numpy on Arrow's byte buffer — ten digits
+    within eleven bytes of one cell are needed. Text with other bytes (which
+    may hold other Unicode digits) is screened once per distinct value, with
+    the RE2 pattern for the values that are not ASCII.
     """
     if _plainly_free(arr):
         return np.zeros(len(arr), dtype=bool)
+    offsets, data = _buffers(arr)
+    if not (data >= 0x80).any():
+        return _ten_digits_in_a_cell(offsets, data)
     enc = arr.dictionary_encode()
     d = enc.dictionary
     codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    if len(d) <= 4096:
-        maybe = pc.match_substring_regex(d, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
-    else:
-        offsets = np.frombuffer(d.buffers()[1], dtype=np.int32)[d.offset : d.offset + len(d) + 1]
-        data = np.frombuffer(d.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        offsets = offsets - offsets[0]
-        maybe = np.zeros(len(d), dtype=bool)
-        digits = np.concatenate(([0], np.cumsum((data >= 48) & (data <= 57), dtype=np.int64)))
-        for width in (10, 11):
-            if len(data) >= width:
-                start = np.flatnonzero(digits[width:] - digits[:-width] >= 10)
-                if len(start):
-                    maybe[np.searchsorted(offsets, start, side="right") - 1] = True
-                    maybe[np.searchsorted(offsets, start + width - 1, side="right") - 1] = True
-        wide = data >= 0x80
-        if wide.any():
-            has_wide = np.zeros(len(d), dtype=bool)
-            has_wide[np.searchsorted(offsets, np.flatnonzero(wide), side="right") - 1] = True
-            idx = np.flatnonzero(has_wide)
-            maybe[idx] |= pc.match_substring_regex(d.take(pa.array(idx)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    offsets, data = _buffers(d)
+    wide = np.zeros(len(d), dtype=bool)
+    wide[np.searchsorted(offsets, np.flatnonzero(data >= 0x80), side="right") - 1] = True
+    maybe = _ten_digits_in_a_cell(offsets, data) & ~wide
+    idx = np.flatnonzero(wide)
+    maybe[idx] = pc.match_substring_regex(d.take(pa.array(idx)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return np.append(maybe, False)[codes]
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (rebased to 0) and bytes, without copying the bytes."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], data
+
+
+def _ten_digits_in_a_cell(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Cells with ten ASCII digits within some eleven consecutive bytes of the cell itself."""
+    maybe = np.zeros(len(offsets) - 1, dtype=bool)
+    digits = np.concatenate(([0], np.cumsum((data >= 48) & (data <= 57), dtype=np.int64)))
+    for width in (10, 11):
+        if len(data) >= width:
+            start = np.flatnonzero(digits[width:] - digits[:-width] >= 10)
+            if len(start):
+                cell = np.searchsorted(offsets, start, side="right") - 1
+                within = cell == np.searchsorted(offsets, start + width - 1, side="right") - 1
+                maybe[cell[within]] = True
+    return maybe
 
 
 def _plainly_free(arr: pa.Array) -> bool:
@@ -188,8 +201,7 @@ def _plainly_free(arr: pa.Array) -> bool:
     (times, durations, short ids) — a few vectorized passes over Arrow's byte buffer."""
     if arr.null_count == len(arr):
         return True
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    _, data = _buffers(arr)
     if len(data) < 10:  # ten digits at least, and other Unicode digits take more bytes
         return True
     if (data >= 0x80).any():
@@ -669,6 +681,7 @@ def _import_chunks(
     finally:
         writer.close()
         report.events_written = writer.events
+        report.journal = writer.journal
         staff_seen.close()
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak
@@ -676,21 +689,31 @@ def _import_chunks(
 
 
 class _Writer:
-    """Appends each chunk's batch on a thread while the next chunk is read and checked.
+    """Appends each chunk's batch while the next chunk is read and checked.
 
-    SQLite does its work with the GIL released, so the two overlap on two
-    cores. At most one batch is in flight (memory stays bounded), batches go
-    in file order, each in its own transaction as before; an append error
-    surfaces at the next submit or at the end.
+    SQLite stores are written by a child process (:mod:`ersattning.append_process`),
+    other stores on a thread. At most one batch is in flight (memory stays
+    bounded), batches go in file order, each in its own transaction; an append
+    error surfaces at the next submit or at the end.
     """
 
     def __init__(self, store) -> None:
         self.store = store
         self.events = 0
+        self._process: AppendProcess | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+        self.journal = ""
 
     def submit(self, batch: EventBatch) -> None:
+        if self.store.is_sqlite and append_process.available():
+            ids, versions, order = batch.ids_versions_order()
+            self.wait()
+            if self._process is None:
+                self.store.release_connections()
+                self._process = AppendProcess(str(self.store.location.path))
+            self._process.send(ids, versions, order, list(zip(batch.topic, batch.state, strict=True)))
+            return
         columns = batch.columns()  # the Python lists for the driver, built here: the thread only writes
         self.wait()
         if self._pool is None:
@@ -703,18 +726,32 @@ class _Writer:
         return len(columns[3])
 
     def wait(self) -> None:
+        """Wait for the batch in flight; its error, if any, is raised here."""
+        if self._process is not None:
+            try:
+                self.events += self._process.result()
+                self.journal = self._process.journal or self.journal
+            except append_process.AppendFailed as e:
+                if e.conflict:
+                    raise AppendConflict(
+                        "append rejected: an event with the same aggregate id and version is already stored "
+                        f"(another writer got there first); nothing of this batch was written ({e})"
+                    ) from None
+                raise StoreError(f"cannot write to the store: {e}") from None
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.events += pending.result()
 
     def close(self) -> None:
+        """Let a batch in flight finish (or fail) whole, then stop the writer; errors were raised by ``wait``."""
         try:
-            if self._pending is not None:
-                wait([self._pending])  # a batch in flight finishes (or fails) whole before we return
-                if self._pending.exception() is None:
-                    self.events += self._pending.result()
-                self._pending = None
+            self.wait()
+        except Exception:  # noqa: BLE001 - in the normal path wait() already raised it; here an error is on its way out
+            pass
         finally:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
             if self._pool is not None:
                 self._pool.shutdown()
 

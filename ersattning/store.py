@@ -32,6 +32,7 @@ import numpy as np
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
+from ersattning.append_process import BULK_PRAGMAS, CHECKPOINT_SQL, INSERT_SQL
 from ersattning.application import ServiceHistory
 
 DEFAULT_STORE_URL = "sqlite:///ersattning.db"
@@ -116,7 +117,10 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
         if head != SQLITE_MAGIC:
             raise StoreError(f"{path} is not an ersattning store (not an SQLite database)")
         try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            # read-write when we may: a bulk import killed mid-batch leaves a rollback journal that
+            # the first reader must roll back, which a read-only connection cannot do
+            mode = "rw" if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK) else "ro"
+            con = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
             try:
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             finally:
@@ -325,23 +329,27 @@ class Store:
     def _append_sqlite(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
         with self._datastore.get_connection(commit=True) as conn:
             setup = conn.cursor()
-            # A large page cache keeps the primary-key index in memory while a
-            # batch goes in; NORMAL sync is safe from corruption in WAL mode.
-            setup.execute("PRAGMA cache_size=-262144")
-            setup.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoint after the batch, not many times inside it (see checkpoint()).
-            setup.execute("PRAGMA wal_autocheckpoint=100000")
+            for pragma in BULK_PRAGMAS:
+                setup.execute(pragma)
             with conn.transaction(commit=True) as c:
-                c.executemany(
-                    "INSERT INTO stored_events VALUES (?,?,?,?)",
-                    zip(ids, versions, topics, states, strict=True),
-                )
+                c.executemany(INSERT_SQL, zip(ids, versions, topics, states, strict=True))
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log back into the database file after bulk work."""
         if self.is_sqlite:
             with self._datastore.get_connection(commit=True) as conn:
-                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.cursor().execute(CHECKPOINT_SQL)
+
+    def release_connections(self) -> None:
+        """Close this process's idle connections to an SQLite store (the library opens new ones when
+        needed), so that a bulk writer can have the file to itself (see :mod:`ersattning.append_process`)."""
+        pool = getattr(self._datastore, "pool", None) if self.is_sqlite else None
+        idle = getattr(pool, "_pool", None)
+        if pool is None or idle is None:
+            return
+        with pool._put_condition:
+            while idle:
+                idle.popleft().close()
 
     def close(self) -> None:
         self.app.close()

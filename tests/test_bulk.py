@@ -121,3 +121,14 @@ def test_batch_columns_keep_version_order_per_aggregate():
     batch.add(enc, ids[:1], 2, {"timestamp": t[:1], "departed_on": t[:1].astype("datetime64[D]"), "reason": ["moved"]})
     ids_out, versions, _, _ = batch.columns()
     assert list(zip(ids_out, versions, strict=True)) == [("a" * 32, 1), ("b" * 32, 2), ("b" * 32, 3)]
+
+
+def test_batch_order_is_by_whole_id_even_when_ids_share_their_first_bytes():
+    enc = encoder_for(Recipient.Departed)
+    batch = EventBatch.empty()
+    ids = np.array([b"0" * 16 + b"f" * 16, b"0" * 16 + b"1" * 16, b"0" * 16 + b"8" * 16], dtype="S32")
+    t = np.array(["2024-01-01T00:00:00"] * 3, dtype="datetime64[s]")
+    batch.add(enc, ids, np.array([1, 2, 1]), {"timestamp": t, "departed_on": t.astype("datetime64[D]"), "reason": ["moved"] * 3})
+    batch.add(enc, ids[1:2], 1, {"timestamp": t[:1], "departed_on": t[:1].astype("datetime64[D]"), "reason": ["moved"]})
+    ids_out, versions, _, _ = batch.columns()
+    assert list(zip(ids_out, versions, strict=True)) == [("0" * 16 + "1" * 16, 1), ("0" * 16 + "1" * 16, 2), ("0" * 16 + "8" * 16, 1), ("0" * 16 + "f" * 16, 1)]

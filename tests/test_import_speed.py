@@ -198,6 +198,10 @@ def test_the_personnummer_screen_misses_nothing_the_exact_check_finds():
         screen = _pnr_screen(pa.array(part, pa.string()))
         exact = find_personnummer(pd.Series(part, dtype=object))
         assert exact.sum() >= (5 if part is values else 0) and not (exact & ~screen).any()
+    # digits that only run on across the boundary of two cells are no personnummer: not flagged
+    neighbours = pa.array(["A123456", "7890123B"] * 3000, pa.string())
+    assert not _pnr_screen(neighbours).any() and not _pnr_screen(neighbours.slice(1)).any()
+    assert _pnr_screen(pa.array(["A123456", "X 811228-9874", "7890123B"] * 3000, pa.string()).slice(1)).tolist() == [True, False, False] * 2999 + [True, False]
 
 
 # -- staff overlaps across chunks ------------------------------------------------------------------
