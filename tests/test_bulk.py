@@ -132,3 +132,21 @@ def test_batch_order_is_by_whole_id_even_when_ids_share_their_first_bytes():
     batch.add(enc, ids[1:2], 1, {"timestamp": t[:1], "departed_on": t[:1].astype("datetime64[D]"), "reason": ["moved"]})
     ids_out, versions, _, _ = batch.columns()
     assert list(zip(ids_out, versions, strict=True)) == [("0" * 16 + "1" * 16, 1), ("0" * 16 + "1" * 16, 2), ("0" * 16 + "8" * 16, 1), ("0" * 16 + "f" * 16, 1)]
+
+
+def test_an_arena_reuses_its_memory_batch_after_batch_and_never_hands_out_overlapping_rows():
+    from ersattning.bulk import Arena
+
+    enc = encoder_for(Recipient.Departed)
+    arena = Arena()
+    t = np.array(["2024-01-01T00:00:00"] * 50, dtype="datetime64[s]")
+    cols = {"timestamp": t, "departed_on": t.astype("datetime64[D]"), "reason": ["moved"] * 50}
+    expected = enc.encode(50, cols)
+    first = [enc.encode(50, cols, arena), enc.encode(50, {**cols, "reason": ["deceased"] * 50}, arena)]
+    assert first[0].tolist() == expected.tolist() and all(b"deceased" in s for s in first[1].tolist())  # the second did not overwrite the first
+    arena.reset()
+    again = enc.encode(50, cols, arena)
+    other = enc.encode(50, {**cols, "reason": ["deceased"] * 50}, arena)  # both in the grown buffer now
+    assert again.tolist() == expected.tolist() and not np.shares_memory(again, other)
+    arena.reset()
+    assert np.shares_memory(enc.encode(50, cols, arena), again)  # the batch after fits in the grown buffer

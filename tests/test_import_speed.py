@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ersattning import projection
 from ersattning.bulk import encoder_for
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit, stable_id
-from ersattning.importer import StaffIntervals, _pnr_screen, import_visits
+from ersattning.importer import StaffIntervals, _pnr_screen, import_visits, parse_times
 from ersattning.mapping import Mapping
 from ersattning.pseudonym import Pseudonymiser, find_personnummer
 from ersattning.store import open_store
@@ -346,3 +346,44 @@ def test_a_csv_chunk_knows_how_much_of_the_file_is_behind_it(tmp_path):
         # the share of rows handed out, give or take the reader's one-block read-ahead (1 MB of ~12 MB)
         assert chunk.fraction == pytest.approx(seen / n, abs=0.1)
     assert chunk.fraction == 1.0
+
+
+# -- times read on the fast path are read as pandas reads them --------------------------------------
+
+
+def _pandas_times(values: list[str | None], fmt: str | None, zone: str) -> np.ndarray:
+    """The general path alone: pandas parses, then the local time is placed in its zone (NaT over DST gaps and overlaps)."""
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        t = pd.to_datetime(pd.Series([v]), format=fmt or "ISO8601", errors="coerce")
+        if t.isna().all():
+            continue
+        local = pd.DatetimeIndex(t).tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        out[i] = local.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")[0]
+    return out
+
+
+_digits2 = st.integers(0, 99).map(lambda v: f"{v:02d}")
+_stamp = st.builds(
+    lambda y, mo, d, h, mi, sec, sep: f"{y:04d}-{mo}-{d} {h}:{mi}{sec}".replace(" ", sep, 1),
+    st.sampled_from([1677, 1678, 1999, 2024, 2261, 2262]),
+    st.one_of(st.sampled_from(["01", "02", "03", "10", "12"]), _digits2),
+    st.one_of(st.sampled_from(["01", "28", "29", "30", "31", "27"]), _digits2),
+    st.one_of(st.sampled_from(["00", "02", "03", "23"]), _digits2),
+    _digits2,
+    st.one_of(st.just(""), _digits2.map(lambda v: ":" + v)),
+    st.sampled_from([" ", "T"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.one_of(st.none(), _stamp, st.sampled_from(["2024-03-31 02:30", "2024-10-27 02:30", "2024-3-5 7:00", "2024-02-29T23:59:59", "x"])), min_size=1, max_size=40),
+       fmt=st.sampled_from([None, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]))
+def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
+    mapping = Mapping(date_format=fmt)
+    got, bad = parse_times(pa.array(values, pa.string()), mapping)
+    expected = _pandas_times(values, fmt, mapping.timezone)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert bad.tolist() == [v is not None and np.isnat(e) for v, e in zip(values, expected, strict=True)]
