@@ -12,6 +12,20 @@ but the last exactly ``chunk_rows``), holding every cell as text (``str``, or
 error found later can be reported as "FILE, line N". Memory stays flat in the
 file size: about one chunk (plus, for XES, the events of one trace) is held.
 
+Fast path for plain CSV: a file is *plain* when a pre-scan of its bytes (in
+blocks, vectorised, bounded memory; about 1 ms per MB) finds UTF-8 (with or
+without BOM) or Windows-1252 that all decodes, a ``;`` ``,`` or tab delimiter,
+no ``"``, no NUL, no lone ``\\r``, and on every line (the header's too) the
+header's number (at least one) of delimiters and some text. Such a file has one
+record per line and nothing to unquote, pad or skip, so pyarrow's streaming CSV
+parser reads it (one thread, every column text) straight into Arrow string
+arrays, handed out as ``Chunk.table``; ``Chunk.frame`` is built from them only
+when asked for. The chunks equal the general path's in every respect (cells,
+columns, chunk sizes, row numbers, lines, ``fraction``); the scan decides before
+the first chunk, and every other file (quotes, blank lines, short or long rows,
+other encodings, bytes that do not decode) takes the general path, pandas' C
+parser, unchanged.
+
 Line numbers
     CSV: physical lines separated by ``\\n`` (``\\r\\n`` counts as one), as an
     editor numbers them; the header is line 1 unless blank lines precede it. A
@@ -90,10 +104,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.parsers import expat
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Chunk", "CsvDialect", "ReadError", "read_csv", "read_parquet", "read_rows", "read_xes", "sniff_csv"]
 
@@ -123,13 +141,18 @@ def _error(path: str, what: str, line: int | None = None) -> ReadError:
 
 @dataclass
 class Chunk:
-    """Consecutive rows of one file, as text, with where each row came from."""
+    """Consecutive rows of one file, as text, with where each row came from.
+
+    A reader that has the cells as Arrow strings (plain CSV) gives ``table`` and ``frame=None``: the frame is then
+    made from the table on first use (and kept), so a consumer of Arrow arrays never pays for Python strings.
+    """
 
     path: str
     first_row: int  # 1-based data row number of the first row (a header is not counted)
-    frame: pd.DataFrame  # object columns of str or None, named as in the file
+    frame: pd.DataFrame  # object columns of str or None, named as in the file (a property: see _chunk_frame)
     lines: np.ndarray  # int64, 1-based physical line of each row
     fraction: float | None = None  # how much of the file had been read when the chunk was handed out (0–1), if known
+    table: pa.Table | None = None  # the same cells as Arrow string columns (null for an empty cell), if the reader had them
 
     @property
     def first_line(self) -> int:
@@ -137,7 +160,41 @@ class Chunk:
         return int(self.lines[0])
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return self.table.num_rows if self._frame_value is None and self.table is not None else len(self.frame)
+
+    def arrow(self, name: str) -> pa.Array | None:
+        """Column ``name`` as one Arrow string array (null for an empty cell), or None if its cells are not all text.
+
+        One accessor for both kinds of chunks: the reader's Arrow column when there is one, else the frame's column
+        converted. KeyError if there is no such column.
+        """
+        import pyarrow as pa
+
+        if self.table is not None:
+            return self.table.column(name).combine_chunks()
+        values = self.frame[name].to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            return None
+        return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _chunk_frame(self: Chunk) -> pd.DataFrame:
+    """The frame, made from the Arrow table on first use: object columns of str or None, as the pandas path gives."""
+    if self._frame_value is None:
+        if self.table is None:
+            raise ValueError("a Chunk needs a frame or a table")
+        data = [col.to_numpy(zero_copy_only=False) for col in self.table.columns]
+        self._frame_value = _frame(self.table.column_names, data)
+    return self._frame_value
+
+
+def _set_chunk_frame(self: Chunk, frame: pd.DataFrame | None) -> None:
+    self._frame_value = frame
+
+
+# A property over the dataclass field (set after @dataclass, so the generated __init__ assigns through it):
+# Chunk(..., frame=...) and subclasses keep working, and a chunk made from a table materialises its frame lazily.
+Chunk.frame = property(_chunk_frame, _set_chunk_frame)  # type: ignore[assignment]
 
 
 def _frame(columns: list[str], data: list[np.ndarray]) -> pd.DataFrame:
@@ -380,11 +437,17 @@ def read_csv(
     encoding: str | None = None,
     delimiter: str | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a CSV file as chunks of text cells; encoding and delimiter are sniffed unless given."""
+    """Stream a CSV file as chunks of text cells; encoding and delimiter are sniffed unless given.
+
+    A plain file (see the module docstring) is read by pyarrow and its chunks carry ``table``; any other by pandas.
+    """
     path = _as_path(path)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
     dialect = sniff_csv(path, encoding=encoding, delimiter=delimiter)
+    plain = _scan_plain(path, dialect)
+    if plain is not None:
+        return _read_plain(path, chunk_rows, dialect, plain)
     return _read_csv(path, chunk_rows, dialect)
 
 
@@ -524,6 +587,214 @@ def _read_fraction(fh, size: int) -> float | None:
 def _csv_chunk(path: str, first_row: int, columns: list[str], cells: np.ndarray, lines: np.ndarray, fraction: float | None = None) -> Chunk:
     frame = pd.DataFrame(cells, columns=columns, dtype=object)
     return Chunk(path=path, first_row=first_row, frame=frame, lines=np.asarray(lines, dtype=np.int64), fraction=fraction)
+
+
+# ------------------------------------------------------------------------------------ CSV fast path
+
+_PLAIN_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8", "cp1252": "cp1252"}  # Python's codec name: pyarrow's
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # bytes Python's cp1252 codec cannot decode
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """What the pre-scan of a plain CSV file learnt."""
+
+    header: list[str]  # the header line's cells, as written
+    rows: int  # data rows (every line after the header is one)
+    size: int  # bytes
+    block: int  # the general path's read size (_BLOCK_BYTES) at the scan
+    ended: np.ndarray  # int64: ended[k] = lines whose end is within the first (k + 1) * block bytes
+    longest: int  # bytes of the longest line (pyarrow's block must hold a whole line)
+
+    def fraction(self, done: int, chunk_rows: int) -> float:
+        """Chunk.fraction as the general path gives it: the bytes its parser has read (whole blocks), with its parts
+        of chunk_rows records (the header is the first) one part ahead, times the rows handed out over those parsed."""
+        if done >= self.rows:
+            return 1.0
+        parsed = min(done + chunk_rows - 1, self.rows)  # also the line index (header: 0) of the last record parsed
+        read = min(self.size, (int(np.searchsorted(self.ended, parsed + 1)) + 1) * self.block)
+        return min(1.0, read / self.size) * done / parsed
+
+
+def _is_plain(path: str | os.PathLike, dialect: CsvDialect) -> bool:
+    """Whether read_csv takes the fast path for this file (see _scan_plain)."""
+    return _scan_plain(_as_path(path), dialect) is not None
+
+
+def _scan_plain(path: str, dialect: CsvDialect) -> _Plain | None:
+    """The header and layout of a *plain* CSV file, or None if the file is not plain.
+
+    Plain: UTF-8 (with or without BOM) or Windows-1252 bytes that all decode, a ``;`` ``,`` or tab delimiter, no
+    ``"``, no NUL, no lone CR (nor a CR ending the file), and every line (the header's too, the last one with or
+    without a line end) has the header's number (> 0) of delimiters and some text (a line of only delimiters, or only
+    a blank first cell, is not plain). Such a file has one record per line and nothing to unquote, pad or skip, so
+    pyarrow's parser reads it exactly as the general path does. One pass over the bytes in blocks, every check
+    vectorised (numpy, bytes.find), in bounded memory.
+    """
+    try:
+        codec = codecs.lookup(dialect.encoding).name
+    except LookupError:
+        return None
+    if codec not in _PLAIN_ENCODINGS or dialect.delimiter not in _DELIMITERS:
+        return None
+    cell_codec = "cp1252" if codec == "cp1252" else "utf-8"
+    delim = ord(dialect.delimiter)
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
+    except OSError:
+        return None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        block = _BLOCK_BYTES
+        buf = bytearray(2 * block)  # the unfinished last line of a block is moved to the front
+        view = np.frombuffer(buf, dtype=np.uint8)
+        scratch = np.empty(len(buf), dtype=bool), np.empty(len(buf), dtype=bool)
+        held = offset = lines = longest = 0  # held: bytes carried over; offset: the file offset of buf[0]
+        header: list[str] | None = None
+        ncut = 0  # delimiters per line
+        ended: list[np.ndarray] = []
+        while True:
+            if len(buf) - held < block + 1:  # a line longer than the buffer: a bigger one
+                grown = bytearray(2 * len(buf))
+                grown[:held] = buf[:held]
+                buf, view = grown, np.frombuffer(grown, dtype=np.uint8)
+                scratch = np.empty(len(buf), dtype=bool), np.empty(len(buf), dtype=bool)
+            try:
+                got = fh.readinto(memoryview(buf)[held : held + block])
+            except OSError:
+                return None
+            n = held + got
+            if got:
+                end = buf.rfind(b"\n", 0, n) + 1
+                if not end:
+                    held = n
+                    continue
+            elif not n:
+                break
+            else:  # the last line, without a line end
+                if buf[n - 1] == 13:
+                    return None  # a CR ending the file is text to the general path, a line end to pyarrow's
+                buf[n] = 10
+                end = n = n + 1
+            a = view[:end]
+            if buf.find(b'"', 0, end) >= 0 or buf.find(b"\0", 0, end) >= 0:
+                return None
+            if a.max() >= 0x80:
+                if codec == "cp1252":
+                    if any(buf.find(b, 0, end) >= 0 for b in _CP1252_UNDEFINED):
+                        return None
+                elif not _valid_utf8(memoryview(buf)[:end]):
+                    return None
+            if header is None:
+                first = buf.find(b"\n")
+                text = buf[:first].decode("utf-8-sig" if cell_codec == "utf-8" else cell_codec)
+                header = text.removesuffix("\r").split(dialect.delimiter)
+                ncut = len(header) - 1
+                if not ncut:
+                    return None
+            is_delim, is_nl = np.equal(a, delim, out=scratch[0][:end]), np.equal(a, 10, out=scratch[1][:end])
+            nlines = int(np.count_nonzero(is_nl))
+            seps = np.flatnonzero(np.logical_or(is_delim, is_nl, out=is_delim))
+            if len(seps) != (ncut + 1) * nlines:
+                return None
+            seps = seps.reshape(nlines, ncut + 1)
+            nl = seps[:, ncut]
+            if not (a[nl] == 10).all():  # then each line holds exactly ncut delimiters
+                return None
+            cr = a[nl - 1] == 13
+            if np.count_nonzero(np.equal(a, 13, out=scratch[1][:end])) != np.count_nonzero(cr):
+                return None  # a CR not before a LF
+            starts = np.concatenate(([0], nl[:-1] + 1))
+            if _blank_line(buf, a, starts, seps, nl - cr, cell_codec):
+                return None
+            longest = max(longest, int((nl - starts).max()) + 1)
+            marks = np.arange((offset // block + 1) * block, offset + end + 1, block)
+            ended.append(lines + np.searchsorted(offset + nl + 1, marks, side="right"))
+            lines += nlines
+            if not got:
+                break
+            held = n - end
+            buf[:held] = buf[end:n]
+            offset += end
+    if header is None:
+        return None
+    ended_at = np.concatenate(ended).astype(np.int64)
+    return _Plain(header=header, rows=lines - 1, size=size, block=block, ended=ended_at, longest=longest)
+
+
+def _valid_utf8(data: memoryview) -> bool:
+    """Whether the bytes are valid UTF-8 (as strict as Python's codec), checked by Arrow without a copy."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _blank_line(buf: bytearray, a: np.ndarray, starts: np.ndarray, seps: np.ndarray, ends: np.ndarray, codec: str) -> bool:
+    """Whether a line has no text: every cell but the first empty, the first empty or only whitespace."""
+    k = seps.shape[1] - 1
+    rest_empty = np.flatnonzero((seps[:, k - 1] - seps[:, 0] == k - 1) & (ends - seps[:, k - 1] == 1))
+    if not len(rest_empty):
+        return False
+    first, after = starts[rest_empty], seps[rest_empty, 0]
+    if (first == after).any():
+        return True
+    lead = a[first]
+    unsure = (lead <= 0x20) | (lead >= 0x7F)  # a printable ASCII first byte is text; others are decoded
+    return any(not buf[s:e].decode(codec).strip() for s, e in zip(first[unsure], after[unsure], strict=True))
+
+
+def _read_plain(path: str, chunk_rows: int, dialect: CsvDialect, plain: _Plain) -> Iterator[Chunk]:
+    """pyarrow's streaming CSV parser, single-threaded, every column text; a plain file's row i (0-based) is on
+    line i + 2 and fills chunks exactly as the general path does."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = _header_names(path, plain.header)
+    if not plain.rows:
+        return
+    names = [f"c{i}" for i in range(len(columns))]  # the header is read by the scan: pyarrow skips it
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                use_threads=False,
+                block_size=max(_BLOCK_BYTES, 4 * plain.longest),  # a whole line (up to 3 UTF-8 bytes per cp1252 byte)
+                skip_rows=1,
+                column_names=names,
+                encoding=_PLAIN_ENCODINGS[codecs.lookup(dialect.encoding).name],
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=dialect.delimiter, quote_char=False, double_quote=False, escape_char=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), null_values=[""], strings_can_be_null=True, check_utf8=False
+            ),
+        )
+        with reader:
+            first_row = 1
+            pending: list[pa.RecordBatch] = []
+            held = 0
+            for batch in itertools.chain(reader, [None]):
+                if batch is not None:
+                    pending.append(batch)
+                    held += batch.num_rows
+                while held >= chunk_rows or (batch is None and held):
+                    table = pa.Table.from_batches(pending, schema=reader.schema)
+                    take = min(held, chunk_rows)
+                    part = table.slice(0, take).rename_columns(columns)
+                    lines = np.arange(first_row + 1, first_row + 1 + take, dtype=np.int64)
+                    fraction = plain.fraction(first_row - 1 + take, chunk_rows)
+                    yield Chunk(path=path, first_row=first_row, frame=None, lines=lines, fraction=fraction, table=part)
+                    first_row += take
+                    rest = table.slice(take)
+                    pending, held = rest.to_batches(), rest.num_rows
+    except (pa.ArrowException, OSError, UnicodeError) as e:  # the file changed since the scan, or cannot be read
+        raise _error(path, f"cannot be read: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------- Parquet

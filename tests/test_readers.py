@@ -473,6 +473,158 @@ def test_any_chunking_gives_the_same_rows_and_lines(tmp_path: Path, spec, chunk_
     assert _rows(f_big) == expected
 
 
+# ----------------------------------------------------------------------------- CSV fast path (plain files)
+
+# Text of plain cells: Swedish letters, digits, spaces (also at the edges), whitespace Python strips (NBSP, tab,
+# vertical tab, information separators), punctuation; UTF-8 files also get characters Windows-1252 lacks.
+CP1252_CHARS = list("abzABZåäöÅÄÖéü€‰0129 .-:/()'#\\\t\x0b\x1f\xa0")
+UTF8_CHARS = CP1252_CHARS + list("łß中😀\u2028\u3000\ufeff")
+
+
+def _outcome(chunks) -> list[Chunk] | tuple[str, int | None]:
+    try:
+        return list(chunks)
+    except ReadError as e:
+        return (str(e), e.line)
+
+
+def _assert_same_chunks(fast: list[Chunk], general: list[Chunk]) -> None:
+    assert len(fast) == len(general)
+    for f, g in zip(fast, general, strict=True):
+        assert f.table is not None and g.table is None
+        assert len(f) == len(g) and f._frame_value is None  # len() does not make the frame
+        assert (f.path, f.first_row, f.lines.tolist()) == (g.path, g.first_row, g.lines.tolist())
+        assert f.fraction == pytest.approx(g.fraction, rel=1e-12)
+        assert f.table.column_names == list(g.frame.columns)
+        assert all(t == pa.string() for t in f.table.schema.types)
+        for name in f.table.column_names:
+            assert f.arrow(name).equals(g.arrow(name))
+        pd.testing.assert_frame_equal(f.frame, g.frame)
+
+
+@st.composite
+def plain_csv_files(draw):
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]))
+    delimiter = draw(st.sampled_from([";", ",", "\t"]))
+    chars = [c for c in (CP1252_CHARS if encoding == "cp1252" else UTF8_CHARS) if c != delimiter]
+    text = st.text(alphabet=st.sampled_from(chars), max_size=6)
+    ncol = draw(st.integers(2, 5))
+    header = [f"{a}{i}{b}" for i, (a, b) in enumerate(draw(st.lists(st.tuples(text, text), min_size=ncol, max_size=ncol)))]
+    rows = draw(st.lists(st.lists(text, min_size=ncol, max_size=ncol), max_size=15))
+    for row in rows:
+        if not any(row[1:]) and not row[0].strip():
+            row[0] += "x"  # a line without text is not plain
+    return header, rows, delimiter, encoding, draw(st.sampled_from(["\n", "\r\n"])), draw(st.booleans())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=plain_csv_files(), chunk_rows=st.integers(1, 7), block=st.one_of(st.integers(1, 64), st.just(1 << 20)))
+def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, spec, chunk_rows: int, block: int) -> None:
+    header, rows, delimiter, encoding, terminator, final_newline = spec
+    text = terminator.join(delimiter.join(r) for r in [header, *rows]) + (terminator if final_newline else "")
+    p = tmp_path / "plain.csv"
+    p.write_bytes(text.encode(encoding))
+    with mock.patch.object(readers, "_BLOCK_BYTES", block):
+        dialect = sniff_csv(p, encoding=encoding, delimiter=delimiter)
+        assert readers._is_plain(p, dialect)
+        fast = _outcome(read_csv(p, chunk_rows=chunk_rows, encoding=encoding, delimiter=delimiter))
+        general = _outcome(readers._read_csv(str(p), chunk_rows, dialect))
+    if isinstance(general, tuple):  # two header names alike once stripped
+        assert fast == general
+        return
+    _assert_same_chunks(fast, general)
+    if rows:
+        frame, lines = _all(fast)
+        assert _rows(frame) == [[c if c != "" else None for c in r] for r in rows]  # untrimmed, empty is None
+        assert lines == list(range(2, len(rows) + 2))
+        assert fast[-1].fraction == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ('a;b\n1;"2"\n', "utf-8"),  # a quote
+        ('a;b\n1;x"y\n', "utf-8"),  # a quote inside a cell is text, but only the general path says so
+        ("a;b\n1;2\n\n3;4\n", "utf-8"),  # a blank line
+        ("\na;b\n1;2\n", "utf-8"),  # a blank line before the header
+        ("a;b\n1;2\n\n", "utf-8"),  # a blank line at the end
+        ("a;b\n1;2\n;\n", "utf-8"),  # a line of only delimiters
+        ("a;b\n1;2\n \t;\n", "utf-8"),  # only a blank first cell
+        ("a;b\n1;2\n\xa0;\n", "cp1252"),  # only a blank first cell (NBSP)
+        ("a;b;c\n1;2;3\n4\n5;6\n", "utf-8"),  # short rows
+        ("a;b\n1;2;3\n", "utf-8"),  # a long row (an error)
+        ("a;b\r1;2\r", "utf-8"),  # lone CRs (an error)
+        ("a;b\n1;2\r", "utf-8"),  # a CR ending the file is text
+        ("a;b\n1;x\ry\n", "utf-8"),  # a CR inside a cell
+        ("a;b\n1;2\x00\n", "utf-8"),  # NUL (an error)
+        ("a\n1\n2\n", "utf-8"),  # one column
+        ("a;b\n1;2\n", "utf-16"),  # not UTF-8 nor Windows-1252
+    ],
+)
+def test_files_that_are_not_plain_take_the_general_path(tmp_path: Path, text: str, encoding: str) -> None:
+    p = _write(tmp_path, text, encoding=encoding)
+    dialect = sniff_csv(p, delimiter=";" if ";" in text else None)
+    assert not readers._is_plain(p, dialect)
+    got = _outcome(read_csv(p, chunk_rows=2, delimiter=dialect.delimiter))
+    if isinstance(got, tuple):
+        assert got == _outcome(readers._read_csv(str(p), 2, dialect))
+    else:
+        assert got and all(c.table is None for c in got)
+
+
+def test_not_plain_files_keep_their_results(tmp_path: Path) -> None:
+    frame, lines = _all(read_csv(_write(tmp_path, 'a;b;c\n1;2;3\n\n4\n;;\n5;x"y;\n')))
+    assert _rows(frame) == [["1", "2", "3"], ["4", None, None], ["5", 'x"y', None]]
+    assert lines == [2, 4, 6]
+
+
+def test_bytes_that_do_not_decode_take_the_general_path_and_its_error(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes("a;b\nå;1\n".encode() + b"\xf6;3\n")
+    with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\xf6' cannot be decoded as utf-8"):
+        list(read_csv(p, encoding="utf-8"))
+    p.write_bytes("a;b\nå;1\n".encode("cp1252") + b"\x81;3\n")  # undefined in Windows-1252
+    assert not readers._is_plain(p, sniff_csv(p))
+    with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\x81' cannot be decoded as cp1252"):
+        list(read_csv(p))
+
+
+def test_excel_export_without_quotes_takes_the_fast_path(tmp_path: Path) -> None:
+    header = "Brukare;Utförare;Besök;Insats;Planerad start;Planerad tid (h);Utförd start;Utförd tid (h);Personal;Status"
+    row = "B00012;Hemtjänst Söder;V12;Omvårdnad;2024-01-01 07:00;0,5;2024-01-01 07:01;0,45;Personal 12;Utförd"
+    p = _write(tmp_path, "\r\n".join([header, row, row.replace("0,45", ""), row]) + "\r\n", encoding="cp1252")
+    assert sniff_csv(p) == CsvDialect(encoding="cp1252", delimiter=";", decimal=",")
+    chunks = list(read_rows(p, chunk_rows=2))
+    assert [c.table is not None for c in chunks] == [True, True]
+    assert chunks[0].table.column_names == header.split(";")
+    assert chunks[0].arrow("Utförare").to_pylist() == ["Hemtjänst Söder"] * 2
+    assert chunks[0].arrow("Utförd tid (h)").to_pylist() == ["0,45", None]
+    assert [c.lines.tolist() for c in chunks] == [[2, 3], [4]]
+    _assert_same_chunks(chunks, list(readers._read_csv(str(p), 2, sniff_csv(p))))
+
+
+def test_chunk_from_a_table_makes_its_frame_once() -> None:
+    table = pa.table({"a": pa.chunked_array([["x", None], ["z"]], type=pa.string()), "b": pa.array([" y", None, ""])})
+    c = Chunk(path="p", first_row=1, frame=None, lines=np.array([2, 3, 4]), table=table)
+    assert len(c) == 3 and c._frame_value is None
+    assert c.arrow("a").to_pylist() == ["x", None, "z"] and isinstance(c.arrow("a"), pa.StringArray)
+    frame = c.frame
+    assert frame is c.frame
+    assert _rows(frame) == [["x", " y"], [None, None], ["z", ""]]
+    assert all(frame[col].dtype == object for col in frame.columns)
+
+
+def test_chunk_from_a_frame_gives_arrow_columns_of_text_only() -> None:
+    frame = pd.DataFrame({"a": ["x", None], "n": [1, 2], "e": [None, None]}, dtype=object)
+    c = Chunk(path="p", first_row=1, frame=frame, lines=np.array([2, 3]))
+    assert c.table is None and len(c) == 2
+    assert c.arrow("a").to_pylist() == ["x", None]
+    assert c.arrow("e").to_pylist() == [None, None] and c.arrow("e").type == pa.string()
+    assert c.arrow("n") is None
+    with pytest.raises(KeyError):
+        c.arrow("missing")
+
+
 # ----------------------------------------------------------------------------- Parquet
 
 
