@@ -93,14 +93,20 @@ class Quarantine:
     def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
         if self.path is None or not len(rows):
             return
+        names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
         if self._file is None:
             self._file = self.path.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._file)
-            self._columns = list(chunk.frame.columns)
+            self._columns = names
             self._writer.writerow(["file", "line", "reason", *self._columns])
-        frame = chunk.frame.iloc[rows].reindex(columns=self._columns)
-        for line, reason, values in zip(chunk.lines[rows], reasons, frame.itertuples(index=False), strict=True):
-            self._writer.writerow([chunk.path, int(line), reason, *("" if v is None else v for v in values)])
+        if chunk.table is not None:  # only the rejected rows become Python strings
+            taken = chunk.table.take(pa.array(rows))
+            cells = [taken.column(c).to_pylist() if c in names else [None] * len(rows) for c in self._columns]
+            values = zip(*cells, strict=True)
+        else:
+            values = chunk.frame.iloc[rows].reindex(columns=self._columns).itertuples(index=False)
+        for line, reason, row in zip(chunk.lines[rows], reasons, values, strict=True):
+            self._writer.writerow([chunk.path, int(line), reason, *("" if v is None else v for v in row)])
 
     def close(self) -> None:
         if self._file is not None:
@@ -153,9 +159,8 @@ def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | 
 def _chunk_arrow(chunk: Chunk) -> dict[str, pa.Array]:
     """The chunk's columns as Arrow text, named as in the file: the reader's Arrow table when it made
     one (no Python string per cell), else the object columns converted."""
-    table = getattr(chunk, "table", None)
-    if table is not None:
-        return {name: _one_chunk(table.column(name)) for name in table.column_names}
+    if chunk.table is not None:
+        return {name: _one_chunk(chunk.table.column(name)) for name in chunk.table.column_names}
     return {name: _as_text(chunk.frame[name]) for name in chunk.frame.columns}
 
 
