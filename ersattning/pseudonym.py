@@ -279,9 +279,9 @@ class Pseudonymiser:
 
 _SIP_IV = tuple(np.uint64(c) for c in (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573))
 _PANDAS_MIX = ((30, np.uint64(0xBF58476D1CE4E5B9)), (27, np.uint64(0x94D049BB133111EB)))
-# Rows per block: a block's temporaries stay small and its five state arrays fit in a core's L2 cache.
+# Rows per block: a block's temporaries stay small (no fresh pages per array) and its SipHash state stays in cache.
 _BLOCK_ROWS = 16384
-# Words 1-8 (rows up to 64 bytes) are always hashed vectorized; a further word only if this many rows of a block reach it.
+# Words 1-8 (rows up to 64 bytes) are always hashed vectorized; a further word only if _FEW_LONG_ROWS rows of a block reach it.
 _ALWAYS_VECTOR_WORDS = 8
 _FEW_LONG_ROWS = 64
 
@@ -315,12 +315,12 @@ def _sip_rounds(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, v3: np.ndarray, 
 def _vector_words(full: np.ndarray, few_long_rows: int) -> int:
     """How many whole words to hash vectorized: the first 8, and each further one that ``few_long_rows`` rows reach."""
     most = int(full.max())
-    if few_long_rows <= 0:
+    if few_long_rows <= 0 or most <= _ALWAYS_VECTOR_WORDS:
         return most
-    if len(full) < few_long_rows:
-        return min(most, _ALWAYS_VECTOR_WORDS)
-    kth_longest = int(np.partition(full, len(full) - few_long_rows)[len(full) - few_long_rows])
-    return min(most, max(_ALWAYS_VECTOR_WORDS, kth_longest))
+    longer = full[full > _ALWAYS_VECTOR_WORDS]
+    if len(longer) < few_long_rows:
+        return _ALWAYS_VECTOR_WORDS
+    return int(np.sort(longer)[len(longer) - few_long_rows])  # the few_long_rows-th longest
 
 
 def _tail_blocks(words: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
@@ -355,15 +355,16 @@ def _even_blocks(words: np.ndarray, start: int, length: int, rows: int) -> tuple
     return messages, tail
 
 
-def _siphash_block(messages: list[np.ndarray], tail: np.ndarray, key: tuple[np.uint64, np.uint64], state: np.ndarray) -> np.ndarray:
+def _siphash_block(messages: list[np.ndarray], tail: np.ndarray, keys: np.ndarray, state: np.ndarray) -> np.ndarray:
     """SipHash-2-4 and pandas' mix of one block of rows, longest first (``messages[w]``: word w of the rows that
-    have it, a prefix); the result is a view into ``state``, the (5, rows) scratch."""
-    k0, k1 = key
-    v0, v1, v2, v3, tmp = state[:, : len(tail)]
-    v0[:], v1[:], v2[:], v3[:] = k0 ^ _SIP_IV[0], k1 ^ _SIP_IV[1], k0 ^ _SIP_IV[2], k1 ^ _SIP_IV[3]
+    have it, a prefix), under each key (``keys``: k0, k1 per key) at once, one row of the (keys, rows) result per key;
+    the result is a view into ``state``, the (5, keys, rows) scratch."""
+    v0, v1, v2, v3, tmp = state[:, :, : len(tail)]
+    for v, k, iv in zip((v0, v1, v2, v3), (0, 1, 0, 1), _SIP_IV, strict=True):
+        v[:] = (keys[:, k] ^ iv)[:, None]
     for message in messages:
         k = len(message)
-        a0, a1, a2, a3, t = v0[:k], v1[:k], v2[:k], v3[:k], tmp[:k]
+        a0, a1, a2, a3, t = v0[:, :k], v1[:, :k], v2[:, :k], v3[:, :k], tmp[:, :k]
         a3 ^= message
         _sip_rounds(a0, a1, a2, a3, t, 2)
         a0 ^= message
@@ -386,7 +387,7 @@ def _siphash_block(messages: list[np.ndarray], tail: np.ndarray, key: tuple[np.u
 
 def hash_arrow_strings(values: pa.Array | pa.ChunkedArray, hash_key: str, *, few_long_rows: int = _FEW_LONG_ROWS) -> np.ndarray:
     """``pd.util.hash_array(values.to_numpy(zero_copy_only=False), encoding="utf8", hash_key=hash_key,
-    categorize=False)``, bit for bit, without making a Python string per row.
+    categorize=False)``, bit for bit (``uint64``), without making a Python string per row.
 
     Reads the Arrow offsets and bytes in place: SipHash-2-4 of each row's
     UTF-8 bytes runs on all rows at once, one 8-byte little-endian word index
@@ -410,15 +411,13 @@ def _hash_arrow_strings(
         raise TypeError(f"expected an Arrow string or large_string array, got {values.type}")
     if values.null_count:
         raise ValueError("cannot hash a null string")
-    keys = []
-    for hash_key in hash_keys:
-        raw = hash_key.encode("utf8")
+    raw_keys = [hash_key.encode("utf8") for hash_key in hash_keys]
+    for raw in raw_keys:
         if len(raw) != 16:  # as pandas
             raise ValueError(f"key should be a 16-byte string encoded, got {len(raw)} bytes")
-        k0, k1 = np.frombuffer(raw, "<u8")
-        keys.append((k0, k1))
+    keys = np.frombuffer(b"".join(raw_keys), "<u8").reshape(-1, 2)  # k0, k1 of each key
     n = len(values)
-    outs = [np.empty(n, np.uint64) for _ in keys]
+    outs = [np.empty(n, np.uint64) for _ in hash_keys]
     if n == 0:
         return outs
 
@@ -431,7 +430,7 @@ def _hash_arrow_strings(
     words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
 
     # Block by block, so that temporaries stay small and the state stays in cache.
-    state = np.empty((5, min(n, _BLOCK_ROWS)), np.uint64)
+    state = np.empty((5, len(keys), min(n, _BLOCK_ROWS)), np.uint64)
     long_rows = []
     with np.errstate(over="ignore"):
         for i in range(0, n, _BLOCK_ROWS):
@@ -458,8 +457,8 @@ def _hash_arrow_strings(
                     starts, lens, rows = starts[order], lens[order], order + i
                 messages = [words[starts[:k] + 8 * w] for w, k in enumerate(active[:vector_words].tolist())]
                 tail = _tail_blocks(words, starts, lens)
-            for key, out in zip(keys, outs, strict=True):
-                out[rows] = _siphash_block(messages, tail, key, state)
+            for out, hashed in zip(outs, _siphash_block(messages, tail, keys, state), strict=True):
+                out[rows] = hashed
 
     if long_rows:  # redone by pandas from their bytes
         at = np.concatenate(long_rows)
