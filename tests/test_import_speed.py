@@ -19,7 +19,7 @@ from ersattning.bulk import encoder_for
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit, stable_id
 from ersattning.importer import StaffIntervals, _pnr_screen, import_visits, parse_times
 from ersattning.mapping import Mapping
-from ersattning.pseudonym import Pseudonymiser, find_personnummer
+from ersattning.pseudonym import Pseudonymiser, find_personnummer, hash_arrow_strings
 from ersattning.store import open_store
 from ersattning_cli.main import import_progress_line
 from tests.test_bulk import _decode, _utc64
@@ -185,6 +185,77 @@ def test_visit_ids_are_keyed_siphash_pinned_against_a_reference():
     other = Pseudonymiser(b"q" * 32).keyed_ids(np.array(values, dtype=object), "visit")
     assert not (other[1] == lo).any()  # another key, other ids
     assert not (P.keyed_ids(np.array(values, dtype=object), "other purpose")[1] == lo).any()
+    # the Arrow path computes SipHash itself: pinned against the reference too, on both its vectorized and pandas paths
+    for few_long_rows in (0, 10**9):
+        arrow = [hash_arrow_strings(pa.array(values), key, few_long_rows=few_long_rows).tolist() for key in keys]
+        assert arrow == [[_mix(_siphash24(key.encode(), value.encode("utf-8"))) for value in values] for key in keys]
+    assert [a.tolist() for a in P.keyed_ids(pa.array(values), "visit")] == [hi.tolist(), lo.tolist()]
+
+
+# Up to 200 bytes of UTF-8: empty, ASCII, å ä ö, 4-byte emoji, anything else Arrow can hold (no surrogates).
+_text = st.text(st.sampled_from("aZ09 -|:åäöÅÄÖé€😀🙂") | st.characters(codec="utf-8"), max_size=200).map(
+    lambda s: s.encode("utf-8")[:200].decode("utf-8", "ignore")
+)
+_KEYS = ("0123456789abcdef", "k\x00ey-with-ASCII!")  # 16 ASCII characters each, as keyed_ids derives them
+
+
+def _pandas_hash(values: list[str], key: str) -> list[int]:
+    return pd.util.hash_array(np.array(values, dtype=object), encoding="utf8", hash_key=key, categorize=False).tolist()
+
+
+def _arrow_variants(values: list[str]):
+    """The same strings as string and large_string, whole, sliced (offset != 0) and chunked."""
+    for kind in (pa.string(), pa.large_string()):
+        padded = pa.array(["before", *values, "after"], kind)
+        yield pa.array(values, kind)
+        yield padded.slice(1, len(values))
+        yield pa.chunked_array([padded.slice(1, len(values) // 2), padded.slice(1 + len(values) // 2, len(values) - len(values) // 2)], kind)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_text, max_size=40) | st.integers(0, 90).flatmap(lambda n: st.lists(st.text("abc|-09", min_size=n, max_size=n), max_size=30)))
+def test_hashing_arrow_strings_equals_pandas_hash_array(values):
+    """Any strings (and equally long ones, read by strided copies), whole, sliced or chunked: bit for bit pandas'
+    hash, through the vectorized word loop for every row (few_long_rows=0), through pandas for rows past 64 bytes
+    (a huge few_long_rows), and the default mix of both."""
+    for key in _KEYS:
+        expected = _pandas_hash(values, key)
+        for arr in _arrow_variants(values):
+            for few_long_rows in (0, 3, 64, 10**9):
+                got = hash_arrow_strings(arr, key, few_long_rows=few_long_rows)
+                assert got.dtype == np.uint64 and got.tolist() == expected
+
+
+def test_hashing_arrow_strings_in_blocks_with_long_rows(monkeypatch):
+    """Rows spread over several blocks, a sort within each, many long rows looped over and a few very long ones
+    left to pandas: still pandas' hash."""
+    from ersattning import pseudonym
+
+    monkeypatch.setattr(pseudonym, "_BLOCK_ROWS", 50)
+    rng = np.random.default_rng(3)
+    values = ["".join(rng.choice(list("ab|åä😀"), size=int(rng.integers(0, 40)))) for _ in range(400)]
+    values += ["x" * int(n) + "ö" for n in rng.integers(60, 300, size=120)] + ["y" * 5000, "V12345678" * 3]
+    values += [f"V{i:07d}" for i in range(130)]  # equally long rows, several blocks of them
+    rng.shuffle(values)
+    for key in _KEYS:
+        expected = _pandas_hash(values, key)
+        for arr in _arrow_variants(values):
+            assert hash_arrow_strings(arr, key).tolist() == expected
+
+
+def test_keyed_ids_are_the_same_for_objects_and_arrow():
+    values = ["V1", "R1|2024-03-05T10:00:00|städ", "åäö-😀", "", "   ", "x" * 100, *[f"V{i:07d}" for i in range(100)]]
+    expected = P.keyed_ids(np.array(values, dtype=object), "visit")
+    for arr in _arrow_variants(values):
+        hi, lo = P.keyed_ids(arr, "visit")
+        assert hi.dtype == lo.dtype == np.uint64
+        assert (hi.tolist(), lo.tolist()) == (expected[0].tolist(), expected[1].tolist())
+    assert [a.tolist() for a in P.keyed_ids(pa.array([], pa.string()), "visit")] == [[], []]
+    for missing in (pa.array(["V1", None]), pa.chunked_array([["V1"], [None]]), pa.array([None, "V2"], pa.large_string())):
+        with pytest.raises(ValueError, match="missing value"):
+            P.keyed_ids(missing, "visit")
+    with pytest.raises(TypeError, match="string"):
+        P.keyed_ids(pa.array([1, 2]), "visit")
 
 
 def test_the_personnummer_screen_misses_nothing_the_exact_check_finds():
