@@ -369,8 +369,6 @@ def visit_ids(pseudonymiser: Pseudonymiser, source_keys: np.ndarray | pd.Series 
     category when the file has no visit id), so it is hashed with the
     pseudonym key (a key derived for visit ids), never plainly.
     """
-    if isinstance(source_keys, pa.Array):
-        source_keys = source_keys.to_numpy(zero_copy_only=False)
     hi, lo = pseudonymiser.keyed_ids(source_keys, "visit")
     hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)  # byte 6: version 4
     lo = (lo & ~np.uint64(0xC0 << 56)) | np.uint64(0x80 << 56)  # byte 8: RFC 4122 variant
