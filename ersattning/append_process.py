@@ -23,13 +23,17 @@ import json
 import mmap
 import os
 import sqlite3
-import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import IO, Any
 
 INSERT_SQL = "INSERT INTO stored_events VALUES (?,?,?,?)"
+# Many rows per statement: the statement machinery runs once per 500 rows instead of per row
+# (measured: 25-45 % less CPU for a batch; 2,000 parameters, far below SQLite's limit of 32,766).
+ROWS_PER_INSERT = 500
+MULTI_INSERT_SQL = "INSERT INTO stored_events VALUES " + ",".join(["(?,?,?,?)"] * ROWS_PER_INSERT)
 # A large page cache keeps the primary-key index in memory while a batch goes in;
 # NORMAL sync is safe from corruption in WAL mode; the log is folded back after
 # each batch (checkpoint), not many times inside it.
@@ -38,7 +42,15 @@ CHECKPOINT_SQL = "PRAGMA wal_checkpoint(TRUNCATE)"
 LOCK_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1
 _SIGKILL = 9
-_PIPE_BYTES = 1 << 20
+
+
+def insert_rows(cursor: Any, rows: Iterable[tuple[Any, Any, Any, Any]]) -> None:
+    """Insert (id, version, topic, state) rows with ``cursor.executemany``, 500 to a statement."""
+    flat = list(chain.from_iterable(rows))
+    step = 4 * ROWS_PER_INSERT
+    whole = len(flat) - len(flat) % step
+    cursor.executemany(MULTI_INSERT_SQL, (flat[i : i + step] for i in range(0, whole, step)))
+    cursor.executemany(INSERT_SQL, (flat[i : i + 4] for i in range(whole, len(flat), 4)))
 
 
 def available() -> bool:
@@ -58,43 +70,66 @@ class AppendFailed(Exception):
 
 
 class AppendProcess:
-    """Sends batches to a child writer; one in flight at a time."""
+    """Sends batches to a child writer; one in flight at a time.
+
+    The rows go through shared memory (an anonymous ``memfd`` both map); the
+    pipe carries only a line per batch each way. Copying 150 MB through a
+    pipe cost the two processes ~0.4 s a batch each (measured).
+    """
 
     def __init__(self, db_path: str) -> None:
+        self._shm_fd = os.memfd_create("ersattning-append")
+        self._shm: mmap.mmap | None = None
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ersattning.append_process", os.fspath(db_path), str(os.getpid())],
+            [sys.executable, "-m", "ersattning.append_process", os.fspath(db_path), str(os.getpid()), str(self._shm_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            bufsize=0,
+            pass_fds=(self._shm_fd,),
         )
         self._in_flight = False
         self.journal = ""  # the journal mode the child writes in ("delete" or "wal"), known after the first batch
-        _widen_pipe(self._proc.stdin)
 
     def send(self, ids: Any, versions: Any, order: Any, parts: list[tuple[str, Any]]) -> None:
-        """Write one batch.
+        """Hand over one batch.
 
         ``ids`` (S32) and ``versions`` (int64) are the rows in the order of
         ``parts`` (per event class its topic and ``S``-width states, classes one
         after another); ``order`` (int64) is the order to insert the rows in.
+        The caller has waited for the previous batch (:meth:`result`), so the
+        child no longer reads the shared memory.
         """
         import numpy as np
 
         codes = np.repeat(np.arange(len(parts), dtype=np.uint8), [len(states) for _, states in parts])
-        header = json.dumps({"n": len(ids), "parts": [[topic, len(states), states.dtype.itemsize] for topic, states in parts]}).encode()
-        header += b" " * (-len(header) % 8)  # keeps the columns after it 8-byte aligned
-        buffers = [struct.pack("<Q", len(header)) + header, ids[order], versions[order], order, codes[order], *(states for _, states in parts)]
+        columns = [ids[order], versions[order], order, codes[order], *(states for _, states in parts)]
+        size = sum(c.nbytes for c in columns)
+        if self._shm is None or len(self._shm) < size:
+            self._map(size + size // 4)
+        assert self._shm is not None
+        memory = np.frombuffer(self._shm, dtype=np.uint8)
+        at = 0
+        for c in columns:
+            memory[at : at + c.nbytes] = np.ascontiguousarray(c).view(np.uint8).reshape(-1)
+            at += c.nbytes
+        del memory
+        header = json.dumps({"n": len(ids), "size": len(self._shm), "parts": [[topic, len(states), states.dtype.itemsize] for topic, states in parts]})
         pipe = self._proc.stdin
         assert pipe is not None
         try:
-            for buf in buffers:
-                view = memoryview(np.ascontiguousarray(buf)).cast("B") if not isinstance(buf, bytes) else memoryview(buf)
-                while view:
-                    view = view[pipe.write(view) :]
+            pipe.write(header.encode() + b"\n")
+            pipe.flush()
         except (BrokenPipeError, OSError):
             self._died()
         self._in_flight = True
+
+    def _map(self, size: int) -> None:
+        if self._shm is not None:
+            self._shm.close()
+        os.ftruncate(self._shm_fd, size)
+        self._shm = mmap.mmap(self._shm_fd, size)
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            self._shm.madvise(mmap.MADV_HUGEPAGE)
 
     def result(self) -> int:
         """Wait for the batch in flight; the number of events it wrote."""
@@ -122,6 +157,10 @@ class AppendProcess:
         for f in (self._proc.stdout, self._proc.stderr):
             if f is not None:
                 f.close()
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
+        os.close(self._shm_fd)
 
     def _died(self) -> None:
         self._proc.wait()
@@ -130,56 +169,30 @@ class AppendProcess:
         raise AppendFailed(f"the writer process stopped: {last}", conflict=False)
 
 
-def _widen_pipe(pipe: IO[bytes] | None) -> None:
-    """A 1 MiB pipe instead of 64 KiB: a batch of ~150 MB then crosses in far fewer rounds (Linux)."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-    except (ImportError, OSError, AttributeError, ValueError):
-        pass
-
-
 # -- the child's side ---------------------------------------------------------------
 
 
 class _BatchReader:
-    """Reads batches into one reused buffer (hugepage-backed where the kernel allows: a fresh 150 MB
-    allocation per batch costs more in page faults than the copy itself on this kind of machine)."""
+    """Reads each batch's header line from the pipe and its rows from the shared memory."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], shm_fd: int) -> None:
         self.f = f
-        self.buf: mmap.mmap | None = None
-
-    def _fill(self, n: int) -> memoryview | None:
-        if self.buf is None or len(self.buf) < n:
-            if self.buf is not None:
-                self.buf.close()
-            self.buf = mmap.mmap(-1, max(n, 1 << 20))
-            if hasattr(mmap, "MADV_HUGEPAGE"):
-                self.buf.madvise(mmap.MADV_HUGEPAGE)
-        view = memoryview(self.buf)[:n]
-        got = 0
-        while got < n:
-            k = self.f.readinto(view[got:])
-            if not k:
-                view.release()
-                return None
-            got += k
-        return view
+        self.fd = shm_fd
+        self.shm: mmap.mmap | None = None
 
     def rows(self) -> Iterator[tuple[str, int, str, memoryview]] | None:
         """The next batch's rows in insert order, or None at the end of input (the parent closed the pipe,
-        or died mid-batch). States are views into the buffer, valid until the next call."""
-        head = self.f.read(8)
-        if len(head) < 8:
+        or died). States are views into the shared memory, valid until the next call."""
+        line = self.f.readline()
+        if not line.endswith(b"\n"):
             return None
-        header = json.loads(self.f.read(struct.unpack("<Q", head)[0]) or b"null")
+        header = json.loads(line)
         n, parts = header["n"], header["parts"]
-        widths = [count * width for _, count, width in parts]
-        view = self._fill(49 * n + sum(widths))
-        if view is None:
-            return None
+        if self.shm is None or len(self.shm) != header["size"]:
+            if self.shm is not None:
+                self.shm.close()  # the previous batch's views are gone: its rows were written
+            self.shm = mmap.mmap(self.fd, header["size"], prot=mmap.PROT_READ)
+        view = memoryview(self.shm)
         text = str(view[: 32 * n], "ascii")
         ids = [text[i : i + 32] for i in range(0, 32 * n, 32)]
         versions = view[32 * n : 40 * n].cast("q")
@@ -188,9 +201,9 @@ class _BatchReader:
         topics = [topic for topic, _, _ in parts]
         states: list[memoryview] = []
         at = 49 * n
-        for (_, _, width), size in zip(parts, widths, strict=True):
-            states.extend(view[i : i + width] for i in range(at, at + size, width))  # fixed-width rows (space-padded JSON)
-            at += size
+        for _, count, width in parts:
+            states.extend(view[i : i + width] for i in range(at, at + count * width, width))  # fixed-width rows (space-padded JSON)
+            at += count * width
         return zip(ids, versions, map(topics.__getitem__, codes), map(states.__getitem__, order), strict=True)
 
 
@@ -203,7 +216,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> None:
     """Write each batch read from ``stdin`` in its own transaction and answer a line on ``stdout``:
     ``ok N JOURNAL``, ``conflict MESSAGE`` or ``error MESSAGE``."""
     con = sqlite3.connect(db_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
@@ -211,7 +224,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
         for pragma in BULK_PRAGMAS:
             con.execute(pragma)
         journal = _bulk_journal(con)
-        reader = _BatchReader(stdin)
+        reader = _BatchReader(stdin, shm_fd)
         while True:
             rows = reader.rows()
             if rows is None:
@@ -219,7 +232,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
             changes = con.total_changes
             try:
                 con.execute("BEGIN")
-                con.executemany(INSERT_SQL, rows)
+                insert_rows(con, rows)
                 con.execute("COMMIT")
             except sqlite3.IntegrityError as e:
                 con.execute("ROLLBACK")
@@ -234,6 +247,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
                 if journal == "wal":
                     con.execute(CHECKPOINT_SQL)
                 stdout.write(f"ok {con.total_changes - changes} {journal}\n".encode())
+            rows = None  # no views into the shared memory outlive the batch: the parent writes the next one there
             stdout.flush()
     finally:
         try:
@@ -266,9 +280,9 @@ def _bulk_journal(con: sqlite3.Connection) -> str:
 
 
 def main(argv: list[str]) -> None:
-    db_path, parent_pid = argv[0], int(argv[1])
+    db_path, parent_pid, shm_fd = argv[0], int(argv[1]), int(argv[2])
     _die_with_parent(parent_pid)
-    serve(db_path, sys.stdin.buffer, sys.stdout.buffer)
+    serve(db_path, sys.stdin.buffer, sys.stdout.buffer, shm_fd)
 
 
 if __name__ == "__main__":

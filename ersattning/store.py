@@ -32,7 +32,7 @@ import numpy as np
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
-from ersattning.append_process import BULK_PRAGMAS, CHECKPOINT_SQL, INSERT_SQL
+from ersattning.append_process import BULK_PRAGMAS, CHECKPOINT_SQL, insert_rows
 from ersattning.application import ServiceHistory
 
 DEFAULT_STORE_URL = "sqlite:///ersattning.db"
@@ -332,7 +332,7 @@ class Store:
             for pragma in BULK_PRAGMAS:
                 setup.execute(pragma)
             with conn.transaction(commit=True) as c:
-                c.executemany(INSERT_SQL, zip(ids, versions, topics, states, strict=True))
+                insert_rows(c, zip(ids, versions, topics, states, strict=True))
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log back into the database file after bulk work."""
