@@ -209,13 +209,35 @@ def _valid(arr: pa.Array) -> np.ndarray:
 def _pnr_screen(arr: pa.Array) -> np.ndarray:
     """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
 
-    One RE2 pass in Arrow (about 60 ns a cell, Unicode digits included): six
-    digits, an optional separator, four digits. Only the cells it flags are
-    checked exactly (dates, Luhn) in Python.
+    numpy passes over Arrow's byte buffer find the cells with six ASCII digits
+    in a row, or with bytes beyond ASCII (other Unicode digits); only those get
+    the RE2 pattern (six digits, an optional separator, four digits, any
+    Unicode digits), and only the cells it flags are checked exactly (dates,
+    Luhn) in Python. Times, durations and short ids never reach RE2.
     """
-    if arr.null_count == len(arr) or len(_buffers(arr)[1]) < 10:
-        return np.zeros(len(arr), dtype=bool)
-    return pc.match_substring_regex(arr, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    n = len(arr)
+    offsets, data = _buffers(arr)
+    if arr.null_count == n or len(data) < 10:
+        return np.zeros(n, dtype=bool)
+    run = (data >= 48) & (data <= 57)
+    for _ in range(5):  # after the k-th pass, run marks where k + 1 digits in a row start
+        run = run[:-1] & run[1:]
+    wide = np.flatnonzero(data >= 0x80)
+    if len(wide) > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
+        enc = arr.dictionary_encode()
+        if len(enc.dictionary) < n // 4:
+            hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+            return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
+    flagged = np.zeros(n, dtype=bool)  # cells with six digits in a row, or a byte beyond ASCII
+    for at in (np.flatnonzero(run), wide):
+        flagged[np.searchsorted(offsets, at, side="right") - 1] = True
+    cells = np.flatnonzero(flagged)
+    maybe = np.zeros(n, dtype=bool)
+    if len(cells) > n // 2:
+        maybe[:] = pc.match_substring_regex(arr, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    elif len(cells):
+        maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    return maybe
 
 
 def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -408,17 +430,24 @@ class _Ids:
             cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
         return np.array([cache[u] for u in uniques] + [None], dtype=object)[codes]
 
-    def recipient_ids(self, pseudonyms: np.ndarray) -> np.ndarray:
-        """The recipient aggregate's id (hex) of each pseudonym; "" for None."""
-        codes, uniques = pd.factorize(pseudonyms, use_na_sentinel=True)
-        cache = self._recipient_ids
+    def recipient_ids(self, cells: pd.Series) -> pd.Categorical:
+        """The recipient aggregate's id (hex) of each cell's pseudonym, as codes into the distinct ids
+        (NaN for a missing recipient): one hash per distinct recipient, not per row."""
+        codes, uniques = pd.factorize(cells.to_numpy(dtype=object), use_na_sentinel=True)
+        uniques = uniques.tolist()
+        missing = [u for u in uniques if u not in self._pseudonyms]
+        if missing:
+            self._pseudonyms.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
         out = []
-        for u in uniques.tolist():
-            got = cache.get(u)
+        for u in uniques:
+            pseudonym = self._pseudonyms[u]
+            got = self._recipient_ids.get(pseudonym)
             if got is None:
-                got = cache[u] = _uuid5_hex("recipient:" + u)
+                got = self._recipient_ids[pseudonym] = _uuid5_hex("recipient:" + pseudonym)
             out.append(got)
-        return np.array(out + [""], dtype=object)[codes]
+        if len(set(out)) < len(out):  # two spellings of one person: the same pseudonym
+            return pd.Categorical(np.array(out + [None], dtype=object)[codes])
+        return pd.Categorical.from_codes(codes, pd.Index(out, dtype=object))
 
 
 def _split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
@@ -928,10 +957,10 @@ def _import_chunk(
     reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
 
     # pseudonyms: the store never sees the source's ids
-    recipient = ids.pseudonyms(cells["recipient"])
-    rid = ids.recipient_ids(recipient)
+    rid = ids.recipient_ids(cells["recipient"])
     if known.recipients:
-        reject(~pd.Series(rid).isin(known.recipients).to_numpy() & (reason == None), "unknown recipient (not in the store's decisions)")  # noqa: E711
+        stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
+        reject(~stored[rid.codes] & (reason == None), "unknown recipient (not in the store's decisions)")  # noqa: E711
     first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
     staff1 = ids.pseudonyms(first_staff)
     staff2 = ids.pseudonyms(second_staff)
@@ -1068,7 +1097,7 @@ def _plan_columns(rows, recorded, rid, cells, times, planned_minutes, staff2) ->
     """The plan's fields; recorded when the row says, else at the planned start."""
     return {
         "timestamp": np.where(np.isnat(recorded), times["planned_start"][rows], recorded),
-        "recipient_id": pd.Categorical(rid[rows]),
+        "recipient_id": rid[rows],
         "provider": pd.Categorical(cells["provider"].to_numpy()[rows]),
         "team": pd.Categorical(cells["team"].fillna(cells["provider"]).to_numpy()[rows]),
         "category": pd.Categorical(cells["category"].to_numpy()[rows]),
