@@ -121,6 +121,9 @@ def import_once(src: Path, db: Path) -> dict:
         "events_written": report.events_written,
         "seconds": report.seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "writer_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,  # the child writer process
+        "journal": report.journal,
+        "writer_seconds": report.writer_seconds,
         "summary": report.summary(),
     }
 
@@ -166,7 +169,11 @@ def main() -> None:
         runs["full"] = import_in_child(src, work / "import.db")
         for r in runs.values():
             rate = r["rows"] / r["seconds"]
-            print(f"import of {r['rows']:,} rows: {rate:,.0f} rows/s ({r['seconds']:.1f} s), {r['events_written'] / r['seconds']:,.0f} events/s, peak memory {r['peak_rss_mb']:.0f} MB")
+            print(
+                f"import of {r['rows']:,} rows: {rate:,.0f} rows/s ({r['seconds']:.1f} s), {r['events_written'] / r['seconds']:,.0f} events/s, "
+                f"peak memory {r['peak_rss_mb']:.0f} MB + writer process {r['writer_peak_rss_mb']:.0f} MB, journal {r['journal'] or '-'}, "
+                f"writer busy {r['writer_seconds']:.1f} s"
+            )
         print("\n".join(runs["full"]["summary"]))
         full = runs["full"]
         rate = full["rows"] / full["seconds"]
@@ -188,9 +195,13 @@ def main() -> None:
                 "rows_per_s": round(rate),
                 "events_per_s": round(full["events_written"] / full["seconds"]),
                 "peak_rss_mb": round(full["peak_rss_mb"]),
+                "writer_peak_rss_mb": round(full["writer_peak_rss_mb"]),
+                "journal": full["journal"],
+                "writer_seconds": round(full["writer_seconds"], 2),
                 "small_rows": small["rows"] if small else None,
                 "small_rows_per_s": round(small["rows"] / small["seconds"]) if small else None,
                 "small_peak_rss_mb": round(small["peak_rss_mb"]) if small else None,
+                "small_writer_peak_rss_mb": round(small["writer_peak_rss_mb"]) if small else None,
                 "naive_sample_rows": args.sample,
                 "naive_rows_per_s": round(naive_rate),
                 "ratio_vs_naive": round(rate / naive_rate, 1),

@@ -25,6 +25,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import IO, Any
@@ -89,6 +90,7 @@ class AppendProcess:
         )
         self._in_flight = False
         self.journal = ""  # the journal mode the child writes in ("delete" or "wal"), known after the first batch
+        self.busy_seconds = 0.0  # the child's time writing batches (SQLite), for benchmarks
 
     def send(self, ids: Any, versions: Any, order: Any, parts: list[tuple[str, Any]]) -> None:
         """Hand over one batch.
@@ -142,7 +144,8 @@ class AppendProcess:
             self._died()
         kind, _, rest = line.partition(" ")
         if kind == "ok":
-            count, _, self.journal = rest.partition(" ")
+            count, self.journal, seconds = rest.split(" ")
+            self.busy_seconds += float(seconds)
             return int(count)
         raise AppendFailed(rest, conflict=kind == "conflict")
 
@@ -218,7 +221,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> None:
     """Write each batch read from ``stdin`` in its own transaction and answer a line on ``stdout``:
-    ``ok N JOURNAL``, ``conflict MESSAGE`` or ``error MESSAGE``."""
+    ``ok N JOURNAL SECONDS``, ``conflict MESSAGE`` or ``error MESSAGE``."""
     con = sqlite3.connect(db_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
     try:
         for pragma in BULK_PRAGMAS:
@@ -229,6 +232,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
             rows = reader.rows()
             if rows is None:
                 return  # the parent closed the pipe, or died mid-batch: nothing of a partial batch is written
+            started = time.perf_counter()
             changes = con.total_changes
             try:
                 con.execute("BEGIN")
@@ -246,7 +250,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
                 journal = str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower()
                 if journal == "wal":
                     con.execute(CHECKPOINT_SQL)
-                stdout.write(f"ok {con.total_changes - changes} {journal}\n".encode())
+                stdout.write(f"ok {con.total_changes - changes} {journal} {time.perf_counter() - started:.3f}\n".encode())
             rows = None  # no views into the shared memory outlive the batch: the parent writes the next one there
             stdout.flush()
     finally:

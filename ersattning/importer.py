@@ -68,6 +68,7 @@ class ImportReport:
     seconds: float = 0.0
     staff_intervals_peak: int = 0  # most staff intervals held in memory at once for the overlap check
     journal: str = ""  # how an SQLite store was written: "delete" (the store to itself) or "wal" (beside readers)
+    writer_seconds: float = 0.0  # the writer process's time inserting (overlaps the reading and checking)
 
     def summary(self) -> list[str]:
         lines = [
@@ -782,6 +783,7 @@ def _import_chunks(
         writer.close()
         report.events_written = writer.events
         report.journal = writer.journal
+        report.writer_seconds = writer.busy_seconds
         staff_seen.close()
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak
@@ -804,6 +806,7 @@ class _Writer:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
         self.journal = ""
+        self.busy_seconds = 0.0
 
     def submit(self, batch: EventBatch) -> None:
         if self.store.is_sqlite and append_process.available():
@@ -831,6 +834,7 @@ class _Writer:
             try:
                 self.events += self._process.result()
                 self.journal = self._process.journal or self.journal
+                self.busy_seconds = self._process.busy_seconds
             except append_process.AppendFailed as e:
                 if e.conflict:
                     raise AppendConflict(
