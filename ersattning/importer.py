@@ -187,8 +187,25 @@ def _renamed(source: dict[str, pa.Array], mapping: Mapping, n: int) -> dict[str,
     return cols
 
 
+_EDGE_SPACE = np.zeros(256, dtype=bool)  # bytes that may begin or end whitespace: ASCII space and controls, and all beyond ASCII
+_EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_EDGE_SPACE[0x80:] = True
+
+
+def _is_cancelled(status: np.ndarray) -> np.ndarray:
+    return pd.Series(status, dtype=object).isin(("cancelled_by_recipient", "cancelled_by_provider")).to_numpy()
+
+
 def _stripped(arr: pa.Array) -> pa.Array:
-    """Text with surrounding whitespace removed; empty cells null."""
+    """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
+    one look at each cell's first and last byte shows: then the column is kept as it is."""
+    offsets, data = _buffers(arr)
+    lengths = np.diff(offsets)
+    present = lengths > 0
+    if len(data) and not (present & ~_valid(arr)).any():
+        first, last = offsets[:-1][present], offsets[1:][present] - 1
+        if not (_EDGE_SPACE[data[first]].any() or _EDGE_SPACE[data[last]].any()) and not (_valid(arr) & ~present).any():
+            return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
 
@@ -894,10 +911,12 @@ def _import_chunk(
     empty = pa.nulls(n, pa.string())
 
     reason = np.full(n, None, dtype=object)  # first failing check of each row
+    unrejected = np.ones(n, dtype=bool)
 
     def reject(mask: np.ndarray, why: str) -> None:
-        new = mask & (reason == None)  # noqa: E711
+        new = mask & unrejected
         reason[new] = why
+        unrejected[new] = False
 
     # rows that are not visits
     skipped = np.zeros(n, dtype=bool)
@@ -964,7 +983,7 @@ def _import_chunk(
     rid = ids.recipient_ids(cells["recipient"])
     if known.recipients:
         stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
-        reject(~stored[rid.codes] & (reason == None), "unknown recipient (not in the store's decisions)")  # noqa: E711
+        reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
     first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
     staff1 = ids.pseudonyms(first_staff)
     staff2 = ids.pseudonyms(second_staff)
@@ -983,7 +1002,7 @@ def _import_chunk(
         raise ImportError_("two visits share the low 64 bits of their ids")
 
     # one staff member cannot be in two visits at once (checked against earlier rows of this import too)
-    ok_rows = np.flatnonzero((reason == None) & ~skipped & performed)  # noqa: E711
+    ok_rows = np.flatnonzero(unrejected & ~skipped & performed)
     iv_rows = np.concatenate([ok_rows, ok_rows])
     iv_staff = staff_seen.code(np.concatenate([staff1[ok_rows], staff2[ok_rows]]))
     present = iv_staff >= 0
@@ -1005,10 +1024,10 @@ def _import_chunk(
     # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
     stored = np.full(n, -1, dtype=np.int64)
     stored[stored_visit] = known.status[pos[stored_visit]]
-    row_status = np.where(status == "performed", 1, np.where(np.char.startswith(status.astype(str), "cancelled"), 2, 0))
+    row_status = np.where(status == "performed", 1, np.where(_is_cancelled(status), 2, 0))
     reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
 
-    bad = (reason != None) & ~skipped  # noqa: E711
+    bad = ~unrejected & ~skipped
     reject_rows(chunk, bad, reason, q, report, strict)
     good = ~bad & ~skipped
     keep = good[iv_rows] & ~clash
@@ -1040,7 +1059,7 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
     old_version = was(known.version, 0)
     recorded = times["recorded_at"][idx]
     performed = status[idx] == "performed"
-    cancelled = np.char.startswith(status[idx].astype(str), "cancelled")
+    cancelled = _is_cancelled(status[idx])
     outcome_status = np.where(performed, 1, np.where(cancelled, 2, 0))
     new = ~exists
 

@@ -458,3 +458,21 @@ def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
     expected = _pandas_times(values, fmt, mapping.timezone)
     assert np.array_equal(got, expected, equal_nan=True)
     assert bad.tolist() == [v is not None and np.isnat(e) for v, e in zip(values, expected, strict=True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab1 \t\u00a0å\u2003\x1f;")), max_size=6)), min_size=1, max_size=30))
+def test_stripping_a_column_is_arrows_trim_with_empty_cells_null(values):
+    from ersattning.importer import _stripped
+
+    arr = pa.array(values, pa.string())
+    expected = pc_trim(values)  # Arrow's trim on every cell, then empty cells null
+    assert _stripped(arr).to_pylist() == expected
+    assert _stripped(arr.slice(1)).to_pylist() == expected[1:]
+
+
+def pc_trim(values: list[str | None]) -> list[str | None]:
+    import pyarrow.compute as pc
+
+    out = pc.utf8_trim_whitespace(pa.array(values, pa.string())).to_pylist()
+    return [v or None for v in out]
