@@ -786,11 +786,13 @@ def _import_chunks(
     writer = _Writer(store)
     arena = Arena()
     try:
-        for chunk, fraction in chunks:
-            arena.reset()  # the previous batch was handed on by submit(): its memory is free again
-            batch = _import_chunk(chunk, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen, arena)
-            if len(batch) and not dry_run:
-                writer.submit(batch)
+        for i, (chunk, fraction) in enumerate(chunks):
+            # the first chunk in pieces: the writer starts after a quarter of it rather than all of it
+            for piece in _pieces(chunk, 4) if i == 0 and not dry_run else (chunk,):
+                arena.reset()  # the previous batch was handed on by submit(): its memory is free again
+                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen, arena)
+                if len(batch) and not dry_run:
+                    writer.submit(batch)
             if progress:
                 progress(report.rows_read, time.perf_counter() - started, fraction)
         writer.wait()
@@ -875,6 +877,28 @@ class _Writer:
                 self._process = None
             if self._pool is not None:
                 self._pool.shutdown()
+
+
+_PIECE_ROWS = 25_000  # a chunk is cut in pieces only when they are at least this big
+
+
+def _pieces(chunk: Chunk, parts: int) -> list[Chunk]:
+    """A reader's chunk as ``parts`` consecutive chunks (each its own transaction), when it is big."""
+    n = len(chunk)
+    if type(chunk) is not Chunk or n < parts * _PIECE_ROWS:
+        return [chunk]
+    bounds = np.linspace(0, n, parts + 1).astype(int).tolist()
+    return [
+        Chunk(
+            path=chunk.path,
+            first_row=chunk.first_row + a,
+            frame=None if chunk.table is not None else chunk.frame.iloc[a:b].reset_index(drop=True),
+            lines=chunk.lines[a:b],
+            fraction=chunk.fraction,
+            table=chunk.table.slice(a, b - a) if chunk.table is not None else None,
+        )
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def _size(path: str) -> int:

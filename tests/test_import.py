@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -145,20 +146,22 @@ def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2))
-def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats):
+@given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2), pieces=st.booleans())
+def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats, pieces):
+    from ersattning import importer
+
     base = tmp_path_factory.mktemp("base")
     src = _canonical(base, ROWS)
     one = _store(base, "one.db")
     import_visits(one, [src], Mapping(), P)
     other_dir = tmp_path_factory.mktemp("other")
     other = _store(other_dir, "other.db")
-    for _ in range(repeats):
-        import_visits(other, [src], Mapping(), P, chunk_rows=chunk_rows)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(importer, "_PIECE_ROWS", 1 if pieces else 10**9)  # the first chunk cut in pieces, or not
+        for _ in range(repeats):
+            import_visits(other, [src], Mapping(), P, chunk_rows=chunk_rows)
     a, b = projection.load(one).visits, projection.load(other).visits
     key = ["planned_start", "category"]
-    import pandas as pd
-
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True).astype(str), b.sort_values(key, ignore_index=True).astype(str))
 
 
@@ -300,3 +303,24 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
     assert (ended.rows_imported, ended.events_written) == (1, 1)
     s = projection.load(store).stays
     assert s[["kind", "start", "end"]].astype(str).values.tolist() == [["hospital", "2024-03-10", "2024-03-15"]]
+
+
+def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path):
+    from ersattning import importer
+    from ersattning.importer import _pieces
+    from ersattning.readers import read_rows
+
+    rows = [f"R{i},P1,V{i},personal_care,2024-03-04 08:00,2024-03-04 08:30,,,,planned" for i in range(103)]
+    src = _canonical(tmp_path, rows)
+    for chunk in read_rows(src, chunk_rows=1000):
+        for as_frame in (False, True):
+            whole = chunk if not as_frame else type(chunk)(path=chunk.path, first_row=chunk.first_row, frame=chunk.frame, lines=chunk.lines, fraction=chunk.fraction)
+            assert _pieces(whole, 4) == [whole]  # 103 rows: too small to cut
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(importer, "_PIECE_ROWS", 10)
+                parts = _pieces(whole, 4)
+            assert [len(p) for p in parts] == [25, 26, 26, 26]
+            assert [p.first_row for p in parts] == [1, 26, 52, 78]
+            assert np.concatenate([p.lines for p in parts]).tolist() == whole.lines.tolist()
+            cut = pd.concat([p.frame for p in parts], ignore_index=True)
+            pd.testing.assert_frame_equal(cut, whole.frame.reset_index(drop=True))
