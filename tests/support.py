@@ -25,9 +25,15 @@ def wait_for_first_commit(proc: subprocess.Popen, db: Path, seconds: float = 120
         time.sleep(0.05)
         try:
             con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-            position = con.execute("SELECT COALESCE(MAX(rowid), 0) FROM stored_events").fetchone()[0]
-            con.close()
         except sqlite3.Error:
             continue
+        # closed whatever happens: a connection left open here (with its read transaction) would keep
+        # this process's view of the write-ahead log from before the writer's later checkpoints
+        try:
+            position = con.execute("SELECT COALESCE(MAX(rowid), 0) FROM stored_events").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        finally:
+            con.close()
         if position > 0:
             return
