@@ -787,8 +787,10 @@ def _import_chunks(
     arena = Arena()
     try:
         for i, (chunk, fraction) in enumerate(chunks):
-            # the first chunk in pieces: the writer starts after a quarter of it rather than all of it
-            for piece in _pieces(chunk, 4) if i == 0 and not dry_run else (chunk,):
+            # the first and the last chunk in pieces: the writer starts after a quarter of the first
+            # rather than all of it, and the reading ends a quarter of a chunk before the writing does
+            last = fraction is not None and fraction >= 0.999
+            for piece in _pieces(chunk, 4) if (i == 0 or last) and not dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
                 batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen, arena)
                 if len(batch) and not dry_run:
