@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +140,38 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
         raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise StoreError(f"cannot create store {path}: directory {parent} is not writable")
+
+
+BUSY_WAIT_S = 30.0
+
+
+def _wait_for_bulk_writer(path: Path, seconds: float | None = None) -> None:
+    """Wait until no import holds the store in bulk mode, and leave it in WAL mode.
+
+    An import that has the store to itself writes through a rollback journal
+    (see :mod:`ersattning.append_process`); the library opens a store only in
+    WAL mode, which needs a moment between two of the import's transactions.
+    Opening the store there puts it back in WAL mode, and the import goes on
+    beside this reader. Waits up to ``seconds`` (default :data:`BUSY_WAIT_S`).
+    """
+    if not path.exists() or path.stat().st_size == 0 or not os.access(path, os.W_OK):
+        return
+    deadline = time.monotonic() + (BUSY_WAIT_S if seconds is None else seconds)
+    while True:
+        con = sqlite3.connect(path, timeout=1.0, isolation_level=None)
+        try:
+            if str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise StoreError(f"cannot open store {path}: {e}") from None
+            if time.monotonic() > deadline:
+                raise StoreError(f"the store {path} is busy: an import is writing it and has it to itself; try again when it has finished") from None
+        finally:
+            con.close()
+        time.sleep(0.2)
 
 
 def _initialise_sqlite(path: Path) -> None:
@@ -376,6 +409,7 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
     if location.scheme == "sqlite":
         assert location.path is not None
         _check_sqlite_file(location.path, create=create)
+        _wait_for_bulk_writer(location.path)
         if not location.path.exists() or location.path.stat().st_size == 0:
             try:
                 _initialise_sqlite(location.path)

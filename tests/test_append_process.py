@@ -158,3 +158,41 @@ def test_a_store_left_mid_batch_in_rollback_mode_opens_with_the_batch_rolled_bac
     assert store.position() == 0
     assert _journal(db) == "wal"
     assert store.events_by_topic() == {}
+
+
+WRITER = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+assert c.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+c.execute("BEGIN IMMEDIATE")
+c.execute("INSERT INTO stored_events VALUES ('%032x', 1, 't', x'00')" % int(sys.argv[3]))
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("COMMIT")
+time.sleep(5)
+"""
+
+
+def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy(tmp_path):
+    from ersattning.store import StoreError, _wait_for_bulk_writer
+
+    db = tmp_path / "s.db"
+    open_store(f"sqlite:///{db}").close()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "1.5", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        store = open_store(f"sqlite:///{db}", create=False)  # waits for the transaction, then puts the store back in WAL
+        assert time.monotonic() - started > 0.5 and store.position() == 1 and _journal(db) == "wal"
+        store.close()
+    finally:
+        writer.kill()
+        writer.wait()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "30", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreError, match="is busy: an import is writing it"):
+            _wait_for_bulk_writer(db, seconds=0.5)
+    finally:
+        writer.kill()
+        writer.wait()
