@@ -147,7 +147,13 @@ def head(src: Path, dst: Path, rows: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
-    ap.add_argument("--small", type=int, default=400_000, help="a second, smaller import of the file's first rows, to show that peak memory does not grow with the file")
+    ap.add_argument(
+        "--small",
+        type=int,
+        default=1_000_000,
+        help="a second, smaller import of the file's first rows, to show that peak memory does not grow with the file "
+        "(big enough to have whole chunks in the middle: the first and the last chunk go to the writer in quarters)",
+    )
     ap.add_argument("--sample", type=int, default=5000)
     ap.add_argument("--child", nargs=2, metavar=("CSV", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()

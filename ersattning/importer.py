@@ -1142,14 +1142,20 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
     return batch
 
 
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    """Codes into the distinct values in the order met (no sorting: the encoder does not need it)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
+
+
 def _plan_columns(rows, recorded, rid, cells, times, planned_minutes, staff2) -> dict:
     """The plan's fields; recorded when the row says, else at the planned start."""
     return {
         "timestamp": np.where(np.isnat(recorded), times["planned_start"][rows], recorded),
         "recipient_id": rid[rows],
-        "provider": pd.Categorical(cells["provider"].to_numpy()[rows]),
-        "team": pd.Categorical(cells["team"].fillna(cells["provider"]).to_numpy()[rows]),
-        "category": pd.Categorical(cells["category"].to_numpy()[rows]),
+        "provider": _categorical(cells["provider"].to_numpy()[rows]),
+        "team": _categorical(cells["team"].fillna(cells["provider"]).to_numpy()[rows]),
+        "category": _categorical(cells["category"].to_numpy()[rows]),
         "planned_start": times["planned_start"][rows],
         "planned_minutes": np.maximum(1, np.round(planned_minutes[rows])).astype(np.int64),
         "staff_planned": np.where(pd.notna(staff2[rows]), 2, 1),
@@ -1159,9 +1165,13 @@ def _plan_columns(rows, recorded, rid, cells, times, planned_minutes, staff2) ->
 def _performed_columns(rows, recorded, status, cells, times, staff1, staff2, *, outcome_field: bool) -> dict:
     """A performance's fields; recorded when the row says, else at the registered end."""
     # the staff tuple of each row, built once per distinct pair
-    pair = pd.Series(staff1[rows], dtype=object).fillna("") + "|" + pd.Series(staff2[rows], dtype=object).fillna("")
-    codes, uniques = pd.factorize(pair)
-    tuples = [tuple(x for x in u.split("|") if x) for u in uniques]
+    first, firsts = pd.factorize(staff1[rows], use_na_sentinel=True)
+    second, seconds = pd.factorize(staff2[rows], use_na_sentinel=True)
+    codes, pairs = pd.factorize((first.astype(np.int64) + 1) * (len(seconds) + 1) + second + 1)
+    tuples = []
+    for pair in pairs.tolist():
+        a, b = divmod(pair, len(seconds) + 1)
+        tuples.append(tuple(x for x in (firsts[a - 1] if a else None, seconds[b - 1] if b else None) if x))
     staff = pd.Categorical.from_codes(codes, pd.Index(tuples, dtype=object, tupleize_cols=False))
     end = times["actual_end"][rows]
     at = np.where(np.isnat(recorded), end, recorded)
@@ -1170,7 +1180,7 @@ def _performed_columns(rows, recorded, status, cells, times, staff1, staff2, *, 
         "actual_start": times["actual_start"][rows],
         "actual_end": end,
         "staff": staff,
-        "registration": pd.Categorical(cells["registration"].fillna("mobile").to_numpy()[rows]),
+        "registration": _categorical(cells["registration"].fillna("mobile").to_numpy()[rows]),
     }
 
 
