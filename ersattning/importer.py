@@ -200,11 +200,9 @@ def _stripped(arr: pa.Array) -> pa.Array:
     """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
     one look at each cell's first and last byte shows: then the column is kept as it is."""
     offsets, data = _buffers(arr)
-    lengths = np.diff(offsets)
-    present = lengths > 0
-    if len(data) and not (present & ~_valid(arr)).any():
-        first, last = offsets[:-1][present], offsets[1:][present] - 1
-        if not (_EDGE_SPACE[data[first]].any() or _EDGE_SPACE[data[last]].any()) and not (_valid(arr) & ~present).any():
+    valid = _valid(arr)
+    if len(data) and np.array_equal(valid, np.diff(offsets) > 0):  # no empty text (and no null holding any)
+        if not (_EDGE_SPACE[data[offsets[:-1][valid]]].any() or _EDGE_SPACE[data[offsets[1:][valid] - 1]].any()):
             return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
@@ -439,26 +437,26 @@ class _Ids:
         self._pseudonyms: dict[str, str] = {}
         self._recipient_ids: dict[str, str] = {}
 
-    def pseudonyms(self, values: pd.Series) -> np.ndarray:
+    def _coded(self, values: pd.Series) -> tuple[np.ndarray, list[str]]:
+        """Codes into the distinct values (-1 for missing) and the pseudonym of each distinct value."""
         codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
         cache = self._pseudonyms
         uniques = uniques.tolist()
         missing = [u for u in uniques if u not in cache]
         if missing:
             cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
-        return np.array([cache[u] for u in uniques] + [None], dtype=object)[codes]
+        return codes, [cache[u] for u in uniques]
+
+    def pseudonyms(self, values: pd.Series) -> np.ndarray:
+        codes, pseudonyms = self._coded(values)
+        return np.array(pseudonyms + [None], dtype=object)[codes]
 
     def recipient_ids(self, cells: pd.Series) -> pd.Categorical:
         """The recipient aggregate's id (hex) of each cell's pseudonym, as codes into the distinct ids
         (NaN for a missing recipient): one hash per distinct recipient, not per row."""
-        codes, uniques = pd.factorize(cells.to_numpy(dtype=object), use_na_sentinel=True)
-        uniques = uniques.tolist()
-        missing = [u for u in uniques if u not in self._pseudonyms]
-        if missing:
-            self._pseudonyms.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
+        codes, pseudonyms = self._coded(cells)
         out = []
-        for u in uniques:
-            pseudonym = self._pseudonyms[u]
+        for pseudonym in pseudonyms:
             got = self._recipient_ids.get(pseudonym)
             if got is None:
                 got = self._recipient_ids[pseudonym] = _uuid5_hex("recipient:" + pseudonym)
