@@ -3,15 +3,16 @@
 An import parses, checks and encodes one chunk while the previous chunk is
 written. On a thread the two share the interpreter lock: the driver takes it
 for every row, and the write took 2–3× longer than on its own (measured). A
-child process has its own interpreter, so on two cores the write is nearly free.
+child process has its own interpreter and runs on the other core.
 
-The parent sends each batch as raw column buffers over a pipe; the child writes
-it in one transaction, folds the write-ahead log back and answers one line.
-At most one batch is in flight. The child dies with its parent (Linux
-``PR_SET_PDEATHSIG``): an import killed with SIGKILL leaves no writer behind,
-and the batch being written is rolled back by SQLite like any unfinished
-transaction. Where that is not available (not Linux), the import writes on a
-thread instead.
+The parent puts each batch's columns into shared memory (an anonymous
+``memfd``) and sends one line over a pipe; the child writes the batch in one
+transaction and answers one line. At most one batch is in flight. The child
+dies with its parent (Linux ``PR_SET_PDEATHSIG``): an import killed with
+SIGKILL leaves no writer behind, and the batch being written is rolled back by
+SQLite like any unfinished transaction. When nobody else has the store open,
+the child writes through a rollback journal (see :func:`_bulk_journal`). Where
+this is not available (not Linux), the import writes on a thread instead.
 
 This module imports only the standard library when run as the child, so the
 child starts in a few tens of milliseconds.
@@ -36,8 +37,8 @@ INSERT_SQL = "INSERT INTO stored_events VALUES (?,?,?,?)"
 ROWS_PER_INSERT = 500
 MULTI_INSERT_SQL = "INSERT INTO stored_events VALUES " + ",".join(["(?,?,?,?)"] * ROWS_PER_INSERT)
 # A large page cache keeps the primary-key index in memory while a batch goes in;
-# NORMAL sync is safe from corruption in WAL mode; the log is folded back after
-# each batch (checkpoint), not many times inside it.
+# NORMAL sync keeps the store from corruption in both journal modes; in WAL mode
+# the log is folded back after each batch (checkpoint), not many times inside it.
 BULK_PRAGMAS = ("PRAGMA cache_size=-262144", "PRAGMA synchronous=NORMAL", "PRAGMA wal_autocheckpoint=100000")
 CHECKPOINT_SQL = "PRAGMA wal_checkpoint(TRUNCATE)"
 LOCK_TIMEOUT_S = 30.0
