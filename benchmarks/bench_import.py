@@ -7,7 +7,10 @@ Swedish column names and values), then imports it with a mapping file: parse,
 map, check, pseudonymise, append. Each import runs in its own process, once on
 the file's first ``--small`` rows and once on all of it, so that the two peak
 memories show whether memory grows with the file (it should not: the import
-streams in chunks). The naive baseline builds a pydantic model per row and saves
+streams in chunks); the peak of the import's writer process (a child of the
+import) is printed beside it, with the writer's busy time and journal mode.
+The rate varies with the disk: run it a few times and take the median. The
+naive baseline builds a pydantic model per row and saves
 one visit aggregate per row through the library, on a sample, in the same run.
 Prints its figures; the last line is one JSON object. Target (issue 4): ≥ 100k
 rows/s.
