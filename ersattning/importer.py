@@ -158,16 +158,14 @@ def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | 
 
 
 def _chunk_arrow(chunk: Chunk) -> dict[str, pa.Array]:
-    """The chunk's columns as Arrow text, named as in the file: the reader's Arrow table when it made
-    one (no Python string per cell), else the object columns converted."""
-    if chunk.table is not None:
-        return {name: _one_chunk(chunk.table.column(name)) for name in chunk.table.column_names}
-    return {name: _as_text(chunk.frame[name]) for name in chunk.frame.columns}
-
-
-def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return arr.cast(pa.string()) if arr.type != pa.string() else arr
+    """The chunk's columns as Arrow text, named as in the file (``Chunk.arrow``: the reader's Arrow
+    table when it made one, no Python string per cell); columns that are not all text as their ``str``."""
+    names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
+    out = {}
+    for name in names:
+        arr = chunk.arrow(name)
+        out[name] = arr if arr is not None else _as_text(chunk.frame[name])
+    return out
 
 
 def _as_text(values: pd.Series) -> pa.Array:
