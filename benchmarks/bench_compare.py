@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from region import median_time, region_store  # noqa: E402
 
 from ersattning import __version__, projection  # noqa: E402
-from region import median_time, region_store  # noqa: E402
 from ersattning.compare import compare  # noqa: E402
 from ersattning.context import build_context  # noqa: E402
 from ersattning.indicators import _continuity_windows, model_indicators, shared_indicators  # noqa: E402
@@ -53,7 +53,6 @@ def main() -> None:
 
     # -- the whole compare from the warm projection (a new process's view of the cache) -----
     def whole() -> object:
-        projection._CACHES.clear()
         return compare(load_scenario("default"), open_store(url, create=False))
 
     compare_s, result = median_time(whole, args.repeat)
@@ -62,7 +61,7 @@ def main() -> None:
 
     # -- parts: load, context, each model, indicators ------------------------------------
     def load() -> object:
-        projection._CACHES.clear()
+        store.projection_cache = None
         return projection.load(store)
 
     load_s, proj = median_time(load, args.repeat)

@@ -36,9 +36,9 @@ from pydantic import BaseModel  # noqa: E402
 
 from ersattning import __version__  # noqa: E402
 from ersattning.domain import Category, Registration, Visit, stable_id  # noqa: E402
-from ersattning.importer import import_visits  # noqa: E402
-from ersattning.mapping import load_mapping  # noqa: E402
-from ersattning.pseudonym import Pseudonymiser  # noqa: E402
+from ersattning.ingest.mapping import load_mapping  # noqa: E402
+from ersattning.ingest.visits import import_visits  # noqa: E402
+from ersattning.privacy import Pseudonymiser  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
 
 MAPPING = """

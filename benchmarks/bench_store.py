@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import naive  # noqa: E402
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
-import naive  # noqa: E402
 from ersattning import __version__, projection  # noqa: E402
-from ersattning.bulk import append_batch  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
+from ersattning.store.bulk import append_batch  # noqa: E402
 from ersattning.synth import RegionSpec, generate_chunk, make_providers, provider_batch  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     # -- projection rebuild -----------------------------------------------------------
     rebuilds = []
     for _ in range(args.repeat):
-        projection._CACHES.clear()
+        store.projection_cache = None
         t = time.perf_counter()
         projection.update(store, rebuild=True)
         rebuilds.append(time.perf_counter() - t)
@@ -109,7 +109,7 @@ def main() -> None:
     for _ in range(args.repeat + 2):
         shutil.rmtree(cache_dir)
         shutil.copytree(before, cache_dir)  # the cache as it was before the new events
-        projection._CACHES.clear()  # start from the Parquet cache, as a new process would
+        store.projection_cache = None  # start from the Parquet cache, as a new process would
         t = time.perf_counter()
         projection.update(store)
         increments.append(time.perf_counter() - t)

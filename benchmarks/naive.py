@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ersattning.application import ServiceHistory
 from ersattning.domain import Provider, Recipient, Visit
+from ersattning.store.application import ServiceHistory
 
 
 def rebuild_by_method_calls(events_by_aggregate: dict[Any, list[Any]]) -> list[Any]:

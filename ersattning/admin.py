@@ -1,8 +1,8 @@
-"""Administrative load: acts counted from the history × what each model requires (design.md §6).
+"""Administrative load: acts counted from the history × what each model requires (docs/admin-load.md).
 
 A model declares the acts it needs and the unit each is counted in; the
 scenario says how many minutes an act takes and what an hour costs. Reference
-figures (design.md §6): staff spend ~58 % of working time in homes; one
+figures (docs/admin-load.md): staff spend ~58 % of working time in homes; one
 assessor per ~161 recipients; Buurtzorg used 108 vs 168 hours per client.
 """
 

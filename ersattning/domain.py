@@ -1,4 +1,4 @@
-"""Service-history aggregates and their events (design.md §3).
+"""Service-history aggregates and their events (docs/events.md).
 
 Every event carries its *domain* times (when it happened in care) as explicit
 fields. Its *recorded* time (when the source system knew it) is the library's
@@ -397,7 +397,7 @@ class Visit(Aggregate):
         ``timestamp`` is when the plan was recorded, ``performed_recorded_at``
         when the performance was, so an as-of replay between the two still sees
         a visit only planned. One event per imported row instead of two halves
-        the appends (see ``importer.py``).
+        the appends (see ``ersattning.ingest.visits``).
         """
 
         recipient_id: UUID

@@ -1,4 +1,4 @@
-"""Quality indicators from the service history (design.md §5), vectorized.
+"""Quality indicators from the service history (docs/indicators.md), vectorized.
 
 Shared indicators describe what happened (the same for every model); the
 model-dependent ones describe what each model pays for and the incentive it

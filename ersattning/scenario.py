@@ -113,7 +113,7 @@ def required_acts(entry: ModelEntry, model: ReimbursementModel) -> dict[str, str
 
 
 def bundled_scenarios() -> dict[str, Path]:
-    root = files("ersattning_scenarios")
+    root = files("ersattning.scenarios")
     return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 

@@ -1,7 +1,7 @@
 """Small-cell suppression: nothing about fewer than five persons leaves the program.
 
 Official Swedish statistics suppress cells that describe fewer than a handful of
-people, since such a cell can identify them (design.md §9). One rule, used by
+people, since such a cell can identify them (docs/personal-data.md). One rule, used by
 every output (table, CSV, JSON, HTML, XLSX):
 
 - a provider serving 1–4 recipients: its recipient count and every amount

@@ -1,6 +1,6 @@
 """Synthetic home-care regions: realistic, seeded, written in whole batches.
 
-Calibration defaults follow design.md §7 (national statistics and Stockholm
+Calibration defaults follow docs/calibration.md (national statistics and Stockholm
 figures); each is a field of :class:`RegionSpec` with its source or marked as an
 assumption, and every one can be overridden.
 
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ersattning.bulk import EventBatch, append_batch, encoder_for, random_uuids, uuid_hex
 from ersattning.domain import (
     CancelledBy,
     CancelReason,
@@ -34,6 +33,7 @@ from ersattning.domain import (
     stable_id,
 )
 from ersattning.store import Store, StoreError
+from ersattning.store.bulk import EventBatch, append_batch, encoder_for, random_uuids, uuid_hex
 
 TZ = "Europe/Stockholm"
 META_KEY = "synth_spec"
@@ -47,13 +47,13 @@ class RegionSpec(BaseModel):
     recipients: int = Field(1000, ge=1, description="assumption: default size")
     months: int = Field(12, ge=1, le=120, description="assumption: one year")
     start: str = Field("2024-01", description="first month of service, YYYY-MM")
-    providers: int | None = Field(None, ge=1, description="default: one per ~108 recipients (Stockholm ~14k recipients, ~130 providers; design.md §7)")
+    providers: int | None = Field(None, ge=1, description="default: one per ~108 recipients (Stockholm ~14k recipients, ~130 providers; docs/calibration.md)")
     seed: int = Field(1, description="random seed; same spec and seed give the same store")
     chunk_recipients: int = Field(100, ge=1, description="recipients per append transaction")
 
-    share_low_hours: float = Field(0.35, ge=0, le=1, description="share with 1–9 granted h/month (design.md §7, national)")
-    share_high_hours: float = Field(0.12, ge=0, le=1, description="share with > 80 granted h/month (design.md §7, national)")
-    mean_mid_hours: float = Field(22.0, gt=9, lt=80, description="assumption: mean of the 9–80 h band, calibrated so the overall mean is ~24–25 h (design.md §7)")
+    share_low_hours: float = Field(0.35, ge=0, le=1, description="share with 1–9 granted h/month (docs/calibration.md, national)")
+    share_high_hours: float = Field(0.12, ge=0, le=1, description="share with > 80 granted h/month (docs/calibration.md, national)")
+    mean_mid_hours: float = Field(22.0, gt=9, lt=80, description="assumption: mean of the 9–80 h band, calibrated so the overall mean is ~24–25 h (docs/calibration.md)")
     mean_high_hours: float = Field(100.0, gt=80, description="assumption: mean above 80 h")
     share_municipal_providers: float = Field(0.25, ge=0, le=1, description="assumption")
     share_rural: float = Field(0.15, ge=0, le=1, description="assumption")
@@ -64,16 +64,16 @@ class RegionSpec(BaseModel):
     revision_rate_per_year: float = Field(0.10, ge=0, description="assumption: decisions revised upwards")
     stay_rate_per_year: float = Field(0.3, ge=0, description="assumption: hospital and short-term stays per recipient-year")
     mean_stay_days: float = Field(6.0, gt=0, description="assumption")
-    share_double_staffed: float = Field(0.04, ge=0, le=1, description="share of visits with two staff (design.md §7)")
-    performed_ratio_private: float = Field(0.86, gt=0, le=1.5, description="performed/granted, private providers (design.md §7)")
-    performed_ratio_municipal: float = Field(0.79, gt=0, le=1.5, description="performed/granted, municipal providers (design.md §7)")
+    share_double_staffed: float = Field(0.04, ge=0, le=1, description="share of visits with two staff (docs/calibration.md)")
+    performed_ratio_private: float = Field(0.86, gt=0, le=1.5, description="performed/granted, private providers (docs/calibration.md)")
+    performed_ratio_municipal: float = Field(0.79, gt=0, le=1.5, description="performed/granted, municipal providers (docs/calibration.md)")
     share_cancelled_by_recipient: float = Field(0.04, ge=0, le=1, description="assumption")
     share_short_notice: float = Field(0.4, ge=0, le=1, description="assumption: share of recipient cancellations with < 24 h notice")
     share_cancelled_by_provider: float = Field(0.01, ge=0, le=1, description="assumption")
     share_not_registered: float = Field(0.005, ge=0, le=1, description="assumption: planned visits with no registration at all")
     share_late_registration: float = Field(0.03, ge=0, le=1, description="assumption: registered manually 1–10 days later")
     share_corrected: float = Field(0.02, ge=0, le=1, description="assumption: end time corrected 1–20 days later")
-    staff_per_recipient: float = Field(0.3, gt=0, description="design.md §7")
+    staff_per_recipient: float = Field(0.3, gt=0, description="docs/calibration.md")
     team_size: int = Field(10, ge=2, description="assumption: staff per team; with the shares below continuity is ~10–20 staff per 14 days")
     share_core_staff: float = Field(0.55, ge=0, le=1, description="assumption: visits made by the recipient's 3 regular staff")
     share_substitute: float = Field(0.12, ge=0, le=1, description="assumption: visits made by staff outside the team")

@@ -4,15 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ersattning import projection
 from ersattning.store import Store, open_store
-
-
-@pytest.fixture(autouse=True)
-def _fresh_projection_caches():
-    projection._CACHES.clear()
-    yield
-    projection._CACHES.clear()
 
 
 @pytest.fixture

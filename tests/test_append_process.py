@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ersattning import append_process, projection
-from ersattning.append_process import AppendFailed, AppendProcess
-from ersattning.importer import import_visits
-from ersattning.mapping import Mapping
-from ersattning.pseudonym import Pseudonymiser
+from ersattning import projection
+from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.visits import import_visits
+from ersattning.privacy import Pseudonymiser
 from ersattning.store import open_store
+from ersattning.store import sqlite_writer as append_process
+from ersattning.store.sqlite_writer import AppendFailed, AppendProcess
 from tests.test_store import _departures
 
 pytestmark = pytest.mark.skipif(not append_process.available(), reason="the child writer needs Linux")
@@ -108,7 +109,7 @@ def test_a_conflicting_batch_is_refused_whole_and_the_writer_goes_on(tmp_path):
 
 PARENT = """
 import sys, time
-from ersattning.append_process import AppendProcess
+from ersattning.store.sqlite_writer import AppendProcess
 w = AppendProcess(sys.argv[1])
 print(w._proc.pid, flush=True)
 time.sleep(60)
@@ -174,7 +175,8 @@ time.sleep(5)
 
 
 def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy(tmp_path):
-    from ersattning.store import StoreError, _wait_for_bulk_writer
+    from ersattning.store import StoreError
+    from ersattning.store.base import _wait_for_bulk_writer
 
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()

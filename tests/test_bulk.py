@@ -10,9 +10,9 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ersattning.application import ServiceHistory
-from ersattning.bulk import EventBatch, encoder_for, random_uuids, uuid_hex
 from ersattning.domain import Category, Recipient, Registration, Visit, stable_id
+from ersattning.store.application import ServiceHistory
+from ersattning.store.bulk import EventBatch, encoder_for, random_uuids, uuid_hex
 
 APP = ServiceHistory(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
@@ -135,7 +135,7 @@ def test_batch_order_is_by_whole_id_even_when_ids_share_their_first_bytes():
 
 
 def test_an_arena_reuses_its_memory_batch_after_batch_and_never_hands_out_overlapping_rows():
-    from ersattning.bulk import Arena
+    from ersattning.store.bulk import Arena
 
     enc = encoder_for(Recipient.Departed)
     arena = Arena()

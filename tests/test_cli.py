@@ -17,7 +17,7 @@ from ersattning.store import open_store
 from ersattning.synth import RegionSpec, iter_chunks
 from tests.support import wait_for_first_commit
 
-EXE = [shutil.which("ersattning")] if shutil.which("ersattning") else [sys.executable, "-m", "ersattning_cli.main"]
+EXE = [shutil.which("ersattning")] if shutil.which("ersattning") else [sys.executable, "-m", "ersattning.cli.main"]
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

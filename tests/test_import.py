@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning import projection
-from ersattning.importer import ImportError_, import_visits
-from ersattning.mapping import Mapping, load_mapping
-from ersattning.pseudonym import Pseudonymiser
+from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.report import ImportError_
+from ersattning.ingest.visits import import_visits
+from ersattning.privacy import Pseudonymiser
 from ersattning.store import open_store
 from tests.support import wait_for_first_commit
 from tests.test_cli import EXE, run
@@ -148,7 +149,7 @@ def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2), pieces=st.booleans())
 def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats, pieces):
-    from ersattning import importer
+    from ersattning.ingest import visits as importer
 
     base = tmp_path_factory.mktemp("base")
     src = _canonical(base, ROWS)
@@ -266,7 +267,7 @@ def _decisions(tmp_path: Path, rows: list[str], name: str = "d.csv") -> Path:
 
 
 def test_decisions_enrol_grant_revise_and_end(tmp_path):
-    from ersattning.import_recipients import import_decisions
+    from ersattning.ingest.recipients import import_decisions
 
     store = _store(tmp_path)
     rows = ["R1,D1,P1,personal_care,600,month,2024-01-01,,rural,1938", "R1,D2,P1,cleaning,120,week,2024-01-01,,rural,1938", "R2,D3,P2,shopping,90,month,2024-02-15,2024-06-30,urban,"]
@@ -288,7 +289,7 @@ def test_decisions_enrol_grant_revise_and_end(tmp_path):
 
 
 def test_stays_need_a_known_recipient_and_end_later(tmp_path):
-    from ersattning.import_recipients import import_decisions, import_stays
+    from ersattning.ingest.recipients import import_decisions, import_stays
 
     store = _store(tmp_path)
     import_decisions(store, [_decisions(tmp_path, ["R1,D1,P1,personal_care,600,month,2024-01-01,,urban,1938"])], Mapping(), P)
@@ -306,9 +307,9 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
 
 
 def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path):
-    from ersattning import importer
-    from ersattning.importer import _pieces
-    from ersattning.readers import read_rows
+    from ersattning.ingest import visits as importer
+    from ersattning.ingest.readers import read_rows
+    from ersattning.ingest.visits import _pieces
 
     rows = [f"R{i},P1,V{i},personal_care,2024-03-04 08:00,2024-03-04 08:30,,,,planned" for i in range(103)]
     src = _canonical(tmp_path, rows)

@@ -11,10 +11,10 @@ import pytest
 
 from ersattning import projection
 from ersattning.domain import stable_id
-from ersattning.import_events import import_events
-from ersattning.importer import ImportError_
-from ersattning.mapping import Mapping, load_mapping
-from ersattning.pseudonym import Pseudonymiser
+from ersattning.ingest.events import import_events
+from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.report import ImportError_
+from ersattning.privacy import Pseudonymiser
 from ersattning.store import open_store
 from tests.test_cli import run
 
@@ -277,7 +277,7 @@ def test_the_import_command_for_event_logs(tmp_path):
 
 
 def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
-    from ersattning.importer import import_visits
+    from ersattning.ingest.visits import import_visits
 
     store = _store(tmp_path)
     report = import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P)

@@ -15,13 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning import projection
-from ersattning.bulk import encoder_for
+from ersattning.cli.main import import_progress_line
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit, stable_id
-from ersattning.importer import StaffIntervals, _pnr_screen, import_visits, parse_times
-from ersattning.mapping import Mapping
-from ersattning.pseudonym import Pseudonymiser, find_personnummer, hash_arrow_strings
+from ersattning.ingest.cells import _pnr_screen, parse_times
+from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.overlaps import StaffIntervals
+from ersattning.ingest.visits import import_visits
+from ersattning.privacy import Pseudonymiser, find_personnummer, hash_arrow_strings
 from ersattning.store import open_store
-from ersattning_cli.main import import_progress_line
+from ersattning.store.bulk import encoder_for
 from tests.test_bulk import _decode, _utc64
 
 P = Pseudonymiser(b"k" * 32)
@@ -93,7 +95,6 @@ def _frame(store, as_of=None) -> pd.DataFrame:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(visit, min_size=1, max_size=6), st.lists(st.integers(-60 * 24, 60 * 24 * 40), min_size=1, max_size=3))
 def test_the_combined_events_fold_exactly_like_the_two_events_they_replace(visits, cuts):
-    projection._CACHES.clear()
     split, combined = _store_both_ways(visits)
     pd.testing.assert_frame_equal(_frame(split), _frame(combined))
     for cut in cuts:  # as known at any time: a plan recorded before its outcome was is still only planned
@@ -229,7 +230,7 @@ def test_hashing_arrow_strings_equals_pandas_hash_array(values):
 def test_hashing_arrow_strings_in_blocks_with_long_rows(monkeypatch):
     """Rows spread over several blocks, a sort within each, many long rows looped over and a few very long ones
     left to pandas: still pandas' hash."""
-    from ersattning import pseudonym
+    from ersattning.privacy import keyed_hash as pseudonym
 
     monkeypatch.setattr(pseudonym, "_BLOCK_ROWS", 50)
     rng = np.random.default_rng(3)
@@ -391,8 +392,9 @@ def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
 
 
 def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
-    from ersattning.importer import Quarantine, import_visit_chunks
-    from ersattning.readers import read_rows
+    from ersattning.ingest.readers import read_rows
+    from ersattning.ingest.report import Quarantine
+    from ersattning.ingest.visits import import_visit_chunks
 
     path = tmp_path / "v.csv"
     path.write_text(HEADER + "\n".join(_visit(i, i // 10, f"{8 + i % 10:02d}:00", f"{8 + i % 10:02d}:30", f"S{i % 10}") for i in range(50)) + "\n")
@@ -406,7 +408,7 @@ def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
 
 
 def test_a_csv_chunk_knows_how_much_of_the_file_is_behind_it(tmp_path):
-    from ersattning.readers import read_rows
+    from ersattning.ingest.readers import read_rows
 
     path = tmp_path / "big.csv"
     n = 120_000
@@ -463,7 +465,7 @@ def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab1 \t\u00a0å\u2003\x1f;")), max_size=6)), min_size=1, max_size=30))
 def test_stripping_a_column_is_arrows_trim_with_empty_cells_null(values):
-    from ersattning.importer import _stripped
+    from ersattning.ingest.cells import _stripped
 
     arr = pa.array(values, pa.string())
     expected = pc_trim(values)  # Arrow's trim on every cell, then empty cells null

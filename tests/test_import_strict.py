@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ersattning.import_recipients import import_decisions, import_stays
-from ersattning.importer import ImportError_, import_visits
-from ersattning.mapping import Mapping
-from tests.test_import import P, ROWS, _canonical, _decisions, _store
+from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.recipients import import_decisions, import_stays
+from ersattning.ingest.report import ImportError_
+from ersattning.ingest.visits import import_visits
+from tests.test_import import ROWS, P, _canonical, _decisions, _store
 
 GOOD_DECISIONS = ["R1,D1,P1,personal_care,600,month,2024-01-01,,urban,1938", "R2,D2,P1,cleaning,120,week,2024-01-01,,urban,1940"]
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning import projection
-from ersattning.bulk import EventBatch
 from ersattning.domain import Area, CancelledBy, CancelReason, Category, Per, Provider, Recipient, Registration, StayKind, Visit
 from ersattning.store import open_store
+from ersattning.store.bulk import EventBatch
 from ersattning.synth import RegionSpec, iter_chunks
 
 SMALL = RegionSpec(recipients=12, months=2, chunk_recipients=4, seed=7)
@@ -152,7 +152,7 @@ def test_incremental_updates_equal_one_pass(one_pass, cuts):
         bounds = [0, *sorted(cuts), len(ROWS[0])]
         for lo, hi in zip(bounds, bounds[1:], strict=False):
             store.append(*(col[lo:hi] for col in ROWS))
-            projection._CACHES.clear()  # each update starts from the Parquet cache on disk
+            store.projection_cache = None  # each update starts from the Parquet cache on disk
             projection.update(store, page_size=997)
         _assert_same(projection.load(store), one_pass)
     finally:
@@ -214,7 +214,7 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
     assert meta["position"] == a.position() and meta["store_id"] == a.store_id
 
     # missing
-    projection._CACHES.clear()
+    a.projection_cache = None
     shutil.rmtree(cache)
     _assert_same(projection.load(a), one_pass)
 
@@ -223,7 +223,7 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
     half = len(ROWS[0]) // 2
     b.append(*(c[:half] for c in ROWS))
     shutil.copytree(cache, tmp_path / "b.db.projection")
-    projection._CACHES.clear()
+    b.projection_cache = None
     assert len(projection.load(b).visit_keys) < len(one_pass.visit_keys)
     assert json.loads((tmp_path / "b.db.projection" / "meta.json").read_text())["store_id"] == b.store_id
 
@@ -231,7 +231,7 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
     meta = json.loads((cache / "meta.json").read_text())
     meta["position"] = a.position() + 1000
     (cache / "meta.json").write_text(json.dumps(meta))
-    projection._CACHES.clear()
+    a.projection_cache = None
     _assert_same(projection.load(a), one_pass)
 
 
@@ -249,7 +249,7 @@ def test_incremental_update_reads_only_new_notifications(tmp_path, monkeypatch):
         yield from original(after, *args, **kwargs)
 
     monkeypatch.setattr(store, "read_pages", counting)
-    projection._CACHES.clear()
+    store.projection_cache = None
     projection.load(store)
     assert seen == [n - 50]
     # a small update writes only the rows it touched, beside the full fold

@@ -12,18 +12,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ersattning.pseudonym import (
+from ersattning.privacy import (
     ENV_KEY,
     ENV_KEY_FILE,
     PNR_PATTERN,
     Pseudonymiser,
     PseudonymKeyError,
-    _luhn_ok,
     find_personnummer,
     is_personnummer,
     load_key,
     personnummer_columns,
 )
+from ersattning.privacy.identity_numbers import _luhn_ok
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32

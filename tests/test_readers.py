@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ersattning import readers
-from ersattning.readers import Chunk, CsvDialect, ReadError, read_csv, read_parquet, read_rows, read_xes, sniff_csv
+from ersattning.ingest import readers
+from ersattning.ingest.readers import Chunk, CsvDialect, ReadError, read_csv, read_parquet, read_rows, read_xes, sniff_csv
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,17 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from ersattning import i18n
-from ersattning.assumptions import scenario_assumptions
-from ersattning.charts import CHARTS
+from ersattning.report import i18n
+from ersattning.cli import render
 from ersattning.compare import compare, winners_and_losers
 from ersattning.report import write_report
-from ersattning.report_tables import build_tables
+from ersattning.report.assumptions import scenario_assumptions
+from ersattning.report.charts import CHARTS
+from ersattning.report.tables import build_tables
 from ersattning.scenario import load_scenario
 from ersattning.store import open_store
 from ersattning.suppression import SUPPRESSED_MARK
 from ersattning.synth import RegionSpec, synthesize
-from ersattning_cli import render
 from tests.browser import Browser, chromium_path
 from tests.builders import History
 from tests.test_cli import run

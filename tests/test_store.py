@@ -8,9 +8,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from ersattning.bulk import EventBatch, append_batch, encoder_for
 from ersattning.domain import Area, Recipient
 from ersattning.store import AppendConflict, StoreError, open_store, parse_store_url, resolve_store_url
+from ersattning.store.bulk import EventBatch, append_batch, encoder_for
 from tests.support import D0, at
 
 

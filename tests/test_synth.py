@@ -1,4 +1,4 @@
-"""Synthetic regions: calibration (design.md §7), determinism, resumable batches."""
+"""Synthetic regions: calibration (docs/calibration.md), determinism, resumable batches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Payment per granted minute for the days the recipient is at home (design.md §4).
+"""Payment per granted minute for the days the recipient is at home (docs/models.md).
 
 Whatever was performed, the provider is paid the decision's granted time, pro
 rata for days at home (stays and days before enrolment or after departure are

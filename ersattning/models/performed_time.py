@@ -1,4 +1,4 @@
-"""Per-minute payment for performed time (LOV "utförd tid"), design.md §4.
+"""Per-minute payment for performed time (LOV "utförd tid"), docs/models.md.
 
 Rules, each a component of its own:
 

@@ -1,4 +1,4 @@
-"""Time budget per recipient (Stockholm's ramtid), design.md §4.
+"""Time budget per recipient (Stockholm's ramtid), docs/models.md.
 
 The decision states a monthly budget of hours (granted time for days at home ×
 a budget factor); provider and recipient decide together how to use it. No cap

@@ -1,4 +1,4 @@
-"""Trust-based payment: a fixed amount per recipient-month or per team (design.md §4).
+"""Trust-based payment: a fixed amount per recipient-month or per team (docs/models.md).
 
 Small self-steering teams are paid a fixed amount per recipient-month by need
 tier (bands of granted hours), pro rata for days at home — or a fixed amount

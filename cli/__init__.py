@@ -1,1 +1,0 @@
-"""The ``ersattning`` command line (installed as the ``ersattning_cli`` package)."""

@@ -1,0 +1,1 @@
+"""The ``ersattning`` command line (installed as the ``ersattning.cli`` package)."""

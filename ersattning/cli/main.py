@@ -1,0 +1,419 @@
+"""``ersattning``: synthetic regions, imports, histories and comparisons."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from ersattning import __version__, projection
+from ersattning.cli import render
+from ersattning.cli.errors import describe_validation, fail, run_guarded
+from ersattning.compare import compare as run_compare
+from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from ersattning.scenario import Scenario, json_schema, load_scenario
+from ersattning.store import STORE_ENV, open_store, resolve_store_url
+from ersattning.suppression import WARNING as SUPPRESSION_WARNING
+from ersattning.synth import RegionSpec, synthesize
+
+STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ersattning")
+def cli() -> None:
+    """Replay home-care service histories under reimbursement models."""
+
+
+def _progress(label: str) -> Any:
+    """A one-line progress display on a terminal; nothing when output is not a TTY."""
+    if not sys.stderr.isatty():
+        return None
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        eta = elapsed / done * (total - done) if done else 0.0
+        click.echo(f"\r{label}: {done}/{total} ({100 * done / total:.0f} %), {elapsed:.0f} s, about {eta:.0f} s left ", nl=False, err=True)
+        if done == total:
+            click.echo("", err=True)
+
+    return show
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--set expects KEY=VALUE, got {pair!r}")
+        if key not in RegionSpec.model_fields:
+            fail(f"--set: unknown figure {key!r}; known: {', '.join(sorted(RegionSpec.model_fields))}")
+        out[key] = value
+    return out
+
+
+@cli.command()
+@click.option("--recipients", type=int, default=None, help="Number of recipients (default 1000).")
+@click.option("--months", type=int, default=None, help="Months of service (default 12).")
+@click.option("--start", default=None, help="First month, YYYY-MM (default 2024-01).")
+@click.option("--providers", type=int, default=None, help="Number of providers (default: one per ~108 recipients).")
+@click.option("--seed", type=int, default=None, help="Random seed (default 1).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any calibration figure, e.g. --set share_double_staffed=0.05.")
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+def synth(recipients: int | None, months: int | None, start: str | None, providers: int | None, seed: int | None, overrides: tuple[str, ...], store_url: str | None) -> None:
+    """Write a realistic, seeded synthetic region into a new store (or finish an interrupted one)."""
+    given = {"recipients": recipients, "months": months, "start": start, "providers": providers, "seed": seed}
+    values = {k: v for k, v in given.items() if v is not None} | _parse_overrides(overrides)
+    try:
+        spec = RegionSpec(**values)
+    except ValidationError as e:
+        fail(describe_validation(e))
+    url = resolve_store_url(store_url)
+
+    def work() -> None:
+        store = open_store(url, create=True)
+        started = time.perf_counter()
+        report = synthesize(store, spec, progress=_progress("synth"))
+        store.checkpoint()
+        seconds = time.perf_counter() - started
+        click.echo(
+            f"synthetic region: {spec.recipients} recipients, {spec.months} months from {spec.start}, "
+            f"{spec.n_providers} providers, seed {spec.seed}"
+        )
+        if report.chunks_skipped:
+            click.echo(f"resumed: {report.chunks_skipped} of {report.chunks_total} batches were already stored")
+        click.echo(f"wrote {report.events_written:,} events in {seconds:.1f} s into {url} (position {store.position()})")
+
+    run_guarded(work)
+
+
+def history_summary(url: str) -> dict[str, Any]:
+    store = open_store(url, create=False)
+    by_type = store.events_by_topic()
+    proj = projection.load(store)
+    days = proj.visits["planned_start"].dropna()
+    return {
+        "store": url,
+        "events": {"total": sum(by_type.values()), "by_type": {t.split(":", 1)[-1]: n for t, n in sorted(by_type.items())}},
+        "recipients": int(len(proj.recipients)),
+        "providers": int(len(proj.providers)),
+        "visits": int(len(proj.visits)),
+        "visits_by_status": {str(k): int(v) for k, v in proj.visits["status"].value_counts().sort_index().items()},
+        "first_day": None if days.empty else str(days.min().date()),
+        "last_day": None if days.empty else str(days.max().date()),
+        "position": int(proj.position),
+        "version": __version__,
+    }
+
+
+@cli.command()
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def history(store_url: str | None, fmt: str) -> None:
+    """Summarise the service history in a store."""
+    summary = run_guarded(history_summary, resolve_store_url(store_url))
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Store       {summary['store']} (position {summary['position']})")
+    click.echo(f"Recipients  {summary['recipients']:,}")
+    click.echo(f"Providers   {summary['providers']:,}")
+    status = ", ".join(f"{k} {v:,}" for k, v in summary["visits_by_status"].items())
+    click.echo(f"Visits      {summary['visits']:,}" + (f" ({status})" if status else ""))
+    click.echo(f"Service     {summary['first_day'] or '-'} … {summary['last_day'] or '-'}")
+    click.echo(f"Events      {summary['events']['total']:,}")
+    width = max((len(t) for t in summary["events"]["by_type"]), default=0)
+    for topic, n in summary["events"]["by_type"].items():
+        click.echo(f"  {topic:<{width}}  {n:>12,}")
+
+
+# -- scenarios and comparisons ----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+def validate(scenario: str | None) -> None:
+    """Check a scenario file (or a bundled scenario by name); every problem names file, line and key."""
+    sc = run_guarded(load_scenario, scenario)
+    click.echo(f"{sc.path}: ok — {sc.name!r}, {len(sc.models)} models ({', '.join(e.name for e, _ in sc.models)}), baseline {sc.spec.baseline}, {sc.spec.period.start} … {sc.spec.period.end}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors)."""
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
+    """The store to settle on; an empty one first gets a synthetic demo region."""
+    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
+    store = open_store(url, create=True)
+    if store.position() == 0:
+        demo = sc.spec.demo_region
+        spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)
+        click.echo(f"the store {url} was empty: writing a synthetic demo region first ({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed})", err=True)
+        synthesize(store, spec, progress=_progress("synth"))
+        store.checkpoint()
+    return store
+
+
+def _as_of(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        import pandas as pd
+
+        return pd.Timestamp(value)
+    except ValueError:
+        fail(f"--as-of: {value!r} is not a date or time (e.g. 2024-06-30 or 2024-06-30T23:59)")
+
+
+AS_OF_HELP = "Only events recorded at or before this time (Stockholm local time unless an offset is given)."
+NO_SUPPRESS_HELP = "Show figures about fewer than 5 persons (prints a warning; never hand such output on)."
+LANG_HELP = "Language of the report's labels and numbers (sv: 1 234,5; en: 1,234.5)."
+
+
+class _Steps:
+    """Named steps on one terminal line, redrawn every second so that a long step (a projection rebuild) shows it is alive."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self.started = time.perf_counter()
+        self.step, self.seen = "starting", 0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def __call__(self, step: str) -> None:
+        with self.lock:
+            self.step, self.seen = step, self.seen + 1
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(1.0):
+            with self.lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        click.echo(f"\r\033[K{self.label}: {self.step} ({min(self.seen, self.total)}/{self.total}), {elapsed:.0f} s", nl=False, err=True)
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            click.echo("", err=True)
+
+
+def _steps_progress(label: str, total: int) -> _Steps | None:
+    """The step display on a terminal; nothing when output is not a TTY."""
+    return _Steps(label, total) if sys.stderr.isatty() else None
+
+
+def _end_progress(show: _Steps | None) -> None:
+    if show is not None:
+        show.close()
+
+
+def _warn_no_suppress(no_suppress: bool) -> None:
+    if no_suppress:
+        click.echo(f"WARNING: {SUPPRESSION_WARNING}", err=True)
+
+
+def _comparison_and_report(
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str
+) -> tuple[Any, list[Any]]:
+    """Run the comparison and write the requested report files (one progress line for both)."""
+    from ersattning.report import report_steps, write_report
+
+    when = _as_of(as_of)
+    _warn_no_suppress(no_suppress)
+
+    def work() -> tuple[Any, list[Any]]:
+        sc = load_scenario(scenario)
+        store = _open_for_compare(sc, store_url)
+        show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None))
+        try:
+            result = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
+        finally:
+            _end_progress(show)
+        return result, written
+
+    return run_guarded(work)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output.")
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the HTML report here.")
+@click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the Excel workbook here.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
+@click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
+def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
+    """Settle a scenario's models on the store and compare cost, quality and administration.
+
+    With no arguments: the bundled default scenario on the default store.
+    """
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare")
+    if fmt == "json":
+        text = json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+    elif fmt == "csv":
+        text = render.models_csv(result)
+    else:
+        text = render.table(result)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            fail(f"cannot write {output}: {e.strerror}")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the self-contained HTML report here.")
+@click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the Excel workbook here.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
+@click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
+def report(scenario: str | None, store_url: str | None, as_of: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
+    """Write a report to hand on: self-contained HTML with charts and/or an Excel workbook.
+
+    With neither --html nor --xlsx: both, as ersattning-rapport.html and
+    ersattning-rapport.xlsx (ersattning-report.* with --lang en) in the current directory.
+    """
+    if html is None and xlsx is None:
+        stem = "ersattning-rapport" if lang == "sv" else "ersattning-report"
+        html, xlsx = f"{stem}.html", f"{stem}.xlsx"
+    for path in (html, xlsx):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            fail(f"cannot write {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report")
+    mf = result.manifest
+    click.echo(f"{result.scenario.name}: {len(result.settlements)} models, {mf['period']['start']} … {mf['period']['end']}, store position {mf['store_position']}")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--visit", "visit_id", default=None, help="A visit id (UUID).")
+@click.option("--recipient", default=None, help="A recipient id or pseudonym (with --month).")
+@click.option("--month", default=None, help="YYYY-MM (with --recipient).")
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, fmt: str) -> None:
+    """Show how each model reached its amount for one visit or one recipient-month, rule by rule."""
+    if bool(visit_id) == bool(recipient):
+        fail("give either --visit ID, or --recipient ID with --month YYYY-MM")
+    if recipient and not month:
+        fail("--recipient needs --month YYYY-MM")
+    when = _as_of(as_of)
+
+    def work() -> Any:
+        sc = load_scenario(scenario)
+        url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
+        result = run_compare(sc, open_store(url, create=False), as_of=when)
+        return explain_visit(result, visit_id) if visit_id else explain_recipient_month(result, recipient, month)
+
+    ex = run_guarded(work)
+    if fmt == "json":
+        click.echo(json.dumps({"subject": ex.subject, "models": ex.models}, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(ex.text())
+
+
+@cli.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--kind", type=click.Choice(["visits", "decisions", "stays", "events"]), default="visits", show_default=True, help="What the files hold; events: one row per event (process-mining logs, XES), paired into visits.")
+@click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
+@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
+@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason).")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, write nothing to the store.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=200_000, show_default=True, help="Rows read, checked and appended per transaction.")
+def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_url: str | None, strict: bool, quarantine: str | None, dry_run: bool, chunk_rows: int) -> None:
+    """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent."""
+    from ersattning.ingest.events import import_events
+    from ersattning.ingest.mapping import load_mapping
+    from ersattning.ingest.recipients import import_decisions, import_stays
+    from ersattning.ingest.visits import import_visits
+    from ersattning.privacy import Pseudonymiser, load_key
+
+    def work() -> Any:
+        mapping = load_mapping(mapping_path)
+        pseudonymiser = Pseudonymiser(load_key())
+        store = open_store(resolve_store_url(store_url), create=True)
+        show = _rows_progress()
+        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events}[kind]
+        return run_import(store, paths, mapping, pseudonymiser, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=show)
+
+    report = run_guarded(work)
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    for line in report.summary():
+        click.echo(line)
+    if quarantine and sum(report.quarantined.values()):
+        click.echo(f"rejected {'events' if kind == 'events' else 'rows'} written to {quarantine}")
+    if dry_run:
+        click.echo("dry run: nothing was written to the store")
+
+
+def _rows_progress() -> Any:
+    """Rows, rows/s and the time left on a terminal; nothing when output is not a TTY."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(rows: int, seconds: float, fraction: float | None = None) -> None:
+        click.echo("\r" + import_progress_line(rows, seconds, fraction) + " ", nl=False, err=True)
+
+    return show
+
+
+def import_progress_line(rows: int, seconds: float, fraction: float | None) -> str:
+    """``import: 400,000 rows (20 %), 112,000 rows/s, about 14 s left``; the time left from the share of the
+    files' bytes read so far, left out until it can be estimated."""
+    line = f"import: {rows:,} rows"
+    if fraction is not None:
+        line += f" ({100 * fraction:.0f} %)"
+    line += f", {rows / max(seconds, 1e-9):,.0f} rows/s"
+    if fraction is not None and 0 < fraction < 1 and seconds > 0:
+        line += f", about {_duration(seconds * (1 - fraction) / fraction)} left"
+    elif fraction is not None and fraction >= 1:
+        line += f", {_duration(seconds)} in all"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def main() -> None:
+    cli(prog_name="ersattning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Parsing cells of a chunk: text columns as Arrow, local times, minutes, staff pairs.
+
+Every function here works on a whole column at once (Arrow or numpy); a cell that
+cannot be parsed comes back marked in a boolean mask, never as an exception, so the
+caller can quarantine the row with its reason.
+"""
+
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.readers import Chunk
+from ersattning.privacy import find_personnummer
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+_PNR_SCREEN = r"\p{Nd}{6}[-+]?\p{Nd}{4}"  # what find_personnummer's pattern needs at least (any Unicode digits, as Python's \d)
+
+
+def _arrow(values: pd.Series) -> pa.Array | None:
+    """A text column as an Arrow string array (None when it holds something other than text)."""
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | None = None) -> pd.Series:
+    """A column's cells, stripped, with empty cells as None (vectorized in Arrow; the cells' own
+    strings are kept where nothing is stripped, so no new objects are made for them)."""
+    if column not in frame:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    arr = arrow.get(column) if arrow is not None and column in arrow else _arrow(frame[column])
+    if arr is None:
+        stripped = frame[column].astype("string").str.strip()
+        return stripped.astype(object).where(stripped.notna() & (stripped != ""), None)
+    values = frame[column].to_numpy(dtype=object)
+    trimmed = pc.utf8_trim_whitespace(arr)
+    length = pc.binary_length(trimmed)
+    fix = pc.or_(pc.not_equal(length, pc.binary_length(arr)), pc.equal(length, 0)).fill_null(True).to_numpy(zero_copy_only=False)
+    if fix.any():
+        values = values.copy()
+        values[fix] = [v or None for v in trimmed.filter(pa.array(fix)).to_pylist()]
+    return pd.Series(values, index=frame.index, dtype=object, copy=False)
+
+
+def _chunk_arrow(chunk: Chunk) -> dict[str, pa.Array]:
+    """The chunk's columns as Arrow text, named as in the file (``Chunk.arrow``: the reader's Arrow
+    table when it made one, no Python string per cell); columns that are not all text as their ``str``."""
+    names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
+    out = {}
+    for name in names:
+        arr = chunk.arrow(name)
+        out[name] = arr if arr is not None else _as_text(chunk.frame[name])
+    return out
+
+
+def _as_text(values: pd.Series) -> pa.Array:
+    """Object cells as Arrow text; cells that are not text (a caller's numbers) as their ``str``."""
+    arr = _arrow(values)
+    if arr is None:
+        arr = pa.array([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values], type=pa.string())
+    return arr
+
+
+def _renamed(source: dict[str, pa.Array], mapping: Mapping, n: int) -> dict[str, pa.Array]:
+    """Columns under their canonical names, with the mapping's ``defaults`` in empty cells and for
+    columns the file lacks (as ``Mapping.fill_defaults`` does for a frame)."""
+    cols = {mapping.columns.get(name, name): arr for name, arr in source.items()}
+    for column, value in mapping.defaults.items():
+        cols[column] = pc.fill_null(cols[column], str(value)) if column in cols else pa.array(np.full(n, str(value), dtype=object), type=pa.string())
+    return cols
+
+
+_EDGE_SPACE = np.zeros(256, dtype=bool)  # bytes that may begin or end whitespace: ASCII space and controls, and all beyond ASCII
+_EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_EDGE_SPACE[0x80:] = True
+
+
+def _is_cancelled(status: np.ndarray) -> np.ndarray:
+    return pd.Series(status, dtype=object).isin(("cancelled_by_recipient", "cancelled_by_provider")).to_numpy()
+
+
+def _stripped(arr: pa.Array) -> pa.Array:
+    """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
+    one look at each cell's first and last byte shows: then the column is kept as it is."""
+    offsets, data = _buffers(arr)
+    valid = _valid(arr)
+    if len(data) and np.array_equal(valid, np.diff(offsets) > 0):  # no empty text (and no null holding any)
+        if not (_EDGE_SPACE[data[offsets[:-1][valid]]].any() or _EDGE_SPACE[data[offsets[1:][valid] - 1]].any()):
+            return arr
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
+
+
+def _objects(arr: pa.Array) -> pd.Series:
+    """Arrow text as an object Series (``str`` or None), one Python string per distinct value rather than per cell."""
+    if arr.null_count == len(arr):
+        return pd.Series(np.full(len(arr), None, dtype=object), dtype=object)
+    enc = arr.dictionary_encode()
+    uniques = np.array([*enc.dictionary.to_pylist(), None], dtype=object)
+    codes = enc.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
+    return pd.Series(uniques[codes], dtype=object, copy=False)
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _pnr_screen(arr: pa.Array) -> np.ndarray:
+    """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
+
+    numpy passes over Arrow's byte buffer find the cells with six ASCII digits
+    in a row, or with bytes beyond ASCII (other Unicode digits); only those get
+    the RE2 pattern (six digits, an optional separator, four digits, any
+    Unicode digits), and only the cells it flags are checked exactly (dates,
+    Luhn) in Python. Times, durations and short ids never reach RE2.
+    """
+    n = len(arr)
+    offsets, data = _buffers(arr)
+    if arr.null_count == n or len(data) < 10:
+        return np.zeros(n, dtype=bool)
+    run = (data >= 48) & (data <= 57)
+    for _ in range(5):  # after the k-th pass, run marks where k + 1 digits in a row start
+        run = run[:-1] & run[1:]
+    wide = np.flatnonzero(data >= 0x80)
+    if len(wide) > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
+        enc = arr.dictionary_encode()
+        if len(enc.dictionary) < n // 4:
+            hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+            return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
+    flagged = np.zeros(n, dtype=bool)  # cells with six digits in a row, or a byte beyond ASCII
+    for at in (np.flatnonzero(run), wide):
+        flagged[np.searchsorted(offsets, at, side="right") - 1] = True
+    cells = np.flatnonzero(flagged)
+    maybe = np.zeros(n, dtype=bool)
+    if len(cells) > n // 2:
+        maybe[:] = pc.match_substring_regex(arr, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    elif len(cells):
+        maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
+    return maybe
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (rebased to 0) and bytes, without copying the bytes."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], data
+
+
+def _personnummer_in(values: pa.Array | pd.Series) -> np.ndarray:
+    """``find_personnummer`` on Arrow text (only the cells that pass the cheap screen become Python
+    strings) or on an object Series (each distinct value looked at once)."""
+    if isinstance(values, pa.Array):
+        maybe = _pnr_screen(values)
+        out = np.zeros(len(values), dtype=bool)
+        if maybe.any():
+            out[maybe] = find_personnummer(pd.Series(values.filter(pa.array(maybe)).to_pylist(), dtype=object))
+        return out
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if not len(uniques):
+        return np.zeros(len(values), dtype=bool)
+    return np.append(find_personnummer(pd.Series(np.asarray(uniques, dtype=object), dtype=object)), False)[codes]
+
+
+def _mapped(values: pd.Series, table: dict[str, str]) -> pd.Series:
+    """Source values → canonical values, looked up once per distinct value."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    lookup = np.array([table.get(u, u) for u in uniques] + [None], dtype=object)
+    return pd.Series(lookup[codes], index=values.index, dtype=object)
+
+
+def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """Text → UTC ``datetime64[s]`` and a mask of cells that were present but could not be read.
+
+    Times without an offset are local in the mapping's zone, DST-correct; a
+    local time that does not exist or is ambiguous (the DST changes) is not
+    read rather than guessed. ``values``: stripped text, empty cells null.
+    Cells in the usual fixed-width forms (``YYYY-MM-DD HH:MM[:SS]``, also with
+    ``T``) are read with numpy on Arrow's bytes; all others as pandas reads them.
+    """
+    arr = values if isinstance(values, pa.Array) else _as_text(values)
+    n = len(arr)
+    present = _valid(arr)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    if not present.any():
+        return out, np.zeros(n, dtype=bool)
+    local = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    fast = _fixed_width_local_times(arr, mapping.date_format, local)
+    rest = present & ~fast
+    if rest.any():
+        idx = np.flatnonzero(rest)
+        text = pd.Series(arr.filter(pa.array(rest)).to_pylist(), dtype=object)
+        fmt = mapping.date_format or "ISO8601"
+        has_offset = pc.match_substring_regex(pa.array(text, type=pa.string()), _OFFSET.pattern).to_numpy(zero_copy_only=False)
+        if has_offset.any():
+            parsed = pd.to_datetime(text[has_offset], format=fmt, utc=True, errors="coerce")
+            out[idx[has_offset]] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+        if (~has_offset).any():
+            local[idx[~has_offset]] = pd.to_datetime(text[~has_offset], format=fmt, errors="coerce").to_numpy().astype("datetime64[s]")
+    naive = ~np.isnat(local)
+    if naive.any():
+        zoned = pd.DatetimeIndex(local[naive]).tz_localize(mapping.timezone, ambiguous="NaT", nonexistent="NaT")
+        out[naive] = zoned.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+    bad = present & np.isnat(out)
+    return out, bad
+
+
+# the forms read on the fast path, by the mapping's date format (None: ISO 8601)
+_FIXED_FORMS: dict[str | None, str] = {
+    None: r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$",
+    "%Y-%m-%d %H:%M": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$",
+    "%Y-%m-%d %H:%M:%S": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+    "%Y-%m-%dT%H:%M": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$",
+    "%Y-%m-%dT%H:%M:%S": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+}
+
+
+def _fixed_width_local_times(arr: pa.Array, date_format: str | None, out: np.ndarray) -> np.ndarray:
+    """Read the cells in a fixed-width form into ``out`` (naive local times); the mask of cells read.
+
+    A cell of the right form but an impossible date or time (2024-02-30,
+    25:00) is left to the general path, which rejects it as pandas does.
+    """
+    pattern = _FIXED_FORMS.get(date_format, "")
+    n = len(arr)
+    if not pattern:
+        return np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(pc.match_substring_regex(arr, pattern).fill_null(False).to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return np.zeros(n, dtype=bool)
+    offsets, data = _buffers(arr)
+    start = offsets[rows].astype(np.int64)
+    seconds = (offsets[rows + 1] - offsets[rows]) == 19
+
+    def number(at: int, width: int) -> np.ndarray:
+        v = np.zeros(len(rows), dtype=np.int64)
+        for k in range(width):
+            v = v * 10 + (data[np.minimum(start + at + k, len(data) - 1)].astype(np.int64) - 48)
+        return v
+
+    year, month, day, hour, minute = number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2)
+    second = np.where(seconds, number(17, 2), 0)
+    # years pandas' nanosecond times hold, as the general path
+    ok = (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    ok &= days.astype("datetime64[M]") == months  # the day exists in its month
+    read = rows[ok]
+    out[read] = days[ok].astype("datetime64[s]") + (hour * 3600 + minute * 60 + second)[ok].astype("timedelta64[s]")
+    mask = np.zeros(n, dtype=bool)
+    mask[read] = True
+    return mask
+
+
+def parse_minutes(values: pd.Series | pa.Array, unit: str, decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """Durations in the declared unit → minutes, and a mask of cells not in that unit.
+
+    A value in another unit's form ("0:30" in a decimal-hours column, "0.5" in
+    an h:mm column) is ambiguous and rejected, never reinterpreted.
+    """
+    if isinstance(values, pa.Array):
+        values = _objects(values)  # durations repeat: few distinct strings
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if len(uniques) < len(values) // 2:  # durations repeat: read each distinct one once
+        out, bad = parse_minutes(pd.Series(np.asarray(uniques, dtype=object)), unit, decimal)
+        out, bad = np.append(out, np.nan)[codes], np.append(bad, False)[codes]
+        return out, bad
+    present = values.notna().to_numpy()
+    out = np.full(len(values), np.nan)
+    text = values.astype(str).str.strip()
+    if unit == "h:mm":
+        m = text.str.fullmatch(r"(\d+):([0-5]\d)")
+        parts = text.str.extract(r"^(\d+):([0-5]\d)$")
+        ok = present & m.fillna(False).to_numpy()
+        out[ok] = parts[0].to_numpy()[ok].astype(float) * 60 + parts[1].to_numpy()[ok].astype(float)
+    else:
+        pattern = r"\d+(,\d+)?" if decimal == "," else r"\d+(\.\d+)?"
+        ok = present & text.str.fullmatch(pattern).fillna(False).to_numpy()
+        number = text[ok].str.replace(",", ".", regex=False).astype(float).to_numpy()
+        out[ok] = number * (60.0 if unit == "decimal_hours" else 1.0)
+    return out, present & ~ok
+
+
+def _split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+    """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
+    values = cells.to_numpy(dtype=object)
+    first = values.copy()
+    second = np.full(len(values), None, dtype=object)
+    arr = _arrow(cells)
+    has = pc.match_substring(arr, separator).fill_null(False).to_numpy(zero_copy_only=False) if arr is not None else np.array([separator in str(v) for v in values], dtype=bool)
+    for i in np.flatnonzero(has).tolist():
+        parts = [x.strip() for x in str(values[i]).split(separator)]
+        first[i] = parts[0] or None
+        second[i] = parts[1] or None if len(parts) > 1 else None
+    return pd.Series(first, index=cells.index, dtype=object), pd.Series(second, index=cells.index, dtype=object)

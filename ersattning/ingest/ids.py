@@ -1,0 +1,84 @@
+"""Keyed ids of one import: visit ids from source keys, recipient ids from pseudonyms.
+
+A visit's aggregate id is a keyed hash of its source key, so a row imported twice
+maps to the same aggregate (imports are idempotent) and nobody without the key can
+recompute an id from a source value.
+"""
+
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ersattning.domain import ID_NAMESPACE
+from ersattning.privacy import Pseudonymiser
+
+
+def visit_ids(pseudonymiser: Pseudonymiser, source_keys: np.ndarray | pd.Series | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic, keyed visit ids from source keys: (hex S32, hi, lo), version-4-style UUIDs, vectorized.
+
+    The source key may hold a recipient's id (recipient + planned start +
+    category when the file has no visit id), so it is hashed with the
+    pseudonym key (a key derived for visit ids), never plainly.
+    """
+    hi, lo = pseudonymiser.keyed_ids(source_keys, "visit")
+    hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)  # byte 6: version 4
+    lo = (lo & ~np.uint64(0xC0 << 56)) | np.uint64(0x80 << 56)  # byte 8: RFC 4122 variant
+    raw = np.empty((len(hi), 2), dtype=">u8")
+    raw[:, 0], raw[:, 1] = hi, lo
+    from ersattning.store.bulk import uuid_hex
+
+    return uuid_hex(raw.view(np.uint8).reshape(-1, 16)), hi, lo
+
+
+_NAMESPACE = ID_NAMESPACE.bytes
+
+
+def _uuid5_hex(name: str) -> str:
+    """``uuid5(ID_NAMESPACE, name).hex`` without building UUID objects (the same bits: SHA-1, version 5, RFC 4122 variant)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+class _Ids:
+    """Pseudonyms and recipient ids of one import, each distinct source value hashed once for all chunks
+    (the caches hold one entry per person, not per row)."""
+
+    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
+        self.p = pseudonymiser
+        self._pseudonyms: dict[str, str] = {}
+        self._recipient_ids: dict[str, str] = {}
+
+    def _coded(self, values: pd.Series) -> tuple[np.ndarray, list[str]]:
+        """Codes into the distinct values (-1 for missing) and the pseudonym of each distinct value."""
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        cache = self._pseudonyms
+        uniques = uniques.tolist()
+        missing = [u for u in uniques if u not in cache]
+        if missing:
+            cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
+        return codes, [cache[u] for u in uniques]
+
+    def pseudonyms(self, values: pd.Series) -> np.ndarray:
+        codes, pseudonyms = self._coded(values)
+        return np.array(pseudonyms + [None], dtype=object)[codes]
+
+    def recipient_ids(self, cells: pd.Series) -> pd.Categorical:
+        """The recipient aggregate's id (hex) of each cell's pseudonym, as codes into the distinct ids
+        (NaN for a missing recipient): one hash per distinct recipient, not per row."""
+        codes, pseudonyms = self._coded(cells)
+        out = []
+        for pseudonym in pseudonyms:
+            got = self._recipient_ids.get(pseudonym)
+            if got is None:
+                got = self._recipient_ids[pseudonym] = _uuid5_hex("recipient:" + pseudonym)
+            out.append(got)
+        if len(set(out)) < len(out):  # two spellings of one person: the same pseudonym
+            return pd.Categorical(np.array(out + [None], dtype=object)[codes])
+        return pd.Categorical.from_codes(codes, pd.Index(out, dtype=object))

@@ -1,0 +1,124 @@
+"""The staff-overlap check: one staff member cannot be in two visits at once.
+
+Intervals accepted so far are kept in bounded memory (intervals that ended long
+before the chunk being checked are spilled), so a file of millions of rows is
+checked in one pass.
+"""
+
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+_NEVER = np.iinfo(np.int64).min
+
+
+class StaffIntervals:
+    """The staff intervals an import has accepted so far, for the overlap check, in bounded memory.
+
+    Exports are usually in time order. After each chunk, intervals that ended
+    before the *horizon* — the latest start seen minus ``slack`` — move from
+    memory to a spill file on disk (numpy arrays appended to an anonymous
+    temporary file, which the system removes even if the import is killed). A new row
+    can overlap a spilled interval only if it starts before the horizon, so
+    only such rows (out of order by more than the slack) are checked against
+    the spill, which is then read back file by file. The check is therefore
+    exact for any row order; memory holds about ``slack`` worth of intervals
+    (plus the chunk) when the input is in time order, and each out-of-order
+    chunk costs one read of the spill.
+    """
+
+    def __init__(self, slack: timedelta = timedelta(days=1)) -> None:
+        self.slack = int(slack.total_seconds())
+        self.codes: dict[str, int] = {}
+        self.staff = np.empty(0, np.int32)
+        self.start = np.empty(0, np.int64)  # UTC seconds
+        self.end = np.empty(0, np.int64)
+        self.horizon = _NEVER
+        self.latest = _NEVER
+        self.peak = 0  # most intervals held in memory at once
+        self.spilled = 0
+        self._file = None  # an unnamed temporary file: nothing is left behind, even after a kill
+        self._spills: list[int] = []  # where each spill starts in it
+
+    def code(self, staff: np.ndarray) -> np.ndarray:
+        """Stable int codes of staff pseudonyms (-1 for None)."""
+        codes, uniques = pd.factorize(staff, use_na_sentinel=True)
+        table = np.array([self.codes.setdefault(u, len(self.codes)) for u in uniques] + [-1], dtype=np.int32)
+        return table[codes]
+
+    def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Which of the new intervals overlap (by more than a minute) one accepted before, or an earlier-starting one among themselves."""
+        clash = _overlaps(self.staff, self.start, self.end, staff, start, end)
+        old = start < self.horizon
+        if old.any() and self._spills:
+            idx = np.flatnonzero(old)
+            for offset in self._spills:
+                self._file.seek(offset)
+                s_staff, s_start, s_end = (np.load(self._file) for _ in range(3))
+                keep = np.isin(s_staff, staff[idx])
+                if keep.any():
+                    hit = _overlaps(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
+                    clash[idx[hit]] = True
+        return clash
+
+    def add(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        self.staff = np.concatenate([self.staff, staff])
+        self.start = np.concatenate([self.start, start])
+        self.end = np.concatenate([self.end, end])
+        self.peak = max(self.peak, len(self.staff))
+        if len(start):
+            self.latest = max(self.latest, int(start.max()))
+        horizon = self.latest - self.slack if self.latest != _NEVER else _NEVER
+        if horizon <= self.horizon:
+            return
+        self.horizon = horizon
+        out = self.end <= horizon
+        if out.any():
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="ersattning-overlap-")
+            self._file.seek(0, os.SEEK_END)
+            self._spills.append(self._file.tell())
+            for values in (self.staff[out], self.start[out], self.end[out]):
+                np.save(self._file, values, allow_pickle=False)
+            self.spilled += int(out.sum())
+            self.staff, self.start, self.end = self.staff[~out], self.start[~out], self.end[~out]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._spills = []
+
+
+def _overlaps(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff: np.ndarray, start: np.ndarray, end: np.ndarray, *, among_new: bool = True) -> np.ndarray:
+    """For each new interval: does it overlap a stored one of the same staff member by more than a minute
+    (either starting inside it or containing its start), or — with ``among_new`` — start inside an
+    earlier-starting new one? Sort-based, vectorized."""
+    n, m = len(staff), len(s_staff)
+    out = np.zeros(n, dtype=bool)
+    if not n:
+        return out
+    all_staff = np.concatenate([s_staff, staff])
+    all_start = np.concatenate([s_start, start])
+    all_end = np.concatenate([s_end, end])
+    is_new = np.concatenate([np.zeros(m, bool), np.ones(n, bool)])
+    order = np.lexsort((~is_new, all_start, all_staff))  # stored before new at equal starts
+    g, a, b, new = all_staff[order], all_start[order], all_end[order], is_new[order]
+    first = np.concatenate(([True], g[1:] != g[:-1]))
+    group = np.cumsum(first) - 1
+    # the latest end among earlier-starting intervals of the same staff member (stored, or new too)
+    low, high = -(2**62), 2**62  # sentinels exact in float64 (the shifts below go through float)
+    ends = pd.Series(np.where(new & (not among_new), low, b))
+    before = ends.groupby(group).cummax().groupby(group).shift(1).fillna(low).to_numpy(np.int64)
+    # the next stored interval's start (new rows are not checked against later-starting new rows)
+    starts = pd.Series(np.where(new, high, a)[::-1])
+    after = starts.groupby(group[::-1]).cummin().groupby(group[::-1]).shift(1).fillna(high).to_numpy(np.int64)[::-1]
+    clash = new & ((a < before - 60) | (after < b - 60))
+    out[order[clash] - m] = True
+    return out

@@ -1,0 +1,92 @@
+"""What an import did, and where its rejected rows went.
+
+``ImportReport`` counts rows read, imported, unchanged, skipped and quarantined; the
+summary printed by ``ersattning import`` is made from it. ``Quarantine`` writes rejected
+rows to a CSV with their file, line and reason; ``--strict`` turns the first one into an
+``ImportError_`` before anything is written.
+"""
+
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ersattning.ingest.readers import Chunk
+
+
+class ImportError_(Exception):
+    """A problem that stops an import (``--strict``, a missing required column); the store is unchanged."""
+
+
+@dataclass
+class ImportReport:
+    rows_read: int = 0
+    rows_imported: int = 0
+    rows_unchanged: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    quarantined: Counter = field(default_factory=Counter)
+    events_written: int = 0
+    columns_with_personnummer: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+    staff_intervals_peak: int = 0  # most staff intervals held in memory at once for the overlap check
+    journal: str = ""  # how an SQLite store was written: "delete" (the store to itself) or "wal" (beside readers)
+    writer_seconds: float = 0.0  # the writer process's time inserting (overlaps the reading and checking)
+
+    def summary(self) -> list[str]:
+        lines = [
+            f"rows read {self.rows_read:,}, imported {self.rows_imported:,}, already in the store {self.rows_unchanged:,}, "
+            f"skipped {sum(self.skipped.values()):,}, quarantined {sum(self.quarantined.values()):,}; {self.events_written:,} events written"
+        ]
+        lines += [f"  skipped ({reason}): {n:,}" for reason, n in sorted(self.skipped.items())]
+        lines += [f"  quarantined ({reason}): {n:,}" for reason, n in sorted(self.quarantined.items())]
+        if self.columns_with_personnummer:
+            lines.append(f"  personal identity numbers found in: {', '.join(sorted(self.columns_with_personnummer))} (never stored in clear)")
+        return lines
+
+
+class Quarantine:
+    """Rejected rows as CSV: file, line, reason, then the row's cells as read."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self._writer = None
+        self._file = None
+        self._columns: list[str] | None = None
+
+    def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
+        if self.path is None or not len(rows):
+            return
+        names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
+        if self._file is None:
+            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            self._columns = names
+            self._writer.writerow(["file", "line", "reason", *self._columns])
+        if chunk.table is not None:  # only the rejected rows become Python strings
+            taken = chunk.table.take(pa.array(rows))
+            cells = [taken.column(c).to_pylist() if c in names else [None] * len(rows) for c in self._columns]
+            values = zip(*cells, strict=True)
+        else:
+            values = chunk.frame.iloc[rows].reindex(columns=self._columns).itertuples(index=False)
+        for line, reason, row in zip(chunk.lines[rows], reasons, values, strict=True):
+            self._writer.writerow([chunk.path, int(line), reason, *("" if v is None else v for v in row)])
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool) -> None:
+    """Rows that failed a check: quarantined and counted, or with ``strict`` the end of the import."""
+    if strict and bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")
+    q.write(chunk, np.flatnonzero(bad), reason[bad])
+    for why in reason[bad]:
+        report.quarantined[why] += 1

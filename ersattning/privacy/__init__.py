@@ -1,0 +1,23 @@
+"""Personal data: the pseudonym key, keyed pseudonyms and Swedish identity numbers.
+
+Personal data rules: the store holds pseudonyms only (see ``docs/personal-data.md``).
+"""
+
+from ersattning.privacy.identity_numbers import PNR_PATTERN, find_personnummer, is_personnummer, personnummer_columns
+from ersattning.privacy.keyed_hash import hash_arrow_strings
+from ersattning.privacy.keys import DEFAULT_KEY_FILE, ENV_KEY, ENV_KEY_FILE, PseudonymKeyError, load_key
+from ersattning.privacy.pseudonymiser import Pseudonymiser
+
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "ENV_KEY",
+    "ENV_KEY_FILE",
+    "PNR_PATTERN",
+    "PseudonymKeyError",
+    "Pseudonymiser",
+    "find_personnummer",
+    "hash_arrow_strings",
+    "is_personnummer",
+    "load_key",
+    "personnummer_columns",
+]

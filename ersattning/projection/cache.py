@@ -1,0 +1,260 @@
+"""The projection and its cache.
+
+The fold is kept in a Parquet cache beside an SQLite store together with the
+last notification id processed and the store's identity; a load reads only
+newer notifications and folds them into the cached state. The cache also keeps
+every event as a row (Parquet parts), so ``as_of=T`` can refold only the events
+recorded at or before T.
+"""
+
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.parquet as pq
+
+from ersattning import __version__
+from ersattning.projection.decode import ProjectionError, VisitEvents, _decode_entities, _decode_visits, _unknown_topics
+from ersattning.projection.entities import fold_entities
+from ersattning.projection.visits import TZ, VisitState
+from ersattning.store import Store
+
+CACHE_SCHEMA = 4  # 4: the fold keeps each visit's aggregate version
+
+
+# ---------------------------------------------------------------------------
+# the projection and its cache
+
+
+@dataclass
+class Projection:
+    """Columnar view of a store at a position (and optionally as known at a time)."""
+
+    visits: pd.DataFrame
+    recipients: pd.DataFrame
+    decisions: pd.DataFrame
+    stays: pd.DataFrame
+    providers: pd.DataFrame
+    provider_choices: pd.DataFrame
+    position: int
+    as_of: datetime | str | None
+    store_id: str
+    visit_keys: pd.DataFrame  # key_hi, key_lo aligned with visits
+
+    @property
+    def bytes_per_visit(self) -> float:
+        n = len(self.visits)
+        return float(self.visits.memory_usage(deep=True, index=True).sum()) / n if n else 0.0
+
+    def service_period(self, start: str | None, end: str | None) -> Projection:
+        """Only visits planned in [start, end) (local dates, 'YYYY-MM-DD' or 'YYYY-MM')."""
+        mask = np.ones(len(self.visits), dtype=bool)
+        ps = self.visits["planned_start"]
+        if start:
+            mask &= (ps >= pd.Timestamp(start)).to_numpy()
+        if end:
+            mask &= (ps < pd.Timestamp(end)).to_numpy()
+        return Projection(
+            self.visits[mask].reset_index(drop=True), self.recipients, self.decisions, self.stays, self.providers,
+            self.provider_choices, self.position, self.as_of, self.store_id, self.visit_keys[mask].reset_index(drop=True),
+        )  # fmt: skip
+
+
+@dataclass
+class _Cached:
+    state: VisitState
+    entity_events: pd.DataFrame
+    position: int
+
+
+def _empty_entities() -> pd.DataFrame:
+    return pd.DataFrame({"notification_id": pd.Series(dtype=np.int64), "aggregate": pd.Series(dtype=str), "version": pd.Series(dtype=np.int64), "event": pd.Series(dtype=str), "recorded_at": pd.Series(dtype="datetime64[s]"), "fields": pd.Series(dtype=str)})
+
+
+class ProjectionCache:
+    """Parquet files beside the store: the fold, every event row, and the position."""
+
+    META = "meta.json"
+
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = directory
+        self._memory: _Cached | None = None  # memory:// stores keep it here
+        self._meta: dict = {}  # the meta.json last read or written
+
+    def load(self, store_id: str) -> _Cached | None:
+        if self.dir is None:
+            return self._memory
+        meta_path = self.dir / self.META
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("store_id") != store_id or meta.get("schema") != CACHE_SCHEMA:
+            return None
+        try:
+            vocab = json.loads((self.dir / "vocab.json").read_text())
+            state = VisitState.from_table(pq.read_table(self.dir / "visits.parquet"), vocab)
+            for name in meta.get("deltas", []):
+                state.apply_delta(pq.read_table(self.dir / name))
+            entities = pd.read_parquet(self.dir / "entity_events.parquet")
+        except (OSError, ValueError, KeyError, pa.ArrowException):
+            return None
+        self._meta = meta
+        return _Cached(state, entities, int(meta["position"]))
+
+    def save(self, store_id: str, cached: _Cached, new_events: VisitEvents, first: int) -> None:
+        if self.dir is None:
+            cached.state.touched = []
+            self._memory = cached
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        parts = self.dir / "visit_events"
+        parts.mkdir(exist_ok=True)
+        for kind, table in new_events.kinds.items():
+            _write_parquet(table, parts / f"part-{first:015d}-{cached.position:015d}-{kind}.parquet")
+        # The fold: a full file, plus delta files of the rows each later update
+        # touched, until the deltas hold a fifth as many rows as the fold; then
+        # the full file is written again. Plain encodings write and read fastest.
+        previous = self._meta if self._meta.get("store_id") == store_id else {}
+        deltas = list(previous.get("deltas", [])) if (self.dir / "visits.parquet").exists() else []
+        delta_rows = int(previous.get("delta_rows", 0)) if deltas or previous else 0
+        touched = len(cached.state.touched_rows())
+        if "position" not in previous or delta_rows + touched > 0.2 * max(len(cached.state), 1):
+            _write_parquet(cached.state.to_table(), self.dir / "visits.parquet", use_dictionary=False, write_statistics=False)
+            stale, deltas, delta_rows = deltas, [], 0
+        else:
+            name = f"visits-delta-{cached.position:015d}.parquet"
+            _write_parquet(cached.state.delta_table(), self.dir / name, use_dictionary=False, write_statistics=False)
+            stale, deltas, delta_rows = [], [*deltas, name], delta_rows + touched
+        cached.state.touched = []
+        _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / "entity_events.parquet")
+        _write_text(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
+        # the position is written last: a crash before this leaves the old, consistent cache
+        self._meta = {"store_id": store_id, "position": cached.position, "schema": CACHE_SCHEMA, "version": __version__, "deltas": deltas, "delta_rows": delta_rows}
+        _write_text(self.dir / self.META, json.dumps(self._meta))
+        for name in stale:
+            (self.dir / name).unlink(missing_ok=True)
+
+    def events(self, position: int) -> VisitEvents | None:
+        """Every visit event up to ``position`` from the part files (None without a directory)."""
+        if self.dir is None:
+            return None
+        out = VisitEvents()
+        for p in sorted((self.dir / "visit_events").glob("part-*.parquet")):
+            _, first, last, kind = p.stem.split("-")
+            if int(last) > position:
+                p.unlink(missing_ok=True)  # left by an update that did not finish
+                continue
+            out.extend(VisitEvents({int(kind): pq.read_table(p)}))
+        return out
+
+    def clear(self) -> None:
+        self._memory = None
+        self._meta = {}
+        if self.dir is not None and self.dir.exists():
+            shutil.rmtree(self.dir)
+
+
+def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="lz4", **options)
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, list[pd.DataFrame], int]:
+    visits, entities = VisitEvents(), []
+    position = after
+    for page in store.read_pages(after, page_size):
+        unknown = _unknown_topics(page)
+        if unknown:
+            raise ProjectionError(f"the store holds events this version cannot read: {', '.join(sorted(unknown))}")
+        visits.extend(_decode_visits(page))
+        e = _decode_entities(page)
+        if e is not None:
+            entities.append(e)
+        position = int(page.notification_id[-1])
+    return visits, entities, position
+
+
+def cache_for(store: Store) -> ProjectionCache:
+    """The store's projection cache, made on first use; it lives as long as the store object."""
+    if store.projection_cache is None:
+        store.projection_cache = ProjectionCache(store.location.cache_dir)
+    return store.projection_cache
+
+
+def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> _Cached:
+    """Bring the cached fold up to the store's current position, reading only what is new."""
+    cache = cache_for(store)
+    if rebuild:
+        cache.clear()
+    current = store.position()
+    cached = cache.load(store.store_id)
+    if cached is not None and cached.position > current:
+        cached = None  # the cache is ahead of the store: not this store's history any more
+    if cached is None:
+        cache.clear()
+        cached = _Cached(VisitState.empty(), _empty_entities(), 0)
+    if cached.position == current:
+        return cached
+    first = cached.position + 1
+    visits, entities, position = _read_new(store, cached.position, page_size)
+    cached.state.apply(visits)
+    if entities:
+        cached.entity_events = pd.concat([cached.entity_events, *entities], ignore_index=True)
+    cached.position = position
+    cache.save(store.store_id, cached, visits, first)
+    return cached
+
+
+def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = False) -> Projection:
+    """The projection of ``store`` (updated incrementally), optionally as known at ``as_of``."""
+    cached = update(store, rebuild=rebuild)
+    if as_of is None:
+        state, entity_events = cached.state, cached.entity_events
+    else:
+        t = _as_utc(as_of)
+        events = cache_for(store).events(cached.position)
+        if events is None:  # no cache directory (memory store): read the log again
+            events = _read_new(store, 0, 250_000)[0]
+        state = VisitState.empty()
+        state.apply(events.recorded_until(t), drop_orphans=True)
+        entity_events = cached.entity_events[cached.entity_events["recorded_at"].to_numpy() <= t]
+    tables = fold_entities(entity_events)
+    keys = pd.DataFrame({"key_hi": state.cols["key_hi"], "key_lo": state.cols["key_lo"]})
+    return Projection(
+        visits=state.frame(),
+        recipients=tables["recipients"],
+        decisions=tables["decisions"],
+        stays=tables["stays"],
+        providers=tables["providers"],
+        provider_choices=tables["provider_choices"],
+        position=cached.position,
+        as_of=as_of,
+        store_id=store.store_id,
+        visit_keys=keys,
+    )
+
+
+def _as_utc(t: datetime | str) -> np.datetime64:
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(TZ)
+    return np.datetime64(ts.tz_convert("UTC").tz_localize(None).to_datetime64(), "s")

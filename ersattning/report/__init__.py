@@ -1,0 +1,55 @@
+"""Write a comparison's report: self-contained HTML and/or an Excel workbook, in Swedish or English."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ersattning.compare import Comparison
+from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from ersattning.report.tables import build_tables
+
+
+def write_report(
+    c: Comparison,
+    *,
+    html: str | Path | None = None,
+    xlsx: str | Path | None = None,
+    lang: str = DEFAULT_LANGUAGE,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Write the requested files; returns their paths. Each file appears whole or not at all."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
+    step = progress or (lambda _: None)
+    tables = build_tables(c)
+    written = []
+    if html is not None:
+        from ersattning.report.charts import render_charts
+        from ersattning.report.html import render_html
+
+        charts = render_charts(tables, lang, progress=step)
+        step("html")
+        path = Path(html)
+        _write_whole(path, render_html(tables, charts, lang))
+        written.append(path)
+    if xlsx is not None:
+        from ersattning.report.xlsx import write_xlsx
+
+        step("xlsx")
+        write_xlsx(tables, xlsx, lang)
+        written.append(Path(xlsx))
+    return written
+
+
+def report_steps(c_models: int, html: bool, xlsx: bool) -> int:
+    """How many progress steps a report run announces (compare's, then the report's)."""
+    from ersattning.report.charts import CHARTS
+
+    return 2 + c_models + (len(CHARTS) + 1 if html else 0) + (1 if xlsx else 0)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

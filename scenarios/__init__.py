@@ -1,1 +1,0 @@
-"""Bundled scenario files (installed as the ``ersattning_scenarios`` package)."""
