@@ -1,27 +1,48 @@
-"""Swedish personal identity numbers (personnummer, samordningsnummer).
+"""Swedish personal identity numbers (personnummer, samordningsnummer): finding and normalising them.
 
-They must never reach the store in clear; :func:`find_personnummer` and
-:func:`personnummer_columns` find them, even hidden in free text.
+The rules (docs/personal-data.md):
+
+- A number is ``YYYYMMDDNNNC`` (12 digits) or ``YYMMDDNNNC`` (10 digits), with ``-``, ``+`` or
+  nothing before the last four digits. ``C`` is a Luhn check digit over the 10-digit form.
+- ``MM`` is 01-12 and ``DD`` a day that exists in that month and year; a samordningsnummer
+  (coordination number) has the day plus 60 (61-91).
+- A 12-digit number names its century (18, 19 or 20). A 10-digit one does not: its birth year is
+  the latest year ending in ``YY`` that is not after the reference date's year (the date of the
+  event the number came with), one hundred years earlier with ``+`` (which is written from the
+  year the person turns 100), and another hundred years earlier if that birth date would fall
+  after the reference date (nobody is served before they are born).
+
+One person has one canonical form, ``YYYYMMDDNNNC`` (the day kept +60 for a samordningsnummer),
+so every way of writing their number gives one pseudonym. These numbers must never reach a file
+in clear: :func:`find_personnummer` and :func:`personnummer_columns` find them anywhere in a
+value, even in free text; :func:`canonical_numbers` turns whole-cell numbers into the canonical
+form before they are pseudonymised.
+
+``python-stdnum`` (``stdnum.se.personnummer``) was considered: its version 2.2 rejects
+samordningsnummer (day + 60) and infers a 10-digit number's century from today's date rather
+than from the event's, so the rules are implemented here and tested on their own.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-# --------------------------------------------------------------------------- personnummer
-
 PNR_PATTERN: re.Pattern[str] = re.compile(r"(?<!\d)(?P<pnr>(?:\d{2})?\d{6}[-+]?\d{4})(?!\d)")
 """A candidate personnummer/samordningsnummer: YYMMDDNNNC or YYYYMMDDNNNC, optional '-'/'+' before the last four digits."""
 
+_WHOLE = re.compile(r"(?P<century>\d{2})?(?P<yy>\d{2})(?P<mmdd>\d{4})(?P<sep>[-+]?)(?P<serial>\d{4})")
 _CENTURIES = (18, 19, 20)
+_COORDINATION = 60  # a samordningsnummer's day is the day of birth + 60
 
 
 def _luhn_ok(ten: str) -> bool:
+    """The Luhn check over the 10-digit form ``YYMMDDNNNC``."""
     total = 0
     for i, ch in enumerate(ten):
         product = int(ch) * (2 if i % 2 == 0 else 1)
@@ -29,26 +50,29 @@ def _luhn_ok(ten: str) -> bool:
     return total % 10 == 0
 
 
+def _month_day(mmdd: str) -> tuple[int, int]:
+    """Month and day of birth (the day less 60 for a samordningsnummer)."""
+    month, day = int(mmdd[:2]), int(mmdd[2:])
+    return month, day - _COORDINATION if day > _COORDINATION else day
+
+
+def _date_exists(year: int, month: int, day: int) -> bool:
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
 def _date_ok(digits: str) -> bool:
-    """Month 01-12 and a day that exists, where day+60 marks a samordningsnummer."""
+    """Whether the date part of a 10- or 12-digit number (separator removed) exists in some allowed century."""
     if len(digits) == 12:
         if int(digits[:2]) not in _CENTURIES:
             return False
         years = [int(digits[:4])]
-        rest = digits[4:]
     else:
-        yy = int(digits[:2])
-        years = [c * 100 + yy for c in _CENTURIES]
-        rest = digits
-    month, day = int(rest[2:4]), int(rest[4:6])
-    if day > 60:
-        day -= 60
-    if not 1 <= month <= 12 or day < 1:
-        return False
-    return any(day <= calendar.monthrange(year, month)[1] for year in years)
+        years = [c * 100 + int(digits[:2]) for c in _CENTURIES]
+    month, day = _month_day(digits[-8:-4])
+    return any(_date_exists(year, month, day) for year in years)
 
 
-def is_personnummer(text: str) -> bool:
+def is_personnummer(text: Any) -> bool:
     """Whether ``text`` as a whole is a valid personnummer or samordningsnummer (date and Luhn check digit)."""
     if not isinstance(text, str):
         return False
@@ -57,6 +81,107 @@ def is_personnummer(text: str) -> bool:
         return False
     digits = text.replace("-", "").replace("+", "")
     return _date_ok(digits) and _luhn_ok(digits[-10:])
+
+
+def _birth_year(yy: int, month: int, day: int, plus: bool, on: date) -> int:
+    """The birth year of a 10-digit number, relative to the reference date ``on`` (see the module's rules)."""
+    year = on.year - (on.year - yy) % 100
+    if plus:
+        year -= 100
+    if (year, month, day) > (on.year, on.month, on.day):
+        year -= 100
+    return year
+
+
+def canonical(text: Any, on: date | None = None) -> str | None:
+    """The canonical form ``YYYYMMDDNNNC`` of ``text`` if it is, as a whole, a valid identity number; else None.
+
+    ``on`` is the reference date for a 10-digit number's century (default: today).
+    """
+    if not isinstance(text, str):
+        return None
+    m = _WHOLE.fullmatch(text.strip())
+    if m is None:
+        return None
+    mmdd, serial = m["mmdd"], m["serial"]
+    if not _luhn_ok(m["yy"] + mmdd + serial):
+        return None
+    month, day = _month_day(mmdd)
+    if m["century"] is not None:
+        if int(m["century"]) not in _CENTURIES:
+            return None
+        year = int(m["century"] + m["yy"])
+    else:
+        if not 1 <= month <= 12:
+            return None
+        year = _birth_year(int(m["yy"]), month, day, m["sep"] == "+", on or date.today())
+    if not _date_exists(year, month, day):
+        return None
+    return f"{year:04d}{mmdd}{serial}"
+
+
+def canonical_numbers(values: pd.Series | np.ndarray, on: np.ndarray | date | None = None) -> np.ndarray:
+    """:func:`canonical` of every cell (None where a cell is not an identity number as a whole).
+
+    ``on`` is the reference date of each row (``datetime64``, any unit) or one date for all.
+    Each distinct value is parsed once, and each distinct (value, birth year) pair formatted once,
+    so a column of millions of rows costs a few numpy passes plus work per distinct person.
+    """
+    data = values.array if isinstance(values, pd.Series) else values
+    codes, uniques = pd.factorize(np.asarray(data, dtype=object), use_na_sentinel=True)
+    n = len(codes)
+    out = np.full(n, None, dtype=object)
+    if not len(uniques):
+        return out
+    texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip()
+    parts = texts.str.extract(f"^{_WHOLE.pattern}$")
+    matched = parts["mmdd"].notna().to_numpy()
+    if not matched.any():
+        return out
+    u = len(uniques)
+    fixed = np.full(u, None, dtype=object)  # the canonical form of 12-digit numbers (no reference date needed)
+    ten = np.zeros(u, dtype=bool)  # 10-digit numbers that pass the check digit and have a month: century per row
+    yy = np.zeros(u, dtype=np.int64)
+    month = np.zeros(u, dtype=np.int64)
+    day = np.zeros(u, dtype=np.int64)
+    plus = np.zeros(u, dtype=bool)
+    for i in np.flatnonzero(matched).tolist():
+        century, y2, mmdd, sep, serial = (parts.at[i, k] for k in ("century", "yy", "mmdd", "sep", "serial"))
+        if not _luhn_ok(y2 + mmdd + serial):
+            continue
+        if isinstance(century, str):
+            fixed[i] = canonical(century + y2 + mmdd + serial)
+            continue
+        mo, d = _month_day(mmdd)
+        if 1 <= mo <= 12 and 1 <= d <= 31:
+            ten[i], yy[i], month[i], day[i], plus[i] = True, int(y2), mo, d, sep == "+"
+    present = codes >= 0
+    out[present] = fixed[codes[present]]
+    rows = np.flatnonzero(present)
+    rows = rows[ten[codes[rows]]]
+    if not len(rows):
+        return out
+    if on is None:
+        on = date.today()
+    if isinstance(on, date):
+        ref = np.full(len(rows), np.datetime64(on, "D"))
+    else:
+        ref = np.asarray(on)[rows].astype("datetime64[D]")
+    if np.isnat(ref).any():
+        raise ValueError("canonical_numbers: a 10-digit identity number needs a reference date")
+    c = codes[rows]
+    ref_year = ref.astype("datetime64[Y]").astype(np.int64) + 1970
+    ref_md = (ref.astype("datetime64[M]").astype(np.int64) % 12 + 1) * 100 + (ref - ref.astype("datetime64[M]")).astype(np.int64) + 1
+    year = ref_year - (ref_year - yy[c]) % 100 - 100 * plus[c]
+    birth_md = month[c] * 100 + day[c]
+    year -= 100 * ((year > ref_year) | ((year == ref_year) & (birth_md > ref_md)))
+    pair_codes, pairs = pd.factorize(c * 10_000 + year)
+    formatted = np.empty(len(pairs), dtype=object)
+    for k, key in enumerate(pairs.tolist()):
+        i, y = divmod(int(key), 10_000)
+        formatted[k] = canonical(f"{y:04d}{parts.at[i, 'mmdd']}{parts.at[i, 'serial']}")
+    out[rows] = formatted[pair_codes]
+    return out
 
 
 def find_personnummer(values: pd.Series) -> np.ndarray:

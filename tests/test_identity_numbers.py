@@ -1,0 +1,102 @@
+"""Swedish identity numbers: every written form of one person gives one canonical form (docs/personal-data.md)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ersattning.privacy.identity_numbers import _luhn_ok, canonical, canonical_numbers, find_personnummer, is_personnummer
+
+
+def check_digit(nine: str) -> str:
+    return next(c for c in "0123456789" if _luhn_ok(nine + c))
+
+
+def forms(birth: date, serial: int, coordination: bool, on: date) -> tuple[str, list[str]]:
+    """The canonical form and every way of writing the number as of ``on``."""
+    day = birth.day + (60 if coordination else 0)
+    body = f"{birth.year % 100:02d}{birth.month:02d}{day:02d}{serial:03d}"
+    ten = body + check_digit(body)
+    twelve = f"{birth.year // 100}{ten}"
+    sep = "+" if on.year - birth.year >= 100 else "-"
+    written = [twelve, f"{twelve[:8]}-{twelve[8:]}", f"{ten[:6]}{sep}{ten[6:]}"]
+    if sep == "-":
+        written.append(ten)  # no separator: read as under 100
+    return twelve, written
+
+
+people = st.builds(
+    lambda birth, serial, coordination, age_days: (birth, serial, coordination, birth + timedelta(days=age_days)),
+    st.dates(date(1890, 1, 1), date(2024, 12, 31)),
+    st.integers(0, 999),
+    st.booleans(),
+    st.integers(0, 365 * 105),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(people)
+def test_every_written_form_of_one_number_has_one_canonical_form(person):
+    birth, serial, coordination, on = person
+    expected, written = forms(birth, serial, coordination, on)
+    for text in written:
+        assert is_personnummer(text), text
+        assert canonical(text, on) == expected, (text, on)
+        assert canonical(f"  {text} ", on) == expected
+        assert find_personnummer(pd.Series([f"Enskild firma {text}", "x"], dtype=object)).tolist() == [True, False]
+    ref = np.full(len(written), np.datetime64(on, "D"))
+    assert canonical_numbers(np.array(written, dtype=object), ref).tolist() == [expected] * len(written)
+
+
+@settings(max_examples=200, deadline=None)
+@given(people, st.integers(1, 9))
+def test_a_wrong_check_digit_is_not_a_number(person, delta):
+    birth, serial, coordination, on = person
+    expected, written = forms(birth, serial, coordination, on)
+    for text in written:
+        wrong = text[:-1] + str((int(text[-1]) + delta) % 10)
+        assert not is_personnummer(wrong)
+        assert canonical(wrong, on) is None
+        assert not find_personnummer(pd.Series([wrong], dtype=object))[0]
+
+
+@given(st.sampled_from(["1300", "0001", "0132", "0230", "0431", "0600", "0692", "1160"]), st.integers(0, 99), st.integers(0, 999))
+def test_impossible_dates_are_not_numbers(mmdd, yy, serial):
+    body = f"{yy:02d}{mmdd}{serial:03d}"
+    ten = body + check_digit(body)
+    for text in (ten, f"{ten[:6]}-{ten[6:]}", f"19{ten}", f"20{ten[:6]}-{ten[6:]}"):
+        assert not is_personnummer(text)
+        assert canonical(text, date(2024, 6, 1)) is None
+
+
+def test_the_forms_a_tester_found_missed_are_recognised():
+    # With the century, the month used to be read from the day digits: these were all missed.
+    for text in ("19430514-1139", "194305141139", "197010632391", "19701063-2391"):
+        assert is_personnummer(text), text
+    on = date(2024, 3, 1)
+    assert {canonical(t, on) for t in ("19430514-1139", "194305141139", "430514-1139", "4305141139")} == {"194305141139"}
+    assert canonical("701063-2391", on) == "197010632391"  # samordningsnummer: day 63 = 3 + 60, kept
+    assert canonical("191212121212", on) == "191212121212"
+    assert canonical("121212+1212", on) == "191212121212"  # '+': 100 or older in 2024
+    assert canonical("121212-1212", on) == "201212121212"  # '-': under 100, so 2012
+
+
+def test_the_century_of_a_ten_digit_number_follows_the_event_date():
+    body = "250601123"
+    ten = body + check_digit(body)  # 250601-123C
+    assert canonical(ten, date(2024, 12, 31)) == "19" + ten  # 2025 is after the event: 1925
+    assert canonical(ten, date(2025, 6, 1)) == "20" + ten  # born that day
+    assert canonical(ten, date(2025, 5, 31)) == "19" + ten  # the day before: not yet born in 2025
+    got = canonical_numbers(np.array([ten, ten, ten], dtype=object), np.array(["2024-12-31", "2025-06-01", "2025-05-31"], dtype="datetime64[D]"))
+    assert got.tolist() == ["19" + ten, "20" + ten, "19" + ten]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=14), people.map(lambda p: forms(p[0], p[1], p[2], p[3])[1][-1])), max_size=30), st.dates(date(1990, 1, 1), date(2030, 1, 1)))
+def test_the_vectorised_form_equals_one_by_one(values, on):
+    got = canonical_numbers(np.array(values, dtype=object), np.full(len(values), np.datetime64(on, "D")))
+    assert got.tolist() == [canonical(v, on) for v in values]
