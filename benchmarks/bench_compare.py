@@ -30,9 +30,9 @@ import pandas as pd  # noqa: E402
 from region import median_time, region_store  # noqa: E402
 
 from ersattning import __version__, projection  # noqa: E402
-from ersattning.compare import compare  # noqa: E402
+from ersattning.compare import compare, model_indicators  # noqa: E402
 from ersattning.context import build_context  # noqa: E402
-from ersattning.indicators import _continuity_windows, model_indicators, shared_indicators  # noqa: E402
+from ersattning.indicators import _continuity_windows, shared_indicators  # noqa: E402
 from ersattning.scenario import load_scenario  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
 from tests import reference  # noqa: E402

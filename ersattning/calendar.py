@@ -13,7 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["MAJOR_HOLIDAYS", "day_kinds", "easter_sunday", "swedish_holidays"]
+__all__ = ["MAJOR_HOLIDAYS", "TZ", "day_kinds", "easter_sunday", "swedish_holidays"]
+
+#: the time zone of every local time in the service history (planned and performed times, calendar days)
+TZ = "Europe/Stockholm"
 
 # The days counted as "storhelg" (highest uplift). This follows the storhelg days of
 # the municipal collective agreement (assumption; to be made configurable later).

@@ -20,7 +20,7 @@ import pandas as pd
 from ersattning import __version__, projection
 from ersattning.admin import admin_load
 from ersattning.context import SettlementContext, build_context
-from ersattning.indicators import model_indicators, shared_indicators
+from ersattning.indicators import shared_indicators
 from ersattning.models.base import Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
@@ -118,6 +118,37 @@ def _num(v: Any) -> Any:
         f = float(v)
         return None if math.isnan(f) else round(f, 4)
     return v
+
+
+def model_indicators(s: Settlement) -> dict[str, float | None]:
+    """What a model pays for, and the incentive it sets."""
+    ctx = s.ctx
+    performed_staff_minutes = ctx.rm_sum(ctx.v_minutes * ctx.v_staff)
+    paid = s.paid_minutes_by_rm()
+    out: dict[str, float | None] = {}
+    if np.isnan(paid).all():
+        out["paid_hours"] = None
+        out["unpaid_performed_hours"] = None
+        out["paid_not_performed_hours"] = None
+    else:
+        out["paid_hours"] = float(paid.sum() / 60)
+        out["unpaid_performed_hours"] = float(np.maximum(performed_staff_minutes - paid, 0).sum() / 60)
+        out["paid_not_performed_hours"] = float(np.maximum(paid - performed_staff_minutes, 0).sum() / 60)
+    weights = ctx.v_minutes * ctx.v_staff
+    if weights.sum() > 0:
+        # SEK per extra staff-minute, averaged over performed time
+        per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0)
+        out["marginal_sek_per_minute"] = float(np.average(per_staff_minute, weights=weights))
+    else:
+        out["marginal_sek_per_minute"] = None
+    monthly = s.provider_months().pivot(index="provider", columns="month", values="total")
+    monthly = monthly[monthly.sum(axis=1) > 0]
+    if len(monthly) and monthly.shape[1] > 1:
+        cv = monthly.std(axis=1, ddof=0) / monthly.mean(axis=1)
+        out["revenue_volatility"] = float(cv.median())
+    else:
+        out["revenue_volatility"] = None
+    return out
 
 
 def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None) -> Comparison:

@@ -1,8 +1,9 @@
-"""Quality indicators from the service history (docs/indicators.md), vectorized.
+"""Shared quality indicators from the service history (docs/indicators.md), vectorized.
 
-Shared indicators describe what happened (the same for every model); the
-model-dependent ones describe what each model pays for and the incentive it
-sets.
+They describe what happened, the same under every model, so they sit below the
+models (trust_based pays a bonus on continuity). The model-dependent indicators
+(what a model pays for and the incentive it sets) need a settlement and live in
+compare.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from ersattning.context import SettlementContext
-from ersattning.models.base import Settlement
 
 DAY_START, DAY_END = 7 * 60, 22 * 60  # Kolada counts visits 07–22 only
 WINDOW_DAYS = 14
@@ -27,8 +27,8 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
     consecutive fortnights from the first Monday of the period.
     """
     cached = ctx.cache.get("continuity")
-    if cached is not None:
-        return cached  # type: ignore[return-value]
+    if isinstance(cached, pd.DataFrame):
+        return cached
     period_lo = ctx.month_starts[0]
     period_hi = (ctx.months[-1] + 1).astype("datetime64[D]")
     first_monday = period_lo + np.timedelta64((7 - ((period_lo.astype(np.int64) + 3) % 7)) % 7, "D")
@@ -145,35 +145,4 @@ def shared_indicators(ctx: SettlementContext, punctuality_tolerance_minutes: flo
     out["visits_per_recipient_day"] = float(performed.sum() / home_days) if home_days else None
     out["recipient_months"] = int((ctx.rm["days_enrolled"] > 0).sum())
     out["recipients"] = int(len(np.unique(ctx.rm["recipient"].to_numpy())))
-    return out
-
-
-def model_indicators(s: Settlement) -> dict[str, float | None]:
-    """What a model pays for, and the incentive it sets."""
-    ctx = s.ctx
-    performed_staff_minutes = ctx.rm_sum(ctx.v_minutes * ctx.v_staff)
-    paid = s.paid_minutes_by_rm()
-    out: dict[str, float | None] = {}
-    if np.isnan(paid).all():
-        out["paid_hours"] = None
-        out["unpaid_performed_hours"] = None
-        out["paid_not_performed_hours"] = None
-    else:
-        out["paid_hours"] = float(paid.sum() / 60)
-        out["unpaid_performed_hours"] = float(np.maximum(performed_staff_minutes - paid, 0).sum() / 60)
-        out["paid_not_performed_hours"] = float(np.maximum(paid - performed_staff_minutes, 0).sum() / 60)
-    weights = ctx.v_minutes * ctx.v_staff
-    if weights.sum() > 0:
-        # SEK per extra staff-minute, averaged over performed time
-        per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0)
-        out["marginal_sek_per_minute"] = float(np.average(per_staff_minute, weights=weights))
-    else:
-        out["marginal_sek_per_minute"] = None
-    monthly = s.provider_months().pivot(index="provider", columns="month", values="total")
-    monthly = monthly[monthly.sum(axis=1) > 0]
-    if len(monthly) and monthly.shape[1] > 1:
-        cv = monthly.std(axis=1, ddof=0) / monthly.mean(axis=1)
-        out["revenue_volatility"] = float(cv.median())
-    else:
-        out["revenue_volatility"] = None
     return out

@@ -74,7 +74,7 @@ class Param(BaseModel):
         return values[np.maximum(idx, 0)]
 
     def value_at(self, day: date | np.datetime64, name: str = "parameter") -> float:
-        return float(self.at(np.array([np.datetime64(day, "D")]), name)[0])
+        return float(self.at(np.array([day], dtype="datetime64[D]"), name)[0])
 
     def describe(self) -> str:
         if not self.dated:

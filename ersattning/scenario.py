@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -26,8 +27,6 @@ DEFAULT_SCENARIO = "default"
 
 
 def _month(v: str) -> str:
-    import re
-
     if not isinstance(v, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", v):
         raise ValueError("expected a month, YYYY-MM")
     return v

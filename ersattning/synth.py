@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ersattning.calendar import TZ
 from ersattning.domain import (
     CancelledBy,
     CancelReason,
@@ -35,7 +36,6 @@ from ersattning.domain import (
 from ersattning.store import Store, StoreError
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for, random_uuids, uuid_hex
 
-TZ = "Europe/Stockholm"
 META_KEY = "synth_spec"
 
 

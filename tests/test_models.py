@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
+from uuid import UUID
 
 import numpy as np
 import pytest
 
-from ersattning.models import GrantedTime, PerformedTime, TimeBudget, TrustBased
+from ersattning.compare import compare
+from ersattning.context import SettlementContext
+from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.models import GrantedTime, PerformedTime, ReimbursementModel, Settlement, TimeBudget, TrustBased
+from ersattning.parameters import Param, param
+from ersattning.scenario import load_scenario
 from tests.builders import History
 
 SOLNA = {"personal_care": 464, "service": 382}
@@ -375,3 +382,47 @@ def test_trust_based_settings_are_validated():
         TrustBased.model_validate({"tiers": [{"up_to_hours": 9, "amount": 1}]})
     with pytest.raises(ValidationError, match="team_amount"):
         TrustBased.model_validate({"basis": "team"})
+
+
+# -- explain: a model of one's own ---------------------------------------------------
+
+
+class FeePerVisit(ReimbursementModel):
+    """A user-defined model that does not say how it explains itself."""
+
+    kind: ClassVar[str] = "fee_per_visit"
+    fee: Param
+    monthly: Param = param(0.0)
+
+    def settle(self, ctx: SettlementContext) -> Settlement:
+        days = ctx.month_starts[ctx.rm["month"].to_numpy()]
+        visit = {"fee": np.where(ctx.performed, self.fee.at(ctx.v_day, "fee"), 0.0)}
+        return Settlement(name="", kind=self.kind, ctx=ctx, visit=visit, month={"monthly": self.monthly.at(days, "monthly")})
+
+
+def test_a_model_of_ones_own_gets_the_generic_explanation(tmp_path):
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.performed(r, "done", "personal_care", "2024-03-05 10:00", 30)
+    h.visit(r, "missed", "personal_care", "2024-03-06 10:00", 30)
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text(
+        "name: mine\nperiod: {start: 2024-03, end: 2024-03}\nbaseline: mine\nmodels:\n"
+        "  - name: mine\n    kind: tests.test_models:FeePerVisit\n"
+        "    params: {fee: {values: {2024-01-01: 250}, source: the tariff of 2024}, monthly: 1000}\n"
+        "admin: {hourly_cost: 420, minutes_per_act: {}}\n"
+    )
+    h.context()  # saves the pending events
+    c = compare(load_scenario(scenario), h.store)
+    keys = c.ctx.projection.visit_keys
+    visits = c.ctx.visits
+    done = int(np.flatnonzero((visits["status"] == "performed").to_numpy())[0])
+    vid = str(UUID(bytes=int(keys["key_hi"].iloc[done]).to_bytes(8, "big") + int(keys["key_lo"].iloc[done]).to_bytes(8, "big")))
+    [m] = explain_visit(c, vid).models
+    # the components the visit was paid, then every parameter in force with its source
+    assert m["rules"] == ["fee: 250.00 SEK", "fee = 250 — the tariff of 2024", "monthly = 1000"]
+    assert m["total_sek"] == 250.0
+    [m] = explain_recipient_month(c, "a", "2024-03").models
+    assert m["rules"] == ["fee: 250.00 SEK", "monthly: 1,000.00 SEK", "fee = 250 — the tariff of 2024", "monthly = 1000"]
+    assert m["total_sek"] == 1250.0

@@ -13,10 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from ersattning.report import i18n
 from ersattning.cli import render
 from ersattning.compare import compare, winners_and_losers
-from ersattning.report import write_report
+from ersattning.report import i18n, write_report
 from ersattning.report.assumptions import scenario_assumptions
 from ersattning.report.charts import CHARTS
 from ersattning.report.tables import build_tables

@@ -10,7 +10,7 @@ import datetime
 import pickle
 import textwrap
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -294,7 +294,7 @@ class Hourly(BaseModel):
 
 class Tariffs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tariffs: list[Annotated[Union[Flat, Hourly], Field(discriminator="kind")]]
+    tariffs: list[Annotated[Flat | Hourly, Field(discriminator="kind")]]
 
 
 def test_union_tags_in_loc_are_left_out_of_key_and_line_lookup(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import click
+import pandas as pd
 from pydantic import ValidationError
 
 from ersattning import __version__, projection
@@ -17,6 +18,7 @@ from ersattning.cli import render
 from ersattning.cli.errors import describe_validation, fail, run_guarded
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, open_store, resolve_store_url
@@ -169,8 +171,6 @@ def _as_of(value: str | None) -> Any:
     if value is None:
         return None
     try:
-        import pandas as pd
-
         return pd.Timestamp(value)
     except ValueError:
         fail(f"--as-of: {value!r} is not a date or time (e.g. 2024-06-30 or 2024-06-30T23:59)")
@@ -231,8 +231,6 @@ def _comparison_and_report(
     scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str
 ) -> tuple[Any, list[Any]]:
     """Run the comparison and write the requested report files (one progress line for both)."""
-    from ersattning.report import report_steps, write_report
-
     when = _as_of(as_of)
     _warn_no_suppress(no_suppress)
 
@@ -332,7 +330,10 @@ def explain(scenario: str | None, visit_id: str | None, recipient: str | None, m
         sc = load_scenario(scenario)
         url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
         result = run_compare(sc, open_store(url, create=False), as_of=when)
-        return explain_visit(result, visit_id) if visit_id else explain_recipient_month(result, recipient, month)
+        if visit_id:
+            return explain_visit(result, visit_id)
+        assert recipient is not None and month is not None  # checked above
+        return explain_recipient_month(result, recipient, month)
 
     ex = run_guarded(work)
     if fmt == "json":

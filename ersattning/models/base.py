@@ -9,7 +9,7 @@ bonuses …) are kept apart all the way to the provider-month.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -37,8 +37,42 @@ class ReimbursementModel(BaseModel):
         """Every dated parameter of the model, by dotted name (for assumptions and explain)."""
         return dict(_walk(self, ""))
 
+    # -- explain: the rules behind one amount, as lines of text (``ersattning explain``) --
 
-def _walk(obj: object, prefix: str):
+    def explain_visit(self, s: Settlement, i: int) -> list[str]:
+        """How visit ``i`` (a row of ``s.ctx.visits``) got its amount, rule by rule.
+
+        The default names the components the visit was paid; a model overrides
+        it to say which rule gave each, with its figures.
+        """
+        return [f"{k}: {money(float(a[i]))}" for k, a in s.visit.items() if a[i]]
+
+    def explain_month(self, s: Settlement, j: int) -> list[str]:
+        """How recipient-month ``j`` (a row of ``s.ctx.rm``) got its amount: the rule lines, then each component.
+
+        The default lists the components; a model puts its rule first.
+        """
+        return [f"{k}: {money(v)}" for k, v in s.month_components(j).items()]
+
+    def explain_parameters(self, day: np.datetime64) -> list[str]:
+        """Every parameter in force on ``day``, with its source (or that it is an assumption)."""
+        out = []
+        for name, p in self.parameters().items():
+            try:
+                value = p.value_at(day, name)
+            except ValueError:
+                continue
+            src = f" — {p.source}" if p.source else (" — assumption" if p.assumption else "")
+            out.append(f"{name} = {value:g}{src}")
+        return out
+
+
+def money(x: float) -> str:
+    """An amount as explanations write it."""
+    return f"{x:,.2f} SEK"
+
+
+def _walk(obj: object, prefix: str) -> Iterator[tuple[str, Param]]:
     if isinstance(obj, Param):
         yield prefix, obj
     elif isinstance(obj, BaseModel):
@@ -138,6 +172,16 @@ class Settlement:
         frame["total"] = frame.sum(axis=1) if out else 0.0
         frame["paid_minutes"] = self.paid_minutes_by_rm()
         return frame
+
+    def month_components(self, j: int) -> dict[str, float]:
+        """Each component of recipient-month ``j`` (its visits' and its own), leaving out those that round to nothing."""
+        visits = np.flatnonzero(self.ctx.v_rm == j)
+        out: dict[str, float] = {}
+        for k, a in self.visit.items():
+            out[k] = out.get(k, 0.0) + float(a[visits].sum())
+        for k, a in self.month.items():
+            out[k] = out.get(k, 0.0) + float(a[j])
+        return {k: v for k, v in out.items() if abs(v) > 0.005}
 
     def paid_minutes_by_rm(self) -> np.ndarray:
         paid = np.zeros(len(self.ctx.rm))

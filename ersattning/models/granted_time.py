@@ -53,3 +53,8 @@ class GrantedTime(ReimbursementModel):
             month={"base": full, "stay_deduction": deduction, "rural": base * rural},
             month_paid_minutes=minutes,
         )
+
+    def explain_month(self, s: Settlement, j: int) -> list[str]:
+        r = s.ctx.rm.iloc[j]
+        granted_home = (r["granted_pc"] + r["granted_service"]) / 60
+        return [f"granted time for days at home: {granted_home:.1f} h × rate × price factor (the time of days away is the stay deduction)", *super().explain_month(s, j)]

@@ -21,6 +21,7 @@ Rules, each a component of its own:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ersattning.context import SettlementContext
 from ersattning.domain import CancelReason, Category, StayKind
-from ersattning.models.base import Rates, ReimbursementModel, Settlement
+from ersattning.models.base import Rates, ReimbursementModel, Settlement, money
 from ersattning.parameters import Param, param
 
 
@@ -118,12 +119,51 @@ class PerformedTime(ReimbursementModel):
     stays: Stays | None = None
     new_client_hours: Param = param(0.0)
 
+    # -- explain ---------------------------------------------------------------------
+
+    def explain_visit(self, s: Settlement, i: int) -> list[str]:
+        """Which rule paid visit ``i`` and how: time and its rounding, cap, rate, double staffing, uplift, fee, cancellation, stay."""
+        ctx = s.ctx
+        v = s.visit
+        rules = []
+        rate = float(self.rates.per_minute(ctx.v_day[i : i + 1], ctx.v_personal_care[i : i + 1], ctx.v_private[i : i + 1])[0] * 60)
+        group = "personal care" if ctx.v_personal_care[i] else "service"
+        owner = "private" if ctx.v_private[i] else "municipal"
+        if v["night_fee"][i] and self.night_fee is not None:
+            rules.append(f"night visit ({self.night_fee.start}–{self.night_fee.end}): fee per visit {money(v['night_fee'][i])} instead of time")
+        elif ctx.performed[i]:
+            raw = ctx.v_minutes[i]
+            paid = float(self.paid_minutes(np.array([raw]))[0])
+            rules.append(f"registered {raw:.1f} min → {paid:g} min (rounded {self.rounding} to {self.rounding_minutes:g} min, minimum {self.minimum_minutes:g})")
+            base = v["base"][i]
+            if self.cap_at_granted and abs(paid * rate / 60 - base) > 0.005:
+                rules.append(f"capped at granted time this month: {base / rate * 60:.1f} min paid")
+            rules.append(f"base: {base / rate * 60:.1f} min × {rate:g} SEK/h ({group}, {owner}) = {money(base)}")
+            if v["double_staffing"][i]:
+                rules.append(f"double staffing: the second staff paid alike = {money(v['double_staffing'][i])}")
+            if v["time_uplift"][i]:
+                share = v["time_uplift"][i] / (base + v["double_staffing"][i])
+                rules.append(f"time uplift {share:.1%} (highest of evening/night/weekend/holiday that applies) = {money(v['time_uplift'][i])}")
+        elif v["cancellation"][i]:
+            rules.append(f"cancelled by the recipient with short notice: {v['cancellation'][i] / rate * 60:.1f} min of the planned {ctx.visits['planned_minutes'].iloc[i]} × {rate:g} SEK/h = {money(v['cancellation'][i])}")
+        elif v["stay"][i]:
+            rules.append(f"planned personal care during a stay: {v['stay'][i] / rate * 60:.1f} min × {rate:g} SEK/h = {money(v['stay'][i])}")
+        else:
+            rules.append("not paid: not performed, and no cancellation or stay rule applies")
+        if v["rural"][i]:
+            rules.append(f"rural uplift = {money(v['rural'][i])}")
+        return rules
+
+    def explain_month(self, s: Settlement, j: int) -> list[str]:
+        return ["sum of this month's visits (see --visit for each), plus any one-off for a new client", *super().explain_month(s, j)]
+
     # -- the rules -----------------------------------------------------------------
 
     def paid_minutes(self, actual: np.ndarray) -> np.ndarray:
         """Rounding and minimum, per visit."""
         u = self.rounding_minutes
-        op = {"nearest": np.round, "up": np.ceil, "down": np.floor}[self.rounding]
+        ops: dict[str, Callable[..., np.ndarray]] = {"nearest": np.round, "up": np.ceil, "down": np.floor}
+        op = ops[self.rounding]
         out = actual / u
         op(out, out=out)
         out *= u

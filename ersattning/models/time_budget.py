@@ -82,3 +82,9 @@ class TimeBudget(ReimbursementModel):
             month["floor_top_up"] = top_up
         month["rural"] = (pay + top_up) * rural
         return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal=marginal)
+
+    def explain_month(self, s: Settlement, j: int) -> list[str]:
+        r = s.ctx.rm.iloc[j]
+        granted_home = (r["granted_pc"] + r["granted_service"]) / 60
+        paid = s.month_paid_minutes[j] / 60 if s.month_paid_minutes is not None else float("nan")
+        return [f"variant {self.variant}: budget {granted_home:.1f} h × budget factor; paid {paid:.1f} h", *super().explain_month(s, j)]

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ersattning.context import SettlementContext
+from ersattning.indicators import continuity_by_provider
 from ersattning.models.base import ReimbursementModel, Settlement
 from ersattning.parameters import Param, param
 
@@ -53,8 +54,8 @@ class TrustBased(ReimbursementModel):
         if self.basis == "need_tier":
             if not self.tiers or self.tiers[-1].up_to_hours is not None:
                 raise ValueError("need_tier needs tiers, the last with up_to_hours: null")
-            bounds = [t.up_to_hours for t in self.tiers[:-1]]
-            if any(b is None for b in bounds) or bounds != sorted(bounds):
+            bounds = [t.up_to_hours for t in self.tiers[:-1] if t.up_to_hours is not None]
+            if len(bounds) < len(self.tiers) - 1 or bounds != sorted(bounds):
                 raise ValueError("tiers must have increasing up_to_hours")
         elif self.team_amount is None:
             raise ValueError("basis team needs team_amount")
@@ -88,11 +89,18 @@ class TrustBased(ReimbursementModel):
         rural = np.where(rm["rural"].to_numpy(), self.rural_uplift.at(days, "rural_uplift"), 0.0)
         month = {"fixed": base}
         if self.quality is not None:
-            from ersattning.indicators import continuity_by_provider
-
             medians = continuity_by_provider(ctx)
             rm_median = np.where(rm["provider"].to_numpy() >= 0, medians[np.maximum(rm["provider"].to_numpy(), 0)], np.nan)
             meets = rm_median <= self.quality.continuity_at_most.at(days, "quality.continuity_at_most")
             month["quality_bonus"] = np.where(meets, base * self.quality.bonus_share.at(days, "quality.bonus_share"), 0.0)
         month["rural"] = sum(month.values()) * rural
         return Settlement(name="", kind=self.kind, ctx=ctx, month=month)
+
+    def explain_month(self, s: Settlement, j: int) -> list[str]:
+        r = s.ctx.rm.iloc[j]
+        if self.basis == "need_tier":
+            hours = (r["granted_full_pc"] + r["granted_full_service"]) / 60
+            rule = f"need tier by {hours:.1f} granted h/month, pro rata {r['days_at_home']}/{r['days_in_month']} days at home"
+        else:
+            rule = "team amount per team-month, shared across the team's recipients by planned time"
+        return [rule, *super().explain_month(s, j)]

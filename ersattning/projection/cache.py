@@ -11,7 +11,6 @@ recorded at or before T.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,9 +24,11 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from ersattning import __version__
+from ersattning.calendar import TZ
+from ersattning.files import write_atomic, write_text_atomic
 from ersattning.projection.decode import ProjectionError, VisitEvents, _decode_entities, _decode_visits, _unknown_topics
 from ersattning.projection.entities import fold_entities
-from ersattning.projection.visits import TZ, VisitState
+from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
 CACHE_SCHEMA = 4  # 4: the fold keeps each visit's aggregate version
@@ -139,10 +140,10 @@ class ProjectionCache:
             stale, deltas, delta_rows = [], [*deltas, name], delta_rows + touched
         cached.state.touched = []
         _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / "entity_events.parquet")
-        _write_text(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
+        write_text_atomic(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
         # the position is written last: a crash before this leaves the old, consistent cache
         self._meta = {"store_id": store_id, "position": cached.position, "schema": CACHE_SCHEMA, "version": __version__, "deltas": deltas, "delta_rows": delta_rows}
-        _write_text(self.dir / self.META, json.dumps(self._meta))
+        write_text_atomic(self.dir / self.META, json.dumps(self._meta))
         for name in stale:
             (self.dir / name).unlink(missing_ok=True)
 
@@ -167,15 +168,7 @@ class ProjectionCache:
 
 
 def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="lz4", **options)
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="lz4", **options))
 
 
 def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, list[pd.DataFrame], int]:

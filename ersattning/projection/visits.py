@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from ersattning.calendar import TZ
 from ersattning.domain import (
     CancelledBy,
     CancelReason,
@@ -23,9 +24,6 @@ from ersattning.domain import (
     Registration,
 )
 from ersattning.projection.decode import CANCELLED, CORRECTED, PERFORMED, PLANNED, ProjectionError, VisitEvents
-
-TZ = "Europe/Stockholm"
-
 
 STATUS = ["planned", "performed", "cancelled"]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ersattning.compare import Comparison
+from ersattning.files import write_text_atomic
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.report.tables import build_tables
 
@@ -24,6 +25,7 @@ def write_report(
     step = progress or (lambda _: None)
     tables = build_tables(c)
     written = []
+    # the renderers are imported when asked for: matplotlib and openpyxl take a while to import
     if html is not None:
         from ersattning.report.charts import render_charts
         from ersattning.report.html import render_html
@@ -31,7 +33,7 @@ def write_report(
         charts = render_charts(tables, lang, progress=step)
         step("html")
         path = Path(html)
-        _write_whole(path, render_html(tables, charts, lang))
+        write_text_atomic(path, render_html(tables, charts, lang), encoding="utf-8")
         written.append(path)
     if xlsx is not None:
         from ersattning.report.xlsx import write_xlsx
@@ -47,9 +49,3 @@ def report_steps(c_models: int, html: bool, xlsx: bool) -> int:
     from ersattning.report.charts import CHARTS
 
     return 2 + c_models + (len(CHARTS) + 1 if html else 0) + (1 if xlsx else 0)
-
-
-def _write_whole(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -16,13 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import Formatter  # noqa: E402
+from matplotlib.typing import RcKeyType  # noqa: E402
 
 from ersattning.report.i18n import label, number  # noqa: E402
 from ersattning.report.tables import ReportTables, numeric  # noqa: E402
 
-CHARTS = ("cost", "monthly", "providers", "distribution", "admin", "indicators")
 PALETTE = ["#1f5fa8", "#d9822b", "#3a9a5b", "#b8403a", "#7b5ea7", "#8c6d46", "#d36fae", "#6f6f6f", "#a3a33a", "#2ba3b0", "#f1b84b", "#5a7d9a"]
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.size": 9,
@@ -37,23 +39,25 @@ STYLE = {
 PROVIDERS_SHOWN = 5  # gains and losses per model
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the report: how it is drawn, and the label (i18n.py) that is its title and caption."""
+
+    draw: Callable[[ReportTables, str, str], plt.Figure]  # (tables, language, title) → figure
+    caption: str
+
+    def title(self, t: ReportTables, lang: str) -> str:
+        return label(self.caption, lang, baseline=t.baseline)
+
+
 def render_charts(t: ReportTables, lang: str, progress: Callable[[str], None] | None = None) -> dict[str, str]:
-    """Chart name → inline SVG."""
-    drawers = {
-        "cost": _cost,
-        "monthly": _monthly,
-        "providers": _providers,
-        "distribution": _distribution,
-        "admin": _admin,
-        "indicators": _indicators,
-    }
+    """Chart name → inline SVG, in the order of ``CHARTS``."""
     out = {}
     with plt.rc_context(STYLE):
-        for name in CHARTS:
+        for name, chart in CHARTS.items():
             if progress:
                 progress(f"chart {name}")
-            fig = drawers[name](t, lang)
-            out[name] = _svg(fig)
+            out[name] = _svg(chart.draw(t, lang, chart.title(t, lang)))
     return out
 
 
@@ -110,16 +114,16 @@ def _stacked_bars(frame: pd.DataFrame, names: list[str], label_prefix: str, lang
     return fig, ax, y
 
 
-def _cost(t: ReportTables, lang: str) -> plt.Figure:
+def _cost(t: ReportTables, lang: str, title: str) -> plt.Figure:
     names = t.model_names
     comps = t.components.pivot_table(index="model", columns="component", values="cost_sek", aggfunc="sum").reindex(names).fillna(0.0)
-    fig, ax, y = _stacked_bars(comps / 1e6, names, "component", lang, label("chart_cost", lang), label("msek", lang), ncol=4)
+    fig, ax, y = _stacked_bars(comps / 1e6, names, "component", lang, title, label("msek", lang), ncol=4)
     for yi, total in zip(y, t.models["cost_sek"].to_numpy() / 1e6, strict=True):
         ax.annotate(number(total, lang, 1), (max(total, 0), yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     return fig
 
 
-def _monthly(t: ReportTables, lang: str) -> plt.Figure:
+def _monthly(t: ReportTables, lang: str, title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     colours = _colours(t.model_names)
     months = sorted(t.monthly["month"].unique())
@@ -129,17 +133,16 @@ def _monthly(t: ReportTables, lang: str) -> plt.Figure:
     ax.set_xticks(np.arange(len(months)), months, rotation=45, ha="right")
     ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_ylabel(label("msek", lang))
-    ax.set_title(label("chart_monthly", lang), loc="left")
+    ax.set_title(title, loc="left")
     ax.legend(frameon=False, fontsize=8)
     return fig
 
 
-def _providers(t: ReportTables, lang: str) -> plt.Figure:
+def _providers(t: ReportTables, lang: str, title: str) -> plt.Figure:
     others = [n for n in t.model_names if n != t.baseline]
     shown = t.providers[~t.providers["suppressed"].astype(bool)]
     base = shown[shown["model"] == t.baseline].set_index("provider")["cost_sek"].astype(np.float64)
     fig, axes = plt.subplots(1, max(len(others), 1), figsize=(3.2 * max(len(others), 1) + 1, 3.4), squeeze=False)
-    title = label("chart_providers", lang, baseline=t.baseline)
     if not others or shown.empty:
         ax = axes[0][0]
         ax.axis("off")
@@ -163,7 +166,7 @@ def _providers(t: ReportTables, lang: str) -> plt.Figure:
     return fig
 
 
-def _distribution(t: ReportTables, lang: str) -> plt.Figure:
+def _distribution(t: ReportTables, lang: str, title: str) -> plt.Figure:
     d = t.distribution
     fig, ax = plt.subplots(figsize=(8, 3.6))
     colours = _colours(t.model_names)
@@ -176,7 +179,6 @@ def _distribution(t: ReportTables, lang: str) -> plt.Figure:
     ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_xlabel(label("sek", lang))
     ax.set_ylabel(label("recipient_months_axis", lang))
-    title = label("chart_distribution", lang)
     if np.isnan(numeric(d["recipient_months"])).any():
         title += f" — {label('suppressed_bins', lang)}"
     ax.set_title(title, loc="left")
@@ -184,16 +186,16 @@ def _distribution(t: ReportTables, lang: str) -> plt.Figure:
     return fig
 
 
-def _admin(t: ReportTables, lang: str) -> plt.Figure:
+def _admin(t: ReportTables, lang: str, title: str) -> plt.Figure:
     names = t.model_names
     hours = t.admin.pivot_table(index="model", columns="act", values="hours", aggfunc="sum").reindex(names).fillna(0.0)
-    return _stacked_bars(hours, names, "act", lang, label("chart_admin", lang), label("hours", lang), ncol=3)[0]
+    return _stacked_bars(hours, names, "act", lang, title, label("hours", lang), ncol=3)[0]
 
 
 INDICATOR_PANELS = ("paid_hours", "unpaid_performed_hours", "paid_not_performed_hours", "marginal_sek_per_minute", "revenue_volatility", "continuity_median")
 
 
-def _indicators(t: ReportTables, lang: str) -> plt.Figure:
+def _indicators(t: ReportTables, lang: str, title: str) -> plt.Figure:
     names = t.model_names
     colours = _colours(names)
     ind = t.indicators.set_index("indicator")
@@ -207,6 +209,17 @@ def _indicators(t: ReportTables, lang: str) -> plt.Figure:
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
         ax.yaxis.set_major_formatter(_fmt(lang))
         ax.set_title(label(key, lang), fontsize=8, wrap=True)
-    fig.suptitle(label("chart_indicators", lang), x=0.02, ha="left")
+    fig.suptitle(title, x=0.02, ha="left")
     fig.tight_layout()
     return fig
+
+
+#: every chart of the report, in the order shown: the one list the HTML report, its progress steps and the tests read
+CHARTS: dict[str, Chart] = {
+    "cost": Chart(_cost, "chart_cost"),
+    "monthly": Chart(_monthly, "chart_monthly"),
+    "providers": Chart(_providers, "chart_providers"),
+    "distribution": Chart(_distribution, "chart_distribution"),
+    "admin": Chart(_admin, "chart_admin"),
+    "indicators": Chart(_indicators, "chart_indicators"),
+}

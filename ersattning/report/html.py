@@ -187,17 +187,9 @@ def _models_table(t: ReportTables, lang: str) -> str:
 
 
 def _charts(t: ReportTables, charts: dict[str, str], lang: str) -> str:
-    titles = {
-        "cost": "chart_cost",
-        "monthly": "chart_monthly",
-        "providers": "chart_providers",
-        "distribution": "chart_distribution",
-        "admin": "chart_admin",
-        "indicators": "chart_indicators",
-    }
     figures = []
-    for name in CHARTS:
-        caption = label(titles[name], lang, baseline=t.baseline)
+    for name, chart in CHARTS.items():
+        caption = chart.title(t, lang)
         figures.append(f'<figure class="chart" id="chart-{name}" aria-label="{html.escape(caption)}">{charts[name]}</figure>')
     return f'<section id="charts"><h2>{label("charts", lang)}</h2>{"".join(figures)}</section>'
 
@@ -288,7 +280,7 @@ def _manifest(t: ReportTables, lang: str) -> str:
     mf = t.manifest
     items = []
     for key in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression"):
-        value = mf.get(key)
+        value: Any = mf.get(key)
         if key == "period":
             value = f"{value['start']} – {value['end']}"
         elif key == "suppression":

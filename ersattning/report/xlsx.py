@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ersattning.files import write_atomic
 from ersattning.report.i18n import SHARE_INDICATORS, label
 from ersattning.report.tables import MODEL_COLUMNS, ReportTables
 from ersattning.suppression import SUPPRESSED_MARK
@@ -129,10 +130,7 @@ def write_xlsx(t: ReportTables, path: str | Path, lang: str) -> None:
         ws.append([])
         ws.append([label("no_suppress_warning", lang)])
         ws.cell(ws.max_row, 1).font = Font(bold=True, color="8A1C1C")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
+    write_atomic(path, wb.save)
 
 
 def _kind(kind: str, lang: str) -> str:
