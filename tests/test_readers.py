@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +21,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning.ingest import readers
-from ersattning.ingest.readers import Chunk, CsvDialect, ReadError, read_csv, read_parquet, read_rows, read_xes, sniff_csv
+from ersattning.ingest.readers import (
+    Chunk,
+    CsvDialect,
+    ReadError,
+    csv_plain,
+    read_csv,
+    read_parquet,
+    read_rows,
+    read_xes,
+    sniff_csv,
+    xes,
+)
+from ersattning.ingest.readers import csv as csv_general
+from ersattning.ingest.readers.csv import read_general
 
 DATA = Path(__file__).parent / "data"
+
+
+@contextlib.contextmanager
+def _block_bytes(n: int) -> Iterator[None]:
+    """The readers' block size set to ``n`` bytes (small blocks: every boundary case in a short file)."""
+    with mock.patch.object(csv_general, "BLOCK_BYTES", n), mock.patch.object(csv_plain, "BLOCK_BYTES", n), mock.patch.object(xes, "BLOCK_BYTES", n):
+        yield
 
 
 def _all(chunks) -> tuple[pd.DataFrame, list[int]]:
@@ -390,7 +412,7 @@ def test_undecodable_bytes_name_file_and_line(tmp_path: Path) -> None:
 def test_undecodable_bytes_line_across_small_blocks(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes("a;b\nå;1\nä;2\n".encode() + b"\xf6;3\n")
-    with mock.patch.object(readers, "_BLOCK_BYTES", 3), pytest.raises(ReadError, match=r"line 4: ") as e:
+    with _block_bytes(3), pytest.raises(ReadError, match=r"line 4: ") as e:
         list(read_csv(p, encoding="utf-8"))
     assert e.value.line == 4
 
@@ -458,7 +480,7 @@ def test_any_chunking_gives_the_same_rows_and_lines(tmp_path: Path, spec, chunk_
     expected = [r for r, k in zip(expected, keep, strict=True) if k]
     expected_lines = [x for x, k in zip(expected_lines, keep, strict=True) if k]
 
-    with mock.patch.object(readers, "_BLOCK_BYTES", block):
+    with _block_bytes(block):
         small = list(read_csv(p, chunk_rows=chunk_rows, delimiter=delimiter))
     big = list(read_csv(p, chunk_rows=1000, delimiter=delimiter))
     if not expected:
@@ -524,11 +546,11 @@ def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, s
     text = terminator.join(delimiter.join(r) for r in [header, *rows]) + (terminator if final_newline else "")
     p = tmp_path / "plain.csv"
     p.write_bytes(text.encode(encoding))
-    with mock.patch.object(readers, "_BLOCK_BYTES", block):
+    with _block_bytes(block):
         dialect = sniff_csv(p, encoding=encoding, delimiter=delimiter)
-        assert readers._is_plain(p, dialect)
+        assert csv_plain.is_plain(p, dialect)
         fast = _outcome(read_csv(p, chunk_rows=chunk_rows, encoding=encoding, delimiter=delimiter))
-        general = _outcome(readers._read_csv(str(p), chunk_rows, dialect))
+        general = _outcome(read_general(str(p), chunk_rows, dialect))
     if isinstance(general, tuple):  # two header names alike once stripped
         assert fast == general
         return
@@ -564,10 +586,10 @@ def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, s
 def test_files_that_are_not_plain_take_the_general_path(tmp_path: Path, text: str, encoding: str) -> None:
     p = _write(tmp_path, text, encoding=encoding)
     dialect = sniff_csv(p, delimiter=";" if ";" in text else None)
-    assert not readers._is_plain(p, dialect)
+    assert not csv_plain.is_plain(p, dialect)
     got = _outcome(read_csv(p, chunk_rows=2, delimiter=dialect.delimiter))
     if isinstance(got, tuple):
-        assert got == _outcome(readers._read_csv(str(p), 2, dialect))
+        assert got == _outcome(read_general(str(p), 2, dialect))
     else:
         assert got and all(c.table is None for c in got)
 
@@ -584,7 +606,7 @@ def test_bytes_that_do_not_decode_take_the_general_path_and_its_error(tmp_path: 
     with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\xf6' cannot be decoded as utf-8"):
         list(read_csv(p, encoding="utf-8"))
     p.write_bytes("a;b\nå;1\n".encode("cp1252") + b"\x81;3\n")  # undefined in Windows-1252
-    assert not readers._is_plain(p, sniff_csv(p))
+    assert not csv_plain.is_plain(p, sniff_csv(p))
     with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\x81' cannot be decoded as cp1252"):
         list(read_csv(p))
 
@@ -600,7 +622,7 @@ def test_excel_export_without_quotes_takes_the_fast_path(tmp_path: Path) -> None
     assert chunks[0].arrow("Utförare").to_pylist() == ["Hemtjänst Söder"] * 2
     assert chunks[0].arrow("Utförd tid (h)").to_pylist() == ["0,45", None]
     assert [c.lines.tolist() for c in chunks] == [[2, 3], [4]]
-    _assert_same_chunks(chunks, list(readers._read_csv(str(p), 2, sniff_csv(p))))
+    _assert_same_chunks(chunks, list(read_general(str(p), 2, sniff_csv(p))))
 
 
 def test_chunk_from_a_table_makes_its_frame_once() -> None:
