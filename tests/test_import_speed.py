@@ -194,7 +194,7 @@ def test_visit_ids_are_keyed_siphash_pinned_against_a_reference():
 
 
 # Up to 200 bytes of UTF-8: empty, ASCII, å ä ö, 4-byte emoji, anything else Arrow can hold (no surrogates).
-_text = st.text(st.sampled_from("aZ09 -|:åäöÅÄÖé€😀🙂") | st.characters(codec="utf-8"), max_size=200).map(
+text_column = st.text(st.sampled_from("aZ09 -|:åäöÅÄÖé€😀🙂") | st.characters(codec="utf-8"), max_size=200).map(
     lambda s: s.encode("utf-8")[:200].decode("utf-8", "ignore")
 )
 _KEYS = ("0123456789abcdef", "k\x00ey-with-ASCII!")  # 16 ASCII characters each, as keyed_ids derives them
@@ -214,7 +214,7 @@ def _arrow_variants(values: list[str]):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values=st.lists(_text, max_size=40) | st.integers(0, 90).flatmap(lambda n: st.lists(st.text("abc|-09", min_size=n, max_size=n), max_size=30)))
+@given(values=st.lists(text_column, max_size=40) | st.integers(0, 90).flatmap(lambda n: st.lists(st.text("abc|-09", min_size=n, max_size=n), max_size=30)))
 def test_hashing_arrow_strings_equals_pandas_hash_array(values):
     """Any strings (and equally long ones, read by strided copies), whole, sliced or chunked: bit for bit pandas'
     hash, through the vectorized word loop for every row (few_long_rows=0), through pandas for rows past 64 bytes
@@ -465,12 +465,12 @@ def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab1 \t\u00a0å\u2003\x1f;")), max_size=6)), min_size=1, max_size=30))
 def test_stripping_a_column_is_arrows_trim_with_empty_cells_null(values):
-    from ersattning.ingest.cells import _stripped
+    from ersattning.ingest.cells import stripped
 
     arr = pa.array(values, pa.string())
     expected = pc_trim(values)  # Arrow's trim on every cell, then empty cells null
-    assert _stripped(arr).to_pylist() == expected
-    assert _stripped(arr.slice(1)).to_pylist() == expected[1:]
+    assert stripped(arr).to_pylist() == expected
+    assert stripped(arr.slice(1)).to_pylist() == expected[1:]
 
 
 def pc_trim(values: list[str | None]) -> list[str | None]:

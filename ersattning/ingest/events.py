@@ -98,7 +98,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ersattning.ingest.cells import _text, parse_minutes, parse_times
+from ersattning.ingest.cells import text_column, parse_minutes, parse_times
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine
@@ -394,12 +394,12 @@ class _Pairer:
             skipped |= hit
 
         cells = {
-            c: _text(frame, c)
+            c: text_column(frame, c)
             for c in ("case", "activity", "lifecycle", "resource", "recipient", "provider", "team", "registration")
         }
         for c in ("case", "activity"):
             reject(cells[c].isna().to_numpy(), f"{c} missing")
-        stamp_text = _text(frame, "timestamp")
+        stamp_text = text_column(frame, "timestamp")
         reject(stamp_text.isna().to_numpy(), "timestamp missing")
         stamp, bad = parse_times(stamp_text, m)
         reject(
@@ -429,7 +429,7 @@ class _Pairer:
                 raise ImportError_(
                     f"{chunk.path}: the unit of duration is not declared (units: {{duration: minutes | decimal_hours | h:mm}} in the mapping)"
                 )
-            minutes, bad = parse_minutes(_text(frame, "duration"), unit, self.decimal)
+            minutes, bad = parse_minutes(text_column(frame, "duration"), unit, self.decimal)
             reject(bad, f"ambiguous unit in duration: expected {unit}")
             reject(minutes <= 0, "duration is not positive")
 

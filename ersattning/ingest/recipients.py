@@ -19,7 +19,7 @@ import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import _text, parse_minutes, parse_times
+from ersattning.ingest.cells import text_column, parse_minutes, parse_times
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
@@ -163,7 +163,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
         reason[mask & (reason == None)] = why  # noqa: E711
 
-    cells = {c: _text(frame, c) for c in ("recipient", "decision_id", "provider", "category", "per", "area", "birth_year")}
+    cells = {c: text_column(frame, c) for c in ("recipient", "decision_id", "provider", "category", "per", "area", "birth_year")}
     if mapping.default_provider:
         cells["provider"] = cells["provider"].fillna(mapping.default_provider)
     for column, table in mapping.values.items():
@@ -177,14 +177,14 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
         reject(cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy(), f"{c} not one of {', '.join(allowed)}")
     birth = pd.to_numeric(cells["birth_year"], errors="coerce")
     reject(cells["birth_year"].notna().to_numpy() & ~birth.between(1880, 2030).to_numpy(), "birth_year is not a year")
-    minutes, bad = parse_minutes(_text(frame, "granted"), mapping.units.get("granted", "minutes"), mapping.decimal or ".")
+    minutes, bad = parse_minutes(text_column(frame, "granted"), mapping.units.get("granted", "minutes"), mapping.decimal or ".")
     reject(bad | np.isnan(minutes), "granted missing or not in the declared unit")
-    valid_from, bad = _dates(_text(frame, "valid_from"), mapping)
+    valid_from, bad = _dates(text_column(frame, "valid_from"), mapping)
     reject(bad | np.isnat(valid_from), "valid_from missing or not a date")
-    valid_to, bad = _dates(_text(frame, "valid_to"), mapping)
+    valid_to, bad = _dates(text_column(frame, "valid_to"), mapping)
     reject(bad, "valid_to is not a date")
     reject(~np.isnat(valid_to) & (valid_to < valid_from), "valid_to before valid_from")
-    recorded, bad = parse_times(_text(frame, "recorded_at"), mapping)
+    recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     good = _finish(chunk, reason, q, report, strict)
 
@@ -239,19 +239,19 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
         reason[mask & (reason == None)] = why  # noqa: E711
 
-    cells = {c: _text(frame, c) for c in ("recipient", "stay_id", "kind")}
+    cells = {c: text_column(frame, c) for c in ("recipient", "stay_id", "kind")}
     for column, table in mapping.values.items():
         if column in cells:
             cells[column] = cells[column].map(lambda v, t=table: t.get(v, v) if v is not None else None)
     reject(cells["recipient"].isna().to_numpy(), "recipient missing")
     allowed = [k.value for k in StayKind]
     reject(~cells["kind"].isin(allowed).to_numpy(), f"kind not one of {', '.join(allowed)}")
-    start, bad = _dates(_text(frame, "start"), mapping)
+    start, bad = _dates(text_column(frame, "start"), mapping)
     reject(bad | np.isnat(start), "start missing or not a date")
-    end, bad = _dates(_text(frame, "end"), mapping)
+    end, bad = _dates(text_column(frame, "end"), mapping)
     reject(bad, "end is not a date")
     reject(~np.isnat(end) & (end < start), "end before start")
-    recorded, bad = parse_times(_text(frame, "recorded_at"), mapping)
+    recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     pseudonym = pseudonymiser.many(cells["recipient"])
     rid = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pseudonym], dtype=object)

@@ -33,21 +33,21 @@ import pyarrow.compute as pc
 
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.ingest.cells import (
-    _as_text,
-    _chunk_arrow,
-    _is_cancelled,
-    _mapped,
-    _objects,
-    _personnummer_in,
-    _renamed,
-    _split_staff,
-    _stripped,
-    _valid,
+    as_arrow_text,
+    chunk_columns,
+    is_cancelled,
+    mapped_values,
+    as_objects,
+    personnummer_in,
+    renamed_columns,
+    split_staff,
+    stripped,
+    is_present,
     parse_minutes,
     parse_times,
 )
-from ersattning.ingest.ids import _Ids, visit_ids
-from ersattning.ingest.known import _actual_digest, _category_codes, _Known, _plan_digest
+from ersattning.ingest.ids import ImportIds, visit_ids
+from ersattning.ingest.known import actual_digest, category_codes, KnownVisits, plan_digest
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
 from ersattning.ingest.overlaps import StaffIntervals
 from ersattning.ingest.readers import Chunk, read_rows
@@ -134,10 +134,10 @@ def _import_chunks(
     """The chunk loop: check and encode a chunk while the previous one is appended."""
     started = time.perf_counter()
     report = ImportReport()
-    known = _Known.from_store(store)
+    known = KnownVisits.from_store(store)
     recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     staff_seen = StaffIntervals(slack=overlap_slack)
-    ids = _Ids(pseudonymiser)
+    ids = ImportIds(pseudonymiser)
     writer = store.bulk_writer()
     arena = Arena()
     try:
@@ -199,8 +199,8 @@ def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
-    ids: _Ids,
-    known: _Known,
+    ids: ImportIds,
+    known: KnownVisits,
     report: ImportReport,
     q: Quarantine,
     strict: bool,
@@ -208,17 +208,17 @@ def _import_chunk(
     staff_seen: StaffIntervals,
     arena: Arena | None = None,
 ) -> EventBatch:
-    source = _chunk_arrow(chunk)
+    source = chunk_columns(chunk)
     n = len(chunk)
     report.rows_read += n
-    cols = _renamed(source, mapping, n)
+    cols = renamed_columns(source, mapping, n)
     missing_columns = [c for c in VISIT_REQUIRED if c not in cols and not (c == "provider" and mapping.default_provider)]
     if missing_columns:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")
     for column, arr in cols.items():
-        if _personnummer_in(arr).any():
+        if personnummer_in(arr).any():
             report.columns_with_personnummer.add(str(column))
-    text = {c: _stripped(arr) for c, arr in cols.items()}
+    text = {c: stripped(arr) for c, arr in cols.items()}
     empty = pa.nulls(n, pa.string())
 
     reason = np.full(n, None, dtype=object)  # first failing check of each row
@@ -233,7 +233,7 @@ def _import_chunk(
     skipped = np.zeros(n, dtype=bool)
     for rule in mapping.skip:
         name = mapping.columns.get(rule.column, rule.column)
-        col = text.get(name) if name in text else (_stripped(source[rule.column]) if rule.column in source else None)
+        col = text.get(name) if name in text else (stripped(source[rule.column]) if rule.column in source else None)
         if col is None:
             raise ImportError_(f"{chunk.path}: skip rule names column {rule.column!r}, which the file does not have")
         hit = pc.is_in(col, pa.array(rule.one_of, pa.string())) if rule.one_of else pc.equal(col, rule.equals)
@@ -241,24 +241,24 @@ def _import_chunk(
         report.skipped[rule.reason] += int(hit.sum())
         skipped |= hit
 
-    cells = {c: _objects(text.get(c, empty)) for c in ("recipient", "provider", "category", "team", "staff", "status", "registration")}
+    cells = {c: as_objects(text.get(c, empty)) for c in ("recipient", "provider", "category", "team", "staff", "status", "registration")}
     if mapping.default_provider:
         cells["provider"] = cells["provider"].fillna(mapping.default_provider)
     visit_key = text.get("visit_id", empty)
     for column, table in mapping.values.items():
         if column == "visit_id":
-            visit_key = _as_text(_mapped(_objects(visit_key), table))
+            visit_key = as_arrow_text(mapped_values(as_objects(visit_key), table))
         elif column in cells:
-            cells[column] = _mapped(cells[column], table)
+            cells[column] = mapped_values(cells[column], table)
     for c in VISIT_REQUIRED:
         if c in cells:
             reject(cells[c].isna().to_numpy(), f"{c} missing")
-    reject(~_valid(text.get("planned_start", empty)), "planned_start missing")
+    reject(~is_present(text.get("planned_start", empty)), "planned_start missing")
     for c, allowed in (("category", [x.value for x in Category]), ("status", STATUSES), ("registration", [r.value for r in Registration])):
         bad = cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy()
         reject(bad, f"{c} not one of {', '.join(allowed)} (map the source's values under values: {c})")
     for c in ("provider", "team"):
-        reject(_personnummer_in(cells[c]), f"a personal identity number in {c}")
+        reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
 
     decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
     times = {}
@@ -295,13 +295,13 @@ def _import_chunk(
     if known.recipients:
         stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
         reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
-    first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
+    first_staff, second_staff = split_staff(cells["staff"], mapping.staff_separator)
     staff1 = ids.pseudonyms(first_staff)
     staff2 = ids.pseudonyms(second_staff)
     reject(performed & pd.isna(staff1), "performed without staff")
 
     source_key: pa.Array | np.ndarray = visit_key
-    no_id = ~_valid(visit_key)
+    no_id = ~is_present(visit_key)
     if no_id.any():  # no visit id: the recipient, the planned start and the category make the key
         source_key = np.array(visit_key.to_pylist(), dtype=object)
         fallback = cells["recipient"][no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=cells["recipient"].index[no_id]) + "|" + cells["category"][no_id].fillna("")
@@ -327,7 +327,7 @@ def _import_chunk(
 
     # a stored visit's plan cannot change through an import (there is no event for a new plan)
     provider_codes = known.provider_codes(cells["provider"].to_numpy(dtype=object))
-    row_plan = _plan_digest(times["planned_start"], np.maximum(1, np.round(np.nan_to_num(planned_minutes))), _category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
+    row_plan = plan_digest(times["planned_start"], np.maximum(1, np.round(np.nan_to_num(planned_minutes))), category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
     if stored_visit.any():
         changed_plan = np.zeros(n, dtype=bool)
         changed_plan[stored_visit] = known.plan[pos[stored_visit]] != row_plan[stored_visit]
@@ -335,7 +335,7 @@ def _import_chunk(
     # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
     stored = np.full(n, -1, dtype=np.int64)
     stored[stored_visit] = known.status[pos[stored_visit]]
-    row_status = np.where(status == "performed", 1, np.where(_is_cancelled(status), 2, 0))
+    row_status = np.where(status == "performed", 1, np.where(is_cancelled(status), 2, 0))
     reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
 
     bad = ~unrejected & ~skipped
@@ -346,7 +346,7 @@ def _import_chunk(
     return _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known, report, recorded_now, arena)
 
 
-def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known: _Known, report: ImportReport, recorded_now, arena: Arena | None = None) -> EventBatch:
+def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known: KnownVisits, report: ImportReport, recorded_now, arena: Arena | None = None) -> EventBatch:
     """New visits get one event: their plan, with the outcome when it is known (``PlannedAndPerformed``,
     ``PlannedAndCancelled``); known ones only what changed (an outcome, a correction)."""
     batch = EventBatch.empty()
@@ -370,7 +370,7 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
     old_version = was(known.version, 0)
     recorded = times["recorded_at"][idx]
     performed = status[idx] == "performed"
-    cancelled = _is_cancelled(status[idx])
+    cancelled = is_cancelled(status[idx])
     outcome_status = np.where(performed, 1, np.where(cancelled, 2, 0))
     new = ~exists
 
@@ -396,7 +396,7 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
 
     # known performed visits whose registered times changed: a correction, recorded now
     corr = performed & (old_status == 1)
-    row_actual = _actual_digest(times["actual_start"][idx], times["actual_end"][idx])
+    row_actual = actual_digest(times["actual_start"][idx], times["actual_end"][idx])
     corr &= was(known.actual, 0) != row_actual
     if corr.any():
         c_idx = idx[corr]
