@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ersattning import projection
 from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser
@@ -37,7 +38,7 @@ def test_swedish_excel_export(tmp_path):
     store = _store(tmp_path)
     mapping = load_mapping(DATA / "excel_sv.mapping.yaml")
     quarantine = tmp_path / "q.csv"
-    report = import_visits(store, [DATA / "visits_excel_sv.csv"], mapping, P, quarantine=quarantine)
+    report = import_visits(store, [DATA / "visits_excel_sv.csv"], mapping, P, ImportOptions(quarantine=quarantine))
     assert (report.rows_read, report.rows_imported) == (5, 4)
     assert dict(report.skipped) == {"night check by the alarm team, not a home-care visit": 1}
     assert not report.quarantined and not quarantine.exists()
@@ -72,13 +73,13 @@ def test_units_are_declared_never_guessed(tmp_path):
     q = tmp_path / "q.csv"
     # the file has no category column: give it one through a default column
     with pytest.raises(ImportError_, match="no column for category"):
-        import_visits(store, [DATA / "visits_mixed_units.csv"], mapping, P, quarantine=q)
+        import_visits(store, [DATA / "visits_mixed_units.csv"], mapping, P, ImportOptions(quarantine=q))
     text = (DATA / "visits_mixed_units.csv").read_text(encoding="utf-8").replace("Personal\n", "Personal;Insats\n")
     text = "\n".join(line + (";cleaning" if i else "") for i, line in enumerate(text.splitlines())) + "\n"
     src = tmp_path / "mixed.csv"
     src.write_text(text, encoding="utf-8")
     mapping = mapping.model_copy(update={"columns": {**mapping.columns, "Insats": "category"}})
-    report = import_visits(store, [src], mapping, P, quarantine=q)
+    report = import_visits(store, [src], mapping, P, ImportOptions(quarantine=q))
     # decimal hours with a point: "0.5" and "1" pass; "0,75", "0:30" and "1:15" are not decimal hours here
     assert report.rows_imported == 2 and sum(report.quarantined.values()) == 3
     rows = list(csv.DictReader(q.open(encoding="utf-8")))
@@ -118,7 +119,7 @@ def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
     assert store.position() == position
     # V2 is now performed, V1's end was corrected
     changed = [ROWS[0].replace("08:31", "08:41"), ROWS[1].replace(",,,,planned", ",2024-03-05 10:05,2024-03-05 11:00,S1,performed"), ROWS[2], ROWS[3]]
-    third = import_visits(store, [_canonical(tmp_path, changed, "v2.csv")], Mapping(), P, now=datetime(2024, 4, 1, 12))
+    third = import_visits(store, [_canonical(tmp_path, changed, "v2.csv")], Mapping(), P, ImportOptions(now=datetime(2024, 4, 1, 12)))
     assert (third.rows_imported, third.rows_unchanged, third.events_written) == (2, 2, 2)
     now = projection.load(store).visits.sort_values("planned_start", ignore_index=True)
     assert now["actual_minutes"].tolist()[0] == 39.0 and now["corrections"].tolist()[0] == 1
@@ -132,7 +133,7 @@ def test_a_stored_outcome_does_not_flip(tmp_path):
     import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
     flipped = ROWS[2].replace(",,,,cancelled_by_recipient", ",2024-03-05 10:00,2024-03-05 10:45,S9,performed")
     q = tmp_path / "q.csv"
-    report = import_visits(store, [_canonical(tmp_path, [flipped], "flip.csv")], Mapping(), P, quarantine=q)
+    report = import_visits(store, [_canonical(tmp_path, [flipped], "flip.csv")], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 0 and dict(report.quarantined) == {"conflicts with the outcome already stored for this visit": 1}
     assert projection.load(store).visits["status"].value_counts().to_dict() == {"performed": 2, "planned": 1, "cancelled": 1}
 
@@ -160,7 +161,7 @@ def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, re
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(importer, "_PIECE_ROWS", 1 if pieces else 10**9)  # the first chunk cut in pieces, or not
         for _ in range(repeats):
-            import_visits(other, [src], Mapping(), P, chunk_rows=chunk_rows)
+            import_visits(other, [src], Mapping(), P, ImportOptions(chunk_rows=chunk_rows))
     a, b = projection.load(one).visits, projection.load(other).visits
     key = ["planned_start", "category"]
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True).astype(str), b.sort_values(key, ignore_index=True).astype(str))
@@ -181,12 +182,12 @@ def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, re
 def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path, row, reason):
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_visits(store, [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, quarantine=q)
+    report = import_visits(store, [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 1
     rows = list(csv.DictReader(q.open(encoding="utf-8")))
     assert len(rows) == 1 and rows[0]["line"] == "3" and rows[0]["reason"].startswith(reason)
     with pytest.raises(ImportError_, match=f"v.csv:3: {reason.split('(')[0][:20]}"):
-        import_visits(_store(tmp_path, "strict.db"), [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, strict=True)
+        import_visits(_store(tmp_path, "strict.db"), [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, ImportOptions(strict=True))
     assert _store(tmp_path, "strict.db").position() == 0
 
 
@@ -276,7 +277,7 @@ def test_decisions_enrol_grant_revise_and_end(tmp_path):
     assert (first.rows_imported, first.events_written) == (3, 7)
     assert import_decisions(store, [_decisions(tmp_path, rows)], Mapping(), P).events_written == 0
     changed = [rows[0].replace(",600,month,2024-01-01", ",900,month,2024-05-01"), rows[1].replace("2024-01-01,,", "2024-01-01,2024-09-30,")]
-    again = import_decisions(store, [_decisions(tmp_path, changed, "d2.csv")], Mapping(), P, now=datetime(2024, 5, 2, 9))
+    again = import_decisions(store, [_decisions(tmp_path, changed, "d2.csv")], Mapping(), P, ImportOptions(now=datetime(2024, 5, 2, 9)))
     assert (again.rows_imported, again.events_written) == (2, 2)
     p = projection.load(store)
     r1 = p.recipients[p.recipients["pseudonym"] == P.one("R1")].iloc[0]
@@ -296,7 +297,7 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
     stays = tmp_path / "s.csv"
     stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,\nR9,hospital,2024-03-10,2024-03-12\nR1,hospital,2024-04-01,2024-04-03\n", encoding="utf-8")
     q = tmp_path / "q.csv"
-    report = import_stays(store, [stays], Mapping(), P, quarantine=q)
+    report = import_stays(store, [stays], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 1
     assert dict(report.quarantined) == {"unknown recipient (import the decisions first)": 1, "another stay of this recipient is still open": 1}
     stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,2024-03-15\n", encoding="utf-8")

@@ -13,6 +13,7 @@ from ersattning import projection
 from ersattning.domain import stable_id
 from ersattning.ingest.events import import_events
 from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.privacy import Pseudonymiser
 from ersattning.store import open_store
@@ -48,7 +49,7 @@ def _quarantined(path: Path) -> list[tuple[str, str]]:
 def test_xes_event_log(tmp_path):
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_events(store, [DATA / "events.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, quarantine=q)
+    report = import_events(store, [DATA / "events.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
     assert (report.rows_read, report.visits_made, report.rows_imported, report.events_written) == (12, 5, 5, 5)  # one event a new visit: plan and outcome together
     asa, orjan, anna = P.one("Åsa K"), P.one("Örjan L"), P.one("Lind, Anna")
     b1, b2 = _rid("B2001"), _rid("B2002")
@@ -72,7 +73,7 @@ def test_xes_event_log(tmp_path):
 def test_the_process_mining_log_of_the_readers_tests(tmp_path):
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_events(store, [DATA / "log.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, quarantine=q)
+    report = import_events(store, [DATA / "log.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
     assert (report.rows_read, report.rows_imported) == (5, 3)
     asa, orjan, anna = P.one("Åsa K"), P.one("Örjan L"), P.one("Lind, Anna")
     assert _visits(store) == [
@@ -87,7 +88,7 @@ def test_the_process_mining_log_of_the_readers_tests(tmp_path):
 
 def test_csv_with_process_mining_column_names(tmp_path):
     store = _store(tmp_path)
-    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, strict=True)  # nothing to object to
+    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, ImportOptions(strict=True))  # nothing to object to
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (10, 5, 0)
     assert dict(report.skipped) == {"staff break": 1}
     s17, s22 = P.one("S-17"), P.one("S-22")
@@ -133,7 +134,7 @@ def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path, na
     assert once.position() == position and _visits(once) == expected
     for chunk_rows in (1, 2, 3):  # pairs spanning chunks still pair
         small = _store(tmp_path, f"chunks{chunk_rows}.db")
-        import_events(small, [DATA / name], m, P, chunk_rows=chunk_rows)
+        import_events(small, [DATA / name], m, P, ImportOptions(chunk_rows=chunk_rows))
         assert _visits(small) == expected, chunk_rows
 
 
@@ -165,7 +166,7 @@ def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
     q = tmp_path / "q.csv"
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
     src = _events_csv(tmp_path, UNPAIRED)
-    report = import_events(store, [src], mapping, P, quarantine=q)
+    report = import_events(store, [src], mapping, P, ImportOptions(quarantine=q))
     # events still open at the end of a chunk (lines 6, 7 and 11 here) are written when the file ends
     assert sorted(_quarantined(q), key=lambda r: int(r[0])) == [
         ("2", "start followed by another start (never completed)"),
@@ -186,12 +187,12 @@ def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
     # --strict: the first problem by line stops the import, nothing is written
     strict = _store(tmp_path, "strict.db")
     with pytest.raises(ImportError_, match=r"e\.csv:2: start followed by another start .*--strict: nothing was written"):
-        import_events(strict, [src], mapping, P, strict=True)
+        import_events(strict, [src], mapping, P, ImportOptions(strict=True))
     assert strict.position() == 0
     # a problem the visit import finds (after pairing) also stops a strict import before anything is written
     late = _events_csv(tmp_path, ["R1,Omvårdnad,start,2024-03-04 09:00,S1,P1,", "R1,Omvårdnad,complete,2024-03-04 09:30,S1,P1,", *UNPAIRED[-2:]], "late.csv")
     with pytest.raises(ImportError_, match=r"late\.csv:4: performed without staff"):
-        import_events(strict, [late], mapping, P, strict=True, chunk_rows=2)
+        import_events(strict, [late], mapping, P, ImportOptions(strict=True, chunk_rows=2))
     assert strict.position() == 0
 
 
@@ -306,7 +307,7 @@ def test_a_visit_case_pairs_all_its_events(tmp_path):
     mapping = Mapping.model_validate({"units": {"duration": "minutes"}, "values": {"category": {"Omvårdnad": "personal_care", "Städ": "cleaning"}}, "events": {"case": "visit"}})
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    import_events(store, [path], mapping, P, quarantine=q)
+    import_events(store, [path], mapping, P, ImportOptions(quarantine=q))
     assert _visits(store) == [
         (_rid("R1"), "P1", "personal_care", "performed", "2024-03-04 08:00:00", 30, "2024-03-04 08:10:00", 25.0, P.one("S1"), None, None, None),
         (_rid("R1"), "P1", "cleaning", "planned", "2024-03-05 10:00:00", 60, None, None, None, None, None, None),
@@ -319,7 +320,7 @@ def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path, chunk_rows):
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
     src = _events_csv(tmp_path, UNPAIRED)
     whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
-    one = import_events(_store(tmp_path, "whole.db"), [src], mapping, P, quarantine=whole)
-    many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, quarantine=cut, chunk_rows=chunk_rows)
+    one = import_events(_store(tmp_path, "whole.db"), [src], mapping, P, ImportOptions(quarantine=whole))
+    many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, ImportOptions(quarantine=cut, chunk_rows=chunk_rows))
     assert sorted(_quarantined(cut)) == sorted(_quarantined(whole)) and many.quarantined == one.quarantined
     assert _visits(_store(tmp_path, "cut.db")) == _visits(_store(tmp_path, "whole.db"))

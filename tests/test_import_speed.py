@@ -19,6 +19,7 @@ from ersattning.cli.main import import_progress_line
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit, stable_id
 from ersattning.ingest.cells import _pnr_screen, parse_times
 from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.overlaps import StaffIntervals
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser, find_personnummer, hash_arrow_strings
@@ -294,7 +295,7 @@ def test_overlaps_across_chunk_boundaries_and_far_out_of_order_are_caught(tmp_pa
     rows.append(_visit(1003, 0, "08:05", "08:15", "S0"))  # inside S0's first visit, long after it left memory
     (tmp_path / "v.csv").write_text(HEADER + "\n".join(rows) + "\n")
     q = tmp_path / "q.csv"
-    report = import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), [tmp_path / "v.csv"], Mapping(), P, chunk_rows=37, quarantine=q, overlap_slack=timedelta(hours=6))
+    report = import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), [tmp_path / "v.csv"], Mapping(), P, ImportOptions(chunk_rows=37, quarantine=q, overlap_slack=timedelta(hours=6)))
     rejected = pd.read_csv(q)
     assert sorted(rejected["line"]) == [402, 403, 405] and set(rejected["reason"]) == {"overlaps another visit of the same staff member"}
     assert report.rows_imported == 401
@@ -359,7 +360,7 @@ def test_progress_fraction_grows_to_one_over_the_files(tmp_path):
         path.write_text(HEADER + "\n".join(_visit(1000 * k + i, i // 20 + 30 * k, "08:00", "08:20", f"S{k}-{i}") for i in range(300)) + "\n")
         files.append(path)
     seen: list[tuple[int, float | None]] = []
-    import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), files, Mapping(), P, chunk_rows=100, progress=lambda rows, s, f: seen.append((rows, f)))
+    import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), files, Mapping(), P, ImportOptions(chunk_rows=100, progress=lambda rows, s, f: seen.append((rows, f))))
     fractions = [f for _, f in seen]
     assert [r for r, _ in seen] == [100, 200, 300, 400, 500, 600]
     assert all(f is not None for f in fractions) and fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[2] == pytest.approx(0.5, abs=0.01)
@@ -384,7 +385,7 @@ def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
     ]
     (tmp_path / "v.csv").write_text(HEADER + "\n".join(rows) + "\n")
     store = open_store(f"sqlite:///{tmp_path / 's.db'}")
-    report = import_visits(store, [tmp_path / "v.csv"], Mapping(), P, chunk_rows=2)
+    report = import_visits(store, [tmp_path / "v.csv"], Mapping(), P, ImportOptions(chunk_rows=2))
     assert (report.rows_imported, report.rows_unchanged, report.events_written) == (3, 1, 3)
     assert dict(report.quarantined) == {"changes the plan (start, length, category or provider) of a visit already stored": 1}
     assert store.events_by_topic() == {"ersattning.domain:Visit.Planned": 2, "ersattning.domain:Visit.Performed": 1}
@@ -400,7 +401,7 @@ def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
     path.write_text(HEADER + "\n".join(_visit(i, i // 10, f"{8 + i % 10:02d}:00", f"{8 + i % 10:02d}:30", f"S{i % 10}") for i in range(50)) + "\n")
     a = open_store(f"sqlite:///{tmp_path / 'a.db'}")
     b = open_store(f"sqlite:///{tmp_path / 'b.db'}")
-    import_visits(a, [path], Mapping(), P, chunk_rows=7)
+    import_visits(a, [path], Mapping(), P, ImportOptions(chunk_rows=7))
     q = Quarantine(None)
     report = import_visit_chunks(b, read_rows(path, chunk_rows=7), Mapping(), P, quarantine=q)
     assert (report.rows_read, report.rows_imported, report.events_written) == (50, 50, 50)

@@ -90,21 +90,22 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ersattning.ingest.cells import text_column, parse_minutes, parse_times
+from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
+from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine
-from ersattning.ingest.strict import checked_first
+from ersattning.ingest.strict import Paths, checked_first
 from ersattning.ingest.visits import import_visit_chunks
 from ersattning.privacy import Pseudonymiser, find_personnummer
+from ersattning.store import Store
 
 SCHEDULE, START, COMPLETE, WITHDRAW, ABORT = range(5)
 _ROLES = {"schedule": SCHEDULE, "start": START, "complete": COMPLETE, "withdraw": WITHDRAW, "abort": ABORT}
@@ -207,33 +208,9 @@ class _EventQuarantine(Quarantine):
             )
 
 
-@checked_first
-def import_events(
-    store,
-    paths: Iterable[str],
-    mapping: Mapping,
-    pseudonymiser: Pseudonymiser,
-    *,
-    strict: bool = False,
-    quarantine: str | Path | None = None,
-    dry_run: bool = False,
-    chunk_rows: int = 200_000,
-    progress: Callable[[int, float], None] | None = None,
-    now: datetime | None = None,
-) -> EventReport:
+def import_events(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> EventReport:
     """Import event rows from the files as visits; see the module docstring."""
-    return _run(
-        store,
-        paths,
-        mapping,
-        pseudonymiser,
-        strict=strict,
-        quarantine=quarantine,
-        dry_run=dry_run,
-        chunk_rows=chunk_rows,
-        progress=progress,
-        now=now,
-    )
+    return checked_first(_run, store, paths, mapping, pseudonymiser, options)
 
 
 def _visit_mapping(mapping: Mapping) -> Mapping:
@@ -247,15 +224,13 @@ def _visit_mapping(mapping: Mapping) -> Mapping:
     )
 
 
-def _run(store, paths, mapping, pseudonymiser, *, strict, quarantine, dry_run, chunk_rows, progress, now) -> EventReport:
+def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> EventReport:
     started = time.perf_counter()
     report = EventReport()
-    q = _EventQuarantine(quarantine, report)
+    q = _EventQuarantine(options.quarantine, report)
     try:
-        chunks = _visit_chunks(paths, mapping, report, q, strict, chunk_rows, progress, started)
-        visits = import_visit_chunks(
-            store, chunks, _visit_mapping(mapping), pseudonymiser, quarantine=q, strict=strict, dry_run=dry_run, now=now
-        )
+        chunks = _visit_chunks(paths, mapping, report, q, options, started)
+        visits = import_visit_chunks(store, chunks, _visit_mapping(mapping), pseudonymiser, q, options)
     finally:
         q.close()
     report.rows_imported, report.rows_unchanged, report.events_written = (
@@ -267,17 +242,15 @@ def _run(store, paths, mapping, pseudonymiser, *, strict, quarantine, dry_run, c
     return report
 
 
-def _visit_chunks(
-    paths, mapping: Mapping, report: EventReport, q: _EventQuarantine, strict: bool, chunk_rows: int, progress, started: float
-) -> Iterator[_VisitChunk]:
+def _visit_chunks(paths: list[str], mapping: Mapping, report: EventReport, q: _EventQuarantine, options: ImportOptions, started: float) -> Iterator[_VisitChunk]:
     for path in paths:
-        pairer = _Pairer(mapping, report, q, strict)
-        for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+        pairer = _Pairer(mapping, report, q, options.strict)
+        for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
             visits = pairer.add(chunk)
             if visits is not None:
                 yield visits
-            if progress:
-                progress(report.rows_read, time.perf_counter() - started)
+            if options.progress:
+                options.progress(report.rows_read, time.perf_counter() - started, None)
         visits = pairer.finish()
         if visits is not None:
             yield visits

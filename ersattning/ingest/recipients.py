@@ -10,21 +10,23 @@ what the store already holds; re-importing the same rows adds nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import text_column, parse_minutes, parse_times
+from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
+from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
-from ersattning.ingest.strict import checked_first
+from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser
+from ersattning.store import Store
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for
 
 _EVENTS = {
@@ -41,7 +43,7 @@ _EVENTS = {
 class _RecipientState:
     """What the store knows about recipients: versions, providers, decisions and stays."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: Store) -> None:
         cached = projection.update(store)
         ev = cached.entity_events
         self.version: dict[str, int] = ev.groupby("aggregate")["version"].max().to_dict() if len(ev) else {}
@@ -121,37 +123,48 @@ def _add_events(batch: EventBatch, rows: list[dict], state: _RecipientState) -> 
         batch.add(encoder_for(event_class), part["recipient"].to_numpy().astype("S32"), part["version"].to_numpy(), cols)
 
 
-def _run(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, rows_of: Callable[..., list[dict]], *, strict: bool, quarantine: str | Path | None, dry_run: bool, chunk_rows: int, progress: Callable[[int, float], None] | None, now: datetime | None) -> ImportReport:
+RowsOf = Callable[[Chunk, Mapping, Pseudonymiser, "_RecipientState", Quarantine, ImportReport, bool, np.datetime64], list[dict[str, Any]]]
+
+
+def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, rows_of: RowsOf, options: ImportOptions) -> ImportReport:
     """Read the files chunk by chunk; each chunk's recipient events go in as one transaction."""
     started = time.perf_counter()
     report = ImportReport()
     state = _RecipientState(store)
-    q = Quarantine(quarantine)
-    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
+    q = Quarantine(options.quarantine)
+    recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     try:
         for path in paths:
-            for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
-                rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, strict, recorded_now)
+            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+                rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, options.strict, recorded_now)
                 batch = EventBatch.empty()
                 _add_events(batch, rows, state)
-                if len(batch) and not dry_run:
+                if len(batch) and not options.dry_run:
                     report.events_written += append_batch(store, batch)
-                if progress:
-                    progress(report.rows_read, time.perf_counter() - started)
+                if options.progress:
+                    options.progress(report.rows_read, time.perf_counter() - started, None)
     finally:
         q.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-@checked_first
-def import_decisions(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
-    return _run(store, paths, mapping, pseudonymiser, _decision_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
+def import_decisions(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
+    """Import decision rows; see the module docstring."""
+    return checked_first(_decisions, store, paths, mapping, pseudonymiser, options)
 
 
-@checked_first
-def import_stays(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
-    return _run(store, paths, mapping, pseudonymiser, _stay_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
+def import_stays(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
+    """Import stay rows; see the module docstring."""
+    return checked_first(_stays, store, paths, mapping, pseudonymiser, options)
+
+
+def _decisions(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
+    return _run(store, paths, mapping, pseudonymiser, _decision_rows, options)
+
+
+def _stays(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
+    return _run(store, paths, mapping, pseudonymiser, _stay_rows, options)
 
 
 def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, state: _RecipientState, q: Quarantine, report: ImportReport, strict: bool, recorded_now: np.datetime64) -> list[dict]:
