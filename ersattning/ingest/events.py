@@ -88,10 +88,9 @@ writes nothing on the first problem.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -164,9 +163,9 @@ class EventReport(ImportReport):
 class _VisitChunk(Chunk):
     """Visit rows made from events, with the events each came from (for the quarantine)."""
 
-    events: pd.DataFrame | None = None  # the source rows of the events, as read
-    event_lines: np.ndarray | None = None
-    event_of: np.ndarray | None = None  # (visits, 3) positions in ``events`` (schedule, start, closing), -1 for none
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)  # the source rows of the events, as read
+    event_lines: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    event_of: np.ndarray = field(default_factory=lambda: np.empty((0, 3), np.int64))  # (visits, 3) positions in ``events`` (schedule, start, closing), -1 for none
 
 
 class _EventQuarantine(Quarantine):
@@ -191,14 +190,10 @@ class _EventQuarantine(Quarantine):
             self.report.quarantined[why] += 1
         if self.path is None or not len(raw):
             return
-        if self._file is None:
-            self._file = self.path.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._file)
-            self._columns = list(raw.columns)
-            self._writer.writerow(["file", "line", "reason", *self._columns])
-        frame = raw.reindex(columns=self._columns)
+        writerow, columns = self.rows(self.path, list(raw.columns))
+        frame = raw.reindex(columns=columns)
         for line, reason, values in zip(lines, reasons, frame.itertuples(index=False), strict=True):
-            self._writer.writerow(
+            writerow(
                 [
                     path,
                     int(line),
@@ -280,7 +275,7 @@ class _Pairer:
         self.report = report
         self.q = q
         self.strict = strict
-        self.path: str | None = None
+        self.path = ""  # the file being read (set by add)
         self.carry: pd.DataFrame | None = None  # parsed events still open (columns below), with their source rows
         self.carry_raw: pd.DataFrame | None = None
         self.last_time = pd.Series(dtype="datetime64[s]")  # the latest timestamp seen in each group
@@ -300,7 +295,7 @@ class _Pairer:
         return self._stop(self._pair(events, raw, final=False))
 
     def finish(self) -> _VisitChunk | None:
-        if self.carry is None or not len(self.carry):
+        if self.carry is None or self.carry_raw is None or not len(self.carry):
             return None
         return self._stop(self._pair(self.carry.iloc[:0], self.carry_raw.iloc[:0], final=True))
 
@@ -462,10 +457,10 @@ class _Pairer:
         last = self.last_time.reindex(groups).to_numpy().astype("datetime64[s]")[codes]
         latest = np.fmax(before, np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64)))
         back = registered & (ti < latest)
-        reason = "not in time order (earlier than a start, complete or abort before it of the same " + (
+        out_of_order = "not in time order (earlier than a start, complete or abort before it of the same " + (
             "case)" if self.mapping.events.case == "visit" else "case, activity and resource)"
         )
-        self._reject(raw, events, back, np.full(len(t), reason, dtype=object))
+        self._reject(raw, events, back, np.full(len(t), out_of_order, dtype=object))
         ok = registered & ~back
         seen = pd.Series(t[ok], index=groups[codes[ok]]).groupby(level=0).max()
         self.last_time = seen.combine_first(self.last_time) if len(self.last_time) else seen
@@ -553,13 +548,15 @@ class _Pairer:
     def _outcomes(self, events: pd.DataFrame) -> np.ndarray:
         """The visit status a withdraw or abort event stands for (mapping's events: outcomes, else the default)."""
         role = events["role"].to_numpy()
-        by_role = np.where(
-            role == WITHDRAW, DEFAULT_OUTCOMES["withdraw"], np.where(role == ABORT, DEFAULT_OUTCOMES["abort"], None)
-        ).astype(object)
+        by_role = np.full(len(role), None, dtype=object)
+        by_role[role == WITHDRAW] = DEFAULT_OUTCOMES["withdraw"]
+        by_role[role == ABORT] = DEFAULT_OUTCOMES["abort"]
         chosen = events["lifecycle"].map(self.mapping.events.outcomes).to_numpy(dtype=object)
         return np.where(pd.notna(chosen) & ((role == WITHDRAW) | (role == ABORT)), chosen, by_role)
 
-    def _visits(self, events, t, role, minutes, outcome, c, b, s) -> tuple[pd.DataFrame, np.ndarray]:
+    def _visits(
+        self, events: pd.DataFrame, t: np.ndarray, role: np.ndarray, minutes: np.ndarray, outcome: np.ndarray, c: np.ndarray, b: np.ndarray, s: np.ndarray
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Visit rows (canonical visit columns, times as UTC text) for closing events ``c`` with their start ``b`` and
         schedule ``s``, and the reason each is rejected (None if it is not)."""
         m = self.mapping

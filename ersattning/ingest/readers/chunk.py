@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +39,7 @@ class Chunk:
     made from the table on first use (and kept), so a consumer of Arrow arrays never pays for Python strings.
     """
 
+    _frame_value: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)  # first: set before frame
     path: str
     first_row: int  # 1-based data row number of the first row (a header is not counted)
     frame: pd.DataFrame  # object columns of str or None, named as in the file (a property: see _chunk_frame)
@@ -86,7 +87,7 @@ def _set_chunk_frame(self: Chunk, frame: pd.DataFrame | None) -> None:
 
 # A property over the dataclass field (set after @dataclass, so the generated __init__ assigns through it):
 # Chunk(..., frame=...) and subclasses keep working, and a chunk made from a table materialises its frame lazily.
-Chunk.frame = property(_chunk_frame, _set_chunk_frame)  # type: ignore[assignment]
+Chunk.frame = property(_chunk_frame, _set_chunk_frame)
 
 
 def text_frame(columns: list[str], data: list[np.ndarray]) -> pd.DataFrame:

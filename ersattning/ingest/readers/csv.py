@@ -14,6 +14,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def sniff_csv(path: str | os.PathLike, encoding: str | None = None, delimiter: s
     return CsvDialect(encoding=enc, delimiter=delim, decimal=_sniff_decimal(text, delim, complete))
 
 
-def _text_blocks(path: str, fh, encoding: str) -> Iterator[str]:
+def _text_blocks(path: str, fh: BinaryIO, encoding: str) -> Iterator[str]:
     """The file's text in blocks of whole lines ('\n'-terminated but the last), with CRLF turned into LF.
 
     Undecodable bytes and NUL characters are a ReadError at their line.
@@ -182,7 +183,7 @@ class TextStream(io.TextIOBase):
     so every record is exactly one line.
     """
 
-    def __init__(self, path: str, fh, encoding: str) -> None:
+    def __init__(self, path: str, fh: BinaryIO, encoding: str) -> None:
         self._blocks = _text_blocks(path, fh, encoding)
         self._buf = ""
         self._started = False
@@ -198,7 +199,8 @@ class TextStream(io.TextIOBase):
             if block is None:
                 return False
             if not self._started:
-                blank = _LEADING_BLANK.match(block).end()
+                leading = _LEADING_BLANK.match(block)
+                blank = leading.end() if leading else 0  # the pattern matches every text (maybe empty)
                 self.skipped_lines += block.count("\n", 0, blank)
                 block = block[blank:]
                 self._started = bool(block)
@@ -217,7 +219,7 @@ class TextStream(io.TextIOBase):
         return out
 
 
-def open_binary(path: str):
+def open_binary(path: str) -> BinaryIO:
     try:
         return open(path, "rb")
     except OSError as e:
@@ -229,7 +231,7 @@ def _newlines(cells: np.ndarray) -> np.ndarray:
     out = np.zeros(len(cells), dtype=np.int64)
     for j in range(cells.shape[1]):
         col = cells[:, j]
-        present = col[np.not_equal(col, None)]
+        present = col[col != None]  # noqa: E711 (elementwise)
         if "\n" in "".join(present):
             out += np.fromiter((v.count("\n") if v is not None else 0 for v in col), dtype=np.int64, count=len(col))
     return out
@@ -290,7 +292,7 @@ def read_general(path: str, chunk_rows: int, dialect: CsvDialect) -> Iterator[Ch
         except pd.errors.ParserError as e:
             _locate_csv_error(path, dialect, str(e))
             raise read_error(path, f"malformed CSV: {e}") from None  # pragma: no cover - located above
-        if count:
+        if count and columns is not None:  # rows are held only after the header
             chunk_cells, chunk_lines, held, count = _take(held, count)
             yield _csv_chunk(path, first_row, columns, chunk_cells, chunk_lines, 1.0)
 
@@ -304,16 +306,16 @@ def _csv_columns(path: str, header: np.ndarray, line: int) -> list[str]:
 
 def _blank_rows(cells: np.ndarray) -> np.ndarray:
     """Rows without any text: a blank line, a line of only delimiters, a line of only whitespace."""
-    present = np.not_equal(cells, None).sum(axis=1)
+    present = (cells != None).sum(axis=1)  # noqa: E711 (elementwise)
     blank = present == 0
-    lone = np.flatnonzero((present == 1) & np.not_equal(cells[:, 0], None))
+    lone = np.flatnonzero((present == 1) & (cells[:, 0] != None))  # noqa: E711
     for i in lone:
         if not cells[i, 0].strip():
             blank[i] = True
     return blank
 
 
-def _take(held: list[tuple[np.ndarray, np.ndarray]], n: int):
+def _take(held: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
     cells = np.concatenate([c for c, _ in held]) if len(held) > 1 else held[0][0]
     lines = np.concatenate([s for _, s in held]) if len(held) > 1 else held[0][1]
     rest = [(cells[n:], lines[n:])] if len(cells) > n else []
@@ -342,7 +344,7 @@ def _locate_csv_error(path: str, dialect: CsvDialect, message: str) -> None:
             raise read_error(path, "malformed CSV: a quoted cell is not closed before the end of the file", start)
 
 
-def _read_fraction(fh, size: int) -> float | None:
+def _read_fraction(fh: BinaryIO, size: int) -> float | None:
     """Bytes read from the file so far over its size (the parser reads a little ahead of the rows it hands out)."""
     try:
         return min(1.0, fh.tell() / size) if size else None

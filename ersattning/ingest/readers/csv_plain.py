@@ -119,10 +119,10 @@ def scan_plain(path: str, dialect: CsvDialect) -> PlainLayout | None:
                     return None
             is_delim, is_nl = np.equal(a, delim, out=scratch[0][:end]), np.equal(a, 10, out=scratch[1][:end])
             nlines = int(np.count_nonzero(is_nl))
-            seps = np.flatnonzero(np.logical_or(is_delim, is_nl, out=is_delim))
-            if len(seps) != (ncut + 1) * nlines:
+            found = np.flatnonzero(np.logical_or(is_delim, is_nl, out=is_delim))
+            if len(found) != (ncut + 1) * nlines:
                 return None
-            seps = seps.reshape(nlines, ncut + 1)
+            seps = found.reshape(nlines, ncut + 1)
             nl = seps[:, ncut]
             if not (a[nl] == 10).all():  # then each line holds exactly ncut delimiters
                 return None

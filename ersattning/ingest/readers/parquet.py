@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from ersattning.ingest.readers.chunk import (
     text_column,
     text_frame,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def read_parquet(path: str | os.PathLike, *, chunk_rows: int = 200_000) -> Iterator[Chunk]:
@@ -72,7 +76,7 @@ def _read_parquet(path: str, chunk_rows: int, columns: list[str]) -> Iterator[Ch
                 return
 
 
-def _parquet_chunk(path: str, first_row: int, columns: list[str], table) -> Chunk:
+def _parquet_chunk(path: str, first_row: int, columns: list[str], table: pa.Table) -> Chunk:
     data = [_converter(path, name, col.type)(col.combine_chunks()) for name, col in zip(columns, table.columns, strict=True)]
     n = table.num_rows
     return Chunk(
@@ -80,12 +84,12 @@ def _parquet_chunk(path: str, first_row: int, columns: list[str], table) -> Chun
     )
 
 
-def _converter(path: str, name: str, typ):
+def _converter(path: str, name: str, typ: pa.DataType) -> Callable[[pa.Array], np.ndarray]:
     """A function from a pyarrow Array of type ``typ`` to an object ndarray of str/None."""
     import pyarrow as pa
     import pyarrow.types as t
 
-    def pylist(fmt):
+    def pylist(fmt: Callable[[Any], str]) -> Callable[[pa.Array], np.ndarray]:
         return lambda arr: object_column([None if v is None else fmt(v) for v in arr.to_pylist()])
 
     if t.is_dictionary(typ):
@@ -116,7 +120,7 @@ def _converter(path: str, name: str, typ):
     raise read_error(path, f"column {name!r} has type {typ}, which cannot be read as text cells")
 
 
-def _iso_dates(arr) -> np.ndarray:
+def _iso_dates(arr: pa.Array) -> np.ndarray:
     import pyarrow as pa
 
     days = arr.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
@@ -127,7 +131,7 @@ def _iso_dates(arr) -> np.ndarray:
     return out
 
 
-def _iso_timestamps(arr, typ) -> np.ndarray:
+def _iso_timestamps(arr: pa.Array, typ: pa.TimestampType) -> np.ndarray:
     """ISO 8601 text: wall time in the column's zone with its offset when tz-aware; fraction only when non-zero."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -5,12 +5,16 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 from xml.parsers import expat
 
 import numpy as np
 
 from ersattning.ingest.readers.chunk import BLOCK_BYTES, Chunk, as_path, check_file, object_column, read_error, text_frame
+
+if TYPE_CHECKING:
+    from xml.parsers.expat import XMLParserType
 
 _XES_VALUES = frozenset({"string", "date", "int", "float", "boolean", "id"})
 
@@ -23,7 +27,8 @@ def _local(tag: str) -> str:
     return tag.rpartition(":")[2]
 
 
-def _open_xes(path: str):
+def _open_xes(path: str) -> tuple[BinaryIO | gzip.GzipFile, BinaryIO]:
+    """The file's bytes (decompressed when gzip), and the file itself to close."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the caller's with
         magic = fh.read(2)
@@ -35,7 +40,7 @@ def _open_xes(path: str):
     return fh, fh
 
 
-def _xes_parser(start, end):
+def _xes_parser(start: Callable[[str, dict[str, str]], None], end: Callable[[str], None]) -> XMLParserType:
     parser = expat.ParserCreate()
     parser.buffer_text = True
     parser.StartElementHandler = start
@@ -43,7 +48,7 @@ def _xes_parser(start, end):
     return parser
 
 
-def _xes_parse(path: str, parser) -> Iterator[None]:
+def _xes_parse(path: str, parser: XMLParserType) -> Iterator[None]:
     """Feed the file to an expat parser; yields after each block so the caller can hand out finished rows."""
     stream, raw = _open_xes(path)
     with raw, stream:
@@ -69,7 +74,7 @@ def _xes_columns(path: str) -> list[str]:
     case_keys: dict[str, None] = {"case:concept:name": None}
     event_keys: dict[str, None] = {}
 
-    def start(tag, attrs):
+    def start(tag: str, attrs: dict[str, str]) -> None:
         local = _local(tag)
         if not stack and local != "log":
             raise _XesStop(f"not an XES log: the root element is <{tag}>, not <log>")
@@ -81,7 +86,7 @@ def _xes_columns(path: str) -> list[str]:
             elif parent == "trace":
                 case_keys.setdefault("case:" + attrs["key"], None)
 
-    def end(tag):
+    def end(tag: str) -> None:
         stack.pop()
 
     for _ in _xes_parse(path, _xes_parser(start, end)):
@@ -107,7 +112,7 @@ def _read_xes(path: str, chunk_rows: int) -> Iterator[Chunk]:
     event: dict | None = None
     event_line = 0
 
-    def start(tag, attrs):
+    def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal trace, event, event_line
         local = _local(tag)
         parent = stack[-1] if stack else None
@@ -128,7 +133,7 @@ def _read_xes(path: str, chunk_rows: int) -> Iterator[Chunk]:
             trace = {}
             trace_events.clear()
 
-    def end(tag):
+    def end(tag: str) -> None:
         nonlocal trace, event
         local = stack.pop()
         if local == "event" and event is not None and stack and stack[-1] in ("trace", "log"):
