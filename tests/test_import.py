@@ -21,7 +21,7 @@ from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser
-from ersattning.store import open_store
+from ersattning.store import Store, open_store
 from tests.support import wait_for_first_commit
 from tests.test_cli import EXE, run
 
@@ -30,11 +30,11 @@ KEY = b"k" * 32
 P = Pseudonymiser(KEY)
 
 
-def _store(tmp_path: Path, name: str = "s.db"):
+def _store(tmp_path: Path, name: str = "s.db") -> Store:
     return open_store(f"sqlite:///{tmp_path / name}")
 
 
-def test_swedish_excel_export(tmp_path):
+def test_swedish_excel_export(tmp_path: Path) -> None:
     store = _store(tmp_path)
     mapping = load_mapping(DATA / "excel_sv.mapping.yaml")
     quarantine = tmp_path / "q.csv"
@@ -59,7 +59,7 @@ def test_swedish_excel_export(tmp_path):
     assert v["recipient"][0] == stable_id("recipient", P.one("B1001")).hex
 
 
-def test_units_are_declared_never_guessed(tmp_path):
+def test_units_are_declared_never_guessed(tmp_path: Path) -> None:
     store = _store(tmp_path)
     mapping = Mapping.model_validate(
         {
@@ -108,7 +108,7 @@ ROWS = [
 ]
 
 
-def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
+def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path: Path) -> None:
     store = _store(tmp_path)
     src = _canonical(tmp_path, ROWS)
     first = import_visits(store, [src], Mapping(), P)
@@ -128,7 +128,7 @@ def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
     assert before["actual_minutes"].tolist()[0] == 29.0  # as known before the correction
 
 
-def test_a_stored_outcome_does_not_flip(tmp_path):
+def test_a_stored_outcome_does_not_flip(tmp_path: Path) -> None:
     store = _store(tmp_path)
     import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
     flipped = ROWS[2].replace(",,,,cancelled_by_recipient", ",2024-03-05 10:00,2024-03-05 10:45,S9,performed")
@@ -138,7 +138,7 @@ def test_a_stored_outcome_does_not_flip(tmp_path):
     assert projection.load(store).visits["status"].value_counts().to_dict() == {"performed": 2, "planned": 1, "cancelled": 1}
 
 
-def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
+def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path: Path) -> None:
     store = _store(tmp_path)
     import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
     moved = ROWS[1].replace("2024-03-05 10:00,2024-03-05 11:00", "2024-03-05 12:00,2024-03-05 13:00")
@@ -149,7 +149,7 @@ def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2), pieces=st.booleans())
-def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats, pieces):
+def test_any_chunking_gives_the_same_projection(tmp_path_factory: pytest.TempPathFactory, chunk_rows: int, repeats: int, pieces: bool) -> None:
     from ersattning.ingest import visits as importer
 
     base = tmp_path_factory.mktemp("base")
@@ -179,7 +179,7 @@ def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, re
         (",P1,V9,personal_care,2024-03-04 10:00,2024-03-04 10:30,,,,planned", "recipient missing"),
     ],
 )
-def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path, row, reason):
+def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path: Path, row: str, reason: str) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
     report = import_visits(store, [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, ImportOptions(quarantine=q))
@@ -191,7 +191,7 @@ def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path, row, reason):
     assert _store(tmp_path, "strict.db").position() == 0
 
 
-def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path):
+def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path: Path) -> None:
     pnrs = ["19121212-1212", "811228-9874", "701063-2391"]
     rows = [
         f"{pnrs[0]},P1,V1,personal_care,2024-03-04 08:00,2024-03-04 08:30,2024-03-04 08:02,2024-03-04 08:31,{pnrs[1]},performed",
@@ -209,7 +209,7 @@ def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path):
             assert all(form.encode() not in b for b in blobs), form
 
 
-def test_the_import_command(tmp_path):
+def test_the_import_command(tmp_path: Path) -> None:
     env = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"}
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     done = run("import", str(DATA / "visits_excel_sv.csv"), "--mapping", str(DATA / "excel_sv.mapping.yaml"), "--store", store, "--quarantine", str(tmp_path / "q.csv"), env=env)
@@ -225,7 +225,7 @@ def test_the_import_command(tmp_path):
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
 
 
-def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path):
+def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path: Path) -> None:
     n = 120_000
     src = tmp_path / "big.csv"
     with src.open("w", encoding="utf-8") as f:
@@ -267,7 +267,7 @@ def _decisions(tmp_path: Path, rows: list[str], name: str = "d.csv") -> Path:
     return path
 
 
-def test_decisions_enrol_grant_revise_and_end(tmp_path):
+def test_decisions_enrol_grant_revise_and_end(tmp_path: Path) -> None:
     from ersattning.ingest.recipients import import_decisions
 
     store = _store(tmp_path)
@@ -289,7 +289,7 @@ def test_decisions_enrol_grant_revise_and_end(tmp_path):
     assert unknown_year["birth_year"] == 0  # unknown: not counted as 65+ in continuity
 
 
-def test_stays_need_a_known_recipient_and_end_later(tmp_path):
+def test_stays_need_a_known_recipient_and_end_later(tmp_path: Path) -> None:
     from ersattning.ingest.recipients import import_decisions, import_stays
 
     store = _store(tmp_path)
@@ -307,7 +307,7 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
     assert s[["kind", "start", "end"]].astype(str).values.tolist() == [["hospital", "2024-03-10", "2024-03-15"]]
 
 
-def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path):
+def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path: Path) -> None:
     from ersattning.ingest import visits as importer
     from ersattning.ingest.readers import read_rows
     from ersattning.ingest.visits import _pieces

@@ -16,7 +16,7 @@ from ersattning.ingest.mapping import Mapping, load_mapping
 from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.privacy import Pseudonymiser
-from ersattning.store import open_store
+from ersattning.store import Store, open_store
 from tests.test_cli import run
 
 DATA = Path(__file__).parent / "data"
@@ -25,7 +25,7 @@ P = Pseudonymiser(KEY)
 COLUMNS = ["recipient", "provider", "category", "status", "planned_start", "planned_minutes", "actual_start", "actual_minutes", "staff1", "staff2", "cancelled_by", "notice_minutes"]
 
 
-def _store(tmp_path: Path, name: str = "s.db"):
+def _store(tmp_path: Path, name: str = "s.db") -> Store:
     return open_store(f"sqlite:///{tmp_path / name}")
 
 
@@ -33,7 +33,7 @@ def _rid(source_id: str) -> str:
     return stable_id("recipient", P.one(source_id)).hex
 
 
-def _visits(store) -> list[tuple]:
+def _visits(store: Store) -> list[tuple]:
     """The stored visits, ordered by planned start, as plain values (times local wall clock, as the projection gives them)."""
     v = projection.load(store).visits.sort_values("planned_start", ignore_index=True)[COLUMNS]
     out = []
@@ -46,7 +46,7 @@ def _quarantined(path: Path) -> list[tuple[str, str]]:
     return [(r["line"], r["reason"]) for r in csv.DictReader(path.open(encoding="utf-8"))]
 
 
-def test_xes_event_log(tmp_path):
+def test_xes_event_log(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
     report = import_events(store, [DATA / "events.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
@@ -70,7 +70,7 @@ def test_xes_event_log(tmp_path):
     assert dict(report.quarantined) == {"complete without a start and without a duration": 1}
 
 
-def test_the_process_mining_log_of_the_readers_tests(tmp_path):
+def test_the_process_mining_log_of_the_readers_tests(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
     report = import_events(store, [DATA / "log.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
@@ -86,7 +86,7 @@ def test_the_process_mining_log_of_the_readers_tests(tmp_path):
     assert _quarantined(q) == [("60", "abort without a schedule or a start before it")]
 
 
-def test_csv_with_process_mining_column_names(tmp_path):
+def test_csv_with_process_mining_column_names(tmp_path: Path) -> None:
     store = _store(tmp_path)
     report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, ImportOptions(strict=True))  # nothing to object to
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (10, 5, 0)
@@ -105,7 +105,7 @@ def test_csv_with_process_mining_column_names(tmp_path):
     ]
 
 
-def test_parquet_with_one_case_per_visit(tmp_path):
+def test_parquet_with_one_case_per_visit(tmp_path: Path) -> None:
     store = _store(tmp_path)
     report = import_events(store, [DATA / "events.parquet"], load_mapping(DATA / "events_parquet.mapping.yaml"), P)
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (8, 4, 0)
@@ -123,7 +123,7 @@ GOLDEN = [("events.xes", "events_xes.mapping.yaml"), ("events_pm.csv", "events_p
 
 
 @pytest.mark.parametrize(("name", "mapping"), GOLDEN)
-def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path, name, mapping):
+def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path: Path, name: str, mapping: str) -> None:
     m = load_mapping(DATA / mapping)
     once = _store(tmp_path, "once.db")
     import_events(once, [DATA / name], m, P)
@@ -161,7 +161,7 @@ def _events_csv(tmp_path: Path, rows: list[str], name: str = "e.csv") -> Path:
     return path
 
 
-def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
+def test_unpaired_events_are_quarantined_with_their_lines(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
@@ -196,7 +196,7 @@ def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
     assert strict.position() == 0
 
 
-def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path):
+def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path: Path) -> None:
     store = _store(tmp_path)
     src = tmp_path / "e.csv"
     src.write_text("case,activity,when\nR1,Omvårdnad,2024-03-04 08:00\n", encoding="utf-8")
@@ -212,7 +212,7 @@ def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path):
     assert store.position() == 0
 
 
-def test_outcomes_and_transitions_come_from_the_mapping(tmp_path):
+def test_outcomes_and_transitions_come_from_the_mapping(tmp_path: Path) -> None:
     rows = [
         "R1,Omvårdnad,planerad,2024-03-04 08:00,S1,P1,30",
         "R1,Omvårdnad,påbörjad,2024-03-04 08:05,S1,P1,",
@@ -231,7 +231,7 @@ def test_outcomes_and_transitions_come_from_the_mapping(tmp_path):
     assert _visits(store) == [(_rid("R1"), "P1", "personal_care", "performed", "2024-03-04 08:00:00", 30, "2024-03-04 08:05:00", 15.0, P.one("S1"), None, None, None)]
 
 
-def test_instants_need_a_length_from_the_mapping(tmp_path):
+def test_instants_need_a_length_from_the_mapping(tmp_path: Path) -> None:
     rows = ["R1,Tillsyn,,2024-03-04 22:00,S1,P1", "R1,Tillsyn,,2024-03-05 22:00,S1,P1"]
     path = tmp_path / "i.csv"
     path.write_text("case,activity,lifecycle,timestamp,resource,provider\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -243,7 +243,7 @@ def test_instants_need_a_length_from_the_mapping(tmp_path):
     assert [(x[4], x[5], x[7]) for x in _visits(store)] == [("2024-03-04 21:55:00", 5, 5.0), ("2024-03-05 21:55:00", 5, 5.0)]
 
 
-def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path):
+def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path: Path) -> None:
     pnr, staff = "19121212-1212", "811228-9874"
     path = _events_csv(tmp_path, [f"{pnr},Omvårdnad,start,2024-03-04 08:00,{staff},P1,", f"{pnr},Omvårdnad,complete,2024-03-04 08:30,{staff},P1,"])
     store = _store(tmp_path)
@@ -255,7 +255,7 @@ def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path):
         assert form.encode() not in blob
 
 
-def test_the_import_command_for_event_logs(tmp_path):
+def test_the_import_command_for_event_logs(tmp_path: Path) -> None:
     env = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"}
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     q = tmp_path / "q.csv"
@@ -277,7 +277,7 @@ def test_the_import_command_for_event_logs(tmp_path):
     assert len(v) == 5 and np.array_equal(np.sort(v["planned_minutes"].to_numpy()), [10, 30, 30, 40, 45])
 
 
-def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
+def test_the_parquet_visit_file_through_the_visit_import(tmp_path: Path) -> None:
     from ersattning.ingest.visits import import_visits
 
     store = _store(tmp_path)
@@ -293,7 +293,7 @@ def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
     assert import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P).events_written == 0
 
 
-def test_a_visit_case_pairs_all_its_events(tmp_path):
+def test_a_visit_case_pairs_all_its_events(tmp_path: Path) -> None:
     path = tmp_path / "v.csv"
     path.write_text(
         "case,recipient,activity,lifecycle,timestamp,resource,provider,duration\n"
@@ -316,7 +316,7 @@ def test_a_visit_case_pairs_all_its_events(tmp_path):
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5])
-def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path, chunk_rows):
+def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path: Path, chunk_rows: int) -> None:
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
     src = _events_csv(tmp_path, UNPAIRED)
     whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"

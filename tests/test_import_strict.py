@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ersattning.ingest.mapping import Mapping
@@ -14,7 +16,7 @@ from tests.test_import import ROWS, P, _canonical, _decisions, _store
 GOOD_DECISIONS = ["R1,D1,P1,personal_care,600,month,2024-01-01,,urban,1938", "R2,D2,P1,cleaning,120,week,2024-01-01,,urban,1940"]
 
 
-def test_strict_decisions_write_nothing_when_the_last_chunk_is_bad(tmp_path):
+def test_strict_decisions_write_nothing_when_the_last_chunk_is_bad(tmp_path: Path) -> None:
     store = _store(tmp_path)
     src = _decisions(tmp_path, [*GOOD_DECISIONS, "R3,D3,P1,gardening,60,month,2024-01-01,,urban,1941"])
     with pytest.raises(ImportError_, match=r"d\.csv:4: category"):
@@ -23,7 +25,7 @@ def test_strict_decisions_write_nothing_when_the_last_chunk_is_bad(tmp_path):
     assert import_decisions(store, [src], Mapping(), P, ImportOptions(chunk_rows=1)).rows_imported == 2  # without strict: the good rows
 
 
-def test_strict_stays_write_nothing_when_a_later_row_is_bad(tmp_path):
+def test_strict_stays_write_nothing_when_a_later_row_is_bad(tmp_path: Path) -> None:
     store = _store(tmp_path)
     import_decisions(store, [_decisions(tmp_path, GOOD_DECISIONS)], Mapping(), P)
     before = store.position()
@@ -34,7 +36,7 @@ def test_strict_stays_write_nothing_when_a_later_row_is_bad(tmp_path):
     assert store.position() == before
 
 
-def test_strict_visits_write_nothing_when_the_last_chunk_is_bad(tmp_path):
+def test_strict_visits_write_nothing_when_the_last_chunk_is_bad(tmp_path: Path) -> None:
     store = _store(tmp_path)
     bad = "R1,P1,V9,personal_care,2024-03-06 09:00,2024-03-06 08:00,,,,planned"  # ends before it starts
     with pytest.raises(ImportError_, match=r"v\.csv:5: "):
