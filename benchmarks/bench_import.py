@@ -109,7 +109,7 @@ def naive(path: Path, sample: int, work: Path) -> float:
             v = Visit.plan(key=row.visit_id, recipient_id=stable_id("recipient", row.recipient), provider=row.provider, team=row.provider, category=row.category, planned_start=row.planned_start, planned_minutes=row.planned_minutes, recorded_at=row.planned_start)
             if row.actual_start is not None:
                 end = row.actual_start + timedelta(minutes=row.actual_minutes or 0)
-                v.perform(actual_start=row.actual_start, actual_end=end, staff=(row.staff,), registration=Registration.mobile, recorded_at=end)
+                v.perform(actual_start=row.actual_start, actual_end=end, staff=(row.staff,) if row.staff else (), registration=Registration.mobile, recorded_at=end)
             store.app.save(v)
     return sample / (time.perf_counter() - started)
 
@@ -172,9 +172,9 @@ def main() -> None:
         (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
         runs = {}
         if 0 < args.small < args.rows:
-            small = work / "small.csv"
-            head(src, small, args.small)
-            runs["small"] = import_in_child(small, work / "small.db")
+            small_src = work / "small.csv"
+            head(src, small_src, args.small)
+            runs["small"] = import_in_child(small_src, work / "small.db")
         runs["full"] = import_in_child(src, work / "import.db")
         for r in runs.values():
             rate = r["rows"] / r["seconds"]

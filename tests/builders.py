@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ersattning import projection
 from ersattning.context import SettlementContext, build_context
-from ersattning.domain import Area, CancelledBy, CancelReason, Category, Per, Provider, Recipient, Registration, StayKind, Visit
+from ersattning.domain import (
+    Area,
+    CancelledBy,
+    CancelReason,
+    Category,
+    Ownership,
+    Per,
+    Provider,
+    Recipient,
+    Registration,
+    StayKind,
+    Visit,
+)
 from ersattning.store import Store, open_store
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -24,12 +37,12 @@ class History:
         self.pending: dict = {}
         self.t0 = local("2023-12-01 09:00")
 
-    def _keep(self, agg):
+    def _keep(self, agg: Any) -> Any:
         self.pending[agg.id] = agg
         return agg
 
     def provider(self, code: str = "P1", ownership: str = "private", teams: tuple[str, ...] = ("T1",)) -> Provider:
-        return self._keep(Provider.register(code=code, name=f"Utförare {code}", ownership=ownership, teams=teams, recorded_at=self.t0))
+        return self._keep(Provider.register(code=code, name=f"Utförare {code}", ownership=Ownership(ownership), teams=teams, recorded_at=self.t0))
 
     def recipient(self, pseudonym: str, *, provider: str = "P1", enrolled_on: date = date(2023, 6, 1), birth_year: int = 1940, area: str = "urban") -> Recipient:
         r = Recipient.enrol(pseudonym=pseudonym, birth_year=birth_year, area=Area(area), enrolled_on=enrolled_on, recorded_at=datetime.combine(enrolled_on, datetime.min.time(), STOCKHOLM))

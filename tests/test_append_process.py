@@ -14,6 +14,7 @@ import pytest
 
 from ersattning import projection
 from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser
 from ersattning.store import open_store
@@ -48,7 +49,7 @@ def _journal(db: Path) -> str:
 def test_an_import_alone_writes_once_through_a_rollback_journal_and_leaves_the_store_in_wal(tmp_path):
     db = tmp_path / "s.db"
     store = open_store(f"sqlite:///{db}")
-    report = import_visits(store, [_visits(tmp_path / "v.csv", 3000)], Mapping(), P, chunk_rows=1000)
+    report = import_visits(store, [_visits(tmp_path / "v.csv", 3000)], Mapping(), P, ImportOptions(chunk_rows=1000))
     assert (report.rows_imported, report.events_written, report.journal) == (3000, 3000, "delete")
     assert store.position() == 3000 and _journal(db) == "wal"
     assert len(projection.load(store).visits) == 3000
@@ -69,7 +70,7 @@ def test_an_import_beside_another_process_with_the_store_open_stays_in_wal(tmp_p
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, f"sqlite:///{db}"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "0"  # its connection keeps the file open in WAL mode
-        report = import_visits(store, [_visits(tmp_path / "v.csv", 2000)], Mapping(), P, chunk_rows=500)
+        report = import_visits(store, [_visits(tmp_path / "v.csv", 2000)], Mapping(), P, ImportOptions(chunk_rows=500))
     finally:
         holder.kill()
         holder.wait()

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from ersattning import projection
 from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser
-from ersattning.store import open_store
+from ersattning.store import Store, open_store
 from tests.support import wait_for_first_commit
 from tests.test_cli import EXE, run
 
@@ -29,15 +30,15 @@ KEY = b"k" * 32
 P = Pseudonymiser(KEY)
 
 
-def _store(tmp_path: Path, name: str = "s.db"):
+def _store(tmp_path: Path, name: str = "s.db") -> Store:
     return open_store(f"sqlite:///{tmp_path / name}")
 
 
-def test_swedish_excel_export(tmp_path):
+def test_swedish_excel_export(tmp_path: Path) -> None:
     store = _store(tmp_path)
     mapping = load_mapping(DATA / "excel_sv.mapping.yaml")
     quarantine = tmp_path / "q.csv"
-    report = import_visits(store, [DATA / "visits_excel_sv.csv"], mapping, P, quarantine=quarantine)
+    report = import_visits(store, [DATA / "visits_excel_sv.csv"], mapping, P, ImportOptions(quarantine=quarantine))
     assert (report.rows_read, report.rows_imported) == (5, 4)
     assert dict(report.skipped) == {"night check by the alarm team, not a home-care visit": 1}
     assert not report.quarantined and not quarantine.exists()
@@ -58,7 +59,7 @@ def test_swedish_excel_export(tmp_path):
     assert v["recipient"][0] == stable_id("recipient", P.one("B1001")).hex
 
 
-def test_units_are_declared_never_guessed(tmp_path):
+def test_units_are_declared_never_guessed(tmp_path: Path) -> None:
     store = _store(tmp_path)
     mapping = Mapping.model_validate(
         {
@@ -72,13 +73,13 @@ def test_units_are_declared_never_guessed(tmp_path):
     q = tmp_path / "q.csv"
     # the file has no category column: give it one through a default column
     with pytest.raises(ImportError_, match="no column for category"):
-        import_visits(store, [DATA / "visits_mixed_units.csv"], mapping, P, quarantine=q)
+        import_visits(store, [DATA / "visits_mixed_units.csv"], mapping, P, ImportOptions(quarantine=q))
     text = (DATA / "visits_mixed_units.csv").read_text(encoding="utf-8").replace("Personal\n", "Personal;Insats\n")
     text = "\n".join(line + (";cleaning" if i else "") for i, line in enumerate(text.splitlines())) + "\n"
     src = tmp_path / "mixed.csv"
     src.write_text(text, encoding="utf-8")
     mapping = mapping.model_copy(update={"columns": {**mapping.columns, "Insats": "category"}})
-    report = import_visits(store, [src], mapping, P, quarantine=q)
+    report = import_visits(store, [src], mapping, P, ImportOptions(quarantine=q))
     # decimal hours with a point: "0.5" and "1" pass; "0,75", "0:30" and "1:15" are not decimal hours here
     assert report.rows_imported == 2 and sum(report.quarantined.values()) == 3
     rows = list(csv.DictReader(q.open(encoding="utf-8")))
@@ -107,7 +108,7 @@ ROWS = [
 ]
 
 
-def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
+def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path: Path) -> None:
     store = _store(tmp_path)
     src = _canonical(tmp_path, ROWS)
     first = import_visits(store, [src], Mapping(), P)
@@ -118,7 +119,7 @@ def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
     assert store.position() == position
     # V2 is now performed, V1's end was corrected
     changed = [ROWS[0].replace("08:31", "08:41"), ROWS[1].replace(",,,,planned", ",2024-03-05 10:05,2024-03-05 11:00,S1,performed"), ROWS[2], ROWS[3]]
-    third = import_visits(store, [_canonical(tmp_path, changed, "v2.csv")], Mapping(), P, now=datetime(2024, 4, 1, 12))
+    third = import_visits(store, [_canonical(tmp_path, changed, "v2.csv")], Mapping(), P, ImportOptions(now=datetime(2024, 4, 1, 12)))
     assert (third.rows_imported, third.rows_unchanged, third.events_written) == (2, 2, 2)
     now = projection.load(store).visits.sort_values("planned_start", ignore_index=True)
     assert now["actual_minutes"].tolist()[0] == 39.0 and now["corrections"].tolist()[0] == 1
@@ -127,17 +128,17 @@ def test_importing_twice_adds_nothing_and_changes_become_corrections(tmp_path):
     assert before["actual_minutes"].tolist()[0] == 29.0  # as known before the correction
 
 
-def test_a_stored_outcome_does_not_flip(tmp_path):
+def test_a_stored_outcome_does_not_flip(tmp_path: Path) -> None:
     store = _store(tmp_path)
     import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
     flipped = ROWS[2].replace(",,,,cancelled_by_recipient", ",2024-03-05 10:00,2024-03-05 10:45,S9,performed")
     q = tmp_path / "q.csv"
-    report = import_visits(store, [_canonical(tmp_path, [flipped], "flip.csv")], Mapping(), P, quarantine=q)
+    report = import_visits(store, [_canonical(tmp_path, [flipped], "flip.csv")], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 0 and dict(report.quarantined) == {"conflicts with the outcome already stored for this visit": 1}
     assert projection.load(store).visits["status"].value_counts().to_dict() == {"performed": 2, "planned": 1, "cancelled": 1}
 
 
-def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
+def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path: Path) -> None:
     store = _store(tmp_path)
     import_visits(store, [_canonical(tmp_path, ROWS)], Mapping(), P)
     moved = ROWS[1].replace("2024-03-05 10:00,2024-03-05 11:00", "2024-03-05 12:00,2024-03-05 13:00")
@@ -148,7 +149,7 @@ def test_a_changed_plan_of_a_stored_visit_is_not_taken_silently(tmp_path):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk_rows=st.integers(1, 5), repeats=st.integers(1, 2), pieces=st.booleans())
-def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, repeats, pieces):
+def test_any_chunking_gives_the_same_projection(tmp_path_factory: pytest.TempPathFactory, chunk_rows: int, repeats: int, pieces: bool) -> None:
     from ersattning.ingest import visits as importer
 
     base = tmp_path_factory.mktemp("base")
@@ -160,7 +161,7 @@ def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, re
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(importer, "_PIECE_ROWS", 1 if pieces else 10**9)  # the first chunk cut in pieces, or not
         for _ in range(repeats):
-            import_visits(other, [src], Mapping(), P, chunk_rows=chunk_rows)
+            import_visits(other, [src], Mapping(), P, ImportOptions(chunk_rows=chunk_rows))
     a, b = projection.load(one).visits, projection.load(other).visits
     key = ["planned_start", "category"]
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True).astype(str), b.sort_values(key, ignore_index=True).astype(str))
@@ -178,19 +179,19 @@ def test_any_chunking_gives_the_same_projection(tmp_path_factory, chunk_rows, re
         (",P1,V9,personal_care,2024-03-04 10:00,2024-03-04 10:30,,,,planned", "recipient missing"),
     ],
 )
-def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path, row, reason):
+def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path: Path, row: str, reason: str) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_visits(store, [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, quarantine=q)
+    report = import_visits(store, [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 1
     rows = list(csv.DictReader(q.open(encoding="utf-8")))
     assert len(rows) == 1 and rows[0]["line"] == "3" and rows[0]["reason"].startswith(reason)
     with pytest.raises(ImportError_, match=f"v.csv:3: {reason.split('(')[0][:20]}"):
-        import_visits(_store(tmp_path, "strict.db"), [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, strict=True)
+        import_visits(_store(tmp_path, "strict.db"), [_canonical(tmp_path, [ROWS[0], row])], Mapping(), P, ImportOptions(strict=True))
     assert _store(tmp_path, "strict.db").position() == 0
 
 
-def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path):
+def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path: Path) -> None:
     pnrs = ["19121212-1212", "811228-9874", "701063-2391"]
     rows = [
         f"{pnrs[0]},P1,V1,personal_care,2024-03-04 08:00,2024-03-04 08:30,2024-03-04 08:02,2024-03-04 08:31,{pnrs[1]},performed",
@@ -208,7 +209,7 @@ def test_no_personnummer_reaches_the_store_or_the_cache(tmp_path):
             assert all(form.encode() not in b for b in blobs), form
 
 
-def test_the_import_command(tmp_path):
+def test_the_import_command(tmp_path: Path) -> None:
     env = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"}
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     done = run("import", str(DATA / "visits_excel_sv.csv"), "--mapping", str(DATA / "excel_sv.mapping.yaml"), "--store", store, "--quarantine", str(tmp_path / "q.csv"), env=env)
@@ -224,7 +225,7 @@ def test_the_import_command(tmp_path):
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
 
 
-def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path):
+def test_a_killed_import_completes_on_rerun_without_duplicates(tmp_path: Path) -> None:
     n = 120_000
     src = tmp_path / "big.csv"
     with src.open("w", encoding="utf-8") as f:
@@ -266,7 +267,7 @@ def _decisions(tmp_path: Path, rows: list[str], name: str = "d.csv") -> Path:
     return path
 
 
-def test_decisions_enrol_grant_revise_and_end(tmp_path):
+def test_decisions_enrol_grant_revise_and_end(tmp_path: Path) -> None:
     from ersattning.ingest.recipients import import_decisions
 
     store = _store(tmp_path)
@@ -276,7 +277,7 @@ def test_decisions_enrol_grant_revise_and_end(tmp_path):
     assert (first.rows_imported, first.events_written) == (3, 7)
     assert import_decisions(store, [_decisions(tmp_path, rows)], Mapping(), P).events_written == 0
     changed = [rows[0].replace(",600,month,2024-01-01", ",900,month,2024-05-01"), rows[1].replace("2024-01-01,,", "2024-01-01,2024-09-30,")]
-    again = import_decisions(store, [_decisions(tmp_path, changed, "d2.csv")], Mapping(), P, now=datetime(2024, 5, 2, 9))
+    again = import_decisions(store, [_decisions(tmp_path, changed, "d2.csv")], Mapping(), P, ImportOptions(now=datetime(2024, 5, 2, 9)))
     assert (again.rows_imported, again.events_written) == (2, 2)
     p = projection.load(store)
     r1 = p.recipients[p.recipients["pseudonym"] == P.one("R1")].iloc[0]
@@ -288,7 +289,7 @@ def test_decisions_enrol_grant_revise_and_end(tmp_path):
     assert unknown_year["birth_year"] == 0  # unknown: not counted as 65+ in continuity
 
 
-def test_stays_need_a_known_recipient_and_end_later(tmp_path):
+def test_stays_need_a_known_recipient_and_end_later(tmp_path: Path) -> None:
     from ersattning.ingest.recipients import import_decisions, import_stays
 
     store = _store(tmp_path)
@@ -296,7 +297,7 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
     stays = tmp_path / "s.csv"
     stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,\nR9,hospital,2024-03-10,2024-03-12\nR1,hospital,2024-04-01,2024-04-03\n", encoding="utf-8")
     q = tmp_path / "q.csv"
-    report = import_stays(store, [stays], Mapping(), P, quarantine=q)
+    report = import_stays(store, [stays], Mapping(), P, ImportOptions(quarantine=q))
     assert report.rows_imported == 1
     assert dict(report.quarantined) == {"unknown recipient (import the decisions first)": 1, "another stay of this recipient is still open": 1}
     stays.write_text("recipient,kind,start,end\nR1,hospital,2024-03-10,2024-03-15\n", encoding="utf-8")
@@ -306,7 +307,7 @@ def test_stays_need_a_known_recipient_and_end_later(tmp_path):
     assert s[["kind", "start", "end"]].astype(str).values.tolist() == [["hospital", "2024-03-10", "2024-03-15"]]
 
 
-def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path):
+def test_a_big_first_chunk_is_cut_into_consecutive_pieces(tmp_path: Path) -> None:
     from ersattning.ingest import visits as importer
     from ersattning.ingest.readers import read_rows
     from ersattning.ingest.visits import _pieces

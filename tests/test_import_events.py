@@ -13,9 +13,10 @@ from ersattning import projection
 from ersattning.domain import stable_id
 from ersattning.ingest.events import import_events
 from ersattning.ingest.mapping import Mapping, load_mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.report import ImportError_
 from ersattning.privacy import Pseudonymiser
-from ersattning.store import open_store
+from ersattning.store import Store, open_store
 from tests.test_cli import run
 
 DATA = Path(__file__).parent / "data"
@@ -24,7 +25,7 @@ P = Pseudonymiser(KEY)
 COLUMNS = ["recipient", "provider", "category", "status", "planned_start", "planned_minutes", "actual_start", "actual_minutes", "staff1", "staff2", "cancelled_by", "notice_minutes"]
 
 
-def _store(tmp_path: Path, name: str = "s.db"):
+def _store(tmp_path: Path, name: str = "s.db") -> Store:
     return open_store(f"sqlite:///{tmp_path / name}")
 
 
@@ -32,7 +33,7 @@ def _rid(source_id: str) -> str:
     return stable_id("recipient", P.one(source_id)).hex
 
 
-def _visits(store) -> list[tuple]:
+def _visits(store: Store) -> list[tuple]:
     """The stored visits, ordered by planned start, as plain values (times local wall clock, as the projection gives them)."""
     v = projection.load(store).visits.sort_values("planned_start", ignore_index=True)[COLUMNS]
     out = []
@@ -45,10 +46,10 @@ def _quarantined(path: Path) -> list[tuple[str, str]]:
     return [(r["line"], r["reason"]) for r in csv.DictReader(path.open(encoding="utf-8"))]
 
 
-def test_xes_event_log(tmp_path):
+def test_xes_event_log(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_events(store, [DATA / "events.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, quarantine=q)
+    report = import_events(store, [DATA / "events.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
     assert (report.rows_read, report.visits_made, report.rows_imported, report.events_written) == (12, 5, 5, 5)  # one event a new visit: plan and outcome together
     asa, orjan, anna = P.one("Åsa K"), P.one("Örjan L"), P.one("Lind, Anna")
     b1, b2 = _rid("B2001"), _rid("B2002")
@@ -69,10 +70,10 @@ def test_xes_event_log(tmp_path):
     assert dict(report.quarantined) == {"complete without a start and without a duration": 1}
 
 
-def test_the_process_mining_log_of_the_readers_tests(tmp_path):
+def test_the_process_mining_log_of_the_readers_tests(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    report = import_events(store, [DATA / "log.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, quarantine=q)
+    report = import_events(store, [DATA / "log.xes"], load_mapping(DATA / "events_xes.mapping.yaml"), P, ImportOptions(quarantine=q))
     assert (report.rows_read, report.rows_imported) == (5, 3)
     asa, orjan, anna = P.one("Åsa K"), P.one("Örjan L"), P.one("Lind, Anna")
     assert _visits(store) == [
@@ -85,9 +86,9 @@ def test_the_process_mining_log_of_the_readers_tests(tmp_path):
     assert _quarantined(q) == [("60", "abort without a schedule or a start before it")]
 
 
-def test_csv_with_process_mining_column_names(tmp_path):
+def test_csv_with_process_mining_column_names(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, strict=True)  # nothing to object to
+    report = import_events(store, [DATA / "events_pm.csv"], load_mapping(DATA / "events_pm.mapping.yaml"), P, ImportOptions(strict=True))  # nothing to object to
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (10, 5, 0)
     assert dict(report.skipped) == {"staff break": 1}
     s17, s22 = P.one("S-17"), P.one("S-22")
@@ -104,7 +105,7 @@ def test_csv_with_process_mining_column_names(tmp_path):
     ]
 
 
-def test_parquet_with_one_case_per_visit(tmp_path):
+def test_parquet_with_one_case_per_visit(tmp_path: Path) -> None:
     store = _store(tmp_path)
     report = import_events(store, [DATA / "events.parquet"], load_mapping(DATA / "events_parquet.mapping.yaml"), P)
     assert (report.rows_read, report.rows_imported, sum(report.quarantined.values())) == (8, 4, 0)
@@ -122,7 +123,7 @@ GOLDEN = [("events.xes", "events_xes.mapping.yaml"), ("events_pm.csv", "events_p
 
 
 @pytest.mark.parametrize(("name", "mapping"), GOLDEN)
-def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path, name, mapping):
+def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path: Path, name: str, mapping: str) -> None:
     m = load_mapping(DATA / mapping)
     once = _store(tmp_path, "once.db")
     import_events(once, [DATA / name], m, P)
@@ -133,7 +134,7 @@ def test_importing_twice_is_importing_once_and_chunks_do_not_matter(tmp_path, na
     assert once.position() == position and _visits(once) == expected
     for chunk_rows in (1, 2, 3):  # pairs spanning chunks still pair
         small = _store(tmp_path, f"chunks{chunk_rows}.db")
-        import_events(small, [DATA / name], m, P, chunk_rows=chunk_rows)
+        import_events(small, [DATA / name], m, P, ImportOptions(chunk_rows=chunk_rows))
         assert _visits(small) == expected, chunk_rows
 
 
@@ -160,12 +161,12 @@ def _events_csv(tmp_path: Path, rows: list[str], name: str = "e.csv") -> Path:
     return path
 
 
-def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
+def test_unpaired_events_are_quarantined_with_their_lines(tmp_path: Path) -> None:
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
     src = _events_csv(tmp_path, UNPAIRED)
-    report = import_events(store, [src], mapping, P, quarantine=q)
+    report = import_events(store, [src], mapping, P, ImportOptions(quarantine=q))
     # events still open at the end of a chunk (lines 6, 7 and 11 here) are written when the file ends
     assert sorted(_quarantined(q), key=lambda r: int(r[0])) == [
         ("2", "start followed by another start (never completed)"),
@@ -186,16 +187,16 @@ def test_unpaired_events_are_quarantined_with_their_lines(tmp_path):
     # --strict: the first problem by line stops the import, nothing is written
     strict = _store(tmp_path, "strict.db")
     with pytest.raises(ImportError_, match=r"e\.csv:2: start followed by another start .*--strict: nothing was written"):
-        import_events(strict, [src], mapping, P, strict=True)
+        import_events(strict, [src], mapping, P, ImportOptions(strict=True))
     assert strict.position() == 0
     # a problem the visit import finds (after pairing) also stops a strict import before anything is written
     late = _events_csv(tmp_path, ["R1,Omvårdnad,start,2024-03-04 09:00,S1,P1,", "R1,Omvårdnad,complete,2024-03-04 09:30,S1,P1,", *UNPAIRED[-2:]], "late.csv")
     with pytest.raises(ImportError_, match=r"late\.csv:4: performed without staff"):
-        import_events(strict, [late], mapping, P, strict=True, chunk_rows=2)
+        import_events(strict, [late], mapping, P, ImportOptions(strict=True, chunk_rows=2))
     assert strict.position() == 0
 
 
-def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path):
+def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path: Path) -> None:
     store = _store(tmp_path)
     src = tmp_path / "e.csv"
     src.write_text("case,activity,when\nR1,Omvårdnad,2024-03-04 08:00\n", encoding="utf-8")
@@ -211,7 +212,7 @@ def test_missing_columns_and_undeclared_units_are_clear_errors(tmp_path):
     assert store.position() == 0
 
 
-def test_outcomes_and_transitions_come_from_the_mapping(tmp_path):
+def test_outcomes_and_transitions_come_from_the_mapping(tmp_path: Path) -> None:
     rows = [
         "R1,Omvårdnad,planerad,2024-03-04 08:00,S1,P1,30",
         "R1,Omvårdnad,påbörjad,2024-03-04 08:05,S1,P1,",
@@ -230,7 +231,7 @@ def test_outcomes_and_transitions_come_from_the_mapping(tmp_path):
     assert _visits(store) == [(_rid("R1"), "P1", "personal_care", "performed", "2024-03-04 08:00:00", 30, "2024-03-04 08:05:00", 15.0, P.one("S1"), None, None, None)]
 
 
-def test_instants_need_a_length_from_the_mapping(tmp_path):
+def test_instants_need_a_length_from_the_mapping(tmp_path: Path) -> None:
     rows = ["R1,Tillsyn,,2024-03-04 22:00,S1,P1", "R1,Tillsyn,,2024-03-05 22:00,S1,P1"]
     path = tmp_path / "i.csv"
     path.write_text("case,activity,lifecycle,timestamp,resource,provider\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -242,7 +243,7 @@ def test_instants_need_a_length_from_the_mapping(tmp_path):
     assert [(x[4], x[5], x[7]) for x in _visits(store)] == [("2024-03-04 21:55:00", 5, 5.0), ("2024-03-05 21:55:00", 5, 5.0)]
 
 
-def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path):
+def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path: Path) -> None:
     pnr, staff = "19121212-1212", "811228-9874"
     path = _events_csv(tmp_path, [f"{pnr},Omvårdnad,start,2024-03-04 08:00,{staff},P1,", f"{pnr},Omvårdnad,complete,2024-03-04 08:30,{staff},P1,"])
     store = _store(tmp_path)
@@ -254,7 +255,7 @@ def test_no_personnummer_from_an_event_log_reaches_the_store(tmp_path):
         assert form.encode() not in blob
 
 
-def test_the_import_command_for_event_logs(tmp_path):
+def test_the_import_command_for_event_logs(tmp_path: Path) -> None:
     env = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"}
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     q = tmp_path / "q.csv"
@@ -276,7 +277,7 @@ def test_the_import_command_for_event_logs(tmp_path):
     assert len(v) == 5 and np.array_equal(np.sort(v["planned_minutes"].to_numpy()), [10, 30, 30, 40, 45])
 
 
-def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
+def test_the_parquet_visit_file_through_the_visit_import(tmp_path: Path) -> None:
     from ersattning.ingest.visits import import_visits
 
     store = _store(tmp_path)
@@ -292,7 +293,7 @@ def test_the_parquet_visit_file_through_the_visit_import(tmp_path):
     assert import_visits(store, [DATA / "visits.parquet"], load_mapping(DATA / "visits_parquet.mapping.yaml"), P).events_written == 0
 
 
-def test_a_visit_case_pairs_all_its_events(tmp_path):
+def test_a_visit_case_pairs_all_its_events(tmp_path: Path) -> None:
     path = tmp_path / "v.csv"
     path.write_text(
         "case,recipient,activity,lifecycle,timestamp,resource,provider,duration\n"
@@ -306,7 +307,7 @@ def test_a_visit_case_pairs_all_its_events(tmp_path):
     mapping = Mapping.model_validate({"units": {"duration": "minutes"}, "values": {"category": {"Omvårdnad": "personal_care", "Städ": "cleaning"}}, "events": {"case": "visit"}})
     store = _store(tmp_path)
     q = tmp_path / "q.csv"
-    import_events(store, [path], mapping, P, quarantine=q)
+    import_events(store, [path], mapping, P, ImportOptions(quarantine=q))
     assert _visits(store) == [
         (_rid("R1"), "P1", "personal_care", "performed", "2024-03-04 08:00:00", 30, "2024-03-04 08:10:00", 25.0, P.one("S1"), None, None, None),
         (_rid("R1"), "P1", "cleaning", "planned", "2024-03-05 10:00:00", 60, None, None, None, None, None, None),
@@ -315,11 +316,11 @@ def test_a_visit_case_pairs_all_its_events(tmp_path):
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5])
-def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path, chunk_rows):
+def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path: Path, chunk_rows: int) -> None:
     mapping = Mapping(units={"duration": "minutes"}, values={"category": {"Omvårdnad": "personal_care", "Städ": "cleaning", "Inköp": "shopping", "Tvätt": "laundry"}})
     src = _events_csv(tmp_path, UNPAIRED)
     whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
-    one = import_events(_store(tmp_path, "whole.db"), [src], mapping, P, quarantine=whole)
-    many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, quarantine=cut, chunk_rows=chunk_rows)
+    one = import_events(_store(tmp_path, "whole.db"), [src], mapping, P, ImportOptions(quarantine=whole))
+    many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, ImportOptions(quarantine=cut, chunk_rows=chunk_rows))
     assert sorted(_quarantined(cut)) == sorted(_quarantined(whole)) and many.quarantined == one.quarantined
     assert _visits(_store(tmp_path, "cut.db")) == _visits(_store(tmp_path, "whole.db"))

@@ -5,7 +5,10 @@ and progress reports a share of the bytes read and the time left."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +22,11 @@ from ersattning.cli.main import import_progress_line
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit, stable_id
 from ersattning.ingest.cells import _pnr_screen, parse_times
 from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.overlaps import StaffIntervals
 from ersattning.ingest.visits import import_visits
 from ersattning.privacy import Pseudonymiser, find_personnummer, hash_arrow_strings
-from ersattning.store import open_store
+from ersattning.store import Store, open_store
 from ersattning.store.bulk import encoder_for
 from tests.test_bulk import _decode, _utc64
 
@@ -54,7 +58,7 @@ def _at(m: int) -> datetime:
     return T0 + timedelta(minutes=m)
 
 
-def _store_both_ways(visits: list[dict]):
+def _store_both_ways(visits: list[dict]) -> tuple[Store, Store]:
     """The same history once as Planned + outcome (+ correction) events, once with the combined events."""
     split, combined = open_store("memory://"), open_store("memory://")
     rid = stable_id("recipient", "r1")
@@ -80,13 +84,13 @@ def _store_both_ways(visits: list[dict]):
         split.app.save(a)
         combined.app.save(b)
         assert (a.status, a.actual, a.planned_start, a.planned_minutes, a.staff_planned) == (b.status, b.actual, b.planned_start, b.planned_minutes, b.staff_planned)
-        got = combined.app.repository.get(b.id)  # the library rebuilds it from the stored combined event
+        got: Visit = combined.app.repository.get(b.id)  # the library rebuilds it from the stored combined event
         assert (got.status, got.actual, got.category, got.staff_planned) == (a.status, a.actual, a.category, a.staff_planned)
         assert got.version == a.version - (v["outcome"] != "planned")  # one event fewer
     return split, combined
 
 
-def _frame(store, as_of=None) -> pd.DataFrame:
+def _frame(store: Store, as_of: str | None = None) -> pd.DataFrame:
     p = projection.load(store, as_of=as_of)
     keys = p.visit_keys.astype(str)
     return pd.concat([keys, p.visits], axis=1).sort_values(["key_hi", "key_lo"], ignore_index=True).astype(str)
@@ -94,7 +98,7 @@ def _frame(store, as_of=None) -> pd.DataFrame:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(visit, min_size=1, max_size=6), st.lists(st.integers(-60 * 24, 60 * 24 * 40), min_size=1, max_size=3))
-def test_the_combined_events_fold_exactly_like_the_two_events_they_replace(visits, cuts):
+def test_the_combined_events_fold_exactly_like_the_two_events_they_replace(visits: list[dict[str, Any]], cuts: list[int]) -> None:
     split, combined = _store_both_ways(visits)
     pd.testing.assert_frame_equal(_frame(split), _frame(combined))
     for cut in cuts:  # as known at any time: a plan recorded before its outcome was is still only planned
@@ -102,9 +106,9 @@ def test_the_combined_events_fold_exactly_like_the_two_events_they_replace(visit
         pd.testing.assert_frame_equal(_frame(split, as_of), _frame(combined, as_of))
 
 
-def test_the_bulk_encoder_writes_the_combined_events_the_methods_build():
+def test_the_bulk_encoder_writes_the_combined_events_the_methods_build() -> None:
     rid = stable_id("recipient", "r")
-    plan = {"key": "v", "recipient_id": rid, "provider": "Hemtjänst Söder", "team": "A", "category": Category.cleaning, "planned_start": T0, "planned_minutes": 45, "staff_planned": 2, "recorded_at": T0 - timedelta(days=3)}
+    plan: dict[str, Any] = {"key": "v", "recipient_id": rid, "provider": "Hemtjänst Söder", "team": "A", "category": Category.cleaning, "planned_start": T0, "planned_minutes": 45, "staff_planned": 2, "recorded_at": T0 - timedelta(days=3)}
     end = T0 + timedelta(minutes=44, seconds=59)
     performed = Visit.plan_performed(**plan, actual_start=T0, actual_end=end, staff=("a", 'b"2'), registration=Registration.nfc, performed_recorded_at=end + timedelta(hours=2)).collect_events()[0]
     cancelled = Visit.plan_cancelled(**plan, by=CancelledBy.provider, reason=CancelReason.staffing, cancelled_at=T0 - timedelta(hours=1), cancelled_recorded_at=T0 - timedelta(minutes=59)).collect_events()[0]
@@ -117,7 +121,7 @@ def test_the_bulk_encoder_writes_the_combined_events_the_methods_build():
     assert _decode(enc, state, cancelled.originator_id, 1) == cancelled
 
 
-def test_an_import_writes_one_event_per_new_visit_and_outcomes_later_as_their_own(tmp_path):
+def test_an_import_writes_one_event_per_new_visit_and_outcomes_later_as_their_own(tmp_path: Path) -> None:
     header = "recipient,provider,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status\n"
     rows = ["R1,P1,V1,cleaning,2024-03-05 10:00,2024-03-05 11:00,,,,planned", "R1,P1,V2,cleaning,2024-03-06 10:00,2024-03-06 11:00,2024-03-06 10:00,2024-03-06 10:50,S1,performed"]
     (tmp_path / "a.csv").write_text(header + "\n".join(rows) + "\n")
@@ -175,7 +179,7 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def test_visit_ids_are_keyed_siphash_pinned_against_a_reference():
+def test_visit_ids_are_keyed_siphash_pinned_against_a_reference() -> None:
     """Stored ids must never change with a library upgrade: pandas' hash must stay SipHash-2-4 + its mix."""
     values = ["V1", "R1|2024-03-05T10:00:00|cleaning", "åäö-😀", "", "x" * 100]
     hi, lo = P.keyed_ids(np.array(values, dtype=object), "visit")
@@ -204,7 +208,7 @@ def _pandas_hash(values: list[str], key: str) -> list[int]:
     return pd.util.hash_array(np.array(values, dtype=object), encoding="utf8", hash_key=key, categorize=False).tolist()
 
 
-def _arrow_variants(values: list[str]):
+def _arrow_variants(values: list[str]) -> Iterator[pa.Array | pa.ChunkedArray]:
     """The same strings as string and large_string, whole, sliced (offset != 0) and chunked."""
     for kind in (pa.string(), pa.large_string()):
         padded = pa.array(["before", *values, "after"], kind)
@@ -215,7 +219,7 @@ def _arrow_variants(values: list[str]):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(_text, max_size=40) | st.integers(0, 90).flatmap(lambda n: st.lists(st.text("abc|-09", min_size=n, max_size=n), max_size=30)))
-def test_hashing_arrow_strings_equals_pandas_hash_array(values):
+def test_hashing_arrow_strings_equals_pandas_hash_array(values: list[str]) -> None:
     """Any strings (and equally long ones, read by strided copies), whole, sliced or chunked: bit for bit pandas'
     hash, through the vectorized word loop for every row (few_long_rows=0), through pandas for rows past 64 bytes
     (a huge few_long_rows), and the default mix of both."""
@@ -227,7 +231,7 @@ def test_hashing_arrow_strings_equals_pandas_hash_array(values):
                 assert got.dtype == np.uint64 and got.tolist() == expected
 
 
-def test_hashing_arrow_strings_in_blocks_with_long_rows(monkeypatch):
+def test_hashing_arrow_strings_in_blocks_with_long_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows spread over several blocks, a sort within each, many long rows looped over and a few very long ones
     left to pandas: still pandas' hash."""
     from ersattning.privacy import keyed_hash as pseudonym
@@ -244,7 +248,7 @@ def test_hashing_arrow_strings_in_blocks_with_long_rows(monkeypatch):
             assert hash_arrow_strings(arr, key).tolist() == expected
 
 
-def test_keyed_ids_are_the_same_for_objects_and_arrow():
+def test_keyed_ids_are_the_same_for_objects_and_arrow() -> None:
     values = ["V1", "R1|2024-03-05T10:00:00|städ", "åäö-😀", "", "   ", "x" * 100, *[f"V{i:07d}" for i in range(100)]]
     expected = P.keyed_ids(np.array(values, dtype=object), "visit")
     for arr in _arrow_variants(values):
@@ -259,7 +263,7 @@ def test_keyed_ids_are_the_same_for_objects_and_arrow():
         P.keyed_ids(pa.array([1, 2]), "visit")
 
 
-def test_the_personnummer_screen_misses_nothing_the_exact_check_finds():
+def test_the_personnummer_screen_misses_nothing_the_exact_check_finds() -> None:
     rng = np.random.default_rng(7)
     values = [f"V{i}" for i in range(5000)] + ["19121212-1212", "x811228-9874y", "701063-2391", "٧٠١٠٦٣-٢٣٩١", "Städ 8112289874", None, ""]
     values += ["".join(rng.choice(list("0123456789-+ aå٣"), size=int(rng.integers(0, 20)))) for _ in range(5000)]
@@ -286,7 +290,7 @@ def _visit(i: int, day: int, start: str, end: str, staff: str) -> str:
     return f"R{i % 7},P1,V{i},personal_care,{d} {start},{d} {end},{d} {start},{d} {end},{staff},performed"
 
 
-def test_overlaps_across_chunk_boundaries_and_far_out_of_order_are_caught(tmp_path):
+def test_overlaps_across_chunk_boundaries_and_far_out_of_order_are_caught(tmp_path: Path) -> None:
     rows = [_visit(i, i // 20, f"{8 + (i % 20) // 2:02d}:{30 * (i % 2):02d}", f"{8 + (i % 20) // 2:02d}:{30 * (i % 2) + 25:02d}", f"S{i % 20}") for i in range(400)]
     rows.append(_visit(1000, 3, "08:10", "08:40", "S0"))  # overlaps S0's visit of day 3 at 08:00–08:25, in a later chunk
     rows.append(_visit(1001, 19, "09:00", "09:20", "S3|S2"))  # its second staff member overlaps S2's 09:00 of day 19, same chunk
@@ -294,7 +298,7 @@ def test_overlaps_across_chunk_boundaries_and_far_out_of_order_are_caught(tmp_pa
     rows.append(_visit(1003, 0, "08:05", "08:15", "S0"))  # inside S0's first visit, long after it left memory
     (tmp_path / "v.csv").write_text(HEADER + "\n".join(rows) + "\n")
     q = tmp_path / "q.csv"
-    report = import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), [tmp_path / "v.csv"], Mapping(), P, chunk_rows=37, quarantine=q, overlap_slack=timedelta(hours=6))
+    report = import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), [tmp_path / "v.csv"], Mapping(), P, ImportOptions(chunk_rows=37, quarantine=q, overlap_slack=timedelta(hours=6)))
     rejected = pd.read_csv(q)
     assert sorted(rejected["line"]) == [402, 403, 405] and set(rejected["reason"]) == {"overlaps another visit of the same staff member"}
     assert report.rows_imported == 401
@@ -304,7 +308,7 @@ def test_overlaps_across_chunk_boundaries_and_far_out_of_order_are_caught(tmp_pa
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 60 * 24 * 6), st.integers(1, 180)), min_size=1, max_size=40), st.integers(1, 7), st.integers(0, 48))
-def test_the_bounded_check_flags_what_an_unbounded_one_flags(intervals, chunk, slack_hours):
+def test_the_bounded_check_flags_what_an_unbounded_one_flags(intervals: list[tuple[int, int, int]], chunk: int, slack_hours: int) -> None:
     """Intervals in any order, chunk by chunk: spilling to disk behind the horizon changes no verdict."""
     staff = np.array([s for s, _, _ in intervals], dtype=np.int32)
     start = np.array([60 * m for _, m, _ in intervals], dtype=np.int64)
@@ -323,7 +327,7 @@ def test_the_bounded_check_flags_what_an_unbounded_one_flags(intervals, chunk, s
         bounded.close()
 
 
-def test_two_visits_of_one_staff_member_overlap_in_either_order():
+def test_two_visits_of_one_staff_member_overlap_in_either_order() -> None:
     seen = StaffIntervals()
     seen.add(np.array([1], np.int32), np.array([1000 * 60]), np.array([1030 * 60]))
     new_start = np.array([990, 1029, 1010, 1031, 995]) * 60
@@ -348,24 +352,24 @@ def test_two_visits_of_one_staff_member_overlap_in_either_order():
         (5, 0.5, None, "import: 5 rows, 10 rows/s"),
     ],
 )
-def test_progress_shows_rows_per_second_and_the_time_left(rows, seconds, fraction, line):
+def test_progress_shows_rows_per_second_and_the_time_left(rows: int, seconds: float, fraction: float | None, line: str) -> None:
     assert import_progress_line(rows, seconds, fraction) == line
 
 
-def test_progress_fraction_grows_to_one_over_the_files(tmp_path):
+def test_progress_fraction_grows_to_one_over_the_files(tmp_path: Path) -> None:
     files = []
     for k in range(2):
         path = tmp_path / f"v{k}.csv"
         path.write_text(HEADER + "\n".join(_visit(1000 * k + i, i // 20 + 30 * k, "08:00", "08:20", f"S{k}-{i}") for i in range(300)) + "\n")
         files.append(path)
     seen: list[tuple[int, float | None]] = []
-    import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), files, Mapping(), P, chunk_rows=100, progress=lambda rows, s, f: seen.append((rows, f)))
-    fractions = [f for _, f in seen]
+    import_visits(open_store(f"sqlite:///{tmp_path / 's.db'}"), files, Mapping(), P, ImportOptions(chunk_rows=100, progress=lambda rows, s, f: seen.append((rows, f))))
+    fractions = [f for _, f in seen if f is not None]
     assert [r for r, _ in seen] == [100, 200, 300, 400, 500, 600]
-    assert all(f is not None for f in fractions) and fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[2] == pytest.approx(0.5, abs=0.01)
+    assert len(fractions) == len(seen) and fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[2] == pytest.approx(0.5, abs=0.01)
 
 
-def test_the_import_command_is_quiet_when_not_on_a_terminal(tmp_path):
+def test_the_import_command_is_quiet_when_not_on_a_terminal(tmp_path: Path) -> None:
     from tests.test_cli import run
 
     path = tmp_path / "v.csv"
@@ -374,7 +378,7 @@ def test_the_import_command_is_quiet_when_not_on_a_terminal(tmp_path):
     assert done.returncode == 0 and done.stderr == "" and "rows/s" not in done.stdout
 
 
-def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
+def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path: Path) -> None:
     rows = [
         "R1,P1,V1,cleaning,2024-03-05 10:00,2024-03-05 11:00,,,,planned",
         "R1,P1,V2,cleaning,2024-03-06 10:00,2024-03-06 11:00,,,,planned",
@@ -384,14 +388,14 @@ def test_a_visit_repeated_in_a_later_chunk_of_one_file_is_recognised(tmp_path):
     ]
     (tmp_path / "v.csv").write_text(HEADER + "\n".join(rows) + "\n")
     store = open_store(f"sqlite:///{tmp_path / 's.db'}")
-    report = import_visits(store, [tmp_path / "v.csv"], Mapping(), P, chunk_rows=2)
+    report = import_visits(store, [tmp_path / "v.csv"], Mapping(), P, ImportOptions(chunk_rows=2))
     assert (report.rows_imported, report.rows_unchanged, report.events_written) == (3, 1, 3)
     assert dict(report.quarantined) == {"changes the plan (start, length, category or provider) of a visit already stored": 1}
     assert store.events_by_topic() == {"ersattning.domain:Visit.Planned": 2, "ersattning.domain:Visit.Performed": 1}
     assert sorted(projection.load(store).visits["status"].tolist()) == ["performed", "planned"]
 
 
-def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
+def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path: Path) -> None:
     from ersattning.ingest.readers import read_rows
     from ersattning.ingest.report import Quarantine
     from ersattning.ingest.visits import import_visit_chunks
@@ -400,14 +404,14 @@ def test_chunks_from_another_reader_go_through_the_same_loop(tmp_path):
     path.write_text(HEADER + "\n".join(_visit(i, i // 10, f"{8 + i % 10:02d}:00", f"{8 + i % 10:02d}:30", f"S{i % 10}") for i in range(50)) + "\n")
     a = open_store(f"sqlite:///{tmp_path / 'a.db'}")
     b = open_store(f"sqlite:///{tmp_path / 'b.db'}")
-    import_visits(a, [path], Mapping(), P, chunk_rows=7)
+    import_visits(a, [path], Mapping(), P, ImportOptions(chunk_rows=7))
     q = Quarantine(None)
     report = import_visit_chunks(b, read_rows(path, chunk_rows=7), Mapping(), P, quarantine=q)
     assert (report.rows_read, report.rows_imported, report.events_written) == (50, 50, 50)
     pd.testing.assert_frame_equal(_frame(a), _frame(b))
 
 
-def test_a_csv_chunk_knows_how_much_of_the_file_is_behind_it(tmp_path):
+def test_a_csv_chunk_knows_how_much_of_the_file_is_behind_it(tmp_path: Path) -> None:
     from ersattning.ingest.readers import read_rows
 
     path = tmp_path / "big.csv"
@@ -454,7 +458,7 @@ _stamp = st.builds(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(st.one_of(st.none(), _stamp, st.sampled_from(["2024-03-31 02:30", "2024-10-27 02:30", "2024-3-5 7:00", "2024-02-29T23:59:59", "x"])), min_size=1, max_size=40),
        fmt=st.sampled_from([None, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]))
-def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
+def test_fixed_width_times_read_exactly_as_pandas_reads_them(values: list[str | None], fmt: str | None) -> None:
     mapping = Mapping(date_format=fmt)
     got, bad = parse_times(pa.array(values, pa.string()), mapping)
     expected = _pandas_times(values, fmt, mapping.timezone)
@@ -464,13 +468,13 @@ def test_fixed_width_times_read_exactly_as_pandas_reads_them(values, fmt):
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab1 \t\u00a0å\u2003\x1f;")), max_size=6)), min_size=1, max_size=30))
-def test_stripping_a_column_is_arrows_trim_with_empty_cells_null(values):
-    from ersattning.ingest.cells import _stripped
+def test_stripping_a_column_is_arrows_trim_with_empty_cells_null(values: list[str | None]) -> None:
+    from ersattning.ingest.cells import stripped
 
     arr = pa.array(values, pa.string())
     expected = pc_trim(values)  # Arrow's trim on every cell, then empty cells null
-    assert _stripped(arr).to_pylist() == expected
-    assert _stripped(arr.slice(1)).to_pylist() == expected[1:]
+    assert stripped(arr).to_pylist() == expected
+    assert stripped(arr.slice(1)).to_pylist() == expected[1:]
 
 
 def pc_trim(values: list[str | None]) -> list[str | None]:
@@ -478,3 +482,13 @@ def pc_trim(values: list[str | None]) -> list[str | None]:
 
     out = pc.utf8_trim_whitespace(pa.array(values, pa.string())).to_pylist()
     return [v or None for v in out]
+
+
+def test_the_visit_import_builds_exactly_each_visit_events_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field added to (or dropped from) a visit event fails when the importer is imported, not in a later import."""
+    from ersattning.ingest import visits
+
+    visits._check_event_fields()  # what importing the module did
+    monkeypatch.setitem(visits.EVENT_FIELDS, Visit.Corrected, frozenset({"timestamp", "actual_start", "actual_end"}))
+    with pytest.raises(TypeError, match="Corrected has fields"):
+        visits._check_event_fields()

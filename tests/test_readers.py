@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -19,12 +22,32 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning.ingest import readers
-from ersattning.ingest.readers import Chunk, CsvDialect, ReadError, read_csv, read_parquet, read_rows, read_xes, sniff_csv
+from ersattning.ingest.readers import (
+    Chunk,
+    CsvDialect,
+    ReadError,
+    csv_plain,
+    read_csv,
+    read_parquet,
+    read_rows,
+    read_xes,
+    sniff_csv,
+    xes,
+)
+from ersattning.ingest.readers import csv as csv_general
+from ersattning.ingest.readers.csv import read_general
 
 DATA = Path(__file__).parent / "data"
 
 
-def _all(chunks) -> tuple[pd.DataFrame, list[int]]:
+@contextlib.contextmanager
+def _block_bytes(n: int) -> Iterator[None]:
+    """The readers' block size set to ``n`` bytes (small blocks: every boundary case in a short file)."""
+    with mock.patch.object(csv_general, "BLOCK_BYTES", n), mock.patch.object(csv_plain, "BLOCK_BYTES", n), mock.patch.object(xes, "BLOCK_BYTES", n):
+        yield
+
+
+def _all(chunks: Iterable[Chunk]) -> tuple[pd.DataFrame, list[int]]:
     """All chunks as one frame (fresh index) and the line of every row; checks the chunks fit together."""
     chunks = list(chunks)
     assert chunks, "no chunks"
@@ -177,7 +200,7 @@ GOLDEN = [
 
 @pytest.mark.parametrize(("name", "columns", "rows", "lines"), GOLDEN, ids=[g[0] for g in GOLDEN])
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
-def test_golden_file_read_back_exactly(name, columns, rows, lines, chunk_rows) -> None:
+def test_golden_file_read_back_exactly(name: str, columns: list[str], rows: list[list[str | None]], lines: list[int], chunk_rows: int) -> None:
     chunks = list(read_rows(DATA / name, chunk_rows=chunk_rows))
     assert [len(c) for c in chunks[:-1]] == [chunk_rows] * (len(chunks) - 1)
     assert 1 <= len(chunks[-1]) <= chunk_rows
@@ -390,7 +413,7 @@ def test_undecodable_bytes_name_file_and_line(tmp_path: Path) -> None:
 def test_undecodable_bytes_line_across_small_blocks(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes("a;b\nå;1\nä;2\n".encode() + b"\xf6;3\n")
-    with mock.patch.object(readers, "_BLOCK_BYTES", 3), pytest.raises(ReadError, match=r"line 4: ") as e:
+    with _block_bytes(3), pytest.raises(ReadError, match=r"line 4: ") as e:
         list(read_csv(p, encoding="utf-8"))
     assert e.value.line == 4
 
@@ -427,7 +450,7 @@ CELL = st.text(alphabet=st.sampled_from(list('ab ;,\t"\nåäöÖé0,5')), max_si
 
 
 @st.composite
-def csv_files(draw):
+def csv_files(draw: st.DrawFn) -> tuple[list[str], list[list[str]], str, str, list[bool], str]:
     ncol = draw(st.integers(1, 4))
     rows = draw(st.lists(st.lists(CELL, min_size=ncol, max_size=ncol), max_size=12))
     delimiter = draw(st.sampled_from([";", ",", "\t"]))
@@ -439,7 +462,7 @@ def csv_files(draw):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=csv_files(), chunk_rows=st.integers(1, 7), block=st.integers(1, 40))
-def test_any_chunking_gives_the_same_rows_and_lines(tmp_path: Path, spec, chunk_rows: int, block: int) -> None:
+def test_any_chunking_gives_the_same_rows_and_lines(tmp_path: Path, spec: Any, chunk_rows: int, block: int) -> None:
     header, rows, delimiter, terminator, blanks, encoding = spec
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator=terminator)
@@ -458,7 +481,7 @@ def test_any_chunking_gives_the_same_rows_and_lines(tmp_path: Path, spec, chunk_
     expected = [r for r, k in zip(expected, keep, strict=True) if k]
     expected_lines = [x for x, k in zip(expected_lines, keep, strict=True) if k]
 
-    with mock.patch.object(readers, "_BLOCK_BYTES", block):
+    with _block_bytes(block):
         small = list(read_csv(p, chunk_rows=chunk_rows, delimiter=delimiter))
     big = list(read_csv(p, chunk_rows=1000, delimiter=delimiter))
     if not expected:
@@ -481,7 +504,14 @@ CP1252_CHARS = list("abzABZåäöÅÄÖéü€‰0129 .-:/()'#\\\t\x0b\x1f\xa0")
 UTF8_CHARS = CP1252_CHARS + list("łß中😀\u2028\u3000\ufeff")
 
 
-def _outcome(chunks) -> list[Chunk] | tuple[str, int | None]:
+def _text(chunk: Chunk, name: str) -> pa.Array:
+    """The chunk's column as Arrow text (the test fails if it is not all text)."""
+    arr = chunk.arrow(name)
+    assert arr is not None
+    return arr
+
+
+def _outcome(chunks: Iterable[Chunk]) -> list[Chunk] | tuple[str, int | None]:
     try:
         return list(chunks)
     except ReadError as e:
@@ -498,12 +528,12 @@ def _assert_same_chunks(fast: list[Chunk], general: list[Chunk]) -> None:
         assert f.table.column_names == list(g.frame.columns)
         assert all(t == pa.string() for t in f.table.schema.types)
         for name in f.table.column_names:
-            assert f.arrow(name).equals(g.arrow(name))
+            assert _text(f, name).equals(g.arrow(name))
         pd.testing.assert_frame_equal(f.frame, g.frame)
 
 
 @st.composite
-def plain_csv_files(draw):
+def plain_csv_files(draw: st.DrawFn) -> tuple[list[str], list[list[str]], str, str, str, bool]:
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]))
     delimiter = draw(st.sampled_from([";", ",", "\t"]))
     chars = [c for c in (CP1252_CHARS if encoding == "cp1252" else UTF8_CHARS) if c != delimiter]
@@ -519,19 +549,20 @@ def plain_csv_files(draw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=plain_csv_files(), chunk_rows=st.integers(1, 7), block=st.one_of(st.integers(1, 64), st.just(1 << 20)))
-def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, spec, chunk_rows: int, block: int) -> None:
+def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, spec: Any, chunk_rows: int, block: int) -> None:
     header, rows, delimiter, encoding, terminator, final_newline = spec
     text = terminator.join(delimiter.join(r) for r in [header, *rows]) + (terminator if final_newline else "")
     p = tmp_path / "plain.csv"
     p.write_bytes(text.encode(encoding))
-    with mock.patch.object(readers, "_BLOCK_BYTES", block):
+    with _block_bytes(block):
         dialect = sniff_csv(p, encoding=encoding, delimiter=delimiter)
-        assert readers._is_plain(p, dialect)
+        assert csv_plain.is_plain(p, dialect)
         fast = _outcome(read_csv(p, chunk_rows=chunk_rows, encoding=encoding, delimiter=delimiter))
-        general = _outcome(readers._read_csv(str(p), chunk_rows, dialect))
+        general = _outcome(read_general(str(p), chunk_rows, dialect))
     if isinstance(general, tuple):  # two header names alike once stripped
         assert fast == general
         return
+    assert not isinstance(fast, tuple)
     _assert_same_chunks(fast, general)
     if rows:
         frame, lines = _all(fast)
@@ -564,10 +595,10 @@ def test_plain_csv_fast_path_gives_what_the_general_path_gives(tmp_path: Path, s
 def test_files_that_are_not_plain_take_the_general_path(tmp_path: Path, text: str, encoding: str) -> None:
     p = _write(tmp_path, text, encoding=encoding)
     dialect = sniff_csv(p, delimiter=";" if ";" in text else None)
-    assert not readers._is_plain(p, dialect)
+    assert not csv_plain.is_plain(p, dialect)
     got = _outcome(read_csv(p, chunk_rows=2, delimiter=dialect.delimiter))
     if isinstance(got, tuple):
-        assert got == _outcome(readers._read_csv(str(p), 2, dialect))
+        assert got == _outcome(read_general(str(p), 2, dialect))
     else:
         assert got and all(c.table is None for c in got)
 
@@ -584,7 +615,7 @@ def test_bytes_that_do_not_decode_take_the_general_path_and_its_error(tmp_path: 
     with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\xf6' cannot be decoded as utf-8"):
         list(read_csv(p, encoding="utf-8"))
     p.write_bytes("a;b\nå;1\n".encode("cp1252") + b"\x81;3\n")  # undefined in Windows-1252
-    assert not readers._is_plain(p, sniff_csv(p))
+    assert not csv_plain.is_plain(p, sniff_csv(p))
     with pytest.raises(ReadError, match=r"x\.csv, line 3: bytes b'\\x81' cannot be decoded as cp1252"):
         list(read_csv(p))
 
@@ -596,18 +627,18 @@ def test_excel_export_without_quotes_takes_the_fast_path(tmp_path: Path) -> None
     assert sniff_csv(p) == CsvDialect(encoding="cp1252", delimiter=";", decimal=",")
     chunks = list(read_rows(p, chunk_rows=2))
     assert [c.table is not None for c in chunks] == [True, True]
-    assert chunks[0].table.column_names == header.split(";")
-    assert chunks[0].arrow("Utförare").to_pylist() == ["Hemtjänst Söder"] * 2
-    assert chunks[0].arrow("Utförd tid (h)").to_pylist() == ["0,45", None]
+    assert chunks[0].table is not None and chunks[0].table.column_names == header.split(";")
+    assert _text(chunks[0], "Utförare").to_pylist() == ["Hemtjänst Söder"] * 2
+    assert _text(chunks[0], "Utförd tid (h)").to_pylist() == ["0,45", None]
     assert [c.lines.tolist() for c in chunks] == [[2, 3], [4]]
-    _assert_same_chunks(chunks, list(readers._read_csv(str(p), 2, sniff_csv(p))))
+    _assert_same_chunks(chunks, list(read_general(str(p), 2, sniff_csv(p))))
 
 
 def test_chunk_from_a_table_makes_its_frame_once() -> None:
     table = pa.table({"a": pa.chunked_array([["x", None], ["z"]], type=pa.string()), "b": pa.array([" y", None, ""])})
     c = Chunk(path="p", first_row=1, frame=None, lines=np.array([2, 3, 4]), table=table)
     assert len(c) == 3 and c._frame_value is None
-    assert c.arrow("a").to_pylist() == ["x", None, "z"] and isinstance(c.arrow("a"), pa.StringArray)
+    assert _text(c, "a").to_pylist() == ["x", None, "z"] and isinstance(c.arrow("a"), pa.StringArray)
     frame = c.frame
     assert frame is c.frame
     assert _rows(frame) == [["x", " y"], [None, None], ["z", ""]]
@@ -618,8 +649,8 @@ def test_chunk_from_a_frame_gives_arrow_columns_of_text_only() -> None:
     frame = pd.DataFrame({"a": ["x", None], "n": [1, 2], "e": [None, None]}, dtype=object)
     c = Chunk(path="p", first_row=1, frame=frame, lines=np.array([2, 3]))
     assert c.table is None and len(c) == 2
-    assert c.arrow("a").to_pylist() == ["x", None]
-    assert c.arrow("e").to_pylist() == [None, None] and c.arrow("e").type == pa.string()
+    assert _text(c, "a").to_pylist() == ["x", None]
+    assert _text(c, "e").to_pylist() == [None, None] and _text(c, "e").type == pa.string()
     assert c.arrow("n") is None
     with pytest.raises(KeyError):
         c.arrow("missing")

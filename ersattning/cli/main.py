@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -24,6 +24,10 @@ from ersattning.scenario import Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, open_store, resolve_store_url
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
+
+if TYPE_CHECKING:  # the import command loads the importer only when it runs
+    from ersattning.ingest.options import Progress
+    from ersattning.ingest.report import ImportReport
 
 STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
 
@@ -355,19 +359,20 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
     """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent."""
     from ersattning.ingest.events import import_events
     from ersattning.ingest.mapping import load_mapping
+    from ersattning.ingest.options import ImportOptions
     from ersattning.ingest.recipients import import_decisions, import_stays
     from ersattning.ingest.visits import import_visits
     from ersattning.privacy import Pseudonymiser, load_key
 
-    def work() -> Any:
+    def work() -> ImportReport:
         mapping = load_mapping(mapping_path)
         pseudonymiser = Pseudonymiser(load_key())
         store = open_store(resolve_store_url(store_url), create=True)
-        show = _rows_progress()
+        options = ImportOptions(strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=_rows_progress())
         run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events}[kind]
-        return run_import(store, paths, mapping, pseudonymiser, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=show)
+        return run_import(store, paths, mapping, pseudonymiser, options)
 
-    report = run_guarded(work)
+    report: ImportReport = run_guarded(work)
     if sys.stderr.isatty():
         click.echo("", err=True)
     for line in report.summary():
@@ -378,7 +383,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
         click.echo("dry run: nothing was written to the store")
 
 
-def _rows_progress() -> Any:
+def _rows_progress() -> Progress | None:
     """Rows, rows/s and the time left on a terminal; nothing when output is not a TTY."""
     if not sys.stderr.isatty():
         return None

@@ -33,15 +33,15 @@ def _arrow(values: pd.Series) -> pa.Array | None:
         return None
 
 
-def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | None = None) -> pd.Series:
+def text_column(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | None = None) -> pd.Series:
     """A column's cells, stripped, with empty cells as None (vectorized in Arrow; the cells' own
     strings are kept where nothing is stripped, so no new objects are made for them)."""
     if column not in frame:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     arr = arrow.get(column) if arrow is not None and column in arrow else _arrow(frame[column])
     if arr is None:
-        stripped = frame[column].astype("string").str.strip()
-        return stripped.astype(object).where(stripped.notna() & (stripped != ""), None)
+        text = frame[column].astype("string").str.strip()
+        return text.astype(object).where(text.notna() & (text != ""), None)
     values = frame[column].to_numpy(dtype=object)
     trimmed = pc.utf8_trim_whitespace(arr)
     length = pc.binary_length(trimmed)
@@ -52,26 +52,27 @@ def _text(frame: pd.DataFrame, column: str, arrow: dict[str, pa.Array | None] | 
     return pd.Series(values, index=frame.index, dtype=object, copy=False)
 
 
-def _chunk_arrow(chunk: Chunk) -> dict[str, pa.Array]:
+def chunk_columns(chunk: Chunk) -> dict[str, pa.Array]:
     """The chunk's columns as Arrow text, named as in the file (``Chunk.arrow``: the reader's Arrow
     table when it made one, no Python string per cell); columns that are not all text as their ``str``."""
     names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
     out = {}
     for name in names:
         arr = chunk.arrow(name)
-        out[name] = arr if arr is not None else _as_text(chunk.frame[name])
+        out[name] = arr if arr is not None else as_arrow_text(chunk.frame[name])
     return out
 
 
-def _as_text(values: pd.Series) -> pa.Array:
+def as_arrow_text(values: pd.Series) -> pa.Array:
     """Object cells as Arrow text; cells that are not text (a caller's numbers) as their ``str``."""
     arr = _arrow(values)
     if arr is None:
-        arr = pa.array([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values], type=pa.string())
+        cells = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+        arr = pa.array(cells, type=pa.string())
     return arr
 
 
-def _renamed(source: dict[str, pa.Array], mapping: Mapping, n: int) -> dict[str, pa.Array]:
+def renamed_columns(source: dict[str, pa.Array], mapping: Mapping, n: int) -> dict[str, pa.Array]:
     """Columns under their canonical names, with the mapping's ``defaults`` in empty cells and for
     columns the file lacks (as ``Mapping.fill_defaults`` does for a frame)."""
     cols = {mapping.columns.get(name, name): arr for name, arr in source.items()}
@@ -85,15 +86,15 @@ _EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _EDGE_SPACE[0x80:] = True
 
 
-def _is_cancelled(status: np.ndarray) -> np.ndarray:
+def is_cancelled(status: np.ndarray) -> np.ndarray:
     return pd.Series(status, dtype=object).isin(("cancelled_by_recipient", "cancelled_by_provider")).to_numpy()
 
 
-def _stripped(arr: pa.Array) -> pa.Array:
+def stripped(arr: pa.Array) -> pa.Array:
     """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
     one look at each cell's first and last byte shows: then the column is kept as it is."""
     offsets, data = _buffers(arr)
-    valid = _valid(arr)
+    valid = is_present(arr)
     if len(data) and np.array_equal(valid, np.diff(offsets) > 0):  # no empty text (and no null holding any)
         if not (_EDGE_SPACE[data[offsets[:-1][valid]]].any() or _EDGE_SPACE[data[offsets[1:][valid] - 1]].any()):
             return arr
@@ -101,7 +102,7 @@ def _stripped(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
 
 
-def _objects(arr: pa.Array) -> pd.Series:
+def as_objects(arr: pa.Array) -> pd.Series:
     """Arrow text as an object Series (``str`` or None), one Python string per distinct value rather than per cell."""
     if arr.null_count == len(arr):
         return pd.Series(np.full(len(arr), None, dtype=object), dtype=object)
@@ -111,7 +112,7 @@ def _objects(arr: pa.Array) -> pd.Series:
     return pd.Series(uniques[codes], dtype=object, copy=False)
 
 
-def _valid(arr: pa.Array) -> np.ndarray:
+def is_present(arr: pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False)
 
 
@@ -156,7 +157,7 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets - offsets[0], data
 
 
-def _personnummer_in(values: pa.Array | pd.Series) -> np.ndarray:
+def personnummer_in(values: pa.Array | pd.Series) -> np.ndarray:
     """``find_personnummer`` on Arrow text (only the cells that pass the cheap screen become Python
     strings) or on an object Series (each distinct value looked at once)."""
     if isinstance(values, pa.Array):
@@ -171,7 +172,7 @@ def _personnummer_in(values: pa.Array | pd.Series) -> np.ndarray:
     return np.append(find_personnummer(pd.Series(np.asarray(uniques, dtype=object), dtype=object)), False)[codes]
 
 
-def _mapped(values: pd.Series, table: dict[str, str]) -> pd.Series:
+def mapped_values(values: pd.Series, table: dict[str, str]) -> pd.Series:
     """Source values → canonical values, looked up once per distinct value."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     lookup = np.array([table.get(u, u) for u in uniques] + [None], dtype=object)
@@ -187,9 +188,9 @@ def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndar
     Cells in the usual fixed-width forms (``YYYY-MM-DD HH:MM[:SS]``, also with
     ``T``) are read with numpy on Arrow's bytes; all others as pandas reads them.
     """
-    arr = values if isinstance(values, pa.Array) else _as_text(values)
+    arr = values if isinstance(values, pa.Array) else as_arrow_text(values)
     n = len(arr)
-    present = _valid(arr)
+    present = is_present(arr)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     if not present.any():
         return out, np.zeros(n, dtype=bool)
@@ -268,7 +269,7 @@ def parse_minutes(values: pd.Series | pa.Array, unit: str, decimal: str) -> tupl
     an h:mm column) is ambiguous and rejected, never reinterpreted.
     """
     if isinstance(values, pa.Array):
-        values = _objects(values)  # durations repeat: few distinct strings
+        values = as_objects(values)  # durations repeat: few distinct strings
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     if len(uniques) < len(values) // 2:  # durations repeat: read each distinct one once
         out, bad = parse_minutes(pd.Series(np.asarray(uniques, dtype=object)), unit, decimal)
@@ -290,7 +291,7 @@ def parse_minutes(values: pd.Series | pa.Array, unit: str, decimal: str) -> tupl
     return out, present & ~ok
 
 
-def _split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+def split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
     """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
     values = cells.to_numpy(dtype=object)
     first = values.copy()

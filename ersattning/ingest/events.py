@@ -88,23 +88,23 @@ writes nothing on the first problem.
 
 from __future__ import annotations
 
-import csv
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ersattning.ingest.cells import _text, parse_minutes, parse_times
+from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
+from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine
-from ersattning.ingest.strict import checked_first
+from ersattning.ingest.strict import Paths, checked_first
 from ersattning.ingest.visits import import_visit_chunks
 from ersattning.privacy import Pseudonymiser, find_personnummer
+from ersattning.store import Store
 
 SCHEDULE, START, COMPLETE, WITHDRAW, ABORT = range(5)
 _ROLES = {"schedule": SCHEDULE, "start": START, "complete": COMPLETE, "withdraw": WITHDRAW, "abort": ABORT}
@@ -163,9 +163,9 @@ class EventReport(ImportReport):
 class _VisitChunk(Chunk):
     """Visit rows made from events, with the events each came from (for the quarantine)."""
 
-    events: pd.DataFrame | None = None  # the source rows of the events, as read
-    event_lines: np.ndarray | None = None
-    event_of: np.ndarray | None = None  # (visits, 3) positions in ``events`` (schedule, start, closing), -1 for none
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)  # the source rows of the events, as read
+    event_lines: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    event_of: np.ndarray = field(default_factory=lambda: np.empty((0, 3), np.int64))  # (visits, 3) positions in ``events`` (schedule, start, closing), -1 for none
 
 
 class _EventQuarantine(Quarantine):
@@ -190,14 +190,10 @@ class _EventQuarantine(Quarantine):
             self.report.quarantined[why] += 1
         if self.path is None or not len(raw):
             return
-        if self._file is None:
-            self._file = self.path.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._file)
-            self._columns = list(raw.columns)
-            self._writer.writerow(["file", "line", "reason", *self._columns])
-        frame = raw.reindex(columns=self._columns)
+        writerow, columns = self.rows(self.path, list(raw.columns))
+        frame = raw.reindex(columns=columns)
         for line, reason, values in zip(lines, reasons, frame.itertuples(index=False), strict=True):
-            self._writer.writerow(
+            writerow(
                 [
                     path,
                     int(line),
@@ -207,33 +203,9 @@ class _EventQuarantine(Quarantine):
             )
 
 
-@checked_first
-def import_events(
-    store,
-    paths: Iterable[str],
-    mapping: Mapping,
-    pseudonymiser: Pseudonymiser,
-    *,
-    strict: bool = False,
-    quarantine: str | Path | None = None,
-    dry_run: bool = False,
-    chunk_rows: int = 200_000,
-    progress: Callable[[int, float], None] | None = None,
-    now: datetime | None = None,
-) -> EventReport:
+def import_events(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> EventReport:
     """Import event rows from the files as visits; see the module docstring."""
-    return _run(
-        store,
-        paths,
-        mapping,
-        pseudonymiser,
-        strict=strict,
-        quarantine=quarantine,
-        dry_run=dry_run,
-        chunk_rows=chunk_rows,
-        progress=progress,
-        now=now,
-    )
+    return checked_first(_run, store, paths, mapping, pseudonymiser, options)
 
 
 def _visit_mapping(mapping: Mapping) -> Mapping:
@@ -247,15 +219,13 @@ def _visit_mapping(mapping: Mapping) -> Mapping:
     )
 
 
-def _run(store, paths, mapping, pseudonymiser, *, strict, quarantine, dry_run, chunk_rows, progress, now) -> EventReport:
+def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> EventReport:
     started = time.perf_counter()
     report = EventReport()
-    q = _EventQuarantine(quarantine, report)
+    q = _EventQuarantine(options.quarantine, report)
     try:
-        chunks = _visit_chunks(paths, mapping, report, q, strict, chunk_rows, progress, started)
-        visits = import_visit_chunks(
-            store, chunks, _visit_mapping(mapping), pseudonymiser, quarantine=q, strict=strict, dry_run=dry_run, now=now
-        )
+        chunks = _visit_chunks(paths, mapping, report, q, options, started)
+        visits = import_visit_chunks(store, chunks, _visit_mapping(mapping), pseudonymiser, q, options)
     finally:
         q.close()
     report.rows_imported, report.rows_unchanged, report.events_written = (
@@ -267,17 +237,15 @@ def _run(store, paths, mapping, pseudonymiser, *, strict, quarantine, dry_run, c
     return report
 
 
-def _visit_chunks(
-    paths, mapping: Mapping, report: EventReport, q: _EventQuarantine, strict: bool, chunk_rows: int, progress, started: float
-) -> Iterator[_VisitChunk]:
+def _visit_chunks(paths: list[str], mapping: Mapping, report: EventReport, q: _EventQuarantine, options: ImportOptions, started: float) -> Iterator[_VisitChunk]:
     for path in paths:
-        pairer = _Pairer(mapping, report, q, strict)
-        for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+        pairer = _Pairer(mapping, report, q, options.strict)
+        for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
             visits = pairer.add(chunk)
             if visits is not None:
                 yield visits
-            if progress:
-                progress(report.rows_read, time.perf_counter() - started)
+            if options.progress:
+                options.progress(report.rows_read, time.perf_counter() - started, None)
         visits = pairer.finish()
         if visits is not None:
             yield visits
@@ -307,7 +275,7 @@ class _Pairer:
         self.report = report
         self.q = q
         self.strict = strict
-        self.path: str | None = None
+        self.path = ""  # the file being read (set by add)
         self.carry: pd.DataFrame | None = None  # parsed events still open (columns below), with their source rows
         self.carry_raw: pd.DataFrame | None = None
         self.last_time = pd.Series(dtype="datetime64[s]")  # the latest timestamp seen in each group
@@ -327,7 +295,7 @@ class _Pairer:
         return self._stop(self._pair(events, raw, final=False))
 
     def finish(self) -> _VisitChunk | None:
-        if self.carry is None or not len(self.carry):
+        if self.carry is None or self.carry_raw is None or not len(self.carry):
             return None
         return self._stop(self._pair(self.carry.iloc[:0], self.carry_raw.iloc[:0], final=True))
 
@@ -394,12 +362,12 @@ class _Pairer:
             skipped |= hit
 
         cells = {
-            c: _text(frame, c)
+            c: text_column(frame, c)
             for c in ("case", "activity", "lifecycle", "resource", "recipient", "provider", "team", "registration")
         }
         for c in ("case", "activity"):
             reject(cells[c].isna().to_numpy(), f"{c} missing")
-        stamp_text = _text(frame, "timestamp")
+        stamp_text = text_column(frame, "timestamp")
         reject(stamp_text.isna().to_numpy(), "timestamp missing")
         stamp, bad = parse_times(stamp_text, m)
         reject(
@@ -429,7 +397,7 @@ class _Pairer:
                 raise ImportError_(
                     f"{chunk.path}: the unit of duration is not declared (units: {{duration: minutes | decimal_hours | h:mm}} in the mapping)"
                 )
-            minutes, bad = parse_minutes(_text(frame, "duration"), unit, self.decimal)
+            minutes, bad = parse_minutes(text_column(frame, "duration"), unit, self.decimal)
             reject(bad, f"ambiguous unit in duration: expected {unit}")
             reject(minutes <= 0, "duration is not positive")
 
@@ -489,10 +457,10 @@ class _Pairer:
         last = self.last_time.reindex(groups).to_numpy().astype("datetime64[s]")[codes]
         latest = np.fmax(before, np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64)))
         back = registered & (ti < latest)
-        reason = "not in time order (earlier than a start, complete or abort before it of the same " + (
+        out_of_order = "not in time order (earlier than a start, complete or abort before it of the same " + (
             "case)" if self.mapping.events.case == "visit" else "case, activity and resource)"
         )
-        self._reject(raw, events, back, np.full(len(t), reason, dtype=object))
+        self._reject(raw, events, back, np.full(len(t), out_of_order, dtype=object))
         ok = registered & ~back
         seen = pd.Series(t[ok], index=groups[codes[ok]]).groupby(level=0).max()
         self.last_time = seen.combine_first(self.last_time) if len(self.last_time) else seen
@@ -580,13 +548,15 @@ class _Pairer:
     def _outcomes(self, events: pd.DataFrame) -> np.ndarray:
         """The visit status a withdraw or abort event stands for (mapping's events: outcomes, else the default)."""
         role = events["role"].to_numpy()
-        by_role = np.where(
-            role == WITHDRAW, DEFAULT_OUTCOMES["withdraw"], np.where(role == ABORT, DEFAULT_OUTCOMES["abort"], None)
-        ).astype(object)
+        by_role = np.full(len(role), None, dtype=object)
+        by_role[role == WITHDRAW] = DEFAULT_OUTCOMES["withdraw"]
+        by_role[role == ABORT] = DEFAULT_OUTCOMES["abort"]
         chosen = events["lifecycle"].map(self.mapping.events.outcomes).to_numpy(dtype=object)
         return np.where(pd.notna(chosen) & ((role == WITHDRAW) | (role == ABORT)), chosen, by_role)
 
-    def _visits(self, events, t, role, minutes, outcome, c, b, s) -> tuple[pd.DataFrame, np.ndarray]:
+    def _visits(
+        self, events: pd.DataFrame, t: np.ndarray, role: np.ndarray, minutes: np.ndarray, outcome: np.ndarray, c: np.ndarray, b: np.ndarray, s: np.ndarray
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Visit rows (canonical visit columns, times as UTC text) for closing events ``c`` with their start ``b`` and
         schedule ``s``, and the reason each is rejected (None if it is not)."""
         m = self.mapping

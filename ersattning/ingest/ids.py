@@ -46,7 +46,7 @@ def _uuid5_hex(name: str) -> str:
     return raw.hex()
 
 
-class _Ids:
+class ImportIds:
     """Pseudonyms and recipient ids of one import, each distinct source value hashed once for all chunks
     (the caches hold one entry per person, not per row)."""
 

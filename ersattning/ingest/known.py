@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ersattning import projection
 from ersattning.domain import Category
+from ersattning.projection.known_visits import visit_index
+from ersattning.store import Store
 
 _CATEGORIES = [x.value for x in Category]
 
@@ -38,22 +39,24 @@ def _digest(*columns: np.ndarray) -> np.ndarray:
     return h
 
 
-def _plan_digest(start: np.ndarray, minutes: np.ndarray, category_codes: np.ndarray, provider_codes: np.ndarray) -> np.ndarray:
+def plan_digest(start: np.ndarray, minutes: np.ndarray, category_codes: np.ndarray, provider_codes: np.ndarray) -> np.ndarray:
+    """A digest of each visit's plan: start, length, category and provider (a plan an import cannot change)."""
     return _digest(np.asarray(start).astype("datetime64[s]"), np.asarray(minutes).astype(np.int64), category_codes, provider_codes)
 
 
-def _actual_digest(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def actual_digest(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """A digest of each visit's registered times (a change becomes a correction)."""
     return _digest(np.asarray(start).astype("datetime64[s]"), np.asarray(end).astype("datetime64[s]"))
 
 
-class _Known:
+class KnownVisits:
     """What the store already knows about visits, keyed by the low 64 bits of their id.
 
     Visits this import adds are appended chunk by chunk, so a row repeated in
     a later chunk is recognised as well.
     """
 
-    def __init__(self, lo: np.ndarray, cols: dict[str, np.ndarray], recipients: set[str], providers: dict[str, int]) -> None:
+    def __init__(self, lo: np.ndarray, cols: dict[str, np.ndarray], recipients: frozenset[str], providers: dict[str, int]) -> None:
         self.n = len(lo)
         order = np.argsort(lo, kind="stable")
         self.sorted_lo = np.asarray(lo, dtype=np.uint64)[order]
@@ -63,26 +66,35 @@ class _Known:
         self.providers = providers
 
     @classmethod
-    def from_store(cls, store) -> _Known:
-        cached = projection.update(store)
-        st = cached.state
-        c = st.cols
-        start = c["actual_start_utc"]
-        end = start + (np.round(np.nan_to_num(c["actual_minutes"]) * 60)).astype("timedelta64[s]")
-        recipients = set(projection.fold_entities(cached.entity_events)["recipients"]["recipient"]) if len(cached.entity_events) else set()
-        providers = {v: i for i, v in enumerate(st.vocab["provider"].values)}
+    def from_store(cls, store: Store) -> KnownVisits:
+        v = visit_index(store)
+        end = v.actual_start_utc + (np.round(np.nan_to_num(v.actual_minutes) * 60)).astype("timedelta64[s]")
         cols = {
-            "hi": c["key_hi"], "version": c["version"], "status": c["status"], "actual": _actual_digest(start, end),
-            "plan": _plan_digest(c["planned_start_utc"], c["planned_minutes"], c["category"], c["provider"]),
+            "hi": v.key_hi, "version": v.version, "status": v.status, "actual": actual_digest(v.actual_start_utc, end),
+            "plan": plan_digest(v.planned_start_utc, v.planned_minutes, v.category, v.provider),
         }  # fmt: skip
-        return cls(c["key_lo"], cols, recipients, providers)
+        return cls(v.key_lo, cols, v.recipients, {name: i for i, name in enumerate(v.providers)})
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            cols, n = self.__dict__["cols"], self.__dict__["n"]
-            return cols[name][:n]
-        except KeyError:
-            raise AttributeError(name) from None
+    # each visit's entry (writable views: an update of a known visit writes through)
+    @property
+    def hi(self) -> np.ndarray:
+        return self.cols["hi"][: self.n]
+
+    @property
+    def version(self) -> np.ndarray:
+        return self.cols["version"][: self.n]
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.cols["status"][: self.n]
+
+    @property
+    def plan(self) -> np.ndarray:
+        return self.cols["plan"][: self.n]
+
+    @property
+    def actual(self) -> np.ndarray:
+        return self.cols["actual"][: self.n]
 
     def lookup(self, lo: np.ndarray) -> np.ndarray:
         """The position of each id's visit, -1 for ids not known."""
@@ -98,6 +110,7 @@ class _Known:
         return table[codes]
 
     def add(self, lo: np.ndarray, **columns: np.ndarray) -> None:
+        """New visits (columns as ``_KNOWN_COLUMNS``), found by later chunks of the same import."""
         m = len(lo)
         if not m:
             return
@@ -118,5 +131,6 @@ class _Known:
         self.n = n + m
 
 
-def _category_codes(category: np.ndarray) -> np.ndarray:
+def category_codes(category: np.ndarray) -> np.ndarray:
+    """Category names as the fold's codes (``domain.Category`` order, -1 for an unknown name)."""
     return pd.Index(_CATEGORIES).get_indexer(category).astype(np.int8)

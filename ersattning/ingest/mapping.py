@@ -20,12 +20,15 @@ explicitly — units are declared, never guessed::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ersattning.yamlconf import validate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Unit = Literal["minutes", "decimal_hours", "h:mm"]
 
@@ -101,12 +104,12 @@ class EventOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    case: Literal["recipient", "visit"] = Field("recipient", description="what a case is: a recipient (a trace per recipient) or one visit (the case id is the visit's source key)")
+    case: Literal["recipient", "visit"] = Field(default="recipient", description="what a case is: a recipient (a trace per recipient) or one visit (the case id is the visit's source key)")
     transitions: dict[str, Transition] = Field(default_factory=dict, description="other lifecycle values → schedule | start | complete | withdraw | abort (the XES standard's are known)")
     outcomes: dict[str, VisitStatus] = Field(
         default_factory=dict, description="lifecycle value of a withdraw or abort → visit status (defaults: withdraw cancelled_by_recipient, ate_abort and pi_abort cancelled_by_provider)"
     )
-    instant_minutes: float | None = Field(None, gt=0, le=16 * 60, description="length of a visit made from a complete event with neither a start nor a duration; unset: such events are quarantined")
+    instant_minutes: float | None = Field(default=None, gt=0, le=16 * 60, description="length of a visit made from a complete event with neither a start nor a duration; unset: such events are quarantined")
 
 
 class SkipRule(BaseModel):
@@ -129,16 +132,16 @@ class Mapping(BaseModel):
     columns: dict[str, str] = Field(default_factory=dict, description="source column → canonical column")
     values: dict[str, dict[str, str]] = Field(default_factory=dict, description="canonical column → {source value: canonical value}")
     units: dict[str, Unit] = Field(default_factory=dict, description="unit of each duration column (planned_duration, actual_duration, granted): minutes | decimal_hours | h:mm")
-    timezone: str = Field("Europe/Stockholm", description="time zone of local times without an offset")
-    date_format: str | None = Field(None, description="strptime format of dates and times; ISO 8601 when not given")
-    decimal: Literal[",", "."] | None = Field(None, description="decimal separator; from the file when not given")
+    timezone: str = Field(default="Europe/Stockholm", description="time zone of local times without an offset")
+    date_format: str | None = Field(default=None, description="strptime format of dates and times; ISO 8601 when not given")
+    decimal: Literal[",", "."] | None = Field(default=None, description="decimal separator; from the file when not given")
     encoding: str | None = None
     delimiter: str | None = None
     skip: list[SkipRule] = Field(default_factory=list)
-    default_provider: str | None = Field(None, description="provider for rows without one")
+    default_provider: str | None = Field(default=None, description="provider for rows without one")
     defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
     staff_separator: str = "|"
-    events: EventOptions = Field(default_factory=EventOptions, description="event logs only (--kind events)")
+    events: EventOptions = Field(default_factory=lambda: EventOptions(), description="event logs only (--kind events)")
 
     @field_validator("timezone")
     @classmethod
@@ -158,7 +161,7 @@ class Mapping(BaseModel):
                 raise ValueError(f"{column!r} is not a canonical column ({', '.join(sorted(known))})")
         return v
 
-    def fill_defaults(self, frame):
+    def fill_defaults(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The renamed rows with the mapping's ``defaults`` in empty cells and for columns the file lacks."""
         if not self.defaults:
             return frame

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from datetime import timedelta
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class StaffIntervals:
         self.latest = _NEVER
         self.peak = 0  # most intervals held in memory at once
         self.spilled = 0
-        self._file = None  # an unnamed temporary file: nothing is left behind, even after a kill
+        self._file: IO[bytes] | None = None  # an unnamed temporary file: nothing is left behind, even after a kill
         self._spills: list[int] = []  # where each spill starts in it
 
     def code(self, staff: np.ndarray) -> np.ndarray:
@@ -56,11 +57,12 @@ class StaffIntervals:
         """Which of the new intervals overlap (by more than a minute) one accepted before, or an earlier-starting one among themselves."""
         clash = _overlaps(self.staff, self.start, self.end, staff, start, end)
         old = start < self.horizon
-        if old.any() and self._spills:
+        if old.any() and self._spills and self._file is not None:
             idx = np.flatnonzero(old)
+            spill = self._file
             for offset in self._spills:
-                self._file.seek(offset)
-                s_staff, s_start, s_end = (np.load(self._file) for _ in range(3))
+                spill.seek(offset)
+                s_staff, s_start, s_end = (np.load(spill) for _ in range(3))
                 keep = np.isin(s_staff, staff[idx])
                 if keep.any():
                     hit = _overlaps(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
@@ -82,10 +84,11 @@ class StaffIntervals:
         if out.any():
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="ersattning-overlap-")
-            self._file.seek(0, os.SEEK_END)
-            self._spills.append(self._file.tell())
+            spill = self._file
+            spill.seek(0, os.SEEK_END)
+            self._spills.append(spill.tell())
             for values in (self.staff[out], self.start[out], self.end[out]):
-                np.save(self._file, values, allow_pickle=False)
+                np.save(spill, values, allow_pickle=False)
             self.spilled += int(out.sum())
             self.staff, self.start, self.end = self.staff[~out], self.start[~out], self.end[~out]
 

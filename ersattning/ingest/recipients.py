@@ -10,21 +10,23 @@ what the store already holds; re-importing the same rows adds nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import _text, parse_minutes, parse_times
+from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
+from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
-from ersattning.ingest.strict import checked_first
+from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser
+from ersattning.store import Store
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for
 
 _EVENTS = {
@@ -41,7 +43,7 @@ _EVENTS = {
 class _RecipientState:
     """What the store knows about recipients: versions, providers, decisions and stays."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: Store) -> None:
         cached = projection.update(store)
         ev = cached.entity_events
         self.version: dict[str, int] = ev.groupby("aggregate")["version"].max().to_dict() if len(ev) else {}
@@ -121,37 +123,48 @@ def _add_events(batch: EventBatch, rows: list[dict], state: _RecipientState) -> 
         batch.add(encoder_for(event_class), part["recipient"].to_numpy().astype("S32"), part["version"].to_numpy(), cols)
 
 
-def _run(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, rows_of: Callable[..., list[dict]], *, strict: bool, quarantine: str | Path | None, dry_run: bool, chunk_rows: int, progress: Callable[[int, float], None] | None, now: datetime | None) -> ImportReport:
+RowsOf = Callable[[Chunk, Mapping, Pseudonymiser, "_RecipientState", Quarantine, ImportReport, bool, np.datetime64], list[dict[str, Any]]]
+
+
+def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, rows_of: RowsOf, options: ImportOptions) -> ImportReport:
     """Read the files chunk by chunk; each chunk's recipient events go in as one transaction."""
     started = time.perf_counter()
     report = ImportReport()
     state = _RecipientState(store)
-    q = Quarantine(quarantine)
-    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
+    q = Quarantine(options.quarantine)
+    recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     try:
         for path in paths:
-            for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
-                rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, strict, recorded_now)
+            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+                rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, options.strict, recorded_now)
                 batch = EventBatch.empty()
                 _add_events(batch, rows, state)
-                if len(batch) and not dry_run:
+                if len(batch) and not options.dry_run:
                     report.events_written += append_batch(store, batch)
-                if progress:
-                    progress(report.rows_read, time.perf_counter() - started)
+                if options.progress:
+                    options.progress(report.rows_read, time.perf_counter() - started, None)
     finally:
         q.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-@checked_first
-def import_decisions(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
-    return _run(store, paths, mapping, pseudonymiser, _decision_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
+def import_decisions(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
+    """Import decision rows; see the module docstring."""
+    return checked_first(_decisions, store, paths, mapping, pseudonymiser, options)
 
 
-@checked_first
-def import_stays(store, paths: Iterable[str], mapping: Mapping, pseudonymiser: Pseudonymiser, *, strict: bool = False, quarantine: str | Path | None = None, dry_run: bool = False, chunk_rows: int = 200_000, progress: Callable[[int, float], None] | None = None, now: datetime | None = None) -> ImportReport:
-    return _run(store, paths, mapping, pseudonymiser, _stay_rows, strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, now=now)
+def import_stays(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
+    """Import stay rows; see the module docstring."""
+    return checked_first(_stays, store, paths, mapping, pseudonymiser, options)
+
+
+def _decisions(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
+    return _run(store, paths, mapping, pseudonymiser, _decision_rows, options)
+
+
+def _stays(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
+    return _run(store, paths, mapping, pseudonymiser, _stay_rows, options)
 
 
 def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, state: _RecipientState, q: Quarantine, report: ImportReport, strict: bool, recorded_now: np.datetime64) -> list[dict]:
@@ -163,7 +176,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
         reason[mask & (reason == None)] = why  # noqa: E711
 
-    cells = {c: _text(frame, c) for c in ("recipient", "decision_id", "provider", "category", "per", "area", "birth_year")}
+    cells = {c: text_column(frame, c) for c in ("recipient", "decision_id", "provider", "category", "per", "area", "birth_year")}
     if mapping.default_provider:
         cells["provider"] = cells["provider"].fillna(mapping.default_provider)
     for column, table in mapping.values.items():
@@ -177,14 +190,14 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
         reject(cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy(), f"{c} not one of {', '.join(allowed)}")
     birth = pd.to_numeric(cells["birth_year"], errors="coerce")
     reject(cells["birth_year"].notna().to_numpy() & ~birth.between(1880, 2030).to_numpy(), "birth_year is not a year")
-    minutes, bad = parse_minutes(_text(frame, "granted"), mapping.units.get("granted", "minutes"), mapping.decimal or ".")
+    minutes, bad = parse_minutes(text_column(frame, "granted"), mapping.units.get("granted", "minutes"), mapping.decimal or ".")
     reject(bad | np.isnan(minutes), "granted missing or not in the declared unit")
-    valid_from, bad = _dates(_text(frame, "valid_from"), mapping)
+    valid_from, bad = _dates(text_column(frame, "valid_from"), mapping)
     reject(bad | np.isnat(valid_from), "valid_from missing or not a date")
-    valid_to, bad = _dates(_text(frame, "valid_to"), mapping)
+    valid_to, bad = _dates(text_column(frame, "valid_to"), mapping)
     reject(bad, "valid_to is not a date")
     reject(~np.isnat(valid_to) & (valid_to < valid_from), "valid_to before valid_from")
-    recorded, bad = parse_times(_text(frame, "recorded_at"), mapping)
+    recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     good = _finish(chunk, reason, q, report, strict)
 
@@ -239,19 +252,19 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
         reason[mask & (reason == None)] = why  # noqa: E711
 
-    cells = {c: _text(frame, c) for c in ("recipient", "stay_id", "kind")}
+    cells = {c: text_column(frame, c) for c in ("recipient", "stay_id", "kind")}
     for column, table in mapping.values.items():
         if column in cells:
             cells[column] = cells[column].map(lambda v, t=table: t.get(v, v) if v is not None else None)
     reject(cells["recipient"].isna().to_numpy(), "recipient missing")
     allowed = [k.value for k in StayKind]
     reject(~cells["kind"].isin(allowed).to_numpy(), f"kind not one of {', '.join(allowed)}")
-    start, bad = _dates(_text(frame, "start"), mapping)
+    start, bad = _dates(text_column(frame, "start"), mapping)
     reject(bad | np.isnat(start), "start missing or not a date")
-    end, bad = _dates(_text(frame, "end"), mapping)
+    end, bad = _dates(text_column(frame, "end"), mapping)
     reject(bad, "end is not a date")
     reject(~np.isnat(end) & (end < start), "end before start")
-    recorded, bad = parse_times(_text(frame, "recorded_at"), mapping)
+    recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     pseudonym = pseudonymiser.many(cells["recipient"])
     rid = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pseudonym], dtype=object)

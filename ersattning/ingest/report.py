@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -29,8 +31,8 @@ class ImportReport:
     rows_read: int = 0
     rows_imported: int = 0
     rows_unchanged: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    quarantined: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
     events_written: int = 0
     columns_with_personnummer: set[str] = field(default_factory=set)
     seconds: float = 0.0
@@ -55,27 +57,32 @@ class Quarantine:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
-        self._writer = None
-        self._file = None
-        self._columns: list[str] | None = None
+        self._file: TextIO | None = None
+        self._columns: list[str] = []
+
+    def rows(self, path: Path, columns: list[str]) -> tuple[Callable[[Iterable[Any]], object], list[str]]:
+        """A function writing one quarantined row, and the columns rows are written in: the first call's, which
+        the file's header (file, line, reason, the columns) names."""
+        if self._file is None:
+            self._file = path.open("w", newline="", encoding="utf-8")
+            self._columns = columns
+            csv.writer(self._file).writerow(["file", "line", "reason", *columns])
+        return csv.writer(self._file).writerow, self._columns
 
     def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
         if self.path is None or not len(rows):
             return
         names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
-        if self._file is None:
-            self._file = self.path.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._file)
-            self._columns = names
-            self._writer.writerow(["file", "line", "reason", *self._columns])
+        writerow, columns = self.rows(self.path, names)
+        values: Iterable[Iterable[Any]]
         if chunk.table is not None:  # only the rejected rows become Python strings
             taken = chunk.table.take(pa.array(rows))
-            cells = [taken.column(c).to_pylist() if c in names else [None] * len(rows) for c in self._columns]
+            cells = [taken.column(c).to_pylist() if c in names else [None] * len(rows) for c in columns]
             values = zip(*cells, strict=True)
         else:
-            values = chunk.frame.iloc[rows].reindex(columns=self._columns).itertuples(index=False)
+            values = chunk.frame.iloc[rows].reindex(columns=columns).itertuples(index=False)
         for line, reason, row in zip(chunk.lines[rows], reasons, values, strict=True):
-            self._writer.writerow([chunk.path, int(line), reason, *("" if v is None else v for v in row)])
+            writerow([chunk.path, int(line), reason, *("" if v is None else v for v in row)])
 
     def close(self) -> None:
         if self._file is not None:

@@ -9,21 +9,31 @@ The cost is reading the files twice, which is what strict asks for.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+import dataclasses
+import os
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
-Run = TypeVar("Run", bound=Callable[..., Any])
+from ersattning.ingest.mapping import Mapping
+from ersattning.ingest.options import ImportOptions
+from ersattning.privacy import Pseudonymiser
+from ersattning.store import Store
+
+Report = TypeVar("Report")
+Paths = Iterable[str | os.PathLike[str]]
 
 
-def checked_first(run: Run) -> Run:
-    """Wrap an import function ``run(store, paths, mapping, pseudonymiser, *, strict, quarantine, dry_run, progress, ...)``."""
-
-    @functools.wraps(run)
-    def wrapper(store: Any, paths: Any, mapping: Any, pseudonymiser: Any, *, strict: bool = False, dry_run: bool = False, quarantine: Any = None, progress: Any = None, **options: Any) -> Any:
-        paths = [str(p) for p in paths]  # read twice: an iterator would be empty the second time
-        if strict and not dry_run:
-            run(store, paths, mapping, pseudonymiser, strict=True, dry_run=True, quarantine=None, progress=None, **options)
-        return run(store, paths, mapping, pseudonymiser, strict=strict, dry_run=dry_run, quarantine=quarantine, progress=progress, **options)
-
-    return wrapper  # type: ignore[return-value]
+def checked_first(
+    run: Callable[[Store, list[str], Mapping, Pseudonymiser, ImportOptions], Report],
+    store: Store,
+    paths: Paths,
+    mapping: Mapping,
+    pseudonymiser: Pseudonymiser,
+    options: ImportOptions,
+) -> Report:
+    """``run(store, paths, mapping, pseudonymiser, options)``, after a dry run of it (no quarantine, no progress) that
+    checks everything when ``options.strict`` asks for it."""
+    listed = [str(p) for p in paths]  # read twice: an iterator would be empty the second time
+    if options.strict and not options.dry_run:
+        run(store, listed, mapping, pseudonymiser, dataclasses.replace(options, dry_run=True, quarantine=None, progress=None))
+    return run(store, listed, mapping, pseudonymiser, options)

@@ -20,11 +20,13 @@ times.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,111 +35,124 @@ import pyarrow.compute as pc
 
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.ingest.cells import (
-    _as_text,
-    _chunk_arrow,
-    _is_cancelled,
-    _mapped,
-    _objects,
-    _personnummer_in,
-    _renamed,
-    _split_staff,
-    _stripped,
-    _valid,
+    as_arrow_text,
+    as_objects,
+    chunk_columns,
+    is_cancelled,
+    is_present,
+    mapped_values,
     parse_minutes,
     parse_times,
+    personnummer_in,
+    renamed_columns,
+    split_staff,
+    stripped,
 )
-from ersattning.ingest.ids import _Ids, visit_ids
-from ersattning.ingest.known import _actual_digest, _category_codes, _Known, _plan_digest
+from ersattning.ingest.ids import ImportIds, visit_ids
+from ersattning.ingest.known import KnownVisits, actual_digest, category_codes, plan_digest
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
+from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.overlaps import StaffIntervals
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
-from ersattning.ingest.strict import checked_first
+from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser
+from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for
 
 MAX_VISIT_MINUTES = 16 * 60
 STATUSES = ("performed", "cancelled_by_recipient", "cancelled_by_provider", "missed", "planned")
 
+# The fields of each visit event, as the column builders below make them (checked against the event classes when
+# this module is imported, and each batch's columns against these, so the two cannot drift apart).
+_PLAN_FIELDS = ("timestamp", "recipient_id", "provider", "team", "category", "planned_start", "planned_minutes", "staff_planned")
+_PERFORMED_FIELDS = ("actual_start", "actual_end", "staff", "registration")
+_CANCELLED_FIELDS = ("by", "reason", "cancelled_at")
+EVENT_FIELDS: dict[type, frozenset[str]] = {
+    Visit.Planned: frozenset(_PLAN_FIELDS),
+    Visit.PlannedAndPerformed: frozenset((*_PLAN_FIELDS, *_PERFORMED_FIELDS, "performed_recorded_at")),
+    Visit.PlannedAndCancelled: frozenset((*_PLAN_FIELDS, *_CANCELLED_FIELDS, "cancelled_recorded_at")),
+    Visit.Performed: frozenset(("timestamp", *_PERFORMED_FIELDS)),
+    Visit.Cancelled: frozenset(("timestamp", *_CANCELLED_FIELDS)),
+    Visit.Corrected: frozenset(("timestamp", "actual_start", "actual_end", "reason")),
+}
+_NOT_COLUMNS = frozenset(("originator_id", "originator_version", "originator_topic"))  # set by the encoder and the batch
 
-@checked_first
-def import_visits(
-    store,
-    paths: Iterable[str],
-    mapping: Mapping,
-    pseudonymiser: Pseudonymiser,
-    *,
-    strict: bool = False,
-    quarantine: str | Path | None = None,
-    dry_run: bool = False,
-    chunk_rows: int = 200_000,
-    progress: Callable[..., None] | None = None,
-    now: datetime | None = None,
-    overlap_slack: timedelta = timedelta(days=1),
-) -> ImportReport:
+
+def _check_event_fields() -> None:
+    """Fail on import, not in some later import whose rows happen to need the event, when a visit event's fields
+    and the columns built here differ (the bulk encoder checks the columns too, but only of events it encodes)."""
+    for event_class, names in EVENT_FIELDS.items():
+        fields = {f.name for f in dataclasses.fields(event_class)} - _NOT_COLUMNS
+        if fields != names:
+            raise TypeError(
+                f"{event_class.__qualname__} has fields {sorted(fields)}, the visit import builds {sorted(names)}: update EVENT_FIELDS and the column builders"
+            )
+
+
+_check_event_fields()
+
+
+def import_visits(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
     """Import visit rows from the files; see the module docstring.
 
-    ``progress(rows, seconds, fraction)`` is called after each chunk, with the
-    fraction of the files' bytes read so far (for an estimate of the time left).
-    ``overlap_slack``: how far back in time rows may come after later ones and
-    still be checked for staff overlaps against memory rather than the spill
-    (see :class:`StaffIntervals`).
+    ``options.progress`` is called after each chunk with the fraction of the
+    files' bytes read so far (for an estimate of the time left).
+    ``options.overlap_slack``: how far back in time rows may come after later
+    ones and still be checked for staff overlaps against memory rather than
+    the spill (see :class:`StaffIntervals`).
     """
-    paths = [str(p) for p in paths]
+    return checked_first(_import_files, store, paths, mapping, pseudonymiser, options)
+
+
+def _import_files(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
     sizes = [_size(p) for p in paths]
     total = sum(sizes)
 
     def chunks() -> Iterator[tuple[Chunk, float | None]]:
         for i, path in enumerate(paths):
-            for chunk in read_rows(path, chunk_rows=chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
                 yield chunk, ((sum(sizes[:i]) + sizes[i] * chunk.fraction) / total if total and chunk.fraction is not None else None)
 
-    q = Quarantine(quarantine)
+    q = Quarantine(options.quarantine)
     try:
-        return _import_chunks(store, chunks(), mapping, pseudonymiser, q, strict=strict, dry_run=dry_run, progress=progress, now=now, overlap_slack=overlap_slack)
+        return _import_chunks(store, chunks(), mapping, pseudonymiser, q, options)
     finally:
         q.close()
 
 
 def import_visit_chunks(
-    store,
+    store: Store,
     chunks: Iterable[Chunk],
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
-    *,
     quarantine: Quarantine,
-    strict: bool = False,
-    dry_run: bool = False,
-    now: datetime | None = None,
+    options: ImportOptions = DEFAULT_OPTIONS,
 ) -> ImportReport:
     """Import chunks of visit rows that another reader made (the event-log import pairs events into them).
 
     The same checks, pseudonyms, ids and transactions as :func:`import_visits`;
-    the caller owns the quarantine (it may write the rows' sources instead).
+    the caller owns the quarantine (it may write the rows' sources instead) and
+    reports progress (``options.quarantine`` and ``options.progress`` are not used).
     """
-    return _import_chunks(store, ((chunk, None) for chunk in chunks), mapping, pseudonymiser, quarantine, strict=strict, dry_run=dry_run, now=now)
+    return _import_chunks(store, ((chunk, None) for chunk in chunks), mapping, pseudonymiser, quarantine, dataclasses.replace(options, progress=None))
 
 
 def _import_chunks(
-    store,
+    store: Store,
     chunks: Iterable[tuple[Chunk, float | None]],
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
     q: Quarantine,
-    *,
-    strict: bool = False,
-    dry_run: bool = False,
-    progress: Callable[..., None] | None = None,
-    now: datetime | None = None,
-    overlap_slack: timedelta = timedelta(days=1),
+    options: ImportOptions,
 ) -> ImportReport:
     """The chunk loop: check and encode a chunk while the previous one is appended."""
     started = time.perf_counter()
     report = ImportReport()
-    known = _Known.from_store(store)
-    recorded_now = np.datetime64((now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
-    staff_seen = StaffIntervals(slack=overlap_slack)
-    ids = _Ids(pseudonymiser)
+    known = KnownVisits.from_store(store)
+    recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
+    staff_seen = StaffIntervals(slack=options.overlap_slack)
+    ids = ImportIds(pseudonymiser)
     writer = store.bulk_writer()
     arena = Arena()
     try:
@@ -145,15 +160,15 @@ def _import_chunks(
             # the first and the last chunk in pieces: the writer starts after a quarter of the first
             # rather than all of it, and the reading ends a quarter of a chunk before the writing does
             last = fraction is not None and fraction >= 0.999
-            for piece in _pieces(chunk, 4) if (i == 0 or last) and not dry_run else (chunk,):
+            for piece in _pieces(chunk, 4) if (i == 0 or last) and not options.dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
-                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, strict, recorded_now, staff_seen, arena)
-                if len(batch) and not dry_run:
+                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, arena)
+                if len(batch) and not options.dry_run:
                     writer.submit(batch)
-            if progress:
-                progress(report.rows_read, time.perf_counter() - started, fraction)
+            if options.progress:
+                options.progress(report.rows_read, time.perf_counter() - started, fraction)
         writer.wait()
-        if not dry_run:
+        if not options.dry_run:
             store.checkpoint()
     finally:
         writer.close()
@@ -195,12 +210,61 @@ def _size(path: str) -> int:
         return 0
 
 
+class _Checks:
+    """The first failing check of each row: its reason, and which rows passed every check so far."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = np.full(n, None, dtype=object)
+        self.passed = np.ones(n, dtype=bool)
+
+    def reject(self, mask: np.ndarray, why: str) -> None:
+        new = mask & self.passed
+        self.reason[new] = why
+        self.passed[new] = False
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A chunk's rows mapped to canonical values and checked: one entry per row, rejected rows too."""
+
+    cells: dict[str, pd.Series]  # recipient, provider, category, team, staff, status, registration (canonical text or None)
+    visit_key: pa.Array  # the source's visit id, null where the file has none
+    times: dict[str, np.ndarray]  # UTC datetime64[s] (NaT where empty): planned_start, planned_end, actual_start, ...
+    status: np.ndarray  # one of STATUSES (performed or planned when the file does not say)
+    performed: np.ndarray  # status == "performed"
+    planned_minutes: np.ndarray  # float64, from the plan, else the registered times
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The rows' pseudonymised ids, and where the store holds each row's visit."""
+
+    recipient: pd.Categorical  # the recipient aggregate's id (hex)
+    staff1: np.ndarray  # staff pseudonyms (object, None for none)
+    staff2: np.ndarray
+    visit: np.ndarray  # the visit aggregate's id (hex S32), from the source key
+    hi: np.ndarray  # uint64 halves of the id
+    lo: np.ndarray
+    pos: np.ndarray  # int64: the visit's entry in the known index, -1 for a visit new to the store
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """Performed rows' staff intervals (a row once per staff member) and which clash with one seen before."""
+
+    rows: np.ndarray
+    staff: np.ndarray
+    start: np.ndarray  # int64 seconds
+    end: np.ndarray
+    clash: np.ndarray
+
+
 def _import_chunk(
     chunk: Chunk,
     mapping: Mapping,
     pseudonymiser: Pseudonymiser,
-    ids: _Ids,
-    known: _Known,
+    ids: ImportIds,
+    known: KnownVisits,
     report: ImportReport,
     q: Quarantine,
     strict: bool,
@@ -208,63 +272,108 @@ def _import_chunk(
     staff_seen: StaffIntervals,
     arena: Arena | None = None,
 ) -> EventBatch:
-    source = _chunk_arrow(chunk)
+    """One chunk: map and check its rows, pseudonymise them, quarantine the bad ones, and encode the good ones' events."""
     n = len(chunk)
     report.rows_read += n
-    cols = _renamed(source, mapping, n)
+    source, text = _text_columns(chunk, mapping, report)
+    checks = _Checks(n)
+    skipped = _skipped(chunk, mapping, source, text, report)
+    rows = _checked_rows(chunk, mapping, text, checks)
+    keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
+    intervals = _staff_intervals(rows, keys, staff_seen, checks.passed & ~skipped & rows.performed)
+    overlap = np.zeros(n, dtype=bool)
+    overlap[intervals.rows[intervals.clash]] = True
+    checks.reject(overlap, "overlaps another visit of the same staff member")
+    plan = _check_against_store(rows, keys, known, checks)
+
+    bad = ~checks.passed & ~skipped
+    reject_rows(chunk, bad, checks.reason, q, report, strict)
+    good = ~bad & ~skipped
+    keep = good[intervals.rows] & ~intervals.clash
+    staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep])
+    return _events(rows, keys, plan, good, known, report, recorded_now, arena)
+
+
+def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
+    """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults."""
+    source = chunk_columns(chunk)
+    cols = renamed_columns(source, mapping, len(chunk))
     missing_columns = [c for c in VISIT_REQUIRED if c not in cols and not (c == "provider" and mapping.default_provider)]
     if missing_columns:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")
     for column, arr in cols.items():
-        if _personnummer_in(arr).any():
+        if personnummer_in(arr).any():
             report.columns_with_personnummer.add(str(column))
-    text = {c: _stripped(arr) for c, arr in cols.items()}
-    empty = pa.nulls(n, pa.string())
+    return source, {c: stripped(arr) for c, arr in cols.items()}
 
-    reason = np.full(n, None, dtype=object)  # first failing check of each row
-    unrejected = np.ones(n, dtype=bool)
 
-    def reject(mask: np.ndarray, why: str) -> None:
-        new = mask & unrejected
-        reason[new] = why
-        unrejected[new] = False
-
-    # rows that are not visits
-    skipped = np.zeros(n, dtype=bool)
+def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: dict[str, pa.Array], report: ImportReport) -> np.ndarray:
+    """Rows that are not visits (the mapping's skip rules), counted by reason."""
+    skipped = np.zeros(len(chunk), dtype=bool)
     for rule in mapping.skip:
         name = mapping.columns.get(rule.column, rule.column)
-        col = text.get(name) if name in text else (_stripped(source[rule.column]) if rule.column in source else None)
+        col = text.get(name) if name in text else (stripped(source[rule.column]) if rule.column in source else None)
         if col is None:
             raise ImportError_(f"{chunk.path}: skip rule names column {rule.column!r}, which the file does not have")
         hit = pc.is_in(col, pa.array(rule.one_of, pa.string())) if rule.one_of else pc.equal(col, rule.equals)
         hit = hit.fill_null(False).to_numpy(zero_copy_only=False) & ~skipped
         report.skipped[rule.reason] += int(hit.sum())
         skipped |= hit
+    return skipped
 
-    cells = {c: _objects(text.get(c, empty)) for c in ("recipient", "provider", "category", "team", "staff", "status", "registration")}
+
+def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> _Rows:
+    """Map the cells to canonical values (the mapping's ``values:``), read times and durations, and check each row."""
+    n = len(chunk)
+    empty = pa.nulls(n, pa.string())
+    cells = {c: as_objects(text.get(c, empty)) for c in ("recipient", "provider", "category", "team", "staff", "status", "registration")}
     if mapping.default_provider:
         cells["provider"] = cells["provider"].fillna(mapping.default_provider)
     visit_key = text.get("visit_id", empty)
     for column, table in mapping.values.items():
         if column == "visit_id":
-            visit_key = _as_text(_mapped(_objects(visit_key), table))
+            visit_key = as_arrow_text(mapped_values(as_objects(visit_key), table))
         elif column in cells:
-            cells[column] = _mapped(cells[column], table)
+            cells[column] = mapped_values(cells[column], table)
     for c in VISIT_REQUIRED:
         if c in cells:
-            reject(cells[c].isna().to_numpy(), f"{c} missing")
-    reject(~_valid(text.get("planned_start", empty)), "planned_start missing")
+            checks.reject(cells[c].isna().to_numpy(), f"{c} missing")
+    checks.reject(~is_present(text.get("planned_start", empty)), "planned_start missing")
     for c, allowed in (("category", [x.value for x in Category]), ("status", STATUSES), ("registration", [r.value for r in Registration])):
         bad = cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy()
-        reject(bad, f"{c} not one of {', '.join(allowed)} (map the source's values under values: {c})")
+        checks.reject(bad, f"{c} not one of {', '.join(allowed)} (map the source's values under values: {c})")
     for c in ("provider", "team"):
-        reject(_personnummer_in(cells[c]), f"a personal identity number in {c}")
+        checks.reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
 
+    times = _times(chunk, mapping, text, checks)
+    status = cells["status"].fillna("").to_numpy()
+    has_actual = ~np.isnat(times["actual_start"])
+    status = np.where(status == "", np.where(has_actual, "performed", "planned"), status)
+    performed = status == "performed"
+    checks.reject(performed & (np.isnat(times["actual_start"]) | np.isnat(times["actual_end"])), "performed without a registered start and end")
+    for which in ("planned", "actual"):
+        s, e = times[f"{which}_start"], times[f"{which}_end"]
+        both = ~np.isnat(s) & ~np.isnat(e)
+        checks.reject(both & (e < s), f"{which} end before start")
+        checks.reject(both & ((e - s).astype(np.int64) > MAX_VISIT_MINUTES * 60), f"{which} visit longer than 16 h")
+    planned_minutes = _minutes(times["planned_start"], times["planned_end"])
+    planned_minutes = np.where(np.isnan(planned_minutes), _minutes(times["actual_start"], times["actual_end"]), planned_minutes)
+    checks.reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
+    return _Rows(cells=cells, visit_key=visit_key, times=times, status=status, performed=performed, planned_minutes=planned_minutes)
+
+
+def _minutes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    return (end - start).astype("timedelta64[s]").astype(np.float64) / 60
+
+
+def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> dict[str, np.ndarray]:
+    """The rows' times in UTC; an end from a start and a duration (in its declared unit) where the file gives no end."""
+    empty = pa.nulls(len(chunk), pa.string())
     decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
     times = {}
     for c in ("planned_start", "planned_end", "actual_start", "actual_end", "cancelled_at", "recorded_at"):
         times[c], bad = parse_times(text.get(c, empty), mapping)
-        reject(bad, f"{c} is not a date and time" + (f" in the form {mapping.date_format}" if mapping.date_format else "") + " (or does not exist in local time)")
+        checks.reject(bad, f"{c} is not a date and time" + (f" in the form {mapping.date_format}" if mapping.date_format else "") + " (or does not exist in local time)")
     for which in ("planned", "actual"):
         col = f"{which}_duration"
         if col in text:
@@ -272,81 +381,90 @@ def _import_chunk(
             if unit is None:
                 raise ImportError_(f"{chunk.path}: the unit of {col} is not declared (units: {{{col}: minutes | decimal_hours | h:mm}} in the mapping)")
             minutes, bad = parse_minutes(text[col], unit, decimal)
-            reject(bad, f"ambiguous unit in {col}: expected {unit}")
+            checks.reject(bad, f"ambiguous unit in {col}: expected {unit}")
             end = times[f"{which}_start"] + (np.round(np.nan_to_num(minutes) * 60)).astype("timedelta64[s]")
             times[f"{which}_end"] = np.where(np.isnat(times[f"{which}_end"]) & ~np.isnan(minutes), end, times[f"{which}_end"])
+    return times
 
-    status = cells["status"].fillna("").to_numpy()
-    has_actual = ~np.isnat(times["actual_start"])
-    status = np.where(status == "", np.where(has_actual, "performed", "planned"), status)
-    performed = status == "performed"
-    reject(performed & (np.isnat(times["actual_start"]) | np.isnat(times["actual_end"])), "performed without a registered start and end")
-    for which in ("planned", "actual"):
-        s, e = times[f"{which}_start"], times[f"{which}_end"]
-        both = ~np.isnat(s) & ~np.isnat(e)
-        reject(both & (e < s), f"{which} end before start")
-        reject(both & ((e - s).astype(np.int64) > MAX_VISIT_MINUTES * 60), f"{which} visit longer than 16 h")
-    planned_minutes = (times["planned_end"] - times["planned_start"]).astype("timedelta64[s]").astype(np.float64) / 60
-    planned_minutes = np.where(np.isnan(planned_minutes), (times["actual_end"] - times["actual_start"]).astype("timedelta64[s]").astype(np.float64) / 60, planned_minutes)
-    reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
 
-    # pseudonyms: the store never sees the source's ids
+def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser: Pseudonymiser, known: KnownVisits, checks: _Checks) -> _Keys:
+    """Pseudonyms and keyed ids (the store never sees the source's ids), and where the store holds each visit."""
+    cells, times = rows.cells, rows.times
     rid = ids.recipient_ids(cells["recipient"])
     if known.recipients:
         stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
-        reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
-    first_staff, second_staff = _split_staff(cells["staff"], mapping.staff_separator)
+        checks.reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
+    first_staff, second_staff = split_staff(cells["staff"], mapping.staff_separator)
     staff1 = ids.pseudonyms(first_staff)
     staff2 = ids.pseudonyms(second_staff)
-    reject(performed & pd.isna(staff1), "performed without staff")
+    checks.reject(rows.performed & pd.isna(staff1), "performed without staff")
 
-    source_key: pa.Array | np.ndarray = visit_key
-    no_id = ~_valid(visit_key)
+    source_key: pa.Array | np.ndarray = rows.visit_key
+    no_id = ~is_present(rows.visit_key)
     if no_id.any():  # no visit id: the recipient, the planned start and the category make the key
-        source_key = np.array(visit_key.to_pylist(), dtype=object)
-        fallback = cells["recipient"][no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=cells["recipient"].index[no_id]) + "|" + cells["category"][no_id].fillna("")
+        source_key = np.array(rows.visit_key.to_pylist(), dtype=object)
+        recipient = cells["recipient"]
+        fallback = recipient[no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=recipient.index[no_id]) + "|" + cells["category"][no_id].fillna("")
         source_key[no_id] = fallback.to_numpy(dtype=object)
     vid, hi, lo = visit_ids(pseudonymiser, source_key)
     pos = known.lookup(lo)
     stored_visit = pos >= 0
     if stored_visit.any() and (known.hi[pos[stored_visit]] != hi[stored_visit]).any():
         raise ImportError_("two visits share the low 64 bits of their ids")
+    return _Keys(recipient=rid, staff1=staff1, staff2=staff2, visit=vid, hi=hi, lo=lo, pos=pos)
 
-    # one staff member cannot be in two visits at once (checked against earlier rows of this import too)
-    ok_rows = np.flatnonzero(unrejected & ~skipped & performed)
+
+def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, performed: np.ndarray) -> _Intervals:
+    """One staff member cannot be in two visits at once (checked against earlier rows of this import too)."""
+    ok_rows = np.flatnonzero(performed)
     iv_rows = np.concatenate([ok_rows, ok_rows])
-    iv_staff = staff_seen.code(np.concatenate([staff1[ok_rows], staff2[ok_rows]]))
+    iv_staff = staff_seen.code(np.concatenate([keys.staff1[ok_rows], keys.staff2[ok_rows]]))
     present = iv_staff >= 0
     iv_rows, iv_staff = iv_rows[present], iv_staff[present]
-    iv_start = times["actual_start"][iv_rows].astype(np.int64)
-    iv_end = times["actual_end"][iv_rows].astype(np.int64)
+    iv_start = rows.times["actual_start"][iv_rows].astype(np.int64)
+    iv_end = rows.times["actual_end"][iv_rows].astype(np.int64)
     clash = staff_seen.clashes(iv_staff, iv_start, iv_end)
-    overlap = np.zeros(n, dtype=bool)
-    overlap[iv_rows[clash]] = True
-    reject(overlap, "overlaps another visit of the same staff member")
+    return _Intervals(rows=iv_rows, staff=iv_staff, start=iv_start, end=iv_end, clash=clash)
 
-    # a stored visit's plan cannot change through an import (there is no event for a new plan)
+
+def _check_against_store(rows: _Rows, keys: _Keys, known: KnownVisits, checks: _Checks) -> np.ndarray:
+    """Rows that contradict the stored visit; returns each row's plan digest.
+
+    A stored visit's plan cannot change through an import (there is no event for a new plan), and a stored
+    outcome cannot turn into the other one (a cancelled visit later performed, or the reverse).
+    """
+    n = len(rows.status)
+    cells, pos = rows.cells, keys.pos
+    stored_visit = pos >= 0
     provider_codes = known.provider_codes(cells["provider"].to_numpy(dtype=object))
-    row_plan = _plan_digest(times["planned_start"], np.maximum(1, np.round(np.nan_to_num(planned_minutes))), _category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
+    minutes = np.maximum(1, np.round(np.nan_to_num(rows.planned_minutes)))
+    plan = plan_digest(rows.times["planned_start"], minutes, category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
     if stored_visit.any():
         changed_plan = np.zeros(n, dtype=bool)
-        changed_plan[stored_visit] = known.plan[pos[stored_visit]] != row_plan[stored_visit]
-        reject(changed_plan, "changes the plan (start, length, category or provider) of a visit already stored")
-    # a stored outcome cannot turn into the other one (a cancelled visit later performed, or the reverse)
+        changed_plan[stored_visit] = known.plan[pos[stored_visit]] != plan[stored_visit]
+        checks.reject(changed_plan, "changes the plan (start, length, category or provider) of a visit already stored")
     stored = np.full(n, -1, dtype=np.int64)
     stored[stored_visit] = known.status[pos[stored_visit]]
-    row_status = np.where(status == "performed", 1, np.where(_is_cancelled(status), 2, 0))
-    reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
-
-    bad = ~unrejected & ~skipped
-    reject_rows(chunk, bad, reason, q, report, strict)
-    good = ~bad & ~skipped
-    keep = good[iv_rows] & ~clash
-    staff_seen.add(iv_staff[keep], iv_start[keep], iv_end[keep])
-    return _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known, report, recorded_now, arena)
+    row_status = _outcome_codes(rows.status)
+    checks.reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
+    return plan
 
 
-def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, row_plan, staff1, staff2, known: _Known, report: ImportReport, recorded_now, arena: Arena | None = None) -> EventBatch:
+def _outcome_codes(status: np.ndarray) -> np.ndarray:
+    """0 planned (or missed), 1 performed, 2 cancelled: the fold's status codes."""
+    return np.where(status == "performed", 1, np.where(is_cancelled(status), 2, 0))
+
+
+def _events(
+    rows: _Rows,
+    keys: _Keys,
+    plan: np.ndarray,
+    good: np.ndarray,
+    known: KnownVisits,
+    report: ImportReport,
+    recorded_now: np.datetime64,
+    arena: Arena | None = None,
+) -> EventBatch:
     """New visits get one event: their plan, with the outcome when it is known (``PlannedAndPerformed``,
     ``PlannedAndCancelled``); known ones only what changed (an outcome, a correction)."""
     batch = EventBatch.empty()
@@ -354,10 +472,10 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
     if not len(idx):
         return batch
     # the last row of a visit within the chunk wins
-    last = ~pd.Series(lo[idx]).duplicated(keep="last").to_numpy()
+    last = ~pd.Series(keys.lo[idx]).duplicated(keep="last").to_numpy()
     report.rows_unchanged += int((~last).sum())
     idx = idx[last]
-    ids, pos = vid[idx], pos[idx]
+    ids, pos = keys.visit[idx], keys.pos[idx]
     exists = pos >= 0
 
     def was(values: np.ndarray, fill: object) -> np.ndarray:
@@ -368,56 +486,51 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
 
     old_status = was(known.status, -1)
     old_version = was(known.version, 0)
-    recorded = times["recorded_at"][idx]
-    performed = status[idx] == "performed"
-    cancelled = _is_cancelled(status[idx])
+    recorded = rows.times["recorded_at"][idx]
+    performed = rows.status[idx] == "performed"
+    cancelled = is_cancelled(rows.status[idx])
     outcome_status = np.where(performed, 1, np.where(cancelled, 2, 0))
     new = ~exists
 
     # new visits: one event each
     if new.any():
-        for which, event_class, extra in (
+        for which, event_class, outcome in (
             (new & (outcome_status == 0), Visit.Planned, None),
             (new & performed, Visit.PlannedAndPerformed, _performed_columns),
             (new & cancelled, Visit.PlannedAndCancelled, _cancelled_columns),
         ):
             if not which.any():
                 continue
-            rows = idx[which]
-            columns = _plan_columns(rows, recorded[which], rid, cells, times, planned_minutes, staff2)
-            if extra is not None:
-                columns |= extra(rows, recorded[which], status, cells, times, staff1, staff2, outcome_field=True)
-            batch.add(encoder_for(event_class), ids[which], 1, columns, arena)
+            at = idx[which]
+            columns = _plan_columns(at, recorded[which], rows, keys)
+            if outcome is not None:
+                columns |= outcome(at, recorded[which], rows, keys, outcome_field=True)
+            _add(batch, event_class, ids[which], 1, columns, arena)
     # outcomes of known visits still only planned
     needs_outcome = exists & (old_status == 0) & (outcome_status > 0)
-    for which, event_class, extra in ((needs_outcome & performed, Visit.Performed, _performed_columns), (needs_outcome & cancelled, Visit.Cancelled, _cancelled_columns)):
+    for which, outcome_class, columns_of in ((needs_outcome & performed, Visit.Performed, _performed_columns), (needs_outcome & cancelled, Visit.Cancelled, _cancelled_columns)):
         if which.any():
-            batch.add(encoder_for(event_class), ids[which], old_version[which] + 1, extra(idx[which], recorded[which], status, cells, times, staff1, staff2, outcome_field=False), arena)
+            _add(batch, outcome_class, ids[which], old_version[which] + 1, columns_of(idx[which], recorded[which], rows, keys, outcome_field=False), arena)
 
     # known performed visits whose registered times changed: a correction, recorded now
     corr = performed & (old_status == 1)
-    row_actual = _actual_digest(times["actual_start"][idx], times["actual_end"][idx])
+    row_actual = actual_digest(rows.times["actual_start"][idx], rows.times["actual_end"][idx])
     corr &= was(known.actual, 0) != row_actual
     if corr.any():
         c_idx = idx[corr]
-        batch.add(
-            encoder_for(Visit.Corrected),
-            ids[corr],
-            old_version[corr] + 1,
-            {
-                "timestamp": np.where(np.isnat(recorded[corr]), recorded_now, recorded[corr]),
-                "actual_start": times["actual_start"][c_idx],
-                "actual_end": times["actual_end"][c_idx],
-                "reason": np.full(len(c_idx), "changed in a re-imported source row", dtype=object),
-            },
-            arena,
-        )
+        columns = {
+            "timestamp": np.where(np.isnat(recorded[corr]), recorded_now, recorded[corr]),
+            "actual_start": rows.times["actual_start"][c_idx],
+            "actual_end": rows.times["actual_end"][c_idx],
+            "reason": np.full(len(c_idx), "changed in a re-imported source row", dtype=object),
+        }
+        _add(batch, Visit.Corrected, ids[corr], old_version[corr] + 1, columns, arena)
     changed = new | needs_outcome | corr
     report.rows_imported += int(changed.sum())
     report.rows_unchanged += int((~changed).sum())
     # remember what this chunk adds, for later chunks of the same import
     n_rows = idx[new]
-    known.add(lo[n_rows], hi=hi[n_rows], version=np.ones(len(n_rows), np.int32), status=outcome_status[new], actual=row_actual[new], plan=row_plan[n_rows])
+    known.add(keys.lo[n_rows], hi=keys.hi[n_rows], version=np.ones(len(n_rows), np.int32), status=outcome_status[new], actual=row_actual[new], plan=plan[n_rows])
     upd = np.flatnonzero(needs_outcome | corr)
     if len(upd):
         p = pos[upd]
@@ -427,56 +540,67 @@ def _events(good, vid, hi, lo, pos, rid, cells, times, status, planned_minutes, 
     return batch
 
 
+Columns = dict[str, Any]
+
+
+def _add(batch: EventBatch, event_class: type, ids: np.ndarray, version: np.ndarray | int, columns: Columns, arena: Arena | None) -> None:
+    """Encode the events into the batch; their columns must be the event's fields (EVENT_FIELDS)."""
+    if columns.keys() != EVENT_FIELDS[event_class]:
+        raise TypeError(f"{event_class.__qualname__}: columns {sorted(columns)} are not its fields {sorted(EVENT_FIELDS[event_class])}")
+    batch.add(encoder_for(event_class), ids, version, columns, arena)
+
+
 def _categorical(values: np.ndarray) -> pd.Categorical:
     """Codes into the distinct values in the order met (no sorting: the encoder does not need it)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
 
 
-def _plan_columns(rows, recorded, rid, cells, times, planned_minutes, staff2) -> dict:
-    """The plan's fields; recorded when the row says, else at the planned start."""
+def _plan_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: _Keys) -> Columns:
+    """The plan's fields of rows ``at``; recorded when the row says, else at the planned start."""
+    cells, start = rows.cells, rows.times["planned_start"]
     return {
-        "timestamp": np.where(np.isnat(recorded), times["planned_start"][rows], recorded),
-        "recipient_id": rid[rows],
-        "provider": _categorical(cells["provider"].to_numpy()[rows]),
-        "team": _categorical(cells["team"].fillna(cells["provider"]).to_numpy()[rows]),
-        "category": _categorical(cells["category"].to_numpy()[rows]),
-        "planned_start": times["planned_start"][rows],
-        "planned_minutes": np.maximum(1, np.round(planned_minutes[rows])).astype(np.int64),
-        "staff_planned": np.where(pd.notna(staff2[rows]), 2, 1),
+        "timestamp": np.where(np.isnat(recorded), start[at], recorded),
+        "recipient_id": keys.recipient[at],
+        "provider": _categorical(cells["provider"].to_numpy()[at]),
+        "team": _categorical(cells["team"].fillna(cells["provider"]).to_numpy()[at]),
+        "category": _categorical(cells["category"].to_numpy()[at]),
+        "planned_start": start[at],
+        "planned_minutes": np.maximum(1, np.round(rows.planned_minutes[at])).astype(np.int64),
+        "staff_planned": np.where(pd.notna(keys.staff2[at]), 2, 1),
     }
 
 
-def _performed_columns(rows, recorded, status, cells, times, staff1, staff2, *, outcome_field: bool) -> dict:
+def _performed_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: _Keys, *, outcome_field: bool) -> Columns:
     """A performance's fields; recorded when the row says, else at the registered end."""
     # the staff tuple of each row, built once per distinct pair
-    first, firsts = pd.factorize(staff1[rows], use_na_sentinel=True)
-    second, seconds = pd.factorize(staff2[rows], use_na_sentinel=True)
+    first, firsts = pd.factorize(keys.staff1[at], use_na_sentinel=True)
+    second, seconds = pd.factorize(keys.staff2[at], use_na_sentinel=True)
     codes, pairs = pd.factorize((first.astype(np.int64) + 1) * (len(seconds) + 1) + second + 1)
     tuples = []
     for pair in pairs.tolist():
         a, b = divmod(pair, len(seconds) + 1)
         tuples.append(tuple(x for x in (firsts[a - 1] if a else None, seconds[b - 1] if b else None) if x))
     staff = pd.Categorical.from_codes(codes, pd.Index(tuples, dtype=object, tupleize_cols=False))
-    end = times["actual_end"][rows]
-    at = np.where(np.isnat(recorded), end, recorded)
+    end = rows.times["actual_end"][at]
     return {
-        ("performed_recorded_at" if outcome_field else "timestamp"): at,
-        "actual_start": times["actual_start"][rows],
+        ("performed_recorded_at" if outcome_field else "timestamp"): np.where(np.isnat(recorded), end, recorded),
+        "actual_start": rows.times["actual_start"][at],
         "actual_end": end,
         "staff": staff,
-        "registration": _categorical(cells["registration"].fillna("mobile").to_numpy()[rows]),
+        "registration": _categorical(rows.cells["registration"].fillna("mobile").to_numpy()[at]),
     }
 
 
-def _cancelled_columns(rows, recorded, status, cells, times, staff1, staff2, *, outcome_field: bool) -> dict:
+def _cancelled_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: _Keys, *, outcome_field: bool) -> Columns:
     """A cancellation's fields; recorded when the row says, else when it was made (else at the planned start)."""
-    by = np.where(status[rows] == "cancelled_by_provider", CancelledBy.provider.value, CancelledBy.recipient.value)
+    by = np.where(rows.status[at] == "cancelled_by_provider", CancelledBy.provider.value, CancelledBy.recipient.value)
     why = np.where(by == CancelledBy.provider.value, CancelReason.staffing.value, CancelReason.declined.value)
-    at = np.where(np.isnat(times["cancelled_at"][rows]), times["planned_start"][rows], times["cancelled_at"][rows])
+    made = rows.times["cancelled_at"][at]
+    when = np.where(np.isnat(made), rows.times["planned_start"][at], made)
     return {
-        ("cancelled_recorded_at" if outcome_field else "timestamp"): np.where(np.isnat(recorded), at, recorded),
+        ("cancelled_recorded_at" if outcome_field else "timestamp"): np.where(np.isnat(recorded), when, recorded),
         "by": pd.Categorical(by),
         "reason": pd.Categorical(why),
-        "cancelled_at": at,
+        "cancelled_at": when,
     }

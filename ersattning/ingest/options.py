@@ -1,0 +1,31 @@
+"""How an import runs: one set of options for every kind of file (``ersattning import``'s flags).
+
+See docs/ARCHITECTURE.md (the import) and ``strict.py`` for ``--strict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+Progress = Callable[[int, float, float | None], None]
+"""``progress(rows, seconds, fraction)`` after each chunk: rows read so far, seconds since the start, and the share
+of the files' bytes read (for an estimate of the time left; None when not known)."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """The options every import entry point takes (visits, events, decisions, stays)."""
+
+    strict: bool = False  # stop at the first bad row; checked in a dry run first, so nothing is written (strict.py)
+    quarantine: str | Path | None = None  # rejected rows as CSV with file, line and reason
+    dry_run: bool = False  # read, check and pseudonymise; write nothing
+    chunk_rows: int = 200_000  # rows read, checked and appended per transaction
+    progress: Progress | None = None
+    now: datetime | None = None  # when corrections and revisions are recorded (default: the time of the import)
+    overlap_slack: timedelta = timedelta(days=1)  # visits: how far back rows may come and be checked against memory (overlaps.py)
+
+
+DEFAULT_OPTIONS = ImportOptions()

@@ -1,0 +1,55 @@
+"""What the store holds of each visit, for the importer's idempotence index (ersattning/ingest/known.py).
+
+The import compares each row with the visit the store already has under the same id (docs/ARCHITECTURE.md,
+the import); this module hands it those columns of the cached fold, so the importer does not depend on how the
+fold keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ersattning.projection.cache import update
+from ersattning.projection.entities import fold_entities
+from ersattning.store import Store
+
+
+@dataclass(frozen=True)
+class VisitIndex:
+    """One entry per stored visit, as read-only views of the fold's columns (never written to).
+
+    ``status``: 0 planned, 1 performed, 2 cancelled (``projection.STATUS``); ``category``: codes in the order of
+    ``domain.Category``; ``provider``: codes into ``providers``, -1 for none.
+    """
+
+    key_hi: np.ndarray  # uint64: the aggregate id's high and low 64 bits
+    key_lo: np.ndarray
+    version: np.ndarray  # int32: the aggregate's version
+    status: np.ndarray  # int8
+    planned_start_utc: np.ndarray  # datetime64[s]
+    planned_minutes: np.ndarray  # int16
+    category: np.ndarray  # int8
+    provider: np.ndarray  # int32
+    actual_start_utc: np.ndarray  # datetime64[s], NaT when not performed
+    actual_minutes: np.ndarray  # float32, NaN when not performed
+    providers: tuple[str, ...]  # provider names by code
+    recipients: frozenset[str]  # ids of the recipients the store holds
+
+    def __len__(self) -> int:
+        return len(self.key_lo)
+
+
+def visit_index(store: Store) -> VisitIndex:
+    """The stored visits, from the projection cache brought up to the store's position (only new events are read)."""
+    cached = update(store)
+    c = cached.state.cols
+    events = cached.entity_events
+    recipients = frozenset(fold_entities(events)["recipients"]["recipient"]) if len(events) else frozenset()
+    return VisitIndex(
+        key_hi=c["key_hi"], key_lo=c["key_lo"], version=c["version"], status=c["status"],
+        planned_start_utc=c["planned_start_utc"], planned_minutes=c["planned_minutes"], category=c["category"],
+        provider=c["provider"], actual_start_utc=c["actual_start_utc"], actual_minutes=c["actual_minutes"],
+        providers=tuple(cached.state.vocab["provider"].values), recipients=recipients,
+    )  # fmt: skip
