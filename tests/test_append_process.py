@@ -176,7 +176,7 @@ time.sleep(5)
 
 def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy(tmp_path):
     from ersattning.store import StoreError
-    from ersattning.store.base import _wait_for_bulk_writer
+    from ersattning.store.sqlite import _wait_for_bulk_writer
 
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()

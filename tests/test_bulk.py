@@ -150,3 +150,44 @@ def test_an_arena_reuses_its_memory_batch_after_batch_and_never_hands_out_overla
     assert again.tolist() == expected.tolist() and not np.shares_memory(again, other)
     arena.reset()
     assert np.shares_memory(enc.encode(50, cols, arena), again)  # the batch after fits in the grown buffer
+
+
+def test_the_columnar_decoder_reads_the_columns_derived_from_each_visit_event_class() -> None:
+    """The Arrow schemas the projection parses stored states with come from the event classes
+    (ersattning.store.encoding); these are the columns and types its decoding relies on."""
+    import pyarrow as pa
+
+    from ersattning.projection import decode
+    from ersattning.store.encoding import event_schema
+
+    wrapped = pa.struct([("_data_", pa.string())])
+    planned = {
+        "timestamp": wrapped, "recipient_id": wrapped, "provider": pa.string(), "team": pa.string(), "category": wrapped,
+        "planned_start": wrapped, "planned_minutes": pa.int64(), "staff_planned": pa.int64(),
+    }
+    performed = {"actual_start": wrapped, "actual_end": wrapped, "staff": pa.struct([("_data_", pa.list_(pa.string()))]), "registration": wrapped}
+    cancelled = {"by": wrapped, "reason": wrapped, "cancelled_at": wrapped}
+    corrected = {"actual_start": wrapped, "actual_end": wrapped, "reason": pa.string()}
+    needed = {
+        Visit.Planned: {**planned, "class_version": pa.int64()},  # class_version: an old (v1) event lacks staff_planned
+        Visit.Performed: {"timestamp": wrapped, **performed},
+        Visit.Cancelled: {"timestamp": wrapped, **cancelled},
+        Visit.Corrected: {"timestamp": wrapped, **corrected},
+        Visit.PlannedAndPerformed: {**planned, **performed, "performed_recorded_at": wrapped},
+        Visit.PlannedAndCancelled: {**planned, **cancelled, "cancelled_recorded_at": wrapped},
+    }
+
+    def columns(schema: pa.Schema) -> dict[str, pa.DataType]:
+        return {f.name: f.type for f in schema}
+
+    for event_class, expected in needed.items():
+        assert columns(event_schema(event_class).arrow_schema()) == expected, event_class.__qualname__
+    assert {kind: columns(s) for kind, s in decode._VISIT_SCHEMAS.items()} == {
+        kind: needed[c] for kind, c in decode.VISIT_EVENTS.items()
+    }
+    assert {kind: columns(s) for kind, s in decode._COMBINED_SCHEMAS.items()} == {
+        kind: needed[c] for c, (kind, _) in decode.COMBINED_EVENTS.items()
+    }
+    # every visit event class the store may hold is decoded
+    visit_events = {c for c in vars(Visit).values() if isinstance(c, type) and issubclass(c, Visit.Event) and c not in (Visit.Event, Visit.Created)}
+    assert visit_events == set(decode.VISIT_EVENTS.values()) | set(decode.COMBINED_EVENTS)

@@ -128,7 +128,7 @@ def test_two_writers_never_overwrite_each_other(sqlite_url):
 def test_pages_follow_ids_even_with_gaps(store):
     """PostgreSQL's notification ids have gaps; reading compares ids, never counts them."""
     append_batch(store, _departures([f"{i:032x}".encode() for i in range(1, 6)], 1))
-    with store._datastore.transaction(commit=True) as c:
+    with store.datastore.transaction(commit=True) as c:
         c.execute("UPDATE stored_events SET rowid = rowid * 10")
     pages = list(store.read_pages(0, page_size=2))
     assert [p.notification_id.tolist() for p in pages] == [[10, 20], [30, 40], [50]]
