@@ -30,7 +30,7 @@ from eventsourcing.persistence import StoredEvent  # noqa: E402
 
 from ersattning import __version__, projection  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
-from ersattning.store.bulk import append_batch  # noqa: E402
+from ersattning.store.bulk import EventBatch, append_batch  # noqa: E402
 from ersattning.synth import RegionSpec, generate_chunk, make_providers, provider_batch  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def main() -> None:
     del proj
 
     # -- incremental update with +1 % new events --------------------------------------
-    def extra_batch(recipients: int):
+    def extra_batch(recipients: int) -> EventBatch:
         extra_spec = RegionSpec(recipients=recipients, months=spec.months, seed=2, chunk_recipients=recipients)
         return generate_chunk(extra_spec, make_providers(extra_spec), 0).batch
 
@@ -103,6 +103,7 @@ def main() -> None:
     store.append(ids[:cut], versions[:cut], topics[:cut], states[:cut])
     added = cut
     cache_dir = store.location.cache_dir
+    assert cache_dir is not None  # an SQLite store
     before = work / "cache-before"
     shutil.copytree(cache_dir, before)
     increments = []

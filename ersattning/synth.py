@@ -44,39 +44,39 @@ class RegionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    recipients: int = Field(1000, ge=1, description="assumption: default size")
-    months: int = Field(12, ge=1, le=120, description="assumption: one year")
-    start: str = Field("2024-01", description="first month of service, YYYY-MM")
-    providers: int | None = Field(None, ge=1, description="default: one per ~108 recipients (Stockholm ~14k recipients, ~130 providers; docs/calibration.md)")
-    seed: int = Field(1, description="random seed; same spec and seed give the same store")
-    chunk_recipients: int = Field(100, ge=1, description="recipients per append transaction")
+    recipients: int = Field(default=1000, ge=1, description="assumption: default size")
+    months: int = Field(default=12, ge=1, le=120, description="assumption: one year")
+    start: str = Field(default="2024-01", description="first month of service, YYYY-MM")
+    providers: int | None = Field(default=None, ge=1, description="default: one per ~108 recipients (Stockholm ~14k recipients, ~130 providers; docs/calibration.md)")
+    seed: int = Field(default=1, description="random seed; same spec and seed give the same store")
+    chunk_recipients: int = Field(default=100, ge=1, description="recipients per append transaction")
 
-    share_low_hours: float = Field(0.35, ge=0, le=1, description="share with 1–9 granted h/month (docs/calibration.md, national)")
-    share_high_hours: float = Field(0.12, ge=0, le=1, description="share with > 80 granted h/month (docs/calibration.md, national)")
-    mean_mid_hours: float = Field(22.0, gt=9, lt=80, description="assumption: mean of the 9–80 h band, calibrated so the overall mean is ~24–25 h (docs/calibration.md)")
-    mean_high_hours: float = Field(100.0, gt=80, description="assumption: mean above 80 h")
-    share_municipal_providers: float = Field(0.25, ge=0, le=1, description="assumption")
-    share_rural: float = Field(0.15, ge=0, le=1, description="assumption")
-    share_65_plus: float = Field(0.9, ge=0, le=1, description="assumption: most recipients are old")
-    share_enrolled_during: float = Field(0.15, ge=0, le=1, description="assumption: new clients during the period")
-    departure_rate_per_year: float = Field(0.15, ge=0, description="assumption: deaths and moves to nursing homes")
-    provider_switch_rate_per_year: float = Field(0.03, ge=0, description="assumption")
-    revision_rate_per_year: float = Field(0.10, ge=0, description="assumption: decisions revised upwards")
-    stay_rate_per_year: float = Field(0.3, ge=0, description="assumption: hospital and short-term stays per recipient-year")
-    mean_stay_days: float = Field(6.0, gt=0, description="assumption")
-    share_double_staffed: float = Field(0.04, ge=0, le=1, description="share of visits with two staff (docs/calibration.md)")
-    performed_ratio_private: float = Field(0.86, gt=0, le=1.5, description="performed/granted, private providers (docs/calibration.md)")
-    performed_ratio_municipal: float = Field(0.79, gt=0, le=1.5, description="performed/granted, municipal providers (docs/calibration.md)")
-    share_cancelled_by_recipient: float = Field(0.04, ge=0, le=1, description="assumption")
-    share_short_notice: float = Field(0.4, ge=0, le=1, description="assumption: share of recipient cancellations with < 24 h notice")
-    share_cancelled_by_provider: float = Field(0.01, ge=0, le=1, description="assumption")
-    share_not_registered: float = Field(0.005, ge=0, le=1, description="assumption: planned visits with no registration at all")
-    share_late_registration: float = Field(0.03, ge=0, le=1, description="assumption: registered manually 1–10 days later")
-    share_corrected: float = Field(0.02, ge=0, le=1, description="assumption: end time corrected 1–20 days later")
-    staff_per_recipient: float = Field(0.3, gt=0, description="docs/calibration.md")
-    team_size: int = Field(10, ge=2, description="assumption: staff per team; with the shares below continuity is ~10–20 staff per 14 days")
-    share_core_staff: float = Field(0.55, ge=0, le=1, description="assumption: visits made by the recipient's 3 regular staff")
-    share_substitute: float = Field(0.12, ge=0, le=1, description="assumption: visits made by staff outside the team")
+    share_low_hours: float = Field(default=0.35, ge=0, le=1, description="share with 1–9 granted h/month (docs/calibration.md, national)")
+    share_high_hours: float = Field(default=0.12, ge=0, le=1, description="share with > 80 granted h/month (docs/calibration.md, national)")
+    mean_mid_hours: float = Field(default=22.0, gt=9, lt=80, description="assumption: mean of the 9–80 h band, calibrated so the overall mean is ~24–25 h (docs/calibration.md)")
+    mean_high_hours: float = Field(default=100.0, gt=80, description="assumption: mean above 80 h")
+    share_municipal_providers: float = Field(default=0.25, ge=0, le=1, description="assumption")
+    share_rural: float = Field(default=0.15, ge=0, le=1, description="assumption")
+    share_65_plus: float = Field(default=0.9, ge=0, le=1, description="assumption: most recipients are old")
+    share_enrolled_during: float = Field(default=0.15, ge=0, le=1, description="assumption: new clients during the period")
+    departure_rate_per_year: float = Field(default=0.15, ge=0, description="assumption: deaths and moves to nursing homes")
+    provider_switch_rate_per_year: float = Field(default=0.03, ge=0, description="assumption")
+    revision_rate_per_year: float = Field(default=0.10, ge=0, description="assumption: decisions revised upwards")
+    stay_rate_per_year: float = Field(default=0.3, ge=0, description="assumption: hospital and short-term stays per recipient-year")
+    mean_stay_days: float = Field(default=6.0, gt=0, description="assumption")
+    share_double_staffed: float = Field(default=0.04, ge=0, le=1, description="share of visits with two staff (docs/calibration.md)")
+    performed_ratio_private: float = Field(default=0.86, gt=0, le=1.5, description="performed/granted, private providers (docs/calibration.md)")
+    performed_ratio_municipal: float = Field(default=0.79, gt=0, le=1.5, description="performed/granted, municipal providers (docs/calibration.md)")
+    share_cancelled_by_recipient: float = Field(default=0.04, ge=0, le=1, description="assumption")
+    share_short_notice: float = Field(default=0.4, ge=0, le=1, description="assumption: share of recipient cancellations with < 24 h notice")
+    share_cancelled_by_provider: float = Field(default=0.01, ge=0, le=1, description="assumption")
+    share_not_registered: float = Field(default=0.005, ge=0, le=1, description="assumption: planned visits with no registration at all")
+    share_late_registration: float = Field(default=0.03, ge=0, le=1, description="assumption: registered manually 1–10 days later")
+    share_corrected: float = Field(default=0.02, ge=0, le=1, description="assumption: end time corrected 1–20 days later")
+    staff_per_recipient: float = Field(default=0.3, gt=0, description="docs/calibration.md")
+    team_size: int = Field(default=10, ge=2, description="assumption: staff per team; with the shares below continuity is ~10–20 staff per 14 days")
+    share_core_staff: float = Field(default=0.55, ge=0, le=1, description="assumption: visits made by the recipient's 3 regular staff")
+    share_substitute: float = Field(default=0.12, ge=0, le=1, description="assumption: visits made by staff outside the team")
 
     @field_validator("start")
     @classmethod
@@ -263,19 +263,19 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
     stay_start_off = rng.random((R, 2))
     stay_len = 1 + rng.geometric(1 / spec.mean_stay_days, (R, 2))
     stay_kind = rng.random((R, 2)) < 0.75
-    for i in np.flatnonzero(n_stays):  # a few per hundred recipients
-        days = int(active_days[i])
-        if days < 10:
+    for i in np.flatnonzero(n_stays).tolist():  # a few per hundred recipients
+        home_days = int(active_days[i])
+        if home_days < 10:
             continue
         cursor = 0
         for j in range(int(n_stays[i])):
-            s_off = cursor + int(stay_start_off[i, j] * (days - cursor) / (n_stays[i] - j))
-            e_off = min(s_off + int(stay_len[i, j]), days - 1)
+            s_off = cursor + int(stay_start_off[i, j] * (home_days - cursor) / (n_stays[i] - j))
+            e_off = min(s_off + int(stay_len[i, j]), home_days - 1)
             if e_off <= s_off:
                 break
             stay_rows.append((i, start_home[i] + np.timedelta64(s_off, "D"), start_home[i] + np.timedelta64(e_off, "D"), "hospital" if stay_kind[i, j] else "short_term"))
             cursor = e_off + 1
-            if cursor >= days - 2:
+            if cursor >= home_days - 2:
                 break
 
     # -- visits: weekly templates expanded over the days at home ----------------

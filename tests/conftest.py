@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Store:
+def store(sqlite_url: str) -> Iterator[Store]:
     s = open_store(sqlite_url)
     yield s
     s.close()

@@ -46,10 +46,10 @@ def _journal(db: Path) -> str:
         con.close()
 
 
-def test_an_import_alone_writes_once_through_a_rollback_journal_and_leaves_the_store_in_wal(tmp_path):
+def test_an_import_alone_writes_once_through_a_rollback_journal_and_leaves_the_store_in_wal(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     store = open_store(f"sqlite:///{db}")
-    report = import_visits(store, [_visits(tmp_path / "v.csv", 3000)], Mapping(), P, ImportOptions(chunk_rows=1000))
+    report = import_visits(store, [str(_visits(tmp_path / "v.csv", 3000))], Mapping(), P, ImportOptions(chunk_rows=1000))
     assert (report.rows_imported, report.events_written, report.journal) == (3000, 3000, "delete")
     assert store.position() == 3000 and _journal(db) == "wal"
     assert len(projection.load(store).visits) == 3000
@@ -64,13 +64,14 @@ time.sleep(60)
 """
 
 
-def test_an_import_beside_another_process_with_the_store_open_stays_in_wal(tmp_path):
+def test_an_import_beside_another_process_with_the_store_open_stays_in_wal(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     store = open_store(f"sqlite:///{db}")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, f"sqlite:///{db}"], stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "0"  # its connection keeps the file open in WAL mode
-        report = import_visits(store, [_visits(tmp_path / "v.csv", 2000)], Mapping(), P, ImportOptions(chunk_rows=500))
+        report = import_visits(store, [str(_visits(tmp_path / "v.csv", 2000))], Mapping(), P, ImportOptions(chunk_rows=500))
     finally:
         holder.kill()
         holder.wait()
@@ -78,7 +79,7 @@ def test_an_import_beside_another_process_with_the_store_open_stays_in_wal(tmp_p
     assert store.position() == 2000 and _journal(db) == "wal"
 
 
-def test_a_conflicting_batch_is_refused_whole_and_the_writer_goes_on(tmp_path):
+def test_a_conflicting_batch_is_refused_whole_and_the_writer_goes_on(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()
     writer = AppendProcess(str(db))
@@ -117,10 +118,11 @@ time.sleep(60)
 """
 
 
-def test_the_writer_dies_with_its_parent(tmp_path):
+def test_the_writer_dies_with_its_parent(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(db)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
     child = int(parent.stdout.readline())
     time.sleep(0.5)  # the child has set its parent-death signal by now
     assert _alive(child)
@@ -140,7 +142,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_store_left_mid_batch_in_rollback_mode_opens_with_the_batch_rolled_back(tmp_path):
+def test_a_store_left_mid_batch_in_rollback_mode_opens_with_the_batch_rolled_back(tmp_path: Path) -> None:
     """SIGKILL while the child writes a batch: the journal is hot, the next open rolls it back."""
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()
@@ -175,14 +177,15 @@ time.sleep(5)
 """
 
 
-def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy(tmp_path):
+def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy(tmp_path: Path) -> None:
     from ersattning.store import StoreError
-    from ersattning.store.base import _wait_for_bulk_writer
+    from ersattning.store.sqlite import _wait_for_bulk_writer
 
     db = tmp_path / "s.db"
     open_store(f"sqlite:///{db}").close()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "1.5", "1"], stdout=subprocess.PIPE, text=True)
     try:
+        assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "holding"
         started = time.monotonic()
         store = open_store(f"sqlite:///{db}", create=False)  # waits for the transaction, then puts the store back in WAL
@@ -193,6 +196,7 @@ def test_opening_a_store_an_import_has_to_itself_waits_for_it_or_says_it_is_busy
         writer.wait()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "30", "2"], stdout=subprocess.PIPE, text=True)
     try:
+        assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "holding"
         with pytest.raises(StoreError, match="is busy: an import is writing it"):
             _wait_for_bulk_writer(db, seconds=0.5)

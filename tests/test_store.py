@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ersattning.domain import Area, Recipient
-from ersattning.store import AppendConflict, StoreError, open_store, parse_store_url, resolve_store_url
+from ersattning.store import AppendConflict, Store, StoreError, open_store, parse_store_url, resolve_store_url
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for
+from ersattning.store.sqlite import SQLiteStore
 from tests.support import D0, at
 
 
-def test_urls():
-    assert parse_store_url("sqlite:///data/x.db").path.as_posix() == "data/x.db"
-    assert parse_store_url("sqlite:////abs/x.db").path.as_posix() == "/abs/x.db"
+def test_urls() -> None:
+    assert parse_store_url("sqlite:///data/x.db").path == Path("data/x.db")
+    assert parse_store_url("sqlite:////abs/x.db").path == Path("/abs/x.db")
     assert parse_store_url("memory://").scheme == "memory"
     pg = parse_store_url("postgresql://me:sec%40ret@db.local:6543/care")
     assert pg.postgres == {"POSTGRES_DBNAME": "care", "POSTGRES_HOST": "db.local", "POSTGRES_PORT": "6543", "POSTGRES_USER": "me", "POSTGRES_PASSWORD": "sec@ret"}
-    assert parse_store_url("sqlite:///x.db").cache_dir.as_posix() == "x.db.projection"
+    assert parse_store_url("sqlite:///x.db").cache_dir == Path("x.db.projection")
 
 
-def test_default_url_and_environment(monkeypatch):
+def test_default_url_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ERSATTNING_STORE", raising=False)
     assert resolve_store_url(None) == "sqlite:///ersattning.db"
     monkeypatch.setenv("ERSATTNING_STORE", "memory://")
@@ -40,12 +42,12 @@ def test_default_url_and_environment(monkeypatch):
         ("postgresql://localhost", "expected postgresql://user:password@host:port/dbname"),
     ],
 )
-def test_bad_urls_are_user_errors(url, message):
+def test_bad_urls_are_user_errors(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message.replace("(", r"\(").replace(")", r"\)")):
         open_store(url)
 
 
-def test_files_that_are_not_stores(tmp_path):
+def test_files_that_are_not_stores(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     with pytest.raises(StoreError, match="not an ersattning store .not an SQLite database"):
@@ -66,7 +68,7 @@ def test_files_that_are_not_stores(tmp_path):
         open_store(f"sqlite:///{tmp_path}")
 
 
-def test_unwritable_directory(tmp_path):
+def test_unwritable_directory(tmp_path: Path) -> None:
     if os.geteuid() == 0:  # root passes permission checks; sysfs still refuses new files
         with pytest.raises(StoreError, match="cannot create store /sys/x.db"):
             open_store("sqlite:////sys/x.db")
@@ -78,7 +80,7 @@ def test_unwritable_directory(tmp_path):
         open_store(f"sqlite:///{ro}/x.db")
 
 
-def test_store_identity_survives_reopening(sqlite_url):
+def test_store_identity_survives_reopening(sqlite_url: str) -> None:
     a = open_store(sqlite_url)
     b = open_store(sqlite_url)
     assert a.store_id == b.store_id
@@ -93,7 +95,7 @@ def _departures(ids: list[bytes], version: int) -> EventBatch:
 
 
 @pytest.mark.parametrize("url_kind", ["sqlite", "memory"])
-def test_a_conflicting_batch_writes_nothing(url_kind, sqlite_url):
+def test_a_conflicting_batch_writes_nothing(url_kind: str, sqlite_url: str) -> None:
     store = open_store(sqlite_url if url_kind == "sqlite" else "memory://")
     r = Recipient.enrol(pseudonym="a", birth_year=1940, area=Area.urban, enrolled_on=D0, recorded_at=at())
     store.app.save(r)
@@ -106,13 +108,13 @@ def test_a_conflicting_batch_writes_nothing(url_kind, sqlite_url):
     assert store.position() == 1001
 
 
-def test_two_writers_never_overwrite_each_other(sqlite_url):
+def test_two_writers_never_overwrite_each_other(sqlite_url: str) -> None:
     """Two processes' worth of stores on one file: the second save of version 2 is refused."""
     first, second = open_store(sqlite_url), open_store(sqlite_url)
     r = Recipient.enrol(pseudonym="a", birth_year=1940, area=Area.urban, enrolled_on=D0, recorded_at=at())
     first.app.save(r)
-    mine = first.app.repository.get(r.id)
-    theirs = second.app.repository.get(r.id)
+    mine: Recipient = first.app.repository.get(r.id)
+    theirs: Recipient = second.app.repository.get(r.id)
     mine.choose_provider("P1", D0, at(days=1))
     theirs.choose_provider("P2", D0, at(days=1))
     first.app.save(mine)
@@ -125,10 +127,11 @@ def test_two_writers_never_overwrite_each_other(sqlite_url):
         append_batch(second, _departures([r.id.hex.encode()], 2))
 
 
-def test_pages_follow_ids_even_with_gaps(store):
+def test_pages_follow_ids_even_with_gaps(store: Store) -> None:
     """PostgreSQL's notification ids have gaps; reading compares ids, never counts them."""
+    assert isinstance(store, SQLiteStore)  # ids renumbered with gaps below, in SQL
     append_batch(store, _departures([f"{i:032x}".encode() for i in range(1, 6)], 1))
-    with store._datastore.transaction(commit=True) as c:
+    with store.datastore.transaction(commit=True) as c:
         c.execute("UPDATE stored_events SET rowid = rowid * 10")
     pages = list(store.read_pages(0, page_size=2))
     assert [p.notification_id.tolist() for p in pages] == [[10, 20], [30, 40], [50]]

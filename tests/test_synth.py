@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ YEAR = RegionSpec(recipients=300, months=12, seed=11)
 
 
 @pytest.fixture(scope="module")
-def year(tmp_path_factory) -> projection.Projection:
+def year(tmp_path_factory: pytest.TempPathFactory) -> projection.Projection:
     path = tmp_path_factory.mktemp("year") / "year.db"
     store = open_store(f"sqlite:///{path}")
     synthesize(store, YEAR)
@@ -29,7 +31,7 @@ def _granted_minutes_in_period(proj: projection.Projection, start: str, end: str
     return float((d["granted_minutes"] * days / 30.44).sum())
 
 
-def test_calibration_follows_the_documented_figures(year):
+def test_calibration_follows_the_documented_figures(year: projection.Projection) -> None:
     v = year.visits
     assert year.bytes_per_visit <= 64
     assert len(year.recipients) == 300 and len(year.providers) == 3
@@ -52,7 +54,7 @@ def test_calibration_follows_the_documented_figures(year):
     assert v["planned_start"].min() >= pd.Timestamp("2024-01-01") and v["planned_start"].max() < pd.Timestamp("2025-01-01")
 
 
-def test_continuity_is_in_the_documented_range(year):
+def test_continuity_is_in_the_documented_range(year: projection.Projection) -> None:
     """Distinct staff met in 14 days by persons with two or more visits a day: ~10–20."""
     v = year.visits
     window = v[(v["status"] == "performed") & (v["actual_start"] >= "2024-03-04") & (v["actual_start"] < "2024-03-18")]
@@ -68,7 +70,7 @@ def _log(store: Store) -> list[tuple]:
     return [row for page in store.read_pages(0) for row in zip(page.originator_id.tolist(), page.originator_version.tolist(), page.topic.tolist(), page.state, strict=True)]
 
 
-def test_same_spec_same_store():
+def test_same_spec_same_store() -> None:
     spec = RegionSpec(recipients=20, months=2, chunk_recipients=7, seed=3)
     a, b = open_store("memory://"), open_store("memory://")
     synthesize(a, spec)
@@ -79,7 +81,7 @@ def test_same_spec_same_store():
     assert _log(c) != _log(a)
 
 
-def test_an_interrupted_region_is_completed_without_duplicates(monkeypatch):
+def test_an_interrupted_region_is_completed_without_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = RegionSpec(recipients=20, months=2, chunk_recipients=5, seed=3)
     whole = open_store("memory://")
     synthesize(whole, spec)
@@ -88,7 +90,7 @@ def test_an_interrupted_region_is_completed_without_duplicates(monkeypatch):
     calls = {"n": 0}
     original = store.append
 
-    def dies_on_third(*args):
+    def dies_on_third(*args: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # the process is stopped between two batches
@@ -104,7 +106,7 @@ def test_an_interrupted_region_is_completed_without_duplicates(monkeypatch):
     assert synthesize(store, spec).chunks_written == 0  # a third run adds nothing
 
 
-def test_regions_do_not_mix():
+def test_regions_do_not_mix() -> None:
     store = open_store("memory://")
     synthesize(store, RegionSpec(recipients=5, months=1))
     with pytest.raises(StoreError, match="other parameters"):
@@ -116,12 +118,12 @@ def test_regions_do_not_mix():
 
 
 @pytest.mark.parametrize("bad", [{"start": "2024-13"}, {"start": "2024-1"}, {"recipients": 0}, {"share_low_hours": 1.5}, {"bogus": 1}])
-def test_spec_validation(bad):
+def test_spec_validation(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RegionSpec(**bad)
 
 
-def test_every_figure_is_documented():
+def test_every_figure_is_documented() -> None:
     for name, field in RegionSpec.model_fields.items():
         assert field.description, name
     assert np.isclose(RegionSpec().share_double_staffed, 0.04)

@@ -23,73 +23,36 @@ from ersattning.domain import (
     Visit,
 )
 from ersattning.store import RawPage
+from ersattning.store.encoding import CLASS_VERSION, DATA_KEY, ORIGINATOR_TOPIC, event_schema, unwrap
 
 # Visit event kinds in the event table
 PLANNED, PERFORMED, CANCELLED, CORRECTED = 0, 1, 2, 3
-_VISIT_TOPICS = {
-    f"{Visit.Planned.__module__}:{Visit.Planned.__qualname__}": PLANNED,
-    f"{Visit.Performed.__module__}:{Visit.Performed.__qualname__}": PERFORMED,
-    f"{Visit.Cancelled.__module__}:{Visit.Cancelled.__qualname__}": CANCELLED,
-    f"{Visit.Corrected.__module__}:{Visit.Corrected.__qualname__}": CORRECTED,
-}
+VISIT_EVENTS: dict[int, type] = {PLANNED: Visit.Planned, PERFORMED: Visit.Performed, CANCELLED: Visit.Cancelled, CORRECTED: Visit.Corrected}
 # Visit events that carry a plan and its outcome together (one event per imported row): each is
 # read as the two rows of the events it stands for, with the outcome's own recorded time.
-_COMBINED_TOPICS = {
-    f"{Visit.PlannedAndPerformed.__module__}:{Visit.PlannedAndPerformed.__qualname__}": (PERFORMED, "performed_recorded_at"),
-    f"{Visit.PlannedAndCancelled.__module__}:{Visit.PlannedAndCancelled.__qualname__}": (CANCELLED, "cancelled_recorded_at"),
+COMBINED_EVENTS: dict[type, tuple[int, str]] = {
+    Visit.PlannedAndPerformed: (PERFORMED, "performed_recorded_at"),
+    Visit.PlannedAndCancelled: (CANCELLED, "cancelled_recorded_at"),
 }
-_ENTITY_EVENTS = {
-    f"{c.__module__}:{c.__qualname__}": c.__qualname__
-    for c in (
-        Provider.Registered,
-        Recipient.Enrolled,
-        Recipient.ProviderChosen,
-        Recipient.DecisionGranted,
-        Recipient.DecisionRevised,
-        Recipient.DecisionEnded,
-        Recipient.StayStarted,
-        Recipient.StayEnded,
-        Recipient.Departed,
-    )
-}
+ENTITY_EVENTS: tuple[type, ...] = (
+    Provider.Registered,
+    Recipient.Enrolled,
+    Recipient.ProviderChosen,
+    Recipient.DecisionGranted,
+    Recipient.DecisionRevised,
+    Recipient.DecisionEnded,
+    Recipient.StayStarted,
+    Recipient.StayEnded,
+    Recipient.Departed,
+)
 
-_WRAPPED = pa.struct([("_data_", pa.string())])
-_WRAPPED_LIST = pa.struct([("_data_", pa.list_(pa.string()))])
-_VISIT_SCHEMAS = {
-    PLANNED: pa.schema(
-        [
-            ("timestamp", _WRAPPED),
-            ("recipient_id", _WRAPPED),
-            ("provider", pa.string()),
-            ("team", pa.string()),
-            ("category", _WRAPPED),
-            ("planned_start", _WRAPPED),
-            ("planned_minutes", pa.int64()),
-            ("staff_planned", pa.int64()),
-            ("class_version", pa.int64()),
-        ]
-    ),
-    PERFORMED: pa.schema(
-        [
-            ("timestamp", _WRAPPED),
-            ("actual_start", _WRAPPED),
-            ("actual_end", _WRAPPED),
-            ("staff", _WRAPPED_LIST),
-            ("registration", _WRAPPED),
-        ]
-    ),
-    CANCELLED: pa.schema([("timestamp", _WRAPPED), ("by", _WRAPPED), ("reason", _WRAPPED), ("cancelled_at", _WRAPPED)]),
-    CORRECTED: pa.schema([("timestamp", _WRAPPED), ("actual_start", _WRAPPED), ("actual_end", _WRAPPED), ("reason", pa.string())]),
-}
+_VISIT_TOPICS = {event_schema(c).topic: kind for kind, c in VISIT_EVENTS.items()}
+_COMBINED_TOPICS = {event_schema(c).topic: outcome for c, outcome in COMBINED_EVENTS.items()}
+_ENTITY_EVENTS = {event_schema(c).topic: c.__qualname__ for c in ENTITY_EVENTS}
 
-_COMBINED_SCHEMAS = {
-    kind: pa.schema(
-        [f for f in _VISIT_SCHEMAS[PLANNED] if f.name != "class_version"]
-        + [f for f in _VISIT_SCHEMAS[kind] if f.name != "timestamp"]
-        + [(recorded, _WRAPPED)]
-    )
-    for kind, recorded in _COMBINED_TOPICS.values()
-}
+# The columns parsed from each kind's stored states, derived from the event classes (ersattning.store.encoding)
+_VISIT_SCHEMAS = {kind: event_schema(c).arrow_schema() for kind, c in VISIT_EVENTS.items()}
+_COMBINED_SCHEMAS = {kind: event_schema(c).arrow_schema() for c, (kind, _) in COMBINED_EVENTS.items()}
 
 
 class ProjectionError(Exception):
@@ -120,7 +83,7 @@ def _parse(states: list[bytes], schema: pa.Schema) -> pa.Table:
 def _data(table: pa.Table, name: str) -> pa.ChunkedArray:
     col = table.column(name)
     if pa.types.is_struct(col.type):
-        return pa.chunked_array([c.field("_data_") for c in col.chunks], type=col.type.field("_data_").type)
+        return pa.chunked_array([c.field(DATA_KEY) for c in col.chunks], type=col.type.field(DATA_KEY).type)
     return col
 
 
@@ -169,7 +132,7 @@ def _kind_columns(kind: int, table: pa.Table, keys: dict[str, Any], recorded: st
         cols["planned_start"] = _utc_seconds(_data(table, "planned_start"))
         cols["planned_minutes"] = table.column("planned_minutes")
         # class_version 1 had no staff_planned: one staff (the upcast rule)
-        cols["staff_planned"] = table.column("staff_planned").fill_null(1) if "class_version" in table.column_names else table.column("staff_planned")
+        cols["staff_planned"] = table.column("staff_planned").fill_null(1) if CLASS_VERSION in table.column_names else table.column("staff_planned")
     elif kind == PERFORMED:
         cols["actual_start"] = _utc_seconds(_data(table, "actual_start"))
         cols["actual_end"] = _utc_seconds(_data(table, "actual_end"))
@@ -237,9 +200,9 @@ def _decode_entities(page: RawPage) -> pd.DataFrame | None:
     rows = []
     for i in idx.tolist():
         state = json.loads(page.state[i])
-        flat = {k: (v["_data_"] if isinstance(v, dict) and "_data_" in v else v) for k, v in state.items()}
-        flat.pop("originator_topic", None)
-        flat.pop("class_version", None)
+        flat = {k: unwrap(v) for k, v in state.items()}
+        flat.pop(ORIGINATOR_TOPIC, None)
+        flat.pop(CLASS_VERSION, None)
         rows.append(
             {
                 "notification_id": int(page.notification_id[i]),

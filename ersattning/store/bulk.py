@@ -14,24 +14,20 @@ aggregate's command method would have produced (tested in test_bulk.py).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
-import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from types import NoneType, UnionType
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 import pandas as pd
-from eventsourcing.utils import get_topic
 
-from ersattning.store.encoding import enum_transcoding_name
+from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, StoredField, event_schema, type_tag, wrapped_prefix
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -39,50 +35,24 @@ _SPACE = ord(" ")
 _ZERO = ord("0")
 
 
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    kind: str  # datetime | date | int | value (anything encoded per distinct value)
-    optional: bool
-    encode_value: Any = None  # for kind "value": python value -> JSON fragment
-
-
-def _value_encoder(tp: Any) -> Any:
+def _value_encoder(field: StoredField) -> Callable[[Any], str]:
+    """Python value -> its JSON text in the stored encoding, for fields encoded once per distinct value."""
+    tp, tag = field.python_type, field.tag
     if tp is str:
         return lambda v: json.dumps(str(v), ensure_ascii=False)
     if tp is UUID:
         # ids already in the library's form (32 lower-case hex digits) need no parsing
-        return lambda v: '{"_type_":"uuid_hex","_data_":"%s"}' % (v if isinstance(v, str) and _HEX32.fullmatch(v) else UUID(str(v)).hex)
+        prefix = wrapped_prefix(tag or "")
+        return lambda v: prefix + '"%s"}' % (v if isinstance(v, str) and _HEX32.fullmatch(v) else UUID(str(v)).hex)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
-        name = enum_transcoding_name(tp)
-        return lambda v: '{"_type_":"%s","_data_":%s}' % (name, json.dumps(tp(v).value))
-    if typing.get_origin(tp) is tuple:
-        inner = _value_encoder(typing.get_args(tp)[0])
-        return lambda v: '{"_type_":"tuple","_data_":[%s]}' % ",".join(inner(x) for x in v)
+        enum: type[StrEnum] = tp
+        prefix = wrapped_prefix(tag or "")
+        return lambda v: prefix + json.dumps(enum(v).value) + "}"
+    if field.item is not None:
+        inner = _value_encoder(StoredField(field.name, field.item, False))
+        prefix = wrapped_prefix(tag or "")
+        return lambda v: prefix + "[" + ",".join(inner(x) for x in v) + "]}"
     raise TypeError(f"bulk encoding does not support field type {tp!r}")
-
-
-def _fields_of(event_class: type) -> list[_Field]:
-    hints = typing.get_type_hints(event_class)
-    out = []
-    for f in dataclasses.fields(event_class):
-        if f.name in ("originator_id", "originator_version"):
-            continue
-        tp = hints[f.name]
-        optional = False
-        if isinstance(tp, UnionType) or typing.get_origin(tp) is typing.Union:
-            args = [a for a in typing.get_args(tp) if a is not NoneType]
-            optional = len(args) < len(typing.get_args(tp))
-            tp = args[0]
-        if tp is datetime:
-            out.append(_Field(f.name, "datetime", optional))
-        elif tp is date:
-            out.append(_Field(f.name, "date", optional))
-        elif tp is int:
-            out.append(_Field(f.name, "int", optional))
-        else:
-            out.append(_Field(f.name, "value", optional, _value_encoder(tp)))
-    return out
 
 
 def _digits(block: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
@@ -114,13 +84,17 @@ def _constant(n: int, text: bytes) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (n, len(text)))
 
 
+_DATETIME_PREFIX = (wrapped_prefix(type_tag(datetime) or "") + '"').encode()
+_DATE_PREFIX = (wrapped_prefix(type_tag(date) or "") + '"').encode()
+
+
 def _datetime_block(values: Any) -> list[np.ndarray]:
     """``{"_type_":"datetime_iso","_data_":"YYYY-MM-DDTHH:MM:SS+00:00"}`` per row (UTC), as pieces:
     the constant prefix and suffix (broadcast views) around the 19 characters of the time."""
     ts = np.asarray(values).astype("datetime64[s]")
     if np.isnat(ts).any():
         raise ValueError("bulk encoding: a required datetime is missing (NaT)")
-    prefix, suffix = b'{"_type_":"datetime_iso","_data_":"', b'+00:00"}'
+    prefix, suffix = _DATETIME_PREFIX, b'+00:00"}'
     n = len(ts)
     block = np.empty((n, 19), dtype=np.uint8)
     c = 0
@@ -136,13 +110,13 @@ def _datetime_block(values: Any) -> list[np.ndarray]:
     return [_constant(n, prefix), block, _constant(n, suffix)]
 
 
-def _date_block(values: Any, field: _Field) -> np.ndarray:
+def _date_block(values: Any, field: StoredField) -> np.ndarray:
     """``{"_type_":"date_iso","_data_":"YYYY-MM-DD"}``, or ``null`` padded, per row."""
     days = np.asarray(values).astype("datetime64[D]")
     missing = np.isnat(days)
     if missing.any() and not field.optional:
         raise ValueError(f"bulk encoding: field {field.name!r} is required but missing in some rows")
-    prefix = b'{"_type_":"date_iso","_data_":"'
+    prefix = _DATE_PREFIX
     n = len(days)
     block = np.empty((n, len(prefix) + 12), dtype=np.uint8)
     block[:, : len(prefix)] = _constant(n, prefix)
@@ -175,7 +149,7 @@ def _int_block(values: Any) -> np.ndarray:
 _FRAGMENT_CACHE_MAX = 200_000
 
 
-def _value_block(values: Any, field: _Field, cache: dict | None = None) -> np.ndarray:
+def _value_block(values: Any, field: StoredField, encode_value: Callable[[Any], str], cache: dict[Any, bytes] | None = None) -> np.ndarray:
     """Encode each distinct value once (remembered in ``cache`` across batches), then gather rows by code."""
     if isinstance(values, pd.Categorical):
         codes, uniques = values.codes, list(values.categories)
@@ -184,7 +158,7 @@ def _value_block(values: Any, field: _Field, cache: dict | None = None) -> np.nd
         codes, uniques = pd.factorize(seq, use_na_sentinel=True)
         uniques = list(uniques)
     if cache is None:
-        frags = [field.encode_value(u).encode() for u in uniques]
+        frags = [encode_value(u).encode() for u in uniques]
     else:
         if len(cache) > _FRAGMENT_CACHE_MAX:
             cache.clear()
@@ -192,7 +166,7 @@ def _value_block(values: Any, field: _Field, cache: dict | None = None) -> np.nd
         for u in uniques:
             f = cache.get(u)
             if f is None:
-                f = cache[u] = field.encode_value(u).encode()
+                f = cache[u] = encode_value(u).encode()
             frags.append(f)
     if (codes < 0).any():
         if not field.optional:
@@ -210,15 +184,15 @@ class EventEncoder:
     """Encodes columns of one event class into the library's stored-state JSON."""
 
     def __init__(self, event_class: type) -> None:
+        schema = event_schema(event_class)
         self.event_class = event_class
-        self.topic = get_topic(event_class)
-        self.fields = _fields_of(event_class)
-        self._fragments: dict[str, dict] = {}  # per field: value → its JSON, kept across batches
-        self.class_version = int(getattr(event_class, "class_version", 1))
-        self.is_created = any(f.name == "originator_topic" for f in self.fields)
-        if self.is_created:
-            aggregate_qualname = event_class.__qualname__.rsplit(".", 1)[0]
-            self.originator_topic = f"{event_class.__module__}:{aggregate_qualname}"
+        self.topic = schema.topic
+        self.fields = schema.fields
+        self.class_version = schema.class_version
+        self.originator_topic = schema.originator_topic
+        # fields encoded once per distinct value: their encoders, and per field value → its JSON, kept across batches
+        self._encoders = {f.name: _value_encoder(f) for f in self.fields if f.python_type not in (datetime, date, int)}
+        self._fragments: dict[str, dict[Any, bytes]] = {}
 
     def encode(self, n: int, columns: Mapping[str, Any], arena: Arena | None = None) -> np.ndarray:
         """Return an ``S``-dtype array of ``n`` stored states (in ``arena``'s memory when given).
@@ -229,8 +203,8 @@ class EventEncoder:
         """
         cols = dict(columns)
         cols.setdefault("timestamp", cols.get("recorded_at"))
-        if self.is_created:
-            cols["originator_topic"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [self.originator_topic])
+        if self.originator_topic is not None:
+            cols[ORIGINATOR_TOPIC] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [self.originator_topic])
         expected = {f.name for f in self.fields}
         unknown = set(cols) - expected
         if unknown:
@@ -243,15 +217,15 @@ class EventEncoder:
             if len(values) != n:
                 raise ValueError(f"{self.event_class.__qualname__}: column {f.name!r} has {len(values)} rows, expected {n}")
             blocks.append(_constant(n, ("{" if i == 0 else ",").encode() + json.dumps(f.name).encode() + b":"))
-            if f.kind == "datetime":
+            if f.python_type is datetime:
                 blocks.extend(_datetime_block(values))
-            elif f.kind == "date":
+            elif f.python_type is date:
                 blocks.append(_date_block(values, f))
-            elif f.kind == "int":
+            elif f.python_type is int:
                 blocks.append(_int_block(values))
             else:
-                blocks.append(_value_block(values, f, self._fragments.setdefault(f.name, {})))
-        end = b',"class_version":%d}' % self.class_version if self.class_version > 1 else b"}"
+                blocks.append(_value_block(values, f, self._encoders[f.name], self._fragments.setdefault(f.name, {})))
+        end = b',"%s":%d}' % (CLASS_VERSION.encode(), self.class_version) if self.class_version > 1 else b"}"
         blocks.append(_constant(n, end))
         # The constant pieces form one template row, copied to every row at once; the
         # varying pieces are then written into their columns (much faster than a concatenate).
