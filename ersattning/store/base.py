@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
 from uuid import UUID
 
@@ -38,9 +38,7 @@ import numpy as np
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from ersattning.store.application import ServiceHistory
-
-if TYPE_CHECKING:
-    from ersattning.store.writer import BulkWriter
+from ersattning.store.writer import BulkWriter, ThreadBulkWriter
 
 DEFAULT_STORE_URL = "sqlite:///ersattning.db"
 STORE_ENV = "ERSATTNING_STORE"
@@ -259,8 +257,6 @@ class Store:
 
     def bulk_writer(self) -> BulkWriter:
         """A writer that appends batches one after another while the caller prepares the next."""
-        from ersattning.store.writer import ThreadBulkWriter
-
         return ThreadBulkWriter(self)
 
     def close(self) -> None:
