@@ -200,7 +200,7 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         "scenario": scenario.name,
         "scenario_path": scenario.path,
         "scenario_sha256": scenario.sha256,
-        "store": store.location.url,
+        "store": store.location.display_url,
         "store_id": store.store_id,
         "store_position": int(proj.position),
         "as_of": None if as_of is None else str(pd.Timestamp(as_of)),

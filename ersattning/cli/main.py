@@ -22,6 +22,7 @@ from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, open_store, resolve_store_url
+from ersattning.store.base import redact_url
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
 
@@ -96,7 +97,7 @@ def synth(recipients: int | None, months: int | None, start: str | None, provide
         )
         if report.chunks_skipped:
             click.echo(f"resumed: {report.chunks_skipped} of {report.chunks_total} batches were already stored")
-        click.echo(f"wrote {report.events_written:,} events in {seconds:.1f} s into {url} (position {store.position()})")
+        click.echo(f"wrote {report.events_written:,} events in {seconds:.1f} s into {store.location.display_url} (position {store.position()})")
 
     run_guarded(work)
 
@@ -107,7 +108,7 @@ def history_summary(url: str) -> dict[str, Any]:
     proj = projection.load(store)
     days = proj.visits["planned_start"].dropna()
     return {
-        "store": url,
+        "store": store.location.display_url,
         "events": {"total": sum(by_type.values()), "by_type": {t.split(":", 1)[-1]: n for t, n in sorted(by_type.items())}},
         "recipients": int(len(proj.recipients)),
         "providers": int(len(proj.providers)),
@@ -165,7 +166,7 @@ def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
     if store.position() == 0:
         demo = sc.spec.demo_region
         spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)
-        click.echo(f"the store {url} was empty: writing a synthetic demo region first ({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed})", err=True)
+        click.echo(f"the store {redact_url(url)} was empty: writing a synthetic demo region first ({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed})", err=True)
         synthesize(store, spec, progress=_progress("synth"))
         store.checkpoint()
     return store

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,12 +64,38 @@ class AppendConflict(StoreError):
     """A batch collided with events already stored; nothing of it was written."""
 
 
+_SECRET_QUERY = re.compile(r"(?i)(password=)[^&]*")
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: a password (after ``user:`` or as ``password=``) becomes ``***``.
+
+    Store URLs reach messages, manifests and reports; the password never does (docs/personal-data.md).
+    The rest of the URL is kept exactly as written.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        netloc, tail = rest[:cut], rest[cut:]
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+        url = f"{scheme}{sep}{netloc}{tail}"
+    return _SECRET_QUERY.sub(r"\1***", url)
+
+
 @dataclass(frozen=True)
 class StoreLocation:
-    url: str
+    url: str = field(repr=False)  # as given, with any password: for connecting only, never for showing
     scheme: str
     path: Path | None = None
-    postgres: dict[str, str] | None = None
+    postgres: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password redacted: what messages, manifests and reports show."""
+        return redact_url(self.url)
 
     @property
     def cache_dir(self) -> Path | None:
@@ -76,6 +103,12 @@ class StoreLocation:
         if self.path is None:
             return None
         return self.path.with_name(self.path.name + ".projection")
+
+
+def _without_secret(message: str, location: StoreLocation) -> str:
+    """A driver's message with the store's password taken out, should the driver have quoted it."""
+    password = (location.postgres or {}).get("POSTGRES_PASSWORD")
+    return message.replace(password, "***") if password else message
 
 
 def resolve_store_url(url: str | None) -> str:
@@ -94,7 +127,7 @@ def parse_store_url(url: str) -> StoreLocation:
     if scheme not in BACKENDS:
         shown = scheme or "(none)"
         raise StoreError(
-            f"unknown store URL scheme {shown!r} in {url!r}: expected sqlite:///PATH, memory:// or postgresql://…"
+            f"unknown store URL scheme {shown!r} in {redact_url(url)!r}: expected sqlite:///PATH, memory:// or postgresql://…"
         )
     return _backend(scheme).parse_location(url, parts)
 
@@ -158,7 +191,7 @@ class Store:
         try:
             return cls(location, ServiceHistory(env={"PERSISTENCE_MODULE": cls.persistence_module, **env}))
         except caught as e:
-            raise StoreError(f"cannot open store {location.url}: {e}") from None
+            raise StoreError(f"cannot open store {location.display_url}: {_without_secret(str(e), location)}") from None
 
     def _ensure_meta(self) -> str:
         """The store's id, made and recorded (with its schema version) when the store is new."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import SplitResult, unquote
 
-from ersattning.store.base import SQLStore, Store, StoreError, StoreLocation
+from ersattning.store.base import SQLStore, Store, StoreError, StoreLocation, redact_url
 
 
 class PostgresStore(SQLStore):
@@ -22,7 +22,7 @@ class PostgresStore(SQLStore):
     def parse_location(cls, url: str, parts: SplitResult) -> StoreLocation:
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
-            raise StoreError(f"store URL {url!r}: expected postgresql://user:password@host:port/dbname")
+            raise StoreError(f"store URL {redact_url(url)!r}: expected postgresql://user:password@host:port/dbname")
         return StoreLocation(
             url=url,
             scheme="postgresql",

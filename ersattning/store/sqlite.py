@@ -32,6 +32,7 @@ from ersattning.store.base import (
     StoreError,
     StoreLocation,
     empty_page,
+    redact_url,
 )
 from ersattning.store.sqlite_writer import BULK_PRAGMAS, CHECKPOINT_SQL, AppendProcess, insert_rows
 from ersattning.store.writer import BulkWriter
@@ -59,10 +60,10 @@ class SQLiteStore(SQLStore):
     @classmethod
     def parse_location(cls, url: str, parts: SplitResult) -> StoreLocation:
         if parts.netloc:
-            raise StoreError(f"store URL {url!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+            raise StoreError(f"store URL {redact_url(url)!r}: use sqlite:///relative/path or sqlite:////absolute/path")
         raw = unquote(parts.path)
         if not raw.startswith("/") or raw == "/":
-            raise StoreError(f"store URL {url!r}: expected sqlite:///PATH")
+            raise StoreError(f"store URL {redact_url(url)!r}: expected sqlite:///PATH")
         return StoreLocation(url=url, scheme="sqlite", path=Path(raw[1:]))
 
     @classmethod
