@@ -129,6 +129,10 @@ _PRIVATE_NAMES = ["Omsorgshuset", "Trygga Händer", "Vardagsstöd", "Hemma Bäst
 _DISTRICTS = ["Norr", "Söder", "Öster", "Väster", "Centrum", "Hamnen", "Skogen", "Ängen"]
 
 
+_DOUBLE_AT_HIGH_NEED = 0.14  # assumption: the chance of two staff on a daytime personal-care visit above 80 h
+_DOUBLE_CALIBRATED_SHARE = 0.04  # the region-wide share that chance gives on the default region
+
+
 def _token(seed: int, kind: str, i: int) -> str:
     return hashlib.blake2b(f"{seed}:{kind}:{i}".encode(), digest_size=8).hexdigest()
 
@@ -285,6 +289,9 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
     daily = pc_daily >= 10
     per_week = np.where(daily, 7, np.clip(np.round(pc_daily * 7 / 20), 1, 6)).astype(np.int64)
     high_need = hours > 80
+    # Double staffing falls on daytime personal care of the most dependent (> 80 h): a chance of 14 % there
+    # gives the region's 4 % (calibrated on the default region), scaled for another share_double_staffed.
+    p_double_high_need = min(1.0, _DOUBLE_AT_HIGH_NEED * spec.share_double_staffed / _DOUBLE_CALIBRATED_SHARE)
     for kk in range(1, 7):
         sel = np.flatnonzero((k_daily == kk) & (cat_min[Category.personal_care] > 0))
         if not len(sel):
@@ -299,7 +306,7 @@ def generate_chunk(spec: RegionSpec, providers: ProviderTable, k: int) -> Chunk:
             for row, n_days in enumerate(per_week[sel]):
                 wk[row, rng.choice(7, n_days, replace=False)] = True
             slot_days.append(wk)
-            p_double = np.where(high_need[sel] & (t < 22 * 60) & (t > 6 * 60), 0.14, 0.0)
+            p_double = np.where(high_need[sel] & (t < 22 * 60) & (t > 6 * 60), p_double_high_need, 0.0)
             slot_double.append(rng.random(len(sel)) < p_double)
     svc_plan = [(Category.cleaning, 2, 20, 180), (Category.shopping, 1, 15, 90), (Category.laundry, 2, 15, 90)]
     for code, (cat, every_weeks, lo, hi) in enumerate(svc_plan, start=1):

@@ -127,3 +127,19 @@ def test_every_figure_is_documented() -> None:
     for name, field in RegionSpec.model_fields.items():
         assert field.description, name
     assert np.isclose(RegionSpec().share_double_staffed, 0.04)
+
+
+def test_the_share_of_double_staffed_visits_follows_its_figure() -> None:
+    """share_double_staffed scales the chance of two staff (14 % of the >80 h daytime personal care at 0.04)."""
+    from ersattning import projection
+    from ersattning.store import open_store
+    from ersattning.synth import RegionSpec, synthesize
+
+    shares = {}
+    for share in (0.0, 0.04, 0.08):
+        store = open_store("memory://")
+        synthesize(store, RegionSpec(recipients=300, months=2, seed=3, share_double_staffed=share))
+        shares[share] = float((projection.load(store).visits["staff_planned"] == 2).mean())
+    assert shares[0.0] == 0.0
+    assert 0.025 <= shares[0.04] <= 0.06
+    assert 1.6 <= shares[0.08] / shares[0.04] <= 2.4  # twice the figure, about twice the share
