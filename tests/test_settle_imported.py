@@ -82,6 +82,9 @@ def test_unknown_ownership_is_an_error_or_a_stated_assumption(tmp_path):
     assert _model(_compare(private, store)[0], "per_minute")["cost_sek"] == 1032.00  # 2 × 1 h × 516
 
     # the assumption is listed with the scenario's other assumptions (in the report)
+    html = tmp_path / "r.html"
+    assert run("report", municipal, "--store", store, "--html", str(html), "--no-suppress", env=ENV).returncode == 0
+    assert "default_ownership" in html.read_text(encoding="utf-8")
     from ersattning.report.assumptions import scenario_assumptions
     from ersattning.scenario import load_scenario
 
