@@ -19,9 +19,9 @@ import pandas as pd
 
 from ersattning import __version__, projection
 from ersattning.admin import admin_load
-from ersattning.context import SettlementContext, build_context
+from ersattning.context import OwnershipError, SettlementContext, build_context
 from ersattning.indicators import shared_indicators
-from ersattning.models.base import Settlement
+from ersattning.models.base import UNPRICED, Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
 from ersattning.suppression import MIN_PERSONS, PERSON_LEVEL, is_small
@@ -66,6 +66,30 @@ class Comparison:
     def baseline(self) -> str:
         return self.scenario.spec.baseline
 
+    def unpriced(self, model: str) -> dict[str, tuple[int, float]]:
+        """What ``model`` could not price, by reason: (how many, what they were paid)."""
+        return self.settlements[model].unpriced()
+
+    def assumed(self, model: str) -> dict[str, Any]:
+        """Assumptions the data made ``model`` rely on: providers settled at the scenario's default ownership."""
+        ctx = self.ctx
+        if not ctx.unknown_ownership or model not in self.scenario.ownership_models():
+            return {}
+        return {"providers_at_default_ownership": len(ctx.unknown_ownership), "default_ownership": ctx.default_ownership}
+
+    def warnings(self) -> list[str]:
+        """Every silent assumption said aloud (``compare`` prints these on stderr)."""
+        out = []
+        ctx = self.ctx
+        users = [m for m in self.settlements if self.assumed(m)]
+        if users:
+            shown = ", ".join(ctx.unknown_ownership[:10]) + (f" and {len(ctx.unknown_ownership) - 10} more" if len(ctx.unknown_ownership) > 10 else "")
+            out.append(f"assumption: {len(ctx.unknown_ownership)} provider(s) of unknown ownership ({shown}) settled as {ctx.default_ownership} (providers.default_ownership in the scenario) by {', '.join(users)}")
+        for name in self.settlements:
+            for reason, (n, paid) in self.unpriced(name).items():
+                out.append(f"{name}: {n:,} {UNPRICED.get(reason, reason)}: paid {paid:,.2f} SEK")
+        return out
+
     def to_json(self) -> dict[str, Any]:
         models = []
         for _, row in self.models.iterrows():
@@ -88,6 +112,9 @@ class Comparison:
                     "admin": [{k: (_num(v) if isinstance(v, (int, float, np.number)) else v) for k, v in r.items() if k != "model"} for r in self.admin[self.admin["model"] == name].to_dict("records")],
                     "indicators": {k: self.person_value(k, _num(v)) for k, v in self.indicators[name].items()},
                     "monthly_cost_sek": {m: _num(v) for m, v in self.monthly.loc[name].items()},
+                    "unpriced": {k: n for k, (n, _) in self.unpriced(name).items()},
+                    "unpriced_paid_sek": {k: _num(paid) for k, (_, paid) in self.unpriced(name).items()},
+                    "assumed": self.assumed(name),
                 }
             )
         providers = []
@@ -156,7 +183,10 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
     step = progress or (lambda _: None)
     step("projection")
     proj = projection.load(store, as_of=as_of)
-    ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end)
+    ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end, scenario.default_ownership)
+    problem = ctx.ownership_problem(scenario.ownership_models())
+    if problem:
+        raise OwnershipError(problem)
     step("indicators")
     shared = shared_indicators(ctx, scenario.spec.indicators.punctuality_tolerance_minutes)
     settlements: dict[str, Settlement] = {}

@@ -4,9 +4,14 @@ Built once per comparison and shared by all models, so each model is a few
 vectorized expressions over the same arrays:
 
 - one entry per visit planned in the period (``v_*`` arrays);
-- one row per recipient-month (``rm``): days enrolled and at home, granted
-  minutes (full and for days at home) by rate group, the provider that month,
-  urban/rural and private/municipal.
+- one row per recipient-month (``rm``): days enrolled and at home, days with a
+  decision in force (and of those at home), granted minutes (full and for days
+  at home) by rate group, the monthly granted minutes of the decisions in force,
+  the provider that month, urban/rural and private/municipal.
+
+A provider's ownership is never guessed: providers without a registered
+ownership are listed in ``unknown_ownership`` and settled as the scenario's
+``providers.default_ownership`` says (docs/models.md).
 """
 
 from __future__ import annotations
@@ -26,8 +31,15 @@ WEEKS_PER_MONTH = 52 / 12
 GROUPS = ("personal_care", "service")
 
 
+OWNERSHIPS = ("municipal", "private")
+
+
 class ContextError(ValueError):
     """The data cannot be settled as asked (e.g. an empty period)."""
+
+
+class OwnershipError(ContextError):
+    """Models that pay private providers other rates, on providers of unknown ownership, with no stated default."""
 
 
 def month_range(start: str, end: str) -> np.ndarray:
@@ -66,6 +78,9 @@ class SettlementContext:
     v_day: np.ndarray  # planned local day, datetime64[D]
     v_private: np.ndarray
     v_rural: np.ndarray
+    #: codes of providers in the period whose ownership is not registered (settled at ``default_ownership``)
+    unknown_ownership: list[str] = field(default_factory=list)
+    default_ownership: str | None = None
     cache: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -166,6 +181,48 @@ class SettlementContext:
     def v_planned_minutes(self) -> np.ndarray:
         return self.visits["planned_minutes"].to_numpy(np.float64)
 
+    def stay_day_numbers(self, idx: np.ndarray, kinds: list[str]) -> np.ndarray:
+        """Day of a stay (of one of ``kinds``) that each visit ``idx`` is planned on: 1 on the stay's
+        first day, 0 when the planned day is no stay day.
+
+        A stay's days run from ``start`` up to, not including, ``end``: the end is the
+        day home (docs/models.md); a stay with no end yet lasts past the period.
+        """
+        stays = self.projection.stays
+        stays = stays[stays["kind"].astype(str).isin(kinds)]
+        out = np.zeros(len(idx), dtype=np.int64)
+        if not len(idx) or not len(stays):
+            return out
+        s_r = self.recipient_ids.get_indexer(stays["recipient"].astype(str)).astype(np.int64)
+        s_start = stays["start"].to_numpy().astype("datetime64[D]")
+        s_end = stays["end"].to_numpy().astype("datetime64[D]")
+        order = np.lexsort((s_start, s_r))
+        s_r, s_start, s_end = s_r[order], s_start[order], s_end[order]
+        epoch = np.datetime64("1970-01-01")
+        # the latest stay of the same recipient that started on or before the visit's day
+        key_s = s_r * 100_000 + (s_start - epoch).astype(np.int64)
+        day = self.v_day[idx]
+        key_v = self.v_recipient[idx].astype(np.int64) * 100_000 + (day - epoch).astype(np.int64)
+        j = np.maximum(np.searchsorted(key_s, key_v, side="right") - 1, 0)
+        ok = (s_r[j] == self.v_recipient[idx]) & (s_start[j] <= day) & (np.isnat(s_end[j]) | (day < s_end[j]))
+        out[ok] = (day[ok] - s_start[j][ok]).astype(np.int64) + 1
+        return out
+
+    def without_decision(self) -> np.ndarray:
+        """Recipient-months with no decision in force on any day (a model that prices decisions cannot price them)."""
+        return self.rm["decision_days"].to_numpy() == 0
+
+    def ownership_problem(self, models: list[str]) -> str | None:
+        """Why ``models`` (those that pay private providers other rates) cannot be settled, or None."""
+        if not models or not self.unknown_ownership or self.default_ownership is not None:
+            return None
+        shown = ", ".join(self.unknown_ownership[:10]) + (f" and {len(self.unknown_ownership) - 10} more" if len(self.unknown_ownership) > 10 else "")
+        return (
+            f"the ownership of {len(self.unknown_ownership)} provider(s) is not known: {shown}; models {', '.join(models)} pay private providers other rates. "
+            "Either import the providers with their ownership (ersattning import --kind providers FILE: code, name, ownership municipal|private, teams), "
+            "or state the assumption in the scenario: providers: {default_ownership: municipal} (or private)"
+        )
+
     def per_visit(self, p: Param, name: str) -> np.ndarray | float:
         """A parameter on each visit's planned day: a plain number when it never changes."""
         if not p.dated:
@@ -183,7 +240,28 @@ class SettlementContext:
         return np.bincount(self.v_rm, weights=values, minlength=len(self.rm))
 
 
-def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
+def _merged(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intervals [lo, hi) of each ``r`` merged where they overlap or touch (the days any of them covers)."""
+    if not len(r):
+        return r, lo, hi
+    order = np.lexsort((lo, r))
+    r, lo, hi = r[order], lo[order], hi[order]
+    frame = pd.DataFrame({"r": r, "hi": hi.astype("datetime64[ns]")})
+    reach = frame.groupby("r", sort=False)["hi"].cummax().to_numpy().astype("datetime64[D]")
+    new = np.ones(len(r), dtype=bool)
+    new[1:] = (r[1:] != r[:-1]) | (lo[1:] > reach[:-1])
+    block = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    block_hi = pd.Series(hi.astype("datetime64[ns]")).groupby(block).max().to_numpy().astype("datetime64[D]")
+    return r[first], lo[first], block_hi
+
+
+def build_context(proj: Projection, start: str, end: str, default_ownership: str | None = None) -> SettlementContext:
+    """The settlement arrays of ``proj`` for the months ``start`` … ``end``; providers of unknown
+    ownership are settled at ``default_ownership`` (municipal when None: compare refuses
+    that for models that pay ownership-dependent rates, see ``ownership_problem``)."""
+    if default_ownership is not None and default_ownership not in OWNERSHIPS:
+        raise ContextError(f"default_ownership must be one of {', '.join(OWNERSHIPS)}, not {default_ownership!r}")
     months = month_range(start, end)
     m_lo = months.astype("datetime64[D]")
     m_hi = (months + 1).astype("datetime64[D]")
@@ -198,7 +276,9 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
         raise ContextError(f"no recipients or visits in {start} … {end}")
 
     recipient_ids = pd.Index(pd.unique(pd.concat([proj.recipients["recipient"].astype(str), pd.Series(visits["recipient"].cat.categories, dtype=str)], ignore_index=True)))
-    provider_ids = pd.Index(pd.unique(pd.concat([proj.providers["provider"].astype(str), pd.Series(visits["provider"].cat.categories, dtype=str)], ignore_index=True)))
+    # providers registered, named by visits, or chosen by recipients (decisions imported with a provider column)
+    named = [proj.providers["provider"].astype(str), pd.Series(visits["provider"].cat.categories, dtype=str), proj.provider_choices["provider"].astype(str)]
+    provider_ids = pd.Index(pd.unique(pd.concat(named, ignore_index=True)))
     n_r, n_m = len(recipient_ids), len(months)
 
     # -- enrolment, stays and granted time per recipient-month -----------------------
@@ -226,6 +306,8 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
 
     granted_full = {g: np.zeros((n_r, n_m)) for g in GROUPS}
     granted_home = {g: np.zeros((n_r, n_m)) for g in GROUPS}
+    decision_days = np.zeros((n_r, n_m), dtype=np.int64)  # days with any decision in force (while enrolled)
+    decision_home = np.zeros((n_r, n_m), dtype=np.int64)  # of those, days at home
     d = proj.decisions
     if len(d):
         d_r = recipient_ids.get_indexer(d["recipient"].astype(str))
@@ -245,6 +327,17 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
                 lo = np.maximum(d_lo[i], pairs["s_lo"].to_numpy().astype("datetime64[D]"))
                 hi = np.minimum(d_hi[i], pairs["s_hi"].to_numpy().astype("datetime64[D]"))
                 np.add.at(stay_overlap, i, _overlap_days(lo, np.maximum(hi, lo), m_lo, m_hi))
+        b_r, b_lo, b_hi = _merged(d_r.astype(np.int64), d_lo, d_hi)
+        np.add.at(decision_days, b_r, _overlap_days(b_lo, b_hi, m_lo, m_hi))
+        decision_home += decision_days
+        if len(stays):
+            blocks = pd.DataFrame({"b": np.arange(len(b_r)), "r": b_r})
+            pairs = blocks.merge(pd.DataFrame({"r": s_r, "s_lo": s_lo, "s_hi": np.maximum(s_hi, s_lo)}), on="r")
+            if len(pairs):
+                i = pairs["b"].to_numpy()
+                lo = np.maximum(b_lo[i], pairs["s_lo"].to_numpy().astype("datetime64[D]"))
+                hi = np.minimum(b_hi[i], pairs["s_hi"].to_numpy().astype("datetime64[D]"))
+                np.subtract.at(decision_home, b_r[i], _overlap_days(lo, np.maximum(hi, lo), m_lo, m_hi))
         group = np.where(d["category"].astype(str).to_numpy() == Category.personal_care.value, 0, 1)
         for gi, g in enumerate(GROUPS):
             sel = group == gi
@@ -281,8 +374,13 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
         latest[v_rm[order]] = v_provider[order]  # later visits overwrite earlier ones
         provider[missing] = latest[missing]
 
-    providers = proj.providers.set_index("provider")
-    private_by_provider = np.array([str(providers["ownership"].get(p, "private")) == "private" for p in provider_ids], dtype=bool)
+    ownership = proj.providers.drop_duplicates("provider", keep="last").set_index("provider")["ownership"].astype(object).reindex(provider_ids).to_numpy()
+    known = pd.notna(ownership)
+    private_by_provider = np.where(known, ownership == "private", default_ownership == "private").astype(bool)
+    used = np.zeros(len(provider_ids), dtype=bool)
+    used[v_provider] = True
+    used[provider[provider >= 0]] = True
+    unknown_ownership = [str(p) for p in provider_ids[used & ~known]]
     rural_by_recipient = np.zeros(n_r, dtype=bool)
     rural_by_recipient[r_code] = rec["area"].astype(str).to_numpy() == "rural"
     birth_year = np.full(n_r, -1, dtype=np.int64)
@@ -300,6 +398,10 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
             "granted_service": granted_home["service"][rr, mm],
             "granted_full_pc": granted_full["personal_care"][rr, mm],
             "granted_full_service": granted_full["service"][rr, mm],
+            "decision_days": decision_days[rr, mm],
+            "decision_days_at_home": np.maximum(decision_home[rr, mm], 0),
+            # the decisions' monthly granted minutes while in force (not pro rata: trust tiers are chosen by it)
+            "granted_monthly": np.where(decision_days[rr, mm] > 0, (granted_full["personal_care"][rr, mm] + granted_full["service"][rr, mm]) * days_in_month[mm] / np.maximum(decision_days[rr, mm], 1), 0.0),
             "rural": rural_by_recipient[rr],
             "private": np.where(provider >= 0, private_by_provider[np.maximum(provider, 0)], False),
             "birth_year": birth_year[rr],
@@ -329,4 +431,6 @@ def build_context(proj: Projection, start: str, end: str) -> SettlementContext:
         v_day=day,
         v_private=private_by_provider[v_provider] if len(visits) else np.zeros(0, dtype=bool),
         v_rural=rural_by_recipient[v_recipient] if len(visits) else np.zeros(0, dtype=bool),
+        unknown_ownership=unknown_ownership,
+        default_ownership=default_ownership,
     )

@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ersattning.compare import Comparison
+from ersattning.domain import stable_id
+from ersattning.ingest.ids import visit_ids
+from ersattning.privacy import Pseudonymiser
 
 
 class ExplainError(ValueError):
@@ -36,25 +39,42 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _find_visit(c: Comparison, visit_id: str) -> int:
+def _find_visit(c: Comparison, visit_id: str, pseudonymiser: Pseudonymiser | None) -> tuple[int, str]:
+    """The context row of a visit given by its id (a UUID) or by the source's own visit id, and its UUID.
+
+    A source id is hashed with the pseudonym key exactly as the import hashed it
+    (``ingest.ids.visit_ids``); it is never stored or printed.
+    """
+    candidates: list[tuple[int, int]] = []
     try:
         u = UUID(visit_id)
+        candidates.append((int.from_bytes(u.bytes[:8], "big"), int.from_bytes(u.bytes[8:], "big")))
     except ValueError:
-        raise ExplainError(f"{visit_id!r} is not a visit id (a UUID)") from None
-    hi, lo = int.from_bytes(u.bytes[:8], "big"), int.from_bytes(u.bytes[8:], "big")
+        pass
+    if pseudonymiser is not None:
+        _, hi, lo = visit_ids(pseudonymiser, np.array([visit_id], dtype=object))
+        candidates.append((int(hi[0]), int(lo[0])))
+    if not candidates:
+        raise ExplainError("the visit given is not a visit id (a UUID), and without the pseudonym key it cannot be looked up as the source's own visit id")
     keys = c.ctx.projection.visit_keys
     v = c.ctx.projection.visits
     day = v["planned_start"].to_numpy().astype("datetime64[D]")
     lo_d, hi_d = c.ctx.month_starts[0], (c.ctx.months[-1] + 1).astype("datetime64[D]")
     in_period = np.flatnonzero((day >= lo_d) & (day < hi_d))
-    match = np.flatnonzero((keys["key_hi"].to_numpy()[in_period] == np.uint64(hi)) & (keys["key_lo"].to_numpy()[in_period] == np.uint64(lo)))
-    if not len(match):
-        raise ExplainError(f"no visit {visit_id} planned in the scenario's period")
-    return int(match[0])  # context visits are the period's visits in projection order
+    key_hi, key_lo = keys["key_hi"].to_numpy()[in_period], keys["key_lo"].to_numpy()[in_period]
+    for hi_, lo_ in candidates:
+        match = np.flatnonzero((key_hi == np.uint64(hi_)) & (key_lo == np.uint64(lo_)))
+        if len(match):
+            # context visits are the period's visits in projection order
+            return int(match[0]), str(UUID(bytes=hi_.to_bytes(8, "big") + lo_.to_bytes(8, "big")))
+    if len(candidates) == 1 and pseudonymiser is not None:  # not a UUID: looked up as a source id only
+        raise ExplainError("the visit given is not a visit id (a UUID), nor the source's own id of a visit planned in the scenario's period")
+    raise ExplainError("no visit planned in the scenario's period has this id" + (" (looked up as a visit id and as the source's own visit id)" if pseudonymiser is not None else ""))
 
 
-def explain_visit(c: Comparison, visit_id: str) -> Explanation:
-    i = _find_visit(c, visit_id)
+def explain_visit(c: Comparison, visit_id: str, pseudonymiser: Pseudonymiser | None = None) -> Explanation:
+    """Visit ``visit_id`` (its UUID, or the source's own id hashed with ``pseudonymiser``), rule by rule."""
+    i, visit_id = _find_visit(c, visit_id, pseudonymiser)
     ctx = c.ctx
     v = ctx.visits.iloc[i]
     subject: dict[str, Any] = {
@@ -84,23 +104,35 @@ def explain_visit(c: Comparison, visit_id: str) -> Explanation:
     return out
 
 
-def explain_recipient_month(c: Comparison, recipient: str, month: str) -> Explanation:
+def _find_recipient(c: Comparison, recipient: str, pseudonymiser: Pseudonymiser | None) -> int:
+    """The context code of a recipient given by id, pseudonym, or the source's own id (hashed as the import does; never printed)."""
+    ids = c.ctx.recipient_ids
+    code = int(ids.get_indexer([recipient])[0])
+    pseudonyms = [recipient]
+    if pseudonymiser is not None:
+        pseudonyms.append(pseudonymiser.one(recipient))
+    for pseudonym in pseudonyms:
+        if code >= 0:
+            break
+        # the recipient aggregate's id is derived from the pseudonym (enrolled by decisions, or seen in visits only)
+        code = int(ids.get_indexer([stable_id("recipient", pseudonym).hex])[0])
+    if code < 0:
+        raise ExplainError("no such recipient (give the recipient id, the pseudonym, or the source's own id with the pseudonym key at hand)")
+    return code
+
+
+def explain_recipient_month(c: Comparison, recipient: str, month: str, pseudonymiser: Pseudonymiser | None = None) -> Explanation:
+    """Recipient-month ``recipient`` (id, pseudonym or the source's own id) in ``month``, rule by rule."""
     ctx = c.ctx
-    rec = ctx.projection.recipients
     ids = ctx.recipient_ids
-    code = ids.get_indexer([recipient])[0]
-    if code < 0:
-        by_pseudonym = rec.loc[rec["pseudonym"] == recipient, "recipient"]
-        code = ids.get_indexer(by_pseudonym.astype(str))[0] if len(by_pseudonym) else -1
-    if code < 0:
-        raise ExplainError(f"no recipient {recipient!r} (give the recipient id or pseudonym)")
+    code = _find_recipient(c, recipient, pseudonymiser)
     try:
         m = int((np.datetime64(month, "M") - ctx.months[0]).astype(int))
     except ValueError:
         raise ExplainError(f"{month!r} is not a month, YYYY-MM") from None
     rows = np.flatnonzero((ctx.rm["recipient"].to_numpy() == code) & (ctx.rm["month"].to_numpy() == m))
     if not (0 <= m < len(ctx.months)) or not len(rows):
-        raise ExplainError(f"recipient {recipient} has no recipient-month {month} in the scenario's period")
+        raise ExplainError(f"recipient {ids[code]} has no recipient-month {month} in the scenario's period")
     j = int(rows[0])
     r = ctx.rm.iloc[j]
     visits = np.flatnonzero(ctx.v_rm == j)

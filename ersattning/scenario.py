@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -67,6 +67,17 @@ class DemoRegion(BaseModel):
     seed: int = 1
 
 
+class ProviderAssumptions(BaseModel):
+    """What to assume of providers the history does not describe (docs/models.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_ownership: Literal["municipal", "private"] | None = Field(
+        None,
+        description="assumption: the ownership of providers imported without one (with visits only); without it, models that pay private providers other rates refuse such providers",
+    )
+
+
 class ScenarioFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,6 +90,7 @@ class ScenarioFile(BaseModel):
     admin: AdminAssumptions
     indicators: IndicatorSettings = IndicatorSettings()
     demo_region: DemoRegion = DemoRegion()
+    providers: ProviderAssumptions | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,14 @@ class Scenario:
 
     def acts(self, entry: ModelEntry, model: ReimbursementModel) -> dict[str, str]:
         return required_acts(entry, model)
+
+    @property
+    def default_ownership(self) -> str | None:
+        return self.spec.providers.default_ownership if self.spec.providers is not None else None
+
+    def ownership_models(self) -> list[str]:
+        """The models that pay private providers other rates (they need every provider's ownership)."""
+        return [entry.name for entry, model in self.models if model.uses_ownership()]
 
     def months(self) -> int:
         a, b = self.spec.period.start, self.spec.period.end

@@ -42,10 +42,18 @@ def settle_performed_time(model: PerformedTime, proj: Projection, start: str, en
     hi = pd.Timestamp(end + "-01") + pd.offsets.MonthBegin(1)
     ownership = dict(zip(proj.providers["provider"], proj.providers["ownership"].astype(str), strict=True))
     rural = {r: a == "rural" for r, a in zip(proj.recipients["recipient"], proj.recipients["area"].astype(str), strict=True)}
-    stays = defaultdict(list)
-    for r, k, s in zip(proj.stays["recipient"], proj.stays["kind"].astype(str), proj.stays["start"], strict=True):
+    stays = defaultdict(list)  # the stays of the model's kinds: (first day, day home or None)
+    for r, k, s, e in zip(proj.stays["recipient"], proj.stays["kind"].astype(str), proj.stays["start"], proj.stays["end"], strict=True):
         if k in [x.value for x in model.stays.kinds] if model.stays else False:
-            stays[r].append(s.date())
+            stays[r].append((s.date(), None if pd.isna(e) else e.date()))
+
+    def stay_day(recipient: str, day: date) -> int:
+        """Day of a stay ``day`` is (1 = the first day; the day home is none), 0 if none."""
+        for s, e in stays[recipient]:
+            if s <= day and (e is None or day < e):
+                return (day - s).days + 1
+        return 0
+
     holidays: dict[int, dict[date, str]] = {}
 
     def kinds_of(d: date) -> tuple[bool, bool, bool]:
@@ -130,14 +138,13 @@ def settle_performed_time(model: PerformedTime, proj: Projection, start: str, en
                 if u.major_holiday and major:
                     share = max(share, u.major_holiday.value_at(day))
                 comp["time_uplift"] = (comp["base"] + comp["double_staffing"]) * share
+        elif model.stays is not None and (n := stay_day(v.recipient, day)):
+            # not performed on a stay day, whatever the status or reason: the stay rule's (personal care only)
+            if pc and n <= len(model.stays.day_shares):
+                comp["stay"] = model.stays.day_shares[n - 1].value_at(day) * v.planned_minutes * per_min
         elif v.status == "cancelled" and v.cancelled_by == "recipient":
             if v.cancel_reason == "stay":
-                if model.stays is not None and pc:
-                    started = [s for s in stays[v.recipient] if s <= day]
-                    if started:
-                        n = (day - max(started)).days + 1
-                        if n <= len(model.stays.day_shares):
-                            comp["stay"] = model.stays.day_shares[n - 1].value_at(day) * v.planned_minutes * per_min
+                pass
             elif model.cancellations is not None and v.notice_minutes < model.cancellations.notice_limit_hours.value_at(day) * 60:
                 share = model.cancellations.shares.get(v.category)
                 if share is not None:

@@ -98,6 +98,25 @@ def test_stay_days_after_the_listed_ones_are_not_paid():
     assert total(s) == 812.00
 
 
+def test_stay_days_come_from_the_stays_history_whatever_the_visits_say():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.stay(r, date(2024, 4, 10), date(2024, 4, 12))  # 10 and 11 April away; 12 April is the day home
+    h.visit(r, "planned", "personal_care", "2024-04-10 08:00", 60)  # never reported: day 1
+    h.cancelled(r, "staffing", "personal_care", "2024-04-11 08:00", 60, by="provider", reason="staffing")  # day 2
+    h.cancelled(r, "declined", "personal_care", "2024-04-11 18:00", 60, reason="declined")  # day 2, not a short-notice cancellation
+    h.performed(r, "done", "personal_care", "2024-04-11 12:00", 60)  # performed during the stay: paid as performed
+    h.cancelled(r, "home", "personal_care", "2024-04-12 08:00", 60, reason="declined")  # the day home: a cancellation
+    h.cancelled(r, "cleaning", "cleaning", "2024-04-10 10:00", 60, reason="declined")  # service on a stay day: neither rule
+    s = performed_time(stays={"day_shares": [0.75, 0.25]}, cancellations=CANCEL).settle(h.context())
+    # stay: 60 × 75 % + 2 × 60 × 25 % = 75 min × 464 / 60 = 580.00; performed: 464.00; the day home: 50 % × 464 = 232.00
+    assert visit_amounts(s, "stay") == [348.0, 116.0, 116.0, 0.0, 0.0, 0.0]
+    assert visit_amounts(s, "base") == [0.0, 0.0, 0.0, 464.0, 0.0, 0.0]
+    assert visit_amounts(s, "cancellation") == [0.0, 0.0, 0.0, 0.0, 232.0, 0.0]
+    assert total(s) == 580.00 + 464.00 + 232.00
+
+
 # -- performed time -------------------------------------------------------------------
 
 
@@ -335,6 +354,55 @@ def test_need_tiers_pro_rata_for_days_at_home():
     h.stay(b, date(2024, 4, 1), date(2024, 4, 16))  # 15 of 30 days away → 1,000
     s = TrustBased.model_validate({"basis": "need_tier", "tiers": TIERS}).settle(h.context("2024-04", "2024-04"))
     assert sorted(round(x, 2) for x in s.month["fixed"]) == [1000.00, 14000.00]
+
+
+def test_need_tier_by_the_decisions_monthly_hours_pro_rata_only_in_the_amount():
+    h = History()
+    h.provider()
+    late = h.recipient("late", enrolled_on=date(2024, 3, 17))
+    h.grant(late, "personal_care", 600, valid_from=date(2024, 3, 17))  # 10 h/month from 17 March
+    away = h.recipient("away")
+    h.grant(away, "personal_care", 600)  # 10 h/month all month, 10 days in hospital
+    h.stay(away, date(2024, 3, 5), date(2024, 3, 15))
+    ended = h.recipient("ended")
+    h.grant(ended, "personal_care", 600, valid_to=date(2024, 3, 11))  # 10 h/month until 10 March, still enrolled
+    s = TrustBased.model_validate({"basis": "need_tier", "tiers": TIERS}).settle(h.context("2024-03", "2024-03"))
+    # all three in the ≤ 25 h tier (6,500), never the ≤ 9 h tier of pro-rated hours (2,000 × 15/31 = 967.74):
+    # 6,500 × 15/31 = 3,145.16; 6,500 × 21/31 = 4,403.23; 6,500 × 10/31 = 2,096.77
+    assert [round(x, 2) for x in s.month["fixed"]] == [3145.16, 4403.23, 2096.77]
+    assert list(h.context("2024-03", "2024-03").rm["granted_monthly"].round(6)) == [600.0, 600.0, 600.0]
+
+
+def test_models_that_need_decisions_count_the_months_without_one_and_explain_the_zero():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.performed(r, "v", "personal_care", "2024-03-05 10:00", 60)
+    h.context()
+    c = compare(load_scenario("default"), h.store)
+    # enrolled all through 2024 without a decision: 12 recipient-months that the decision-based models pay 0.00
+    assert c.unpriced("trust") == {"recipient_months_without_decision": (12, 0.0)}
+    assert c.unpriced("granted") == {"recipient_months_without_decision": (12, 0.0)}
+    assert c.unpriced("per_minute") == {}  # per-minute pays the performed time without a decision
+    assert any("trust: 12 recipient-months with no decision in force" in w for w in c.warnings())
+    trust = next(m for m in explain_recipient_month(c, "a", "2024-03").models if m["model"] == "trust")
+    assert trust["total_sek"] == 0 and trust["rules"][0].startswith("no decision in force this month: trust_based")
+
+
+def test_a_provider_of_unknown_ownership_stops_models_with_private_rates():
+    from ersattning.context import OwnershipError
+
+    h = History()  # no provider registered: the visits name P1 only
+    r = h.recipient("a")
+    h.grant(r, "personal_care", 600)
+    h.performed(r, "v", "personal_care", "2024-03-05 10:00", 60, staff=("s1", "s2"))
+    ctx = h.context("2024-03", "2024-03")
+    assert ctx.unknown_ownership == ["P1"] and ctx.default_ownership is None
+    with pytest.raises(OwnershipError, match="P1.*ersattning import --kind providers.*default_ownership"):
+        compare(load_scenario("default"), h.store)
+    assert ctx.ownership_problem([]) is None  # models with one rate for all settle as they are
+    # one rate for all: 2 staff × 1 h × 464 = 928.00 whatever the ownership
+    assert total(performed_time().settle(ctx)) == 928.00
 
 
 def _continuity_history(distinct_staff: int) -> History:

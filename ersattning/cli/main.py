@@ -110,8 +110,11 @@ def history_summary(url: str) -> dict[str, Any]:
     return {
         "store": store.location.display_url,
         "events": {"total": sum(by_type.values()), "by_type": {t.split(":", 1)[-1]: n for t, n in sorted(by_type.items())}},
-        "recipients": int(len(proj.recipients)),
-        "providers": int(len(proj.providers)),
+        # recipients and providers seen anywhere: enrolled or registered, or only named by visits
+        "recipients": _distinct(proj.recipients["recipient"], proj.visits["recipient"]),
+        "providers": _distinct(proj.providers["provider"], proj.visits["provider"], proj.provider_choices["provider"]),
+        "recipients_enrolled": int(len(proj.recipients)),
+        "providers_registered": int(len(proj.providers)),
         "visits": int(len(proj.visits)),
         "visits_by_status": {str(k): int(v) for k, v in proj.visits["status"].value_counts().sort_index().items()},
         "first_day": None if days.empty else str(days.min().date()),
@@ -119,6 +122,12 @@ def history_summary(url: str) -> dict[str, Any]:
         "position": int(proj.position),
         "version": __version__,
     }
+
+
+def _distinct(*columns: pd.Series) -> int:
+    """Distinct values over several columns (NaN left out)."""
+    values = [pd.Series(c.dropna().unique()).astype(str) for c in columns]
+    return int(pd.concat(values, ignore_index=True).nunique()) if values else 0
 
 
 @cli.command()
@@ -131,8 +140,9 @@ def history(store_url: str | None, fmt: str) -> None:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     click.echo(f"Store       {summary['store']} (position {summary['position']})")
-    click.echo(f"Recipients  {summary['recipients']:,}")
-    click.echo(f"Providers   {summary['providers']:,}")
+    enrolled, registered = summary["recipients_enrolled"], summary["providers_registered"]
+    click.echo(f"Recipients  {summary['recipients']:,}" + (f" ({enrolled:,} enrolled by decisions)" if enrolled != summary["recipients"] else ""))
+    click.echo(f"Providers   {summary['providers']:,}" + (f" ({registered:,} registered with ownership)" if registered != summary["providers"] else ""))
     status = ", ".join(f"{k} {v:,}" for k, v in summary["visits_by_status"].items())
     click.echo(f"Visits      {summary['visits']:,}" + (f" ({status})" if status else ""))
     click.echo(f"Service     {summary['first_day'] or '-'} … {summary['last_day'] or '-'}")
@@ -147,10 +157,30 @@ def history(store_url: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.argument("scenario", required=False)
-def validate(scenario: str | None) -> None:
-    """Check a scenario file (or a bundled scenario by name); every problem names file, line and key."""
+@click.option("--store", "store_url", default=None, help="Also check the scenario against this store's history (default: $" + STORE_ENV + " or the scenario's store, when set).")
+def validate(scenario: str | None, store_url: str | None) -> None:
+    """Check a scenario file (or a bundled scenario by name); every problem names file, line and key.
+
+    With a store (--store, $ERSATTNING_STORE or the scenario's store:), also check that its
+    history can be settled as the scenario asks (e.g. every provider's ownership is known).
+    """
     sc = run_guarded(load_scenario, scenario)
     click.echo(f"{sc.path}: ok — {sc.name!r}, {len(sc.models)} models ({', '.join(e.name for e, _ in sc.models)}), baseline {sc.spec.baseline}, {sc.spec.period.start} … {sc.spec.period.end}")
+    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store
+    if url:
+        ctx = run_guarded(_check_history, sc, url)
+        click.echo(f"{url}: ok — {ctx.n_visits:,} visits and {len(ctx.rm):,} recipient-months in the period")
+
+
+def _check_history(sc: Scenario, url: str) -> Any:
+    """The settlement context of the store for the scenario, or the error that stops a comparison."""
+    from ersattning.context import OwnershipError, build_context
+
+    ctx = build_context(projection.load(open_store(url, create=False)), sc.spec.period.start, sc.spec.period.end, sc.default_ownership)
+    problem = ctx.ownership_problem(sc.ownership_models())
+    if problem:
+        raise OwnershipError(problem)
+    return ctx
 
 
 @cli.command()
@@ -248,6 +278,8 @@ def _comparison_and_report(
             written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
         finally:
             _end_progress(show)
+        for line in result.warnings():
+            click.echo(f"ersattning: {line}", err=True)
         return result, written
 
     return run_guarded(work)
@@ -317,8 +349,8 @@ def report(scenario: str | None, store_url: str | None, as_of: str | None, html:
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--visit", "visit_id", default=None, help="A visit id (UUID).")
-@click.option("--recipient", default=None, help="A recipient id or pseudonym (with --month).")
+@click.option("--visit", "visit_id", default=None, help="A visit id (UUID), or the source's own visit id (hashed with the pseudonym key as the import did).")
+@click.option("--recipient", default=None, help="A recipient id, pseudonym, or the source's own id (hashed with the pseudonym key), with --month.")
 @click.option("--month", default=None, help="YYYY-MM (with --recipient).")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
@@ -335,16 +367,27 @@ def explain(scenario: str | None, visit_id: str | None, recipient: str | None, m
         sc = load_scenario(scenario)
         url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
         result = run_compare(sc, open_store(url, create=False), as_of=when)
+        pseudonymiser = _pseudonymiser_if_any()
         if visit_id:
-            return explain_visit(result, visit_id)
+            return explain_visit(result, visit_id, pseudonymiser)
         assert recipient is not None and month is not None  # checked above
-        return explain_recipient_month(result, recipient, month)
+        return explain_recipient_month(result, recipient, month, pseudonymiser)
 
     ex = run_guarded(work)
     if fmt == "json":
         click.echo(json.dumps({"subject": ex.subject, "models": ex.models}, indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(ex.text())
+
+
+def _pseudonymiser_if_any() -> Any:
+    """The import's pseudonymiser, to look up the source's own ids; None when there is no key (nothing is created)."""
+    from ersattning.privacy import Pseudonymiser, PseudonymKeyError, load_key
+
+    try:
+        return Pseudonymiser(load_key(create=False))
+    except PseudonymKeyError:
+        return None
 
 
 @cli.command(name="import")

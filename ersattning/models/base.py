@@ -33,6 +33,14 @@ class ReimbursementModel(BaseModel):
     def settle(self, ctx: SettlementContext) -> Settlement:
         raise NotImplementedError
 
+    def uses_ownership(self) -> bool:
+        """Whether the model pays private providers other rates (a parameter named ``private_…`` is set).
+
+        Such a model cannot settle a provider of unknown ownership without a stated
+        default (docs/models.md); a model of one's own may override this.
+        """
+        return any(part.startswith("private") for name in self.parameters() for part in name.split("."))
+
     def parameters(self) -> dict[str, Param]:
         """Every dated parameter of the model, by dotted name (for assumptions and explain)."""
         return dict(_walk(self, ""))
@@ -70,6 +78,17 @@ class ReimbursementModel(BaseModel):
 def money(x: float) -> str:
     """An amount as explanations write it."""
     return f"{x:,.2f} SEK"
+
+
+#: what each kind of unpriced item is, for stderr and explain (docs/models.md, "Loud assumptions")
+UNPRICED = {
+    "recipient_months_without_decision": "recipient-months with no decision in force (import decisions with ersattning import --kind decisions)",
+}
+
+
+def no_decision_rule(kind: str) -> str:
+    """The reason a recipient-month without a decision is paid nothing by a model that prices decisions."""
+    return f"no decision in force this month: {kind} prices the decision's granted time, so it pays 0.00 SEK here (import decisions with ersattning import --kind decisions)"
 
 
 def _walk(obj: object, prefix: str) -> Iterator[tuple[str, Param]]:
@@ -145,6 +164,9 @@ class Settlement:
     #: computed on demand (``marginal_minute``) so settling stays about payment only
     marginal: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     admin_counts: dict[str, float] = field(default_factory=dict)
+    #: what the model could not price, by reason (a key of ``UNPRICED``): masks over ``ctx.rm`` and over the visits
+    unpriced_months: dict[str, np.ndarray] = field(default_factory=dict)
+    unpriced_visits: dict[str, np.ndarray] = field(default_factory=dict)
     _provider_months: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -221,6 +243,19 @@ class Settlement:
         frame.insert(0, "provider", np.repeat(ctx.provider_ids.to_numpy(), n_m))
         frame["total"] = frame[self.components].sum(axis=1) if self.components else 0.0
         return frame
+
+    def unpriced(self) -> dict[str, tuple[int, float]]:
+        """Each reason the model could not price something: (how many, what they were paid in SEK); reasons with none left out."""
+        out: dict[str, tuple[int, float]] = {}
+        if self.unpriced_months:
+            totals = self.recipient_months()["total"].to_numpy()
+            for k, mask in self.unpriced_months.items():
+                if mask.any():
+                    out[k] = (int(mask.sum()), float(totals[mask].sum()))
+        for k, mask in self.unpriced_visits.items():
+            if mask.any():
+                out[k] = (int(mask.sum()), float(sum(a[mask].sum() for a in self.visit.values())))
+        return out
 
     def component_totals(self) -> dict[str, float]:
         out = {}

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from ersattning.context import SettlementContext
-from ersattning.models.base import Rates, ReimbursementModel, Settlement
+from ersattning.models.base import Rates, ReimbursementModel, Settlement, no_decision_rule
 from ersattning.parameters import Param, param
 
 
@@ -52,9 +52,12 @@ class GrantedTime(ReimbursementModel):
             ctx=ctx,
             month={"base": full, "stay_deduction": deduction, "rural": base * rural},
             month_paid_minutes=minutes,
+            unpriced_months={"recipient_months_without_decision": ctx.without_decision()},
         )
 
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         r = s.ctx.rm.iloc[j]
+        if r["decision_days"] == 0:
+            return [no_decision_rule(self.kind), *super().explain_month(s, j)]
         granted_home = (r["granted_pc"] + r["granted_service"]) / 60
         return [f"granted time for days at home: {granted_home:.1f} h × rate × price factor (the time of days away is the stay deduction)", *super().explain_month(s, j)]

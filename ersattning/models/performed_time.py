@@ -13,8 +13,9 @@ Rules, each a component of its own:
   instead of time (when a fee is set).
 - ``cancellation``: recipient cancellations with notice shorter than a limit,
   paid as a share of the planned time by category.
-- ``stay``: planned personal care cancelled for a stay, paid by stay day
-  (e.g. day 1 at 75 %, days 2–5 at 25 %, then nothing).
+- ``stay``: personal care planned on the days of a known stay (from the
+  stays history) and not performed, paid by stay day (e.g. day 1 at 75 %,
+  days 2–5 at 25 %, then nothing), whatever the visit's status or reason.
 - ``rural``: an uplift on everything above for recipients in rural areas.
 - ``new_client``: a one-off number of hours for each new personal-care client.
 """
@@ -147,7 +148,10 @@ class PerformedTime(ReimbursementModel):
         elif v["cancellation"][i]:
             rules.append(f"cancelled by the recipient with short notice: {v['cancellation'][i] / rate * 60:.1f} min of the planned {ctx.visits['planned_minutes'].iloc[i]} × {rate:g} SEK/h = {money(v['cancellation'][i])}")
         elif v["stay"][i]:
-            rules.append(f"planned personal care during a stay: {v['stay'][i] / rate * 60:.1f} min × {rate:g} SEK/h = {money(v['stay'][i])}")
+            rules.append(f"planned personal care on day {self._stay_day(ctx, i)} of a stay: {v['stay'][i] / rate * 60:.1f} min × {rate:g} SEK/h = {money(v['stay'][i])}")
+        elif self.stays is not None and (day_no := self._stay_day(ctx, i)):
+            what = "service (the stay rule pays personal care only)" if not ctx.v_personal_care[i] else f"day {day_no} of the stay (the stay rule pays days 1–{len(self.stays.day_shares)})"
+            rules.append(f"not paid: planned during a stay, {what}")
         else:
             rules.append("not paid: not performed, and no cancellation or stay rule applies")
         if v["rural"][i]:
@@ -156,6 +160,11 @@ class PerformedTime(ReimbursementModel):
 
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         return ["sum of this month's visits (see --visit for each), plus any one-off for a new client", *super().explain_month(s, j)]
+
+    def _stay_day(self, ctx: SettlementContext, i: int) -> int:
+        """Day of a stay visit ``i`` is planned on (0: none), as the stay rule counts it."""
+        assert self.stays is not None
+        return int(ctx.stay_day_numbers(np.array([i]), [k.value for k in self.stays.kinds])[0])
 
     # -- the rules -----------------------------------------------------------------
 
@@ -234,13 +243,18 @@ class PerformedTime(ReimbursementModel):
         double[two] = base[two]
         time_uplift[two] *= 2
 
-        # cancellations and stays touch few visits: computed on those only
+        # cancellations and stays touch few visits: computed on those only. A visit not performed
+        # on a day of a known stay (of the listed kinds) is the stay rule's, whatever its status or
+        # cancellation reason; a visit performed during a stay is paid as performed (docs/models.md)
         cancellation = np.zeros(n)
         paid_extra: list[tuple[np.ndarray, np.ndarray]] = []  # (visits, minutes paid) for cancellations and stays
+        stay_day = np.zeros(n, dtype=np.int64)
+        if self.stays is not None:
+            missed = np.flatnonzero(~performed)
+            stay_day[missed] = ctx.stay_day_numbers(missed, [k.value for k in self.stays.kinds])
         stay_reason = list(CancelReason).index(CancelReason.stay)
-        by_recipient = ctx.v_cancelled_by_recipient
         if self.cancellations is not None:
-            idx = np.flatnonzero(by_recipient & (ctx.v_cancel_reason != stay_reason))
+            idx = np.flatnonzero(ctx.v_cancelled_by_recipient & (ctx.v_cancel_reason != stay_reason) & (stay_day == 0))
             days = ctx.v_day[idx]
             notice = ctx.visits["notice_minutes"].to_numpy()[idx]
             short = notice < self.cancellations.notice_limit_hours.at(days, "cancellations.notice_limit_hours") * 60
@@ -256,8 +270,8 @@ class PerformedTime(ReimbursementModel):
 
         stay = np.zeros(n)
         if self.stays is not None:
-            idx = np.flatnonzero(by_recipient & (ctx.v_cancel_reason == stay_reason) & ctx.v_personal_care)
-            paid_extra.append((idx, self._stay_shares(ctx, idx) * ctx.v_planned_minutes[idx]))
+            idx = np.flatnonzero((stay_day > 0) & ctx.v_personal_care)
+            paid_extra.append((idx, self.stay_shares(ctx.v_day[idx], stay_day[idx]) * ctx.v_planned_minutes[idx]))
             stay[idx] = paid_extra[-1][1] * per_minute[idx]
 
         rural = np.zeros(n)
@@ -308,27 +322,16 @@ class PerformedTime(ReimbursementModel):
             visit_paid_minutes=paid_minutes,
             month_paid_minutes=new_client_minutes,
             marginal=marginal,
+            # a cap at granted time pays nothing in months without a decision
+            unpriced_months={"recipient_months_without_decision": ctx.without_decision() & (ctx.rm_sum(ctx.v_minutes) > 0)} if self.cap_at_granted else {},
         )
 
-    def _stay_shares(self, ctx: SettlementContext, idx: np.ndarray) -> np.ndarray:
-        """Share paid for each of the visits ``idx`` by the day of its stay (day 1 = the stay's first day)."""
+    def stay_shares(self, days: np.ndarray, day_no: np.ndarray) -> np.ndarray:
+        """Share of planned time paid on day ``day_no`` of a stay (1 = the stay's first day; 0 and days past the list pay nothing)."""
         assert self.stays is not None
-        stays = ctx.projection.stays
-        stays = stays[stays["kind"].astype(str).isin([k.value for k in self.stays.kinds])]
-        shares = np.zeros(len(idx))
-        if not len(idx) or not len(stays):
-            return shares
-        s_r = ctx.recipient_ids.get_indexer(stays["recipient"].astype(str))
-        s_start = stays["start"].to_numpy().astype("datetime64[D]")
-        order = np.lexsort((s_start, s_r))
-        s_r, s_start = s_r[order], s_start[order]
-        # the latest stay of the same recipient that started on or before the visit's day
-        key_s = s_r.astype(np.int64) * 100_000 + (s_start - np.datetime64("1970-01-01")).astype(np.int64)
-        key_v = ctx.v_recipient[idx].astype(np.int64) * 100_000 + (ctx.v_day[idx] - np.datetime64("1970-01-01")).astype(np.int64)
-        j = np.searchsorted(key_s, key_v, side="right") - 1
-        ok = (j >= 0) & (s_r[np.maximum(j, 0)] == ctx.v_recipient[idx])
-        day_no = np.where(ok, (ctx.v_day[idx] - s_start[np.maximum(j, 0)]).astype(np.int64) + 1, 0)
+        shares = np.zeros(len(days))
         for d, p in enumerate(self.stays.day_shares, start=1):
             sel = day_no == d
-            shares[sel] = p.at(ctx.v_day[idx][sel], f"stays.day_shares[{d - 1}]")
+            if sel.any():
+                shares[sel] = p.at(days[sel], f"stays.day_shares[{d - 1}]")
         return shares

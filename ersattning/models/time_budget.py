@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from ersattning.context import SettlementContext
-from ersattning.models.base import Rates, ReimbursementModel, Settlement
+from ersattning.models.base import Rates, ReimbursementModel, Settlement, no_decision_rule
 from ersattning.parameters import Param, param
 
 
@@ -81,10 +81,13 @@ class TimeBudget(ReimbursementModel):
         if self.variant == "budget_with_floor":
             month["floor_top_up"] = top_up
         month["rural"] = (pay + top_up) * rural
-        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal=marginal)
+        unpriced = {"recipient_months_without_decision": ctx.without_decision()}
+        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, month_paid_minutes=paid_total, marginal=marginal, unpriced_months=unpriced)
 
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         r = s.ctx.rm.iloc[j]
+        if r["decision_days"] == 0:
+            return [no_decision_rule(self.kind), *super().explain_month(s, j)]
         granted_home = (r["granted_pc"] + r["granted_service"]) / 60
         paid = s.month_paid_minutes[j] / 60 if s.month_paid_minutes is not None else float("nan")
         return [f"variant {self.variant}: budget {granted_home:.1f} h × budget factor; paid {paid:.1f} h", *super().explain_month(s, j)]

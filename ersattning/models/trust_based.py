@@ -1,7 +1,8 @@
 """Trust-based payment: a fixed amount per recipient-month or per team (docs/models.md).
 
 Small self-steering teams are paid a fixed amount per recipient-month by need
-tier (bands of granted hours), pro rata for days at home — or a fixed amount
+tier (bands of the decision's monthly granted hours, never pro-rated), pro rata
+in the amount only, for the days at home with a decision — or a fixed amount
 per active team-month, shared across the team's recipient-months by planned
 time. Follow-up is by periodic dialogue instead of registration audits. An
 optional quality component pays a bonus share to providers whose continuity
@@ -13,11 +14,12 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ersattning.context import SettlementContext
 from ersattning.indicators import continuity_by_provider
-from ersattning.models.base import ReimbursementModel, Settlement
+from ersattning.models.base import ReimbursementModel, Settlement, money, no_decision_rule
 from ersattning.parameters import Param, param
 
 
@@ -65,16 +67,17 @@ class TrustBased(ReimbursementModel):
         rm = ctx.rm
         n = len(rm)
         days = ctx.month_starts[rm["month"].to_numpy()]
-        home_share = rm["days_at_home"].to_numpy() / rm["days_in_month"].to_numpy()
+        unpriced: dict[str, np.ndarray] = {}
         if self.basis == "need_tier":
-            hours = (rm["granted_full_pc"].to_numpy() + rm["granted_full_service"].to_numpy()) / 60
-            bounds = np.array([t.up_to_hours for t in self.tiers[:-1]], dtype=np.float64)
-            tier = np.searchsorted(bounds, hours, side="left")
+            # the tier by the decisions' monthly granted hours; pro rata only in the amount, for days at home with a decision
+            hours = rm["granted_monthly"].to_numpy() / 60
+            tier = self.tier_of(hours)
             base = np.zeros(n)
             for i, t in enumerate(self.tiers):
                 sel = tier == i
                 base[sel] = t.amount.at(days[sel], f"tiers[{i}].amount")
-            base = base * home_share * (hours > 0)
+            base = base * self.share_paid(rm) * (hours > 0)
+            unpriced["recipient_months_without_decision"] = ctx.without_decision()
         else:
             assert self.team_amount is not None
             planned = ctx.visits["planned_minutes"].to_numpy(np.float64)
@@ -94,13 +97,32 @@ class TrustBased(ReimbursementModel):
             meets = rm_median <= self.quality.continuity_at_most.at(days, "quality.continuity_at_most")
             month["quality_bonus"] = np.where(meets, base * self.quality.bonus_share.at(days, "quality.bonus_share"), 0.0)
         month["rural"] = sum(month.values()) * rural
-        return Settlement(name="", kind=self.kind, ctx=ctx, month=month)
+        return Settlement(name="", kind=self.kind, ctx=ctx, month=month, unpriced_months=unpriced)
+
+    def tier_of(self, hours: np.ndarray) -> np.ndarray:
+        """Index of the tier of each monthly granted hours (the first whose bound is at least it)."""
+        bounds = np.array([t.up_to_hours for t in self.tiers[:-1]], dtype=np.float64)
+        return np.searchsorted(bounds, hours, side="left")
+
+    @staticmethod
+    def share_paid(rm: pd.DataFrame) -> np.ndarray:
+        """Days at home with a decision in force / days in the month."""
+        return rm["decision_days_at_home"].to_numpy() / rm["days_in_month"].to_numpy()
 
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         r = s.ctx.rm.iloc[j]
         if self.basis == "need_tier":
-            hours = (r["granted_full_pc"] + r["granted_full_service"]) / 60
-            rule = f"need tier by {hours:.1f} granted h/month, pro rata {r['days_at_home']}/{r['days_in_month']} days at home"
+            if r["decision_days"] == 0:
+                return [no_decision_rule(self.kind), *super().explain_month(s, j)]
+            hours = r["granted_monthly"] / 60
+            i = int(self.tier_of(np.array([hours]))[0])
+            bound = self.tiers[i].up_to_hours
+            label = f"≤ {bound:g} h" if bound is not None else "the last tier"
+            amount = self.tiers[i].amount.value_at(s.ctx.month_starts[int(r["month"])], f"tiers[{i}].amount")
+            rule = (
+                f"need tier {i + 1} ({label}) by the decisions' {hours:.1f} granted h/month; "
+                f"{money(amount)} × {r['decision_days_at_home']}/{r['days_in_month']} days at home with a decision = {money(amount * r['decision_days_at_home'] / r['days_in_month'])}"
+            )
         else:
             rule = "team amount per team-month, shared across the team's recipients by planned time"
         return [rule, *super().explain_month(s, j)]

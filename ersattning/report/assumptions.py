@@ -22,7 +22,7 @@ from ersattning.scenario import Scenario
 class Assumption:
     """One value of one parameter: from ``valid_from`` on (None: always)."""
 
-    section: str  # a model's name, "admin" or "indicators"
+    section: str  # a model's name, "admin", "indicators" or "providers"
     parameter: str  # dotted path inside the section, e.g. rates.personal_care
     valid_from: date | None
     value: float | str | None
@@ -32,12 +32,14 @@ class Assumption:
 
 
 def scenario_assumptions(scenario: Scenario) -> list[Assumption]:
-    """The parameters of every model, the admin assumptions and the indicator settings."""
+    """The parameters of every model, the admin assumptions, the indicator settings and what is assumed of providers."""
     out: list[Assumption] = []
     for entry, model in scenario.models:
         out.extend(_walk(entry.name, "", model))
     out.extend(_walk("admin", "", scenario.spec.admin))
     out.extend(_walk("indicators", "", scenario.spec.indicators))
+    if scenario.spec.providers is not None:  # e.g. the ownership assumed of providers imported without one
+        out.extend(_walk("providers", "", scenario.spec.providers))
     return out
 
 
