@@ -231,3 +231,69 @@ def personnummer_columns(frame: pd.DataFrame) -> list[str]:
         if _may_hold_text(column.dtype) and find_personnummer(column).any() and name not in names:
             names.append(name)
     return names
+
+
+def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Source ids with every whole-cell identity number in its canonical form, the rest as they are.
+
+    This is what is pseudonymised: ``19430514-1139``, ``194305141139``, ``430514-1139`` and ``4305141139``
+    (a person born in 1943, as of a date after 1943) are one person, one pseudonym. ``on`` is each row's
+    reference date (the event's date, ``datetime64``); a row without one keeps its value (it is rejected
+    for the missing date anyway). Each distinct value is looked at once; only rows whose value has the
+    shape of a number reach :func:`canonical_numbers`, so ids that are not numbers cost one factorize.
+    """
+    data = np.asarray(values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values, dtype=object)
+    codes, uniques = pd.factorize(data, use_na_sentinel=True)
+    if not len(uniques):
+        return data
+    shaped = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern)
+    shaped_np = shaped.fillna(False).to_numpy(dtype=bool)
+    if not shaped_np.any():
+        return data
+    ref = np.asarray(on).astype("datetime64[D]")
+    rows = np.flatnonzero((codes >= 0) & np.append(shaped_np, False)[codes] & ~np.isnat(ref))
+    if not len(rows):
+        return data
+    canon = canonical_numbers(data[rows], ref[rows])
+    found = pd.notna(canon)
+    out = data.copy()
+    out[rows[found]] = canon[found]
+    return out
+
+
+MASK = "<identity number>"
+"""What a quarantine file or a message shows instead of an identity number (docs/personal-data.md)."""
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every valid identity number in it replaced by :data:`MASK` (messages, quarantined cells)."""
+    if not isinstance(text, str) or not _MAYBE.search(text):
+        return text
+    return PNR_PATTERN.sub(lambda m: MASK if is_personnummer(m["pnr"]) else m[0], text)
+
+
+_MAYBE = re.compile(r"\d{6}[-+]?\d{4}")
+
+
+def masked_cells(values: list[Any]) -> list[Any]:
+    """Cells with their identity numbers masked, each distinct cell looked at once; a number that is not text
+    (a spreadsheet's 194305141139) is masked as a whole when it is one."""
+    seen: dict[Any, Any] = {}
+    out: list[Any] = []
+    for v in values:
+        key = (type(v), v) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+        if key is not None and key in seen:
+            out.append(seen[key])
+            continue
+        if isinstance(v, str):
+            got: Any = mask_numbers(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            got = MASK if mask_numbers(str(v)) != str(v) else v
+        elif isinstance(v, float) and v.is_integer() and abs(v) < 1e13:
+            got = MASK if mask_numbers(str(int(v))) != str(int(v)) else v
+        else:
+            got = v
+        if key is not None:
+            seen[key] = got
+        out.append(got)
+    return out
