@@ -177,3 +177,33 @@ def test_no_identity_number_in_anything_the_tool_writes(tmp_path: Path) -> None:
     # the search finds what it looks for: the source files hold every person
     assert {who for _, who in _search({p.name: p.read_bytes() for p in src.iterdir()})} >= {f"{k}: {v[:8]}-{v[8:]}" for k, v in PEOPLE.items() if k not in ("cecilia", "dag", "note")}
     assert _search(written_files | printed) == []
+
+
+def test_an_existing_quarantine_file_becomes_owner_only_and_errors_are_masked(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.recipients import import_decisions
+    from ersattning.ingest.report import ImportError_
+    from ersattning.privacy import Pseudonymiser
+    from ersattning.store import open_store
+
+    a = PEOPLE["anna"]
+    src = tmp_path / f"export {a[:8]}-{a[8:]}.csv"  # a file named after a person: its name is quoted in messages
+    src.write_text(f"recipient,decision_id,provider,category,granted,valid_from\n{a},D1,Firma {a[2:]},personal_care,60,2024-01-01\n", encoding="utf-8")
+    q = tmp_path / "q.csv"
+    q.write_text("old content\n", encoding="utf-8")
+    os.chmod(q, 0o644)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    p = Pseudonymiser(b"x" * 32)
+    report = import_decisions(store, [src], Mapping(), p, ImportOptions(quarantine=q))
+    assert dict(report.quarantined) == {"a personal identity number in provider": 1}  # the decisions' provider is screened
+    assert (q.stat().st_mode & 0o777) == 0o600
+    assert "old content" not in q.read_text(encoding="utf-8") and _search({"q": q.read_bytes()}) == []
+    with pytest.raises(ImportError_) as stopped:
+        import_decisions(store, [src], Mapping(), p, ImportOptions(strict=True))
+    assert _search({"error": str(stopped.value).encode()}) == [] and MASK in str(stopped.value)
+    assert _search({"summary": "\n".join(report.summary()).encode()}) == []

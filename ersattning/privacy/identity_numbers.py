@@ -16,7 +16,8 @@ One person has one canonical form, ``YYYYMMDDNNNC`` (the day kept +60 for a samo
 so every way of writing their number gives one pseudonym. These numbers must never reach a file
 in clear: :func:`find_personnummer` and :func:`personnummer_columns` find them anywhere in a
 value, even in free text; :func:`canonical_numbers` turns whole-cell numbers into the canonical
-form before they are pseudonymised.
+form, and :func:`canonical_ids` does so for the ids an import pseudonymises; :func:`mask_numbers`
+and :func:`masked_cells` replace numbers by :data:`MASK` in quarantined rows and messages.
 
 ``python-stdnum`` (``stdnum.se.personnummer``) was considered: its version 2.2 rejects
 samordningsnummer (day + 60) and infers a 10-digit number's century from today's date rather
