@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PNR_PATTERN: re.Pattern[str] = re.compile(r"(?<!\d)(?P<pnr>(?:\d{2})?\d{6}[-+]?\d{4})(?!\d)")
 """A candidate personnummer/samordningsnummer: YYMMDDNNNC or YYYYMMDDNNNC, optional '-'/'+' before the last four digits."""
@@ -234,6 +236,9 @@ def personnummer_columns(frame: pd.DataFrame) -> list[str]:
     return names
 
 
+_SHAPED = r"^\s*(?:\d{2})?\d{6}[-+]?\d{4}\s*$"  # what may be a whole-cell number (RE2; \d is any Unicode digit, as in Python)
+
+
 def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
     """Source ids with every whole-cell identity number in its canonical form, the rest as they are.
 
@@ -247,8 +252,11 @@ def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
     codes, uniques = pd.factorize(data, use_na_sentinel=True)
     if not len(uniques):
         return data
-    shaped = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern)
-    shaped_np = shaped.fillna(False).to_numpy(dtype=bool)
+    try:  # RE2 over the distinct values (a superset of _WHOLE: any digits, blanks around)
+        text = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
+        shaped_np = pc.match_substring_regex(text, _SHAPED).fill_null(False).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text
+        shaped_np = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern).fillna(False).to_numpy(dtype=bool)
     if not shaped_np.any():
         return data
     ref = np.asarray(on).astype("datetime64[D]")
