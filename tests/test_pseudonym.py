@@ -271,3 +271,62 @@ def test_many_matches_one_property(values: list[str]) -> None:
     expected = [p.one(v) if v.strip() else None for v in values]
     assert p.many(values).tolist() == expected
     assert p.many(pd.Series(values, dtype=object)).tolist() == expected
+
+
+# -- one person, one pseudonym, in every import kind ---------------------------------------
+
+FORMS = ("19430514-1139", "194305141139", "430514-1139", "4305141139")  # one person born 1943, four ways
+COORDINATION = ("19701063-2391", "701063-2391")  # a samordningsnummer (day 3 + 60), two ways
+
+
+def test_every_written_form_is_one_person_in_every_import_kind(tmp_path: Path) -> None:
+    from ersattning import projection
+    from ersattning.domain import stable_id
+    from ersattning.ingest.events import import_events
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.recipients import import_decisions, import_stays
+    from ersattning.ingest.visits import import_visits
+    from ersattning.store import open_store
+
+    p = Pseudonymiser(KEY_A)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    decisions = tmp_path / "d.csv"
+    decisions.write_text(
+        "recipient,decision_id,provider,category,granted,valid_from\n"
+        f"{FORMS[0]},D1,P1,personal_care,600,2024-01-01\n{COORDINATION[0]},D2,P1,cleaning,120,2024-01-01\n",
+        encoding="utf-8",
+    )
+    assert import_decisions(store, [decisions], Mapping(), p).rows_imported == 2
+    visits = tmp_path / "v.csv"
+    lines = [f"{form},P1,V{i},personal_care,2024-03-0{i + 1} 08:00,2024-03-0{i + 1} 08:30,2024-03-0{i + 1} 08:00,2024-03-0{i + 1} 08:30,{staff},performed" for i, (form, staff) in enumerate(zip(FORMS, reversed(FORMS), strict=True))]
+    lines.append(f"{COORDINATION[1]},P1,V9,cleaning,2024-03-09 08:00,2024-03-09 08:30,,,,planned")
+    visits.write_text("recipient,provider,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    report = import_visits(store, [visits], Mapping(), p, ImportOptions(quarantine=tmp_path / "q.csv"))
+    assert not report.quarantined  # no "unknown recipient": every form is the person the decisions enrolled
+    assert report.rows_imported == 5
+    events = tmp_path / "e.csv"
+    events.write_text("case,activity,timestamp,lifecycle,resource,provider\n" + f"{FORMS[3]},personal_care,2024-04-01 08:00,start,{FORMS[1]},P1\n{FORMS[3]},personal_care,2024-04-01 08:30,complete,{FORMS[1]},P1\n", encoding="utf-8")
+    assert not import_events(store, [events], Mapping(), p).quarantined
+    stays = tmp_path / "s.csv"
+    stays.write_text(f"recipient,kind,start,end\n{FORMS[2]},hospital,2024-05-01,2024-05-03\n", encoding="utf-8")
+    assert import_stays(store, [stays], Mapping(), p).rows_imported == 1
+    proj = projection.load(store)
+    person = stable_id("recipient", p.one("194305141139")).hex
+    assert len(proj.recipients) == 2 and person in set(proj.recipients["recipient"])
+    assert (proj.visits["recipient"] == person).sum() == 5
+    assert set(proj.visits["staff1"].dropna()) == {p.one("194305141139")}  # staff ids that are numbers: one pseudonym too
+    assert (proj.stays["recipient"] == person).all()
+
+
+def test_a_ten_digit_number_takes_its_century_from_the_event_date() -> None:
+    from ersattning.privacy import canonical_ids
+
+    # 030514-…: born 2003 for an event in 2024, but 1903 for an event in 1990 (nobody is served before birth)
+    ten = "0305141137"
+    days = np.array(["2024-03-01", "1990-03-01", "NaT"], dtype="datetime64[D]")
+    out = canonical_ids(np.array([ten, ten, ten], dtype=object), days)
+    assert out[0].startswith("2003") and out[1].startswith("1903")
+    assert out[2] == ten  # no date: left as it is (the row is rejected for the missing date)
+    plain = np.array(["B1", None, "Anna"], dtype=object)
+    assert canonical_ids(plain, days) is plain  # ids that are not numbers: untouched, no copy

@@ -14,7 +14,7 @@ from ersattning.explain import ExplainError
 from ersattning.ingest.readers import ReadError
 from ersattning.ingest.report import ImportError_
 from ersattning.parameters import ParameterError
-from ersattning.privacy import PseudonymKeyError
+from ersattning.privacy import PseudonymKeyError, mask_numbers
 from ersattning.projection import ProjectionError
 from ersattning.store import StoreError
 from ersattning.yamlconf import ConfigError
@@ -23,7 +23,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, Con
 
 
 def fail(message: str) -> None:
-    click.echo(f"ersattning: error: {message}", err=True)
+    click.echo(f"ersattning: error: {mask_numbers(message)}", err=True)  # a message may quote a cell
     sys.exit(2)
 
 
@@ -40,7 +40,7 @@ def run_guarded(main: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return main(*args, **kwargs)
     except ConfigError as e:
         for line in str(e).splitlines():
-            click.echo(f"ersattning: error: {line}", err=True)
+            click.echo(f"ersattning: error: {mask_numbers(line)}", err=True)
         sys.exit(2)
     except USER_ERRORS as e:
         fail(str(e))

@@ -392,7 +392,13 @@ def _pseudonymiser_if_any() -> Any:
 
 @cli.command(name="import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(["visits", "decisions", "stays", "events"]), default="visits", show_default=True, help="What the files hold; events: one row per event (process-mining logs, XES), paired into visits.")
+@click.option(
+    "--kind",
+    type=click.Choice(["visits", "decisions", "stays", "events", "providers"]),
+    default="visits",
+    show_default=True,
+    help="What the files hold; events: one row per event (process-mining logs, XES), paired into visits; providers: code, name, ownership, teams.",
+)
 @click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
@@ -404,6 +410,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
     from ersattning.ingest.events import import_events
     from ersattning.ingest.mapping import load_mapping
     from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.providers import import_providers
     from ersattning.ingest.recipients import import_decisions, import_stays
     from ersattning.ingest.visits import import_visits
     from ersattning.privacy import Pseudonymiser, load_key
@@ -413,7 +420,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
         pseudonymiser = Pseudonymiser(load_key())
         store = open_store(resolve_store_url(store_url), create=True)
         options = ImportOptions(strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=_rows_progress())
-        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events}[kind]
+        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events, "providers": import_providers}[kind]
         return run_import(store, paths, mapping, pseudonymiser, options)
 
     report: ImportReport = run_guarded(work)

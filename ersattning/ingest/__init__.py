@@ -6,5 +6,5 @@ visit and recipient ids), ``overlaps`` (the staff-overlap check), ``known`` (the
 idempotence index, fed by ``projection.known_visits``), ``report`` (the import
 report and quarantine), ``options`` (``ImportOptions``, what every import takes),
 ``strict`` (``--strict``), and one module per import kind: ``visits``, ``events``,
-``recipients`` (decisions and stays). See docs/ARCHITECTURE.md.
+``recipients`` (decisions and stays), ``providers``. See docs/ARCHITECTURE.md.
 """

@@ -103,7 +103,7 @@ from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.ingest.visits import import_visit_chunks
-from ersattning.privacy import Pseudonymiser, find_personnummer
+from ersattning.privacy import Pseudonymiser, canonical_ids, find_personnummer
 from ersattning.store import Store
 
 SCHEDULE, START, COMPLETE, WITHDRAW, ABORT = range(5)
@@ -145,7 +145,7 @@ class EventReport(ImportReport):
 
     visits_made: int = 0
 
-    def summary(self) -> list[str]:
+    def summary_lines(self) -> list[str]:
         lines = [
             f"events read {self.rows_read:,}, paired into {self.visits_made:,} visits: imported {self.rows_imported:,}, already in the store {self.rows_unchanged:,}; "
             f"events skipped {sum(self.skipped.values()):,}, quarantined {sum(self.quarantined.values()):,}; {self.events_written:,} events written"
@@ -376,6 +376,11 @@ class _Pairer:
             + (f" in the form {m.date_format}" if m.date_format else "")
             + " (or does not exist in local time)",
         )
+
+        # an identity number in its canonical form (century from the event's time) before pairing and pseudonymising,
+        # so events of one person written in two ways pair into one visit of one recipient (docs/personal-data.md)
+        for c in ("case", "recipient", "resource") if m.events.case == "recipient" else ("recipient", "resource"):
+            cells[c] = pd.Series(canonical_ids(cells[c], stamp), index=cells[c].index, dtype=object)
 
         lifecycle = cells["lifecycle"].fillna("complete")  # the XES standard's default transition
         role_name = lifecycle.map(self.transitions)

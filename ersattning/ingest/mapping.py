@@ -49,6 +49,7 @@ VISIT_COLUMNS = {
     "cancelled_at": "when the cancellation was made",
     "registration": "mobile | nfc | manual",
     "recorded_at": "when the source system recorded the row",
+    "ownership": "municipal | private: the provider's ownership, which registers the provider (optional; see --kind providers)",
 }
 VISIT_REQUIRED = ("recipient", "provider", "planned_start", "category")
 
@@ -93,7 +94,17 @@ EVENT_REQUIRED = ("case", "activity", "timestamp")
 # process-mining (XES standard extension) names taken as the canonical event columns without a mapping
 PROCESS_MINING_NAMES = {"case:concept:name": "case", "concept:name": "activity", "time:timestamp": "timestamp", "lifecycle:transition": "lifecycle", "org:resource": "resource"}
 
-KIND_COLUMNS = {"visits": VISIT_COLUMNS, "decisions": DECISION_COLUMNS, "stays": STAY_COLUMNS, "events": EVENT_COLUMNS}
+PROVIDER_COLUMNS = {
+    "code": "the provider's code (as visits and decisions name it)",
+    "name": "the provider's name",
+    "ownership": "municipal | private (which rates apply)",
+    "teams": "the provider's team codes separated by | (optional)",
+    "area": "urban | rural (optional; checked, not yet kept: the store has no provider area)",
+    "recorded_at": "when the source system recorded the row (default: known from the start of every history)",
+}
+PROVIDER_REQUIRED = ("code", "name", "ownership")
+
+KIND_COLUMNS = {"visits": VISIT_COLUMNS, "decisions": DECISION_COLUMNS, "stays": STAY_COLUMNS, "events": EVENT_COLUMNS, "providers": PROVIDER_COLUMNS}
 
 Transition = Literal["schedule", "start", "complete", "withdraw", "abort"]
 VisitStatus = Literal["performed", "cancelled_by_recipient", "cancelled_by_provider", "missed", "planned"]

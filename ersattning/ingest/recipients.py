@@ -19,13 +19,13 @@ import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import parse_minutes, parse_times, text_column
+from ersattning.ingest.cells import parse_minutes, parse_times, personnummer_in, text_column
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
-from ersattning.privacy import Pseudonymiser
+from ersattning.privacy import Pseudonymiser, canonical_ids
 from ersattning.store import Store
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for
 
@@ -80,12 +80,21 @@ def _local_morning(days: np.ndarray, mapping: Mapping) -> np.ndarray:
 
 
 def _start(chunk: Chunk, mapping: Mapping, required: tuple[str, ...], report: ImportReport) -> pd.DataFrame:
+    """The chunk's rows under their canonical names, with the mapping's defaults; every column is screened for
+    identity numbers (named in the summary; the kinds reject rows where one would be kept)."""
     frame = mapping.fill_defaults(chunk.frame.rename(columns=mapping.columns).reset_index(drop=True))
     missing = [c for c in required if c not in frame and not (c == "provider" and mapping.default_provider)]
     if missing:
         raise ImportError_(f"{chunk.path}: no column for {', '.join(missing)} (map them with columns: in the mapping file)")
     report.rows_read += len(frame)
+    report.note_numbers({str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)})
     return frame
+
+
+def reject_numbers(cells: dict[str, pd.Series], kept: tuple[str, ...], reject: Callable[[np.ndarray, str], None]) -> None:
+    """Rows with an identity number in a column that is kept in clear: rejected, never stored."""
+    for c in kept:
+        reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
 
 
 def _finish(chunk: Chunk, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool) -> np.ndarray:
@@ -199,9 +208,10 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     reject(~np.isnat(valid_to) & (valid_to < valid_from), "valid_to before valid_from")
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
+    reject_numbers(cells, ("provider", "decision_id"), reject)
     good = _finish(chunk, reason, q, report, strict)
 
-    pseudonym = pseudonymiser.many(cells["recipient"])
+    pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], valid_from))
     rows: list[dict] = []
     morning = _local_morning(np.where(np.isnat(valid_from), np.datetime64("2000-01-01"), valid_from), mapping)
     enrolled_in_chunk: set[str] = set()
@@ -266,7 +276,7 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     reject(~np.isnat(end) & (end < start), "end before start")
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
-    pseudonym = pseudonymiser.many(cells["recipient"])
+    pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], start))
     rid = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pseudonym], dtype=object)
     reject(~pd.Series(rid).isin(set(state.version)).to_numpy(), "unknown recipient (import the decisions first)")
     good = _finish(chunk, reason, q, report, strict)

@@ -4,26 +4,41 @@
 summary printed by ``ersattning import`` is made from it. ``Quarantine`` writes rejected
 rows to a CSV with their file, line and reason; ``--strict`` turns the first one into an
 ``ImportError_`` before anything is written.
+
+No identity number leaves through here (docs/personal-data.md): the quarantine file is
+created readable by its owner only (mode 0600, also when it existed), every identity number
+in a quarantined row (its cells, its reason, its file name) is replaced by ``MASK``, and the
+summary lines and error messages are masked the same way.
 """
 
 
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from ersattning.ingest.cells import personnummer_in
 from ersattning.ingest.readers import Chunk
+from ersattning.privacy import mask_numbers, masked_cells
 
 
 class ImportError_(Exception):
-    """A problem that stops an import (``--strict``, a missing required column); the store is unchanged."""
+    """A problem that stops an import (``--strict``, a missing required column); the store is unchanged.
+
+    Its message never holds an identity number: one quoted from a cell is masked.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_numbers(message))
 
 
 @dataclass
@@ -40,7 +55,17 @@ class ImportReport:
     journal: str = ""  # how an SQLite store was written: "delete" (the store to itself) or "wal" (beside readers)
     writer_seconds: float = 0.0  # the writer process's time inserting (overlaps the reading and checking)
 
+    def note_numbers(self, columns: Mapping[str, pa.Array | pd.Series]) -> None:
+        """Name, in the summary, the columns that hold an identity number somewhere (kept or not: users should know)."""
+        for name, values in columns.items():
+            if personnummer_in(values).any():
+                self.columns_with_personnummer.add(str(name))
+
     def summary(self) -> list[str]:
+        """The lines ``ersattning import`` prints (identity numbers masked: a reason may quote a cell)."""
+        return [mask_numbers(line) for line in self.summary_lines()]
+
+    def summary_lines(self) -> list[str]:
         lines = [
             f"rows read {self.rows_read:,}, imported {self.rows_imported:,}, already in the store {self.rows_unchanged:,}, "
             f"skipped {sum(self.skipped.values()):,}, quarantined {sum(self.quarantined.values()):,}; {self.events_written:,} events written"
@@ -52,8 +77,18 @@ class ImportReport:
         return lines
 
 
+def open_private(path: Path) -> TextIO:
+    """``path`` opened for writing (truncated), readable and writable by its owner only, also when it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:  # a file system without modes (e.g. some network shares): the creation mode is all there is
+        pass
+    return os.fdopen(fd, "w", newline="", encoding="utf-8")
+
+
 class Quarantine:
-    """Rejected rows as CSV: file, line, reason, then the row's cells as read."""
+    """Rejected rows as CSV: file, line, reason, then the row's cells as read, identity numbers masked (owner-only file)."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
@@ -64,10 +99,15 @@ class Quarantine:
         """A function writing one quarantined row, and the columns rows are written in: the first call's, which
         the file's header (file, line, reason, the columns) names."""
         if self._file is None:
-            self._file = path.open("w", newline="", encoding="utf-8")
+            self._file = open_private(path)
             self._columns = columns
-            csv.writer(self._file).writerow(["file", "line", "reason", *columns])
-        return csv.writer(self._file).writerow, self._columns
+            csv.writer(self._file).writerow(masked_cells(["file", "line", "reason", *columns]))
+        write = csv.writer(self._file).writerow
+
+        def writerow(row: Iterable[Any]) -> object:
+            return write(masked_cells(list(row)))
+
+        return writerow, self._columns
 
     def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
         if self.path is None or not len(rows):
@@ -93,7 +133,7 @@ def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine
     """Rows that failed a check: quarantined and counted, or with ``strict`` the end of the import."""
     if strict and bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")
+        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")  # masked
     q.write(chunk, np.flatnonzero(bad), reason[bad])
     for why in reason[bad]:
         report.quarantined[why] += 1

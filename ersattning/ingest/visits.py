@@ -53,10 +53,11 @@ from ersattning.ingest.known import KnownVisits, actual_digest, category_codes, 
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.overlaps import StaffIntervals
+from ersattning.ingest.providers import ProviderRegistry
 from ersattning.ingest.readers import Chunk, read_rows
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
-from ersattning.privacy import Pseudonymiser
+from ersattning.privacy import Pseudonymiser, canonical_ids
 from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for
 
@@ -153,6 +154,7 @@ def _import_chunks(
     recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     staff_seen = StaffIntervals(slack=options.overlap_slack)
     ids = ImportIds(pseudonymiser)
+    providers = ProviderRegistry.from_store(store) if "ownership" in mapping.columns.values() or "ownership" in mapping.defaults else None
     writer = store.bulk_writer()
     arena = Arena()
     try:
@@ -162,7 +164,7 @@ def _import_chunks(
             last = fraction is not None and fraction >= 0.999
             for piece in _pieces(chunk, 4) if (i == 0 or last) and not options.dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
-                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, arena)
+                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, arena, providers)
                 if len(batch) and not options.dry_run:
                     writer.submit(batch)
             if options.progress:
@@ -271,8 +273,10 @@ def _import_chunk(
     recorded_now: np.datetime64,
     staff_seen: StaffIntervals,
     arena: Arena | None = None,
+    providers: ProviderRegistry | None = None,
 ) -> EventBatch:
-    """One chunk: map and check its rows, pseudonymise them, quarantine the bad ones, and encode the good ones' events."""
+    """One chunk: map and check its rows, pseudonymise them, quarantine the bad ones, and encode the good ones' events
+    (and, with ``ownership`` mapped, the providers they register: see ``providers.py``)."""
     n = len(chunk)
     report.rows_read += n
     source, text = _text_columns(chunk, mapping, report)
@@ -285,13 +289,22 @@ def _import_chunk(
     overlap[intervals.rows[intervals.clash]] = True
     checks.reject(overlap, "overlaps another visit of the same staff member")
     plan = _check_against_store(rows, keys, known, checks)
+    if providers is not None:
+        ownership = as_objects(text.get("ownership", pa.nulls(n, pa.string())))
+        ownership = mapped_values(ownership, mapping.values["ownership"]) if "ownership" in mapping.values else ownership
+        why = providers.from_visits(ownership, rows.cells["provider"], rows.cells["team"], checks.passed & ~skipped)
+        for text in pd.unique(why[pd.notna(why)]):
+            checks.reject(why == text, str(text))
 
     bad = ~checks.passed & ~skipped
     reject_rows(chunk, bad, checks.reason, q, report, strict)
     good = ~bad & ~skipped
     keep = good[intervals.rows] & ~intervals.clash
     staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep])
-    return _events(rows, keys, plan, good, known, report, recorded_now, arena)
+    batch = _events(rows, keys, plan, good, known, report, recorded_now, arena)
+    if providers is not None:
+        providers.take(batch)
+    return batch
 
 
 def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
@@ -388,15 +401,20 @@ def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _C
 
 
 def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser: Pseudonymiser, known: KnownVisits, checks: _Checks) -> _Keys:
-    """Pseudonyms and keyed ids (the store never sees the source's ids), and where the store holds each visit."""
+    """Pseudonyms and keyed ids (the store never sees the source's ids), and where the store holds each visit.
+
+    A recipient or staff id that is an identity number is pseudonymised in its canonical form (century from the
+    planned start), so every written form of one person is one pseudonym (docs/personal-data.md).
+    """
     cells, times = rows.cells, rows.times
+    cells["recipient"] = pd.Series(canonical_ids(cells["recipient"], times["planned_start"]), index=cells["recipient"].index, dtype=object)
     rid = ids.recipient_ids(cells["recipient"])
     if known.recipients:
         stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
         checks.reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
     first_staff, second_staff = split_staff(cells["staff"], mapping.staff_separator)
-    staff1 = ids.pseudonyms(first_staff)
-    staff2 = ids.pseudonyms(second_staff)
+    staff1 = ids.pseudonyms(pd.Series(canonical_ids(first_staff, times["planned_start"]), dtype=object))
+    staff2 = ids.pseudonyms(pd.Series(canonical_ids(second_staff, times["planned_start"]), dtype=object))
     checks.reject(rows.performed & pd.isna(staff1), "performed without staff")
 
     source_key: pa.Array | np.ndarray = rows.visit_key

@@ -3,21 +3,38 @@
 Personal data rules: the store holds pseudonyms only (see ``docs/personal-data.md``).
 """
 
-from ersattning.privacy.identity_numbers import PNR_PATTERN, find_personnummer, is_personnummer, personnummer_columns
+from ersattning.privacy.identity_numbers import (
+    MASK,
+    PNR_PATTERN,
+    canonical,
+    canonical_ids,
+    canonical_numbers,
+    find_personnummer,
+    is_personnummer,
+    mask_numbers,
+    masked_cells,
+    personnummer_columns,
+)
 from ersattning.privacy.keyed_hash import hash_arrow_strings
 from ersattning.privacy.keys import DEFAULT_KEY_FILE, ENV_KEY, ENV_KEY_FILE, PseudonymKeyError, load_key
 from ersattning.privacy.pseudonymiser import Pseudonymiser
 
 __all__ = [
     "DEFAULT_KEY_FILE",
+    "MASK",
     "ENV_KEY",
     "ENV_KEY_FILE",
     "PNR_PATTERN",
     "PseudonymKeyError",
     "Pseudonymiser",
+    "canonical",
+    "canonical_ids",
+    "canonical_numbers",
     "find_personnummer",
     "hash_arrow_strings",
     "is_personnummer",
     "load_key",
+    "mask_numbers",
+    "masked_cells",
     "personnummer_columns",
 ]

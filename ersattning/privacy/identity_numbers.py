@@ -16,7 +16,8 @@ One person has one canonical form, ``YYYYMMDDNNNC`` (the day kept +60 for a samo
 so every way of writing their number gives one pseudonym. These numbers must never reach a file
 in clear: :func:`find_personnummer` and :func:`personnummer_columns` find them anywhere in a
 value, even in free text; :func:`canonical_numbers` turns whole-cell numbers into the canonical
-form before they are pseudonymised.
+form, and :func:`canonical_ids` does so for the ids an import pseudonymises; :func:`mask_numbers`
+and :func:`masked_cells` replace numbers by :data:`MASK` in quarantined rows and messages.
 
 ``python-stdnum`` (``stdnum.se.personnummer``) was considered: its version 2.2 rejects
 samordningsnummer (day + 60) and infers a 10-digit number's century from today's date rather
@@ -32,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PNR_PATTERN: re.Pattern[str] = re.compile(r"(?<!\d)(?P<pnr>(?:\d{2})?\d{6}[-+]?\d{4})(?!\d)")
 """A candidate personnummer/samordningsnummer: YYMMDDNNNC or YYYYMMDDNNNC, optional '-'/'+' before the last four digits."""
@@ -231,3 +234,75 @@ def personnummer_columns(frame: pd.DataFrame) -> list[str]:
         if _may_hold_text(column.dtype) and find_personnummer(column).any() and name not in names:
             names.append(name)
     return names
+
+
+_SHAPED = r"^\s*(?:\d{2})?\d{6}[-+]?\d{4}\s*$"  # what may be a whole-cell number (RE2; \d is any Unicode digit, as in Python)
+
+
+def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Source ids with every whole-cell identity number in its canonical form, the rest as they are.
+
+    This is what is pseudonymised: ``19430514-1139``, ``194305141139``, ``430514-1139`` and ``4305141139``
+    (a person born in 1943, as of a date after 1943) are one person, one pseudonym. ``on`` is each row's
+    reference date (the event's date, ``datetime64``); a row without one keeps its value (it is rejected
+    for the missing date anyway). Each distinct value is looked at once; only rows whose value has the
+    shape of a number reach :func:`canonical_numbers`, so ids that are not numbers cost one factorize.
+    """
+    data = np.asarray(values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values, dtype=object)
+    codes, uniques = pd.factorize(data, use_na_sentinel=True)
+    if not len(uniques):
+        return data
+    try:  # RE2 over the distinct values (a superset of _WHOLE: any digits, blanks around)
+        text = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
+        shaped_np = pc.match_substring_regex(text, _SHAPED).fill_null(False).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text
+        shaped_np = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern).fillna(False).to_numpy(dtype=bool)
+    if not shaped_np.any():
+        return data
+    ref = np.asarray(on).astype("datetime64[D]")
+    rows = np.flatnonzero((codes >= 0) & np.append(shaped_np, False)[codes] & ~np.isnat(ref))
+    if not len(rows):
+        return data
+    canon = canonical_numbers(data[rows], ref[rows])
+    found = pd.notna(canon)
+    out = data.copy()
+    out[rows[found]] = canon[found]
+    return out
+
+
+MASK = "<identity number>"
+"""What a quarantine file or a message shows instead of an identity number (docs/personal-data.md)."""
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every valid identity number in it replaced by :data:`MASK` (messages, quarantined cells)."""
+    if not isinstance(text, str) or not _MAYBE.search(text):
+        return text
+    return PNR_PATTERN.sub(lambda m: MASK if is_personnummer(m["pnr"]) else m[0], text)
+
+
+_MAYBE = re.compile(r"\d{6}[-+]?\d{4}")
+
+
+def masked_cells(values: list[Any]) -> list[Any]:
+    """Cells with their identity numbers masked, each distinct cell looked at once; a number that is not text
+    (a spreadsheet's 194305141139) is masked as a whole when it is one."""
+    seen: dict[Any, Any] = {}
+    out: list[Any] = []
+    for v in values:
+        key = (type(v), v) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+        if key is not None and key in seen:
+            out.append(seen[key])
+            continue
+        if isinstance(v, str):
+            got: Any = mask_numbers(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            got = MASK if mask_numbers(str(v)) != str(v) else v
+        elif isinstance(v, float) and v.is_integer() and abs(v) < 1e13:
+            got = MASK if mask_numbers(str(int(v))) != str(int(v)) else v
+        else:
+            got = v
+        if key is not None:
+            seen[key] = got
+        out.append(got)
+    return out

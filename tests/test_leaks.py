@@ -1,0 +1,209 @@
+"""No identity number leaves the tool: every file it writes and every line it prints, searched for every written form.
+
+Import files hold valid personnummer and samordningsnummer in every column and every written form
+(12 and 10 digits, with ``-``, ``+`` or nothing; in free text, in a provider's name, in rows that get
+quarantined); then the command line runs as a user would: import (each kind, with --quarantine),
+compare (every --format, --output, --html, --xlsx), report, explain and history. The store file, the
+projection cache, the quarantine files, the reports (the XLSX unzipped) and stdout/stderr are searched
+for every form of every number (docs/personal-data.md).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from uuid import UUID
+
+from ersattning.privacy import MASK
+from ersattning.privacy.identity_numbers import _luhn_ok
+from tests.test_cli import run
+
+ENV = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-leak-test-0123456789"}
+
+
+def _number(yyyymmdd: str, serial: str) -> str:
+    """A valid 12-digit number: the check digit completed."""
+    nine = yyyymmdd[2:] + serial
+    return yyyymmdd[:2] + nine + next(c for c in "0123456789" if _luhn_ok(nine + c))
+
+
+PEOPLE = {
+    "anna": _number("19430514", "113"),  # 19430514-1139
+    "bo": _number("19701063", "239"),  # a samordningsnummer (day 3 + 60)
+    "cecilia": _number("19121212", "121"),  # over 100 in 2024: written with + in the 10-digit form
+    "dag": _number("20030514", "113"),  # born this century
+    "staff": _number("19810312", "457"),  # staff ids are numbers too
+    "firm": _number("19550101", "222"),  # in a sole trader's name
+    "note": _number("19600229", "888"),  # in free text only
+}
+
+
+def forms(twelve: str) -> list[str]:
+    """Every way to write a number (the 10-digit ones both with - and +: the search does not know the age)."""
+    ten = twelve[2:]
+    return [twelve, f"{twelve[:8]}-{twelve[8:]}", f"{twelve[:8]}+{twelve[8:]}", ten, f"{ten[:6]}-{ten[6:]}", f"{ten[:6]}+{ten[6:]}"]
+
+
+def written(twelve: str, i: int, age_100: bool = False) -> str:
+    """The i-th written form (cycling), as a source file might hold it."""
+    ten = twelve[2:]
+    choices = [f"{twelve[:8]}-{twelve[8:]}", twelve, f"{ten[:6]}{'+' if age_100 else '-'}{ten[6:]}"] + ([] if age_100 else [ten])
+    return choices[i % len(choices)]
+
+
+def _files(src: Path) -> dict[str, Path]:
+    a, b, c, d, s, f, n = (PEOPLE[k] for k in ("anna", "bo", "cecilia", "dag", "staff", "firm", "note"))
+    out = {}
+    out["providers"] = src / "providers.csv"
+    out["providers"].write_text(
+        "code,name,ownership,teams,area,notes\n"
+        "P1,Hemtjänst Söder,municipal,P1-T1,urban,\n"
+        "P2,Omsorg Norr AB,private,,urban," + f"ring {written(n, 0)}\n"
+        f"P3,Enskild firma {written(f, 0)},private,,rural,\n"
+        f"P4,Firma,private,T|{written(f, 1)},urban,\n",
+        encoding="utf-8",
+    )
+    out["decisions"] = src / "decisions.csv"
+    out["decisions"].write_text(
+        "recipient,decision_id,provider,category,granted,per,valid_from,area,birth_year,notes\n"
+        f"{written(a, 0)},D1,P1,personal_care,600,month,2024-01-01,urban,1943,anhörig {written(n, 1)}\n"
+        f"{written(b, 1)},D2,P2,cleaning,120,month,2024-01-01,urban,1970,\n"
+        f"{written(c, 0, True)},D3,P1,personal_care,900,month,2024-01-01,urban,1912,\n"
+        f"{written(d, 3)},D4,P1,shopping,60,month,2024-01-01,rural,2003,\n"
+        f"{written(a, 2)},D5,Enskild firma {written(f, 2)},cleaning,60,month,2024-01-01,urban,1943,\n"  # quarantined: provider
+        f"{written(b, 0)},{written(b, 2)},P2,cleaning,60,month,2024-01-01,urban,1970,\n",  # quarantined: decision_id
+        encoding="utf-8",
+    )
+    out["stays"] = src / "stays.csv"
+    out["stays"].write_text(
+        f"recipient,kind,start,end,notes\n{written(c, 2, True)},hospital,2024-03-10,2024-03-12,{written(n, 2)}\n{written(PEOPLE['note'], 0)},hospital,2024-03-10,,\n",
+        encoding="utf-8",
+    )
+    visits = ["recipient,provider,team,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status,notes"]
+    people = [(a, False), (b, False), (c, True), (d, False)]
+    for i in range(16):
+        who, old = people[i % 4]
+        day = f"2024-03-{i + 1:02d}"
+        visits.append(
+            f"{written(who, i, old)},P1,P1-T1,V{i},personal_care,{day} 08:00,{day} 08:30,{day} 08:01,{day} 08:31,"
+            f"{written(s, i)}|{written(a, i + 1)},performed,ring {written(n, i)}"
+        )
+    visits.append(f"{written(a, 0)},P1,team {written(f, 0)},V90,cleaning,2024-03-20 10:00,2024-03-20 11:00,,,,planned,")  # quarantined: team
+    visits.append(f"{written(a, 1)},P3 {written(f, 3)},,V91,cleaning,2024-03-21 10:00,2024-03-21 11:00,,,,planned,")  # quarantined: provider
+    visits.append(f"{written(a, 2)},P1,,{written(a, 3)},bad-category,2024-03-22 10:00,2024-03-22 11:00,,,,planned,")  # quarantined
+    out["visits"] = src / "visits.csv"
+    out["visits"].write_text("\n".join(visits) + "\n", encoding="utf-8")
+    out["events"] = src / "events.csv"
+    out["events"].write_text(
+        "case,activity,timestamp,lifecycle,resource,provider,notes\n"
+        f"{written(d, 0)},personal_care,2024-04-02 08:00,start,{written(s, 2)},P1,{written(n, 3)}\n"
+        f"{written(d, 1)},personal_care,2024-04-02 08:30,complete,{written(s, 2)},P1,\n"
+        f"{written(d, 2)},personal_care,2024-04-03 08:00,{written(d, 3)},{written(s, 1)},P1,\n"  # quarantined, its reason quotes the cell
+        f"{written(a, 0)},personal_care,2024-04-04 08:00,start,{written(s, 0)},Firma {written(f, 1)},\n"
+        f"{written(a, 0)},personal_care,2024-04-04 08:30,complete,{written(s, 0)},Firma {written(f, 1)},\n",  # quarantined: provider
+        encoding="utf-8",
+    )
+    return out
+
+
+def _search(texts: dict[str, bytes]) -> list[tuple[str, str]]:
+    found = []
+    for where, blob in texts.items():
+        for who, twelve in PEOPLE.items():
+            for form in forms(twelve):
+                if form.encode() in blob:
+                    found.append((where, f"{who}: {form}"))
+    return found
+
+
+def test_no_identity_number_in_anything_the_tool_writes(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    files = _files(src)
+    store = f"sqlite:///{out / 'store.db'}"
+    printed: dict[str, bytes] = {}
+
+    def cli(name: str, *args: str, ok: bool = True) -> str:
+        done = run(*args, cwd=out, env=ENV)
+        assert (done.returncode == 0) == ok, (name, done.stdout, done.stderr)
+        printed[f"{name} stdout"] = done.stdout.encode()
+        printed[f"{name} stderr"] = done.stderr.encode()
+        return done.stdout
+
+    for kind in ("providers", "decisions", "stays", "visits", "events"):
+        said = cli(f"import {kind}", "import", str(files[kind]), "--kind", kind, "--store", store, "--quarantine", str(out / f"q-{kind}.csv"))
+        assert "quarantined 0" not in said, (kind, said)  # every kind has rejected rows, so every quarantine file is written
+        assert "imported 0" not in said, (kind, said)  # and imports others (events: a visit paired from two written forms)
+    # the same numbers again, in another written form, name the same people: nothing is new and nothing unknown
+    cli("import visits again", "import", str(files["visits"]), "--store", store)
+    cli("strict", "import", str(files["visits"]), "--store", store, "--strict", ok=False)  # stops at a row, quoting its reason
+    for fmt in ("table", "json", "csv"):
+        cli(f"compare {fmt}", "compare", "--store", store, "--format", fmt)
+        cli(f"compare {fmt} output", "compare", "--store", store, "--format", fmt, "--output", str(out / f"compare.{fmt}"), "--no-suppress")
+    cli("compare reports", "compare", "--store", store, "--html", str(out / "r.html"), "--xlsx", str(out / "r.xlsx"))
+    cli("report", "report", "--store", store, "--html", str(out / "report.html"), "--xlsx", str(out / "report.xlsx"), "--lang", "en")
+    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json"))
+    assert summary["providers"] == 2 and summary["recipients"] == 4
+    cli("history", "history", "--store", store)
+    from ersattning import projection
+    from ersattning.store import open_store
+
+    proj = projection.load(open_store(store, create=False))
+    pseudonym = str(proj.recipients["pseudonym"].iloc[0])
+    key = proj.visit_keys.iloc[0]
+    visit = str(UUID(bytes=int(key["key_hi"]).to_bytes(8, "big") + int(key["key_lo"]).to_bytes(8, "big")))
+    cli("explain recipient", "explain", "--store", store, "--recipient", pseudonym, "--month", "2024-03")
+    cli("explain recipient json", "explain", "--store", store, "--recipient", pseudonym, "--month", "2024-03", "--format", "json")
+    cli("explain visit", "explain", "--store", store, "--visit", visit)
+    # a user who types a number gets an error that does not print it back
+    cli("explain by number", "explain", "--store", store, "--recipient", written(PEOPLE["anna"], 0), "--month", "2024-03", ok=False)
+    assert MASK.encode() in printed["explain by number stderr"]
+
+    written_files: dict[str, bytes] = {}
+    for path in out.rglob("*"):
+        if path.is_file():
+            written_files[str(path.relative_to(out))] = path.read_bytes()
+            if path.suffix == ".xlsx":
+                with zipfile.ZipFile(path) as z:
+                    for name in z.namelist():
+                        written_files[f"{path.name}:{name}"] = z.read(name)
+    assert any(".projection" in name for name in written_files), sorted(written_files)  # the cache was written and searched
+    assert {"store.db", "q-providers.csv", "q-decisions.csv", "q-stays.csv", "q-visits.csv", "q-events.csv", "r.html", "r.xlsx", "compare.json"} <= set(written_files)
+    for q in ("providers", "decisions", "stays", "visits", "events"):
+        assert ((out / f"q-{q}.csv").stat().st_mode & 0o777) == 0o600
+        assert MASK in (out / f"q-{q}.csv").read_text(encoding="utf-8")
+    # the search finds what it looks for: the source files hold every person
+    assert {who for _, who in _search({p.name: p.read_bytes() for p in src.iterdir()})} >= {f"{k}: {v[:8]}-{v[8:]}" for k, v in PEOPLE.items() if k not in ("cecilia", "dag", "note")}
+    assert _search(written_files | printed) == []
+
+
+def test_an_existing_quarantine_file_becomes_owner_only_and_errors_are_masked(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.recipients import import_decisions
+    from ersattning.ingest.report import ImportError_
+    from ersattning.privacy import Pseudonymiser
+    from ersattning.store import open_store
+
+    a = PEOPLE["anna"]
+    src = tmp_path / f"export {a[:8]}-{a[8:]}.csv"  # a file named after a person: its name is quoted in messages
+    src.write_text(f"recipient,decision_id,provider,category,granted,valid_from\n{a},D1,Firma {a[2:]},personal_care,60,2024-01-01\n", encoding="utf-8")
+    q = tmp_path / "q.csv"
+    q.write_text("old content\n", encoding="utf-8")
+    os.chmod(q, 0o644)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    p = Pseudonymiser(b"x" * 32)
+    report = import_decisions(store, [src], Mapping(), p, ImportOptions(quarantine=q))
+    assert dict(report.quarantined) == {"a personal identity number in provider": 1}  # the decisions' provider is screened
+    assert (q.stat().st_mode & 0o777) == 0o600
+    assert "old content" not in q.read_text(encoding="utf-8") and _search({"q": q.read_bytes()}) == []
+    with pytest.raises(ImportError_) as stopped:
+        import_decisions(store, [src], Mapping(), p, ImportOptions(strict=True))
+    assert _search({"error": str(stopped.value).encode()}) == [] and MASK in str(stopped.value)
+    assert _search({"summary": "\n".join(report.summary()).encode()}) == []
