@@ -198,14 +198,18 @@ def number(x: Any, lang: str, digits: int = 0, *, sign: bool = False) -> str:
 
 
 def money(x: Any, lang: str, *, sign: bool = False) -> str:
-    """SEK in millions for prose: 126,4 Mkr / 126.4 MSEK."""
+    """SEK in millions for prose: 126,4 Mkr / 126.4 MSEK; a mark as it is."""
+    if isinstance(x, str):
+        return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     return f"{number(x / 1e6, lang, 1, sign=sign)}{NBSP}{label('msek', lang)}"
 
 
 def percent(x: Any, lang: str, digits: int = 1, *, sign: bool = False) -> str:
-    """A value already in per cent: 12,3 % / 12.3 %."""
+    """A value already in per cent: 12,3 % / 12.3 %; a mark as it is."""
+    if isinstance(x, str):
+        return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     return f"{number(x, lang, digits, sign=sign)}{NBSP}%"
