@@ -1,8 +1,9 @@
 """Compare a scenario's models on one service history: cost, quality, administration.
 
 Returns DataFrames (for notebooks and reports) and a documented JSON document
-(for ``ersattning compare --format json``). Person-level counts are suppressed
-below five persons, as official statistics do.
+(for ``ersattning compare --format json``), which every output renders. Small
+cells, and the complementary cells that keep them from being worked out, are
+hidden there (suppression.py, docs/personal-data.md).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 HTML, XLSX and charts all draw from these frames, so what one shows the others
 show. Columns have canonical (English) keys; renderers translate them with
-``i18n.label``. Suppressed values are NaN, with a ``suppressed`` column where a
-whole row is hidden. Tables are long ("tidy") where a finance officer would
+``i18n.label``. Every figure is read off the comparison's JSON, so the report
+hides exactly the cells the JSON hides (primary and complementary,
+suppression.py), with a ``suppressed`` column where a whole row is hidden. Tables are long ("tidy") where a finance officer would
 pivot them: one row per provider and model, per model and month.
 
 A suppressed cell holds ``SUPPRESSED_MARK`` (a string), an undefined one
