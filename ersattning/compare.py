@@ -1,8 +1,9 @@
 """Compare a scenario's models on one service history: cost, quality, administration.
 
 Returns DataFrames (for notebooks and reports) and a documented JSON document
-(for ``ersattning compare --format json``). Person-level counts are suppressed
-below five persons, as official statistics do.
+(for ``ersattning compare --format json``), which every output renders. Small
+cells, and the complementary cells that keep them from being worked out, are
+hidden there (suppression.py, docs/personal-data.md).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from ersattning.indicators import shared_indicators
 from ersattning.models.base import UNPRICED, Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
-from ersattning.suppression import MIN_PERSONS, PERSON_LEVEL, is_small
+from ersattning.suppression import MIN_PERSONS, complementary, is_small
+
+HISTOGRAM_BINS = 40
 
 
 @dataclass
@@ -35,24 +38,30 @@ class Comparison:
     models: pd.DataFrame  # one row per model
     components: pd.DataFrame  # model × component, SEK
     monthly: pd.DataFrame  # model × month, SEK
-    providers: pd.DataFrame  # provider × model: cost, Δ vs baseline
+    providers: pd.DataFrame  # provider × model: cost, Δ vs baseline; primary/complementary/suppressed masks
     admin: pd.DataFrame  # model × act
     indicators: dict[str, dict[str, Any]]  # model → indicators (shared ones included)
     manifest: dict[str, Any]
     suppress: bool = True  # small-cell suppression (suppression.py); off only on explicit request
+    providers_protected: bool = True  # the hidden providers cannot be worked out from the region's totals
 
     @property
     def region_is_small(self) -> bool:
-        """The whole comparison describes 1–4 recipients: its person-level figures are suppressed."""
+        """The whole comparison describes 1–4 recipients."""
         return self.suppress and bool(is_small(self.manifest["recipients"]))
 
+    @property
+    def region_hidden(self) -> bool:
+        """Every figure about the region is hidden: it is a small cell, or its totals would give back hidden providers."""
+        return self.region_is_small or (self.suppress and not self.providers_protected)
+
     def suppressed_providers(self) -> np.ndarray:
-        """Mask of provider rows whose figures are not shown."""
+        """Mask of provider rows whose figures are not shown (small ones and their complementary cells)."""
         return self.providers["suppressed"].to_numpy(dtype=bool) if self.suppress else np.zeros(len(self.providers), dtype=bool)
 
-    def person_value(self, key: str, value: Any) -> Any:
-        """A region-level figure, or None when it is a person-level figure of a small region."""
-        return None if self.region_is_small and key in PERSON_LEVEL else value
+    def region_value(self, value: Any) -> Any:
+        """A figure about the whole region, or None when the region's figures are hidden."""
+        return None if self.region_hidden else value
 
     @cached_property
     def recipient_month_totals(self) -> pd.DataFrame:
@@ -61,6 +70,11 @@ class Comparison:
         for name, s in self.settlements.items():
             frame[name] = s.recipient_months()["total"].to_numpy()
         return frame
+
+    @cached_property
+    def distribution(self) -> pd.DataFrame:
+        """Recipient-months by payment per model on common bins, with each bin's persons and suppression masks."""
+        return payment_distribution(self)
 
     @property
     def baseline(self) -> str:
@@ -90,30 +104,59 @@ class Comparison:
                 out.append(f"{name}: {n:,} {UNPRICED.get(reason, reason)}: paid {paid:,.2f} SEK")
         return out
 
+    def suppression(self) -> dict[str, Any]:
+        """How many cells each rule hid (suppression.py)."""
+        on = self.suppress
+        p, d = self.providers, self.distribution
+        count = lambda frame, col: int(frame[col].sum()) if on else 0  # noqa: E731
+        return {
+            "on": on,
+            "min_persons": MIN_PERSONS,
+            "providers_suppressed": count(p, "suppressed"),
+            "providers_primary": count(p, "primary"),
+            "providers_complementary": count(p, "complementary"),
+            "bins_suppressed": count(d, "suppressed"),
+            "bins_primary": count(d, "primary"),
+            "bins_complementary": count(d, "complementary"),
+            "region_suppressed": self.region_hidden,
+            "region_reason": None if not self.region_hidden else ("fewer than 5 recipients" if self.region_is_small else "its totals would give back hidden providers"),
+        }
+
     def to_json(self) -> dict[str, Any]:
+        r = self.region_value
+        dist = self.distribution
         models = []
         for _, row in self.models.iterrows():
             name = row["model"]
+            bins = dist[dist["model"] == name]
+            hidden_bins = bins["suppressed"].to_numpy(dtype=bool) & self.suppress
             models.append(
                 {
                     "name": name,
                     "label": row["label"],
                     "kind": row["kind"],
-                    "cost_sek": _num(row["cost_sek"]),
-                    "delta_vs_baseline_sek": _num(row["delta_sek"]),
-                    "delta_vs_baseline_pct": _num(row["delta_pct"]),
-                    "cost_per_recipient_month_sek": self.person_value("cost_per_recipient_month_sek", _num(row["cost_per_recipient_month_sek"])),
-                    "paid_hours": _num(row["paid_hours"]),
-                    "performed_hours": _num(row["performed_hours"]),
-                    "granted_hours": _num(row["granted_hours"]),
-                    "admin_hours": _num(row["admin_hours"]),
-                    "admin_cost_sek": _num(row["admin_cost_sek"]),
-                    "components": {k: _num(v) for k, v in self.components.loc[name].items() if not (isinstance(v, float) and math.isnan(v))},
-                    "admin": [{k: (_num(v) if isinstance(v, (int, float, np.number)) else v) for k, v in r.items() if k != "model"} for r in self.admin[self.admin["model"] == name].to_dict("records")],
-                    "indicators": {k: self.person_value(k, _num(v)) for k, v in self.indicators[name].items()},
-                    "monthly_cost_sek": {m: _num(v) for m, v in self.monthly.loc[name].items()},
-                    "unpriced": {k: n for k, (n, _) in self.unpriced(name).items()},
-                    "unpriced_paid_sek": {k: _num(paid) for k, (_, paid) in self.unpriced(name).items()},
+                    "cost_sek": r(_num(row["cost_sek"])),
+                    "delta_vs_baseline_sek": r(_num(row["delta_sek"])),
+                    "delta_vs_baseline_pct": r(_num(row["delta_pct"])),
+                    "cost_per_recipient_month_sek": r(_num(row["cost_per_recipient_month_sek"])),
+                    "paid_hours": r(_num(row["paid_hours"])),
+                    "performed_hours": r(_num(row["performed_hours"])),
+                    "granted_hours": r(_num(row["granted_hours"])),
+                    "admin_hours": r(_num(row["admin_hours"])),
+                    "admin_cost_sek": r(_num(row["admin_cost_sek"])),
+                    "components": {k: r(_num(v)) for k, v in self.components.loc[name].items() if not (isinstance(v, float) and math.isnan(v))},
+                    "admin": [
+                        {k: (r(_num(v)) if k in ("count", "hours", "cost_sek") else _num(v) if isinstance(v, (int, float, np.number)) else v) for k, v in a.items() if k != "model"}
+                        for a in self.admin[self.admin["model"] == name].to_dict("records")
+                    ],
+                    "indicators": {k: r(_num(v)) for k, v in self.indicators[name].items()},
+                    "monthly_cost_sek": {m: r(_num(v)) for m, v in self.monthly.loc[name].items()},
+                    "payment_distribution": [
+                        {"from": _num(f), "to": _num(t), "recipient_months": None if h else int(n)}
+                        for f, t, n, h in zip(bins["bin_from"], bins["bin_to"], bins["recipient_months"], hidden_bins, strict=True)
+                    ],
+                    "unpriced": {k: r(n) for k, (n, _) in self.unpriced(name).items()},
+                    "unpriced_paid_sek": {k: r(_num(paid)) for k, (_, paid) in self.unpriced(name).items()},
                     "assumed": self.assumed(name),
                 }
             )
@@ -125,11 +168,11 @@ class Comparison:
                 item["cost_sek"] = {m: _num(row[f"cost:{m}"]) for m in self.settlements}
                 item["delta_vs_baseline_sek"] = {m: _num(row[f"delta:{m}"]) for m in self.settlements}
             providers.append(item)
-        manifest = {**self.manifest, **{k: self.person_value(k, self.manifest[k]) for k in ("recipients", "recipient_months")}}
+        manifest = {**self.manifest, **{k: r(self.manifest[k]) for k in ("recipients", "recipient_months", "visits")}}
         return {
             "scenario": self.scenario.name,
             "baseline": self.baseline,
-            "suppression": {"on": self.suppress, "min_persons": MIN_PERSONS, "providers_suppressed": int(hidden.sum()), "region_suppressed": self.region_is_small},
+            "suppression": self.suppression(),
             "models": models,
             "providers": providers,
             "manifest": manifest,
@@ -241,6 +284,7 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return Comparison(
+        providers_protected=bool(providers.attrs.get("providers_protected", True)),
         scenario=scenario,
         ctx=ctx,
         settlements=settlements,
@@ -256,28 +300,106 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
 
 
 def _providers(ctx: SettlementContext, settlements: dict[str, Settlement], baseline: str) -> pd.DataFrame:
-    """Cost per provider and model, Δ vs the baseline; providers with < 5 recipients suppressed."""
-    counts = _persons_per_provider(ctx)
-    out = pd.DataFrame({"provider": ctx.provider_ids.to_numpy(), "recipients": counts})
+    """Cost per provider and model, Δ vs the baseline; which rows are hidden (small ones and their complementary cells).
+
+    ``providers_protected`` in ``attrs``: False when no choice of providers hides the small ones from the region's totals.
+    """
+    pairs = _provider_recipient_pairs(ctx)
+    n_r = max(len(ctx.recipient_ids), 1)
+    counts = np.bincount(pairs // n_r, minlength=len(ctx.provider_ids))
+    out = pd.DataFrame({"provider": ctx.provider_ids.to_numpy(), "recipients": counts, "code": np.arange(len(ctx.provider_ids))})
     for name, s in settlements.items():
         out[f"cost:{name}"] = s.provider_months().groupby("provider", sort=False)["total"].sum().reindex(out["provider"]).to_numpy()
     for name in settlements:
         out[f"delta:{name}"] = out[f"cost:{name}"] - out[f"cost:{baseline}"]
-    out["suppressed"] = out["recipients"] < MIN_PERSONS  # 0 too: a provider paid for nobody is shown nowhere
-    out = out[(out["recipients"] > 0) | (out[[f"cost:{n}" for n in settlements]].abs().sum(axis=1) > 0)]
-    return out.reset_index(drop=True)
+    cost = out[[f"cost:{n}" for n in settlements]].fillna(0.0).to_numpy()
+    out = out[(out["recipients"] > 0) | (np.abs(cost).sum(axis=1) > 0)].reset_index(drop=True)
+    cost = out[[f"cost:{n}" for n in settlements]].fillna(0.0).to_numpy()
+    persons = out["recipients"].to_numpy()
+    primary = persons < MIN_PERSONS  # 0 too: a provider paid for nobody is shown nowhere
+    codes = out["code"].to_numpy()
+    pair_provider, pair_recipient = pairs // n_r, pairs % n_r
+
+    def group_size(hidden: np.ndarray) -> int:
+        return int(np.unique(pair_recipient[np.isin(pair_provider, codes[hidden])]).size)
+
+    hidden, protected = complementary(persons, primary, counts=persons[:, None], amounts=cost, group_size=group_size)
+    out["primary"] = primary
+    out["complementary"] = hidden & ~primary
+    out["suppressed"] = hidden
+    out.attrs["providers_protected"] = protected
+    return out.drop(columns="code")
 
 
-def _persons_per_provider(ctx: SettlementContext) -> np.ndarray:
-    """Distinct recipients each provider served (a visit, or a recipient-month paid to it)."""
-    n_p, n_r = len(ctx.provider_ids), len(ctx.recipient_ids)
+def _provider_recipient_pairs(ctx: SettlementContext) -> np.ndarray:
+    """Each (provider, recipient) served — by a visit, or a recipient-month paid to it — once, as provider × n_r + recipient."""
+    n_p, n_r = len(ctx.provider_ids), max(len(ctx.recipient_ids), 1)
     rm_p = ctx.rm["provider"].to_numpy()
     ok = rm_p >= 0
-    keys = np.concatenate([ctx.v_provider.astype(np.int64) * n_r + ctx.v_recipient, rm_p[ok] * n_r + ctx.rm["recipient"].to_numpy()[ok]])
+    keys = np.concatenate([ctx.v_provider.astype(np.int64) * n_r + ctx.v_recipient, rm_p[ok].astype(np.int64) * n_r + ctx.rm["recipient"].to_numpy()[ok]])
     if n_p * n_r <= 50_000_000:
-        seen = np.bincount(keys, minlength=n_p * n_r).reshape(n_p, n_r) > 0
-        return seen.sum(axis=1)
-    return np.bincount(np.unique(keys) // n_r, minlength=n_p)
+        return np.flatnonzero(np.bincount(keys, minlength=n_p * n_r) > 0)
+    return np.unique(keys)
+
+
+def payment_distribution(c: Comparison, bins: int = HISTOGRAM_BINS) -> pd.DataFrame:
+    """Recipient-months by payment, per model, on common bins; each bin's persons and what is hidden.
+
+    A bin is a primary cell when its recipient-months belong to 1–4 distinct
+    recipients (one person's twelve months are still one person); the bins of
+    a model add up to the recipient-months, so complementary bins are hidden
+    too (suppression.complementary). The bins span the 1st to the 99th
+    percentile over all models; the two open tails are bins of their own, so no
+    single recipient-month stands out at the edges. ``bin_from``/``bin_to`` are
+    NaN for the open ends.
+    """
+    columns = ["model", "bin_from", "bin_to", "recipient_months", "persons", "primary", "complementary", "suppressed"]
+    rm = c.recipient_month_totals
+    enrolled = c.ctx.rm["days_enrolled"].to_numpy() > 0
+    recipient = rm["recipient"].to_numpy()[enrolled].astype(np.int64)
+    names = list(c.settlements)
+    values = {n: rm[n].to_numpy()[enrolled] for n in names}
+    every = np.concatenate(list(values.values())) if names else np.array([])
+    if every.size == 0:
+        return pd.DataFrame(columns=columns)
+    lo, hi = np.percentile(every, [1, 99])
+    lo, hi = _nice_floor(lo), _nice_ceil(hi)
+    if hi <= lo:
+        hi = lo + 1
+    edges = np.linspace(lo, hi, bins + 1)
+    n_bins = bins + 2  # below lo, the inner bins, above hi
+    frm = np.concatenate([[np.nan], edges[:-1], [hi]])
+    to = np.concatenate([[lo], edges[1:], [np.nan]])
+    n_r = int(recipient.max()) + 1 if recipient.size else 1
+    rows = []
+    for n in names:
+        v = values[n]
+        inner = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1) + 1  # the last inner bin includes hi
+        which = np.where(v < lo, 0, np.where(v > hi, n_bins - 1, inner))
+        months = np.bincount(which, minlength=n_bins)
+        pairs = np.unique(which * n_r + recipient)
+        pair_bin, pair_recipient = pairs // n_r, pairs % n_r
+        persons = np.bincount(pair_bin, minlength=n_bins)
+        primary = is_small(persons)
+
+        def group_size(hidden: np.ndarray, pair_bin: np.ndarray = pair_bin, pair_recipient: np.ndarray = pair_recipient) -> int:
+            return int(np.unique(pair_recipient[hidden[pair_bin]]).size)
+
+        hidden, protected = complementary(persons, primary, counts=months[:, None], group_size=group_size)
+        if not protected:  # the bins' total is the region's recipient-months: hide every bin with someone in it
+            hidden = persons > 0
+        rows.append(pd.DataFrame({"model": n, "bin_from": frm, "bin_to": to, "recipient_months": months, "persons": persons, "primary": primary, "complementary": hidden & ~primary, "suppressed": hidden}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _nice_floor(x: float) -> float:
+    step = 10 ** max(np.floor(np.log10(abs(x))) - 1, 0) if x else 1
+    return float(np.floor(x / step) * step)
+
+
+def _nice_ceil(x: float) -> float:
+    step = 10 ** max(np.floor(np.log10(abs(x))) - 1, 0) if x else 1
+    return float(np.ceil(x / step) * step)
 
 
 def winners_and_losers(c: Comparison, n: int = 3) -> dict[str, dict[str, list[tuple[str, float, float]]]]:

@@ -114,7 +114,9 @@ def test_comparison_frames_and_json(demo):
 
 def test_providers_with_fewer_than_five_recipients_are_suppressed(demo):
     p = demo.providers
-    assert (p["suppressed"] == (p["recipients"] < 5)).all()
+    assert (p["primary"] == (p["recipients"] < 5)).all()
+    assert (p["suppressed"] == (p["primary"] | p["complementary"])).all()
+    assert not p["complementary"].any() or p["primary"].any()  # a complementary cell only protects a small one
     doc = demo.to_json()
     for item in doc["providers"]:
         assert ("cost_sek" in item) != item["suppressed"]

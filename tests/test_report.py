@@ -109,7 +109,22 @@ def test_a_provider_with_three_recipients_is_suppressed_in_json(region):
     assert px == {"provider": "PX", "recipients": None, "suppressed": True}  # neither the count nor any amount
     shown = [p for p in doc["providers"] if not p["suppressed"]]
     assert shown and all(p["recipients"] >= 5 and "cost_sek" in p for p in shown)
-    assert doc["suppression"] == {"on": True, "min_persons": 5, "providers_suppressed": 1, "region_suppressed": False}
+    # PX alone would come back as the region's totals minus the providers shown: the smallest other provider is hidden too
+    s = doc["suppression"]
+    assert {k: s[k] for k in ("on", "min_persons", "providers_suppressed", "providers_primary", "providers_complementary", "region_suppressed")} == {
+        "on": True,
+        "min_persons": 5,
+        "providers_suppressed": 2,
+        "providers_primary": 1,
+        "providers_complementary": 1,
+        "region_suppressed": False,
+    }
+    c = compare(load_scenario("default"), open_store(region["url"]))
+    p = c.providers
+    partner = p[p["complementary"]]
+    assert len(partner) == 1 and int(partner["recipients"].iloc[0]) == int(p.loc[~p["primary"], "recipients"].min())
+    assert all(item == {"provider": item["provider"], "recipients": None, "suppressed": True} for item in doc["providers"] if item["provider"] in set(partner["provider"]))
+    assert s["bins_suppressed"] == s["bins_primary"] + s["bins_complementary"] == sum(b["recipient_months"] is None for m in doc["models"] for b in m["payment_distribution"])
 
 
 def test_suppression_in_the_table_and_csv(region):
@@ -146,9 +161,11 @@ def test_a_region_of_three_recipients_shows_no_person_level_figures(tmp_path):
     for m in doc["models"]:
         assert m["indicators"]["continuity_median"] is None and m["indicators"]["recipients"] is None
         assert m["cost_per_recipient_month_sek"] is None
-        assert m["cost_sek"] > 0  # amounts of the whole region are still shown
+        # the region is a small cell itself: its amounts are its one provider's, so they are hidden too
+        assert m["cost_sek"] is None and m["indicators"]["visits_per_recipient_day"] is None
+    assert c.models["cost_sek"].gt(0).all()  # computed, only not shown
     t = build_tables(c)
-    assert (t.models["cost_per_recipient_month_sek"] == SUPPRESSED_MARK).all() and (t.models["cost_sek"] > 0).all()
+    assert (t.models["cost_per_recipient_month_sek"] == SUPPRESSED_MARK).all() and (t.models["cost_sek"] == SUPPRESSED_MARK).all()
     counts = t.distribution["recipient_months"].tolist()
     assert all(v == SUPPRESSED_MARK or v == 0 for v in counts) and SUPPRESSED_MARK in counts
     assert "P1" not in render.table(c) and f"{SUPPRESSED_MARK} recipients" in render.table(c)

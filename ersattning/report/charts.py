@@ -116,10 +116,11 @@ def _stacked_bars(frame: pd.DataFrame, names: list[str], label_prefix: str, lang
 
 def _cost(t: ReportTables, lang: str, title: str) -> plt.Figure:
     names = t.model_names
-    comps = t.components.pivot_table(index="model", columns="component", values="cost_sek", aggfunc="sum").reindex(names).fillna(0.0)
+    comps = t.components.assign(cost_sek=numeric(t.components["cost_sek"])).pivot_table(index="model", columns="component", values="cost_sek", aggfunc="sum")
+    comps = comps.reindex(names).fillna(0.0)  # a hidden figure (small region) draws no bar
     fig, ax, y = _stacked_bars(comps / 1e6, names, "component", lang, title, label("msek", lang), ncol=4)
-    for yi, total in zip(y, t.models["cost_sek"].to_numpy() / 1e6, strict=True):
-        ax.annotate(number(total, lang, 1), (max(total, 0), yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    for yi, total in zip(y, numeric(t.models["cost_sek"]) / 1e6, strict=True):
+        ax.annotate(number(total, lang, 1), (max(np.nan_to_num(total), 0), yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     return fig
 
 
@@ -129,7 +130,7 @@ def _monthly(t: ReportTables, lang: str, title: str) -> plt.Figure:
     months = sorted(t.monthly["month"].unique())
     for name in t.model_names:
         m = t.monthly[t.monthly["model"] == name].set_index("month").reindex(months)
-        ax.plot(np.arange(len(months)), m["cost_sek"].to_numpy() / 1e6, marker="o", markersize=3, color=colours[name], label=name)
+        ax.plot(np.arange(len(months)), numeric(m["cost_sek"]) / 1e6, marker="o", markersize=3, color=colours[name], label=name)
     ax.set_xticks(np.arange(len(months)), months, rotation=45, ha="right")
     ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_ylabel(label("msek", lang))
@@ -188,7 +189,7 @@ def _distribution(t: ReportTables, lang: str, title: str) -> plt.Figure:
 
 def _admin(t: ReportTables, lang: str, title: str) -> plt.Figure:
     names = t.model_names
-    hours = t.admin.pivot_table(index="model", columns="act", values="hours", aggfunc="sum").reindex(names).fillna(0.0)
+    hours = t.admin.assign(hours=numeric(t.admin["hours"])).pivot_table(index="model", columns="act", values="hours", aggfunc="sum").reindex(names).fillna(0.0)
     return _stacked_bars(hours, names, "act", lang, title, label("hours", lang), ncol=3)[0]
 
 

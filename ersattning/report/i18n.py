@@ -32,16 +32,16 @@ LABELS: dict[str, dict[str, str]] = {
     "components": {"sv": "Kostnad per komponent", "en": "Cost by component"},
     "baseline": {"sv": "jämförelsemodell", "en": "baseline"},
     "suppressed_note": {
-        "sv": f"{SUPPRESSED_MARK} = uppgiften visas inte eftersom den avser färre än 5 personer.",
-        "en": f"{SUPPRESSED_MARK} = not shown because it concerns fewer than 5 persons.",
+        "sv": f"{SUPPRESSED_MARK} = uppgiften visas inte eftersom den avser färre än 5 personer eller skulle låta en sådan uppgift räknas fram.",
+        "en": f"{SUPPRESSED_MARK} = not shown because it concerns fewer than 5 persons or would let such a figure be worked out.",
     },
     "no_suppress_warning": {
         "sv": "VARNING: röjandeskyddet är avstängt. Rapporten kan visa uppgifter om färre än 5 personer och får inte spridas.",
         "en": "WARNING: small-cell suppression is off. This report may show figures about fewer than 5 persons and must not be handed on.",
     },
     "providers_suppressed": {
-        "sv": "{n} utförare med färre än 5 brukare visas inte.",
-        "en": "{n} providers with fewer than 5 recipients are not shown.",
+        "sv": "{n} utförare visas inte: de med färre än 5 brukare och de minsta övriga som behövs för att deras uppgifter inte ska kunna räknas fram ur totalerna.",
+        "en": "{n} providers are not shown: those with fewer than 5 recipients, and the smallest others needed so that their figures cannot be worked out from the totals.",
     },
     "assumption_legend": {
         "sv": "Antagande = värdet har ingen angiven källa och är ett antagande att pröva.",
@@ -107,7 +107,7 @@ LABELS: dict[str, dict[str, str]] = {
     "sek": {"sv": "kr", "en": "SEK"},
     "h": {"sv": "tim", "en": "h"},
     "recipient_months_axis": {"sv": "Brukarmånader", "en": "Recipient-months"},
-    "suppressed_bins": {"sv": "staplar som avser 1–4 brukare visas inte", "en": "bars about 1–4 recipients not shown"},
+    "suppressed_bins": {"sv": "staplar som avser 1–4 brukare, och de som skulle avslöja dem, visas inte", "en": "bars about 1–4 recipients, and those that would give them away, not shown"},
     "no_providers": {"sv": "Inga utförare med minst 5 brukare att visa.", "en": "No providers with at least 5 recipients to show."},
     # manifest keys
     "version": {"sv": "ersattning-version", "en": "ersattning version"},
@@ -198,14 +198,18 @@ def number(x: Any, lang: str, digits: int = 0, *, sign: bool = False) -> str:
 
 
 def money(x: Any, lang: str, *, sign: bool = False) -> str:
-    """SEK in millions for prose: 126,4 Mkr / 126.4 MSEK."""
+    """SEK in millions for prose: 126,4 Mkr / 126.4 MSEK; a mark as it is."""
+    if isinstance(x, str):
+        return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     return f"{number(x / 1e6, lang, 1, sign=sign)}{NBSP}{label('msek', lang)}"
 
 
 def percent(x: Any, lang: str, digits: int = 1, *, sign: bool = False) -> str:
-    """A value already in per cent: 12,3 % / 12.3 %."""
+    """A value already in per cent: 12,3 % / 12.3 %; a mark as it is."""
+    if isinstance(x, str):
+        return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     return f"{number(x, lang, digits, sign=sign)}{NBSP}%"

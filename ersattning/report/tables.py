@@ -2,8 +2,9 @@
 
 HTML, XLSX and charts all draw from these frames, so what one shows the others
 show. Columns have canonical (English) keys; renderers translate them with
-``i18n.label``. Suppressed values are NaN, with a ``suppressed`` column where a
-whole row is hidden. Tables are long ("tidy") where a finance officer would
+``i18n.label``. Every figure is read off the comparison's JSON, so the report
+hides exactly the cells the JSON hides (primary and complementary,
+suppression.py), with a ``suppressed`` column where a whole row is hidden. Tables are long ("tidy") where a finance officer would
 pivot them: one row per provider and model, per model and month.
 
 A suppressed cell holds ``SUPPRESSED_MARK`` (a string), an undefined one
@@ -20,7 +21,7 @@ import pandas as pd
 
 from ersattning.compare import Comparison
 from ersattning.report.assumptions import scenario_assumptions
-from ersattning.suppression import PERSON_LEVEL, SUPPRESSED_MARK, is_small
+from ersattning.suppression import SUPPRESSED_MARK
 
 MODEL_COLUMNS = [
     "model",
@@ -36,7 +37,6 @@ MODEL_COLUMNS = [
     "admin_hours",
     "admin_cost_sek",
 ]
-HISTOGRAM_BINS = 40
 
 
 @dataclass
@@ -74,7 +74,12 @@ def build_tables(c: Comparison) -> ReportTables:
     """Every table of the report, suppressed as the comparison says."""
     data = c.to_json()  # the JSON is the reference: the report shows exactly its numbers
     names = [m["name"] for m in data["models"]]
-    region_small = data["suppression"]["region_suppressed"]
+    region_hidden = data["suppression"]["region_suppressed"]
+
+    def region(v: object) -> object:
+        """A figure about the whole region: the mark where the region's figures are hidden, NaN where undefined."""
+        return SUPPRESSED_MARK if region_hidden else _nan(v)
+
     models = pd.DataFrame(
         [
             {
@@ -95,14 +100,14 @@ def build_tables(c: Comparison) -> ReportTables:
         ],
         columns=MODEL_COLUMNS,
     ).astype({k: "float64" for k in MODEL_COLUMNS[3:]})
-    if region_small:
-        models[[k for k in MODEL_COLUMNS if k in PERSON_LEVEL]] = SUPPRESSED_MARK
+    if region_hidden:
+        models[MODEL_COLUMNS[3:]] = SUPPRESSED_MARK
     components = pd.DataFrame(
-        [{"model": m["name"], "component": k, "cost_sek": v} for m in data["models"] for k, v in m["components"].items() if v],
+        [{"model": m["name"], "component": k, "cost_sek": region(v)} for m in data["models"] for k, v in m["components"].items() if v or region_hidden],
         columns=["model", "component", "cost_sek"],
     )
     monthly = pd.DataFrame(
-        [{"model": m["name"], "month": month, "cost_sek": v} for m in data["models"] for month, v in m["monthly_cost_sek"].items()],
+        [{"model": m["name"], "month": month, "cost_sek": region(v)} for m in data["models"] for month, v in m["monthly_cost_sek"].items()],
         columns=["model", "month", "cost_sek"],
     )
     providers = pd.DataFrame(
@@ -121,11 +126,18 @@ def build_tables(c: Comparison) -> ReportTables:
         columns=["provider", "recipients", "suppressed", "model", "cost_sek", "delta_sek"],
     )
     keys = list(data["models"][0]["indicators"]) if data["models"] else []
-    hidden = {k for k in keys if region_small and k in PERSON_LEVEL}
-    indicators = pd.DataFrame({"indicator": keys, **{m["name"]: [SUPPRESSED_MARK if k in hidden else _nan(m["indicators"][k]) for k in keys] for m in data["models"]}})
+    indicators = pd.DataFrame({"indicator": keys, **{m["name"]: [region(m["indicators"][k]) for k in keys] for m in data["models"]}})
     admin = pd.DataFrame(
-        [{"model": m["name"], **a} for m in data["models"] for a in m["admin"]],
+        [{"model": m["name"], **a, **{k: region(a[k]) for k in ("count", "hours", "cost_sek")}} for m in data["models"] for a in m["admin"]],
         columns=["model", "act", "unit", "count", "minutes_per_act", "hours", "cost_sek"],
+    )
+    distribution = pd.DataFrame(
+        [
+            {"model": m["name"], "bin_from": _nan(b["from"]), "bin_to": _nan(b["to"]), "recipient_months": SUPPRESSED_MARK if b["recipient_months"] is None else b["recipient_months"]}
+            for m in data["models"]
+            for b in m["payment_distribution"]
+        ],
+        columns=["model", "bin_from", "bin_to", "recipient_months"],
     )
     assumptions = pd.DataFrame(
         [
@@ -149,56 +161,25 @@ def build_tables(c: Comparison) -> ReportTables:
         monthly=monthly,
         indicators=indicators,
         admin=admin,
-        distribution=payment_distribution(c),
+        distribution=distribution,
         assumptions=assumptions,
         manifest={
             **data["manifest"],
-            **{k: SUPPRESSED_MARK for k in data["manifest"] if region_small and k in PERSON_LEVEL},
+            **{k: SUPPRESSED_MARK for k in ("recipients", "recipient_months", "visits") if region_hidden},
             "suppression": data["suppression"]["on"],
         },
         baseline=data["baseline"],
         suppress=data["suppression"]["on"],
         providers_suppressed=data["suppression"]["providers_suppressed"],
-        region_suppressed=data["suppression"]["region_suppressed"],
+        region_suppressed=region_hidden,
     )
 
 
-def payment_distribution(c: Comparison, bins: int = HISTOGRAM_BINS) -> pd.DataFrame:
-    """Recipient-months by payment, per model, on common bins.
-
-    A bin is suppressed (marked) when its recipient-months belong to 1–4
-    distinct recipients: one person's twelve months are still one person.
-    The bins span the 1st to the 99th percentile over all models; the two
-    open tails are bins of their own, so no single recipient-month stands out
-    at the edges. ``bin_from``/``bin_to`` are NaN for the open ends.
-    """
-    rm = c.recipient_month_totals
-    enrolled = c.ctx.rm["days_enrolled"].to_numpy() > 0
-    recipient = rm["recipient"].to_numpy()[enrolled].astype(np.int64)
-    names = list(c.settlements)
-    values = {n: rm[n].to_numpy()[enrolled] for n in names}
-    every = np.concatenate(list(values.values())) if names else np.array([])
-    if every.size == 0:
-        return pd.DataFrame(columns=["model", "bin_from", "bin_to", "recipient_months"])
-    lo, hi = np.percentile(every, [1, 99])
-    lo, hi = _nice_floor(lo), _nice_ceil(hi)
-    if hi <= lo:
-        hi = lo + 1
-    edges = np.linspace(lo, hi, bins + 1)
-    n_bins = bins + 2  # below lo, the inner bins, above hi
-    frm = np.concatenate([[np.nan], edges[:-1], [hi]])
-    to = np.concatenate([[lo], edges[1:], [np.nan]])
-    n_r = int(recipient.max()) + 1 if recipient.size else 1
-    rows = []
-    for n in names:
-        v = values[n]
-        inner = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1) + 1  # the last inner bin includes hi
-        which = np.where(v < lo, 0, np.where(v > hi, n_bins - 1, inner))
-        months = np.bincount(which, minlength=n_bins)
-        persons = np.bincount(np.unique(which * n_r + recipient) // n_r, minlength=n_bins)
-        shown = np.where(is_small(persons) & c.suppress, SUPPRESSED_MARK, months.astype(object))
-        rows.append(pd.DataFrame({"model": n, "bin_from": frm, "bin_to": to, "recipient_months": shown}))
-    return pd.concat(rows, ignore_index=True)
+def payment_distribution(c: Comparison) -> pd.DataFrame:
+    """Recipient-months by payment per model, as the report shows them (hidden bins marked; compare.payment_distribution)."""
+    d = c.distribution
+    shown = np.where(d["suppressed"].to_numpy(dtype=bool) & c.suppress, SUPPRESSED_MARK, d["recipient_months"].to_numpy().astype(object))
+    return pd.DataFrame({"model": d["model"], "bin_from": d["bin_from"], "bin_to": d["bin_to"], "recipient_months": shown})
 
 
 def _nan(v: object) -> object:
@@ -208,13 +189,3 @@ def _nan(v: object) -> object:
 def numeric(values: pd.Series | np.ndarray | list) -> np.ndarray:
     """Values as float64, suppressed and undefined cells as NaN (for charts)."""
     return pd.to_numeric(pd.Series(values, dtype=object).replace(SUPPRESSED_MARK, np.nan), errors="coerce").to_numpy(dtype=np.float64)
-
-
-def _nice_floor(x: float) -> float:
-    step = 10 ** max(np.floor(np.log10(abs(x))) - 1, 0) if x else 1
-    return float(np.floor(x / step) * step)
-
-
-def _nice_ceil(x: float) -> float:
-    step = 10 ** max(np.floor(np.log10(abs(x))) - 1, 0) if x else 1
-    return float(np.ceil(x / step) * step)
