@@ -9,6 +9,7 @@ itself too (docs/models.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from ersattning.compare import Comparison
 from ersattning.domain import stable_id
 from ersattning.ingest.ids import visit_ids
 from ersattning.privacy import Pseudonymiser
+from ersattning.privacy.identity_numbers import canonical
 
 
 class ExplainError(ValueError):
@@ -104,13 +106,17 @@ def explain_visit(c: Comparison, visit_id: str, pseudonymiser: Pseudonymiser | N
     return out
 
 
-def _find_recipient(c: Comparison, recipient: str, pseudonymiser: Pseudonymiser | None) -> int:
-    """The context code of a recipient given by id, pseudonym, or the source's own id (hashed as the import does; never printed)."""
+def _find_recipient(c: Comparison, recipient: str, pseudonymiser: Pseudonymiser | None, on: date) -> int:
+    """The context code of a recipient given by id, pseudonym, or the source's own id (hashed as the import does; never printed).
+
+    A source id that is an identity number is put in its canonical form first, as the import does (a
+    10-digit number's century as of ``on``), so any written form of it finds the person.
+    """
     ids = c.ctx.recipient_ids
     code = int(ids.get_indexer([recipient])[0])
     pseudonyms = [recipient]
     if pseudonymiser is not None:
-        pseudonyms.append(pseudonymiser.one(recipient))
+        pseudonyms.append(pseudonymiser.one(canonical(recipient, on) or recipient))
     for pseudonym in pseudonyms:
         if code >= 0:
             break
@@ -125,11 +131,11 @@ def explain_recipient_month(c: Comparison, recipient: str, month: str, pseudonym
     """Recipient-month ``recipient`` (id, pseudonym or the source's own id) in ``month``, rule by rule."""
     ctx = c.ctx
     ids = ctx.recipient_ids
-    code = _find_recipient(c, recipient, pseudonymiser)
     try:
         m = int((np.datetime64(month, "M") - ctx.months[0]).astype(int))
     except ValueError:
         raise ExplainError(f"{month!r} is not a month, YYYY-MM") from None
+    code = _find_recipient(c, recipient, pseudonymiser, np.datetime64(month, "D").astype(date))
     rows = np.flatnonzero((ctx.rm["recipient"].to_numpy() == code) & (ctx.rm["month"].to_numpy() == m))
     if not (0 <= m < len(ctx.months)) or not len(rows):
         raise ExplainError(f"recipient {ids[code]} has no recipient-month {month} in the scenario's period")
