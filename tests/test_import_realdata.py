@@ -162,6 +162,20 @@ def test_two_imports_of_overlapping_files_do_not_double_book_a_staff_member(tmp_
     assert again.rows_imported == 1 and not again.quarantined
 
 
+def test_outcomes_of_stored_plans_are_checked_against_stored_performed_visits(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    plans = [
+        "R1,P1,V1,personal_care,2024-03-04 08:00,2024-03-04 09:00,,,,planned",
+        "R2,P1,V2,personal_care,2024-03-04 08:30,2024-03-04 09:30,,,,planned",
+    ]
+    assert import_visits(store, [_canonical(tmp_path, plans, "plans.csv")], Mapping(), P).rows_imported == 2
+    one = ["R1,P1,V1,personal_care,2024-03-04 08:00,2024-03-04 09:00,2024-03-04 08:00,2024-03-04 09:00,S1,performed"]
+    assert import_visits(store, [_canonical(tmp_path, one, "one.csv")], Mapping(), P).rows_imported == 1
+    other = ["R2,P1,V2,personal_care,2024-03-04 08:30,2024-03-04 09:30,2024-03-04 08:30,2024-03-04 09:30,S1,performed"]
+    report = import_visits(store, [_canonical(tmp_path, other, "other.csv")], Mapping(), P)
+    assert report.rows_imported == 0 and dict(report.quarantined) == {"overlaps another visit of the same staff member": 1}
+
+
 # -- 4. dry runs, empty files, DST, messages --------------------------------------------------------------------
 
 

@@ -112,7 +112,8 @@ class StoredIntervals:
     almost none of them.
     """
 
-    def __init__(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+    def __init__(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, has_interval: np.ndarray | None = None) -> None:
+        self.has_interval = np.zeros(0, dtype=bool) if has_interval is None else has_interval  # by stored visit: performed
         order = np.argsort(start, kind="stable")
         self.staff, self.start, self.end = staff[order].astype(np.int32), start[order].astype(np.int64), end[order].astype(np.int64)
         self.n = len(self.start)
@@ -131,7 +132,15 @@ class StoredIntervals:
             staff.append(codes[column[m]])
             starts.append(start[m])
             ends.append(end[m])
-        return cls(np.concatenate(staff), np.concatenate(starts), np.concatenate(ends))
+        return cls(np.concatenate(staff), np.concatenate(starts), np.concatenate(ends), performed)
+
+    def own(self, pos: np.ndarray) -> np.ndarray:
+        """Which rows' visits (positions in the stored index, -1 for none) have intervals here: a row of such a
+        visit is not checked against them (it would clash with itself)."""
+        inside = (pos >= 0) & (pos < len(self.has_interval))
+        out = np.zeros(len(pos), dtype=bool)
+        out[inside] = self.has_interval[pos[inside]]
+        return out
 
     def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Which new intervals overlap a stored one of the same staff member by more than a minute."""

@@ -506,13 +506,13 @@ def _plan_keys(rows: _Rows, first_staff: pd.Series, second_staff: pd.Series, at:
 
 
 def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, stored: StoredIntervals, known: KnownVisits, performed: np.ndarray) -> _Intervals:
-    """One staff member cannot be in two visits at once: checked against earlier rows of this import and, for
-    visits new to the store, against the visits the store held before the import (a stored visit read again is
-    not checked against itself)."""
+    """One staff member cannot be in two visits at once: checked against earlier rows of this import and against
+    the performed visits the store held before the import (except a stored performed visit's own row, whose
+    corrected times are checked against this import's rows only)."""
     # a row giving a visit's registered times again (a stored visit, an earlier row of this import, or an earlier
     # row of this chunk) adds no interval: it is the same visit, not a second one
     actual = actual_digest(rows.times["actual_start"], rows.times["actual_end"])
-    pos, known_actual, stored_before = keys.pos, known.actual, known.before
+    pos, known_actual = keys.pos, known.actual
     again = (pos >= 0) & (known_actual[np.maximum(pos, 0)] == actual) if len(known_actual) else np.zeros(len(pos), dtype=bool)
     idx = np.flatnonzero(performed & ~again)
     with np.errstate(over="ignore"):
@@ -526,7 +526,7 @@ def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, store
     iv_start = rows.times["actual_start"][iv_rows].astype(np.int64)
     iv_end = rows.times["actual_end"][iv_rows].astype(np.int64)
     clash = staff_seen.clashes(iv_staff, iv_start, iv_end)
-    new = (pos[iv_rows] < 0) | (pos[iv_rows] >= stored_before)
+    new = ~stored.own(pos[iv_rows])
     if new.any() and stored.n:
         clash[new] |= stored.clashes(iv_staff[new], iv_start[new], iv_end[new])
     return _Intervals(rows=iv_rows, staff=iv_staff, start=iv_start, end=iv_end, clash=clash)
