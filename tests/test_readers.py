@@ -403,7 +403,7 @@ def test_undecodable_bytes_name_file_and_line(tmp_path: Path) -> None:
     p = tmp_path / "late.csv"
     p.write_bytes(head.encode("utf-8") + "B99999;Örjan L\n".encode("cp1252") + b"B1;x\n")
     assert sniff_csv(p).encoding == "utf-8-sig"
-    with pytest.raises(ReadError, match=r"late\.csv, line 5002: bytes b'\\xd6' cannot be decoded as utf-8-sig.*encoding=") as e:
+    with pytest.raises(ReadError, match=r"late\.csv, line 5002: bytes b'\\xd6' cannot be decoded as utf-8-sig.*encoding: in the --mapping file") as e:
         list(read_csv(p, chunk_rows=500))
     assert e.value.line == 5002
     frame, _ = _all(read_csv(p, encoding="cp1252"))

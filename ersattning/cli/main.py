@@ -29,6 +29,7 @@ from ersattning.synth import RegionSpec, synthesize
 if TYPE_CHECKING:  # the import command loads the importer only when it runs
     from ersattning.ingest.options import Progress
     from ersattning.ingest.report import ImportReport
+    from ersattning.store import Store
 
 STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
 
@@ -418,7 +419,7 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
     def work() -> ImportReport:
         mapping = load_mapping(mapping_path)
         pseudonymiser = Pseudonymiser(load_key())
-        store = open_store(resolve_store_url(store_url), create=True)
+        store = _import_store(resolve_store_url(store_url), dry_run)
         options = ImportOptions(strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=_rows_progress())
         run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events, "providers": import_providers}[kind]
         return run_import(store, paths, mapping, pseudonymiser, options)
@@ -432,6 +433,22 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
         click.echo(f"rejected {'events' if kind == 'events' else 'rows'} written to {quarantine}")
     if dry_run:
         click.echo("dry run: nothing was written to the store")
+
+
+def _import_store(url: str, dry_run: bool) -> Store:
+    """The store to import into; a dry run creates no store (an empty one in memory stands in for a missing file)
+    and writes no projection cache beside an existing one."""
+    if not dry_run:
+        return open_store(url, create=True)
+    from ersattning.projection.known_visits import read_only_projection
+    from ersattning.store.base import parse_store_url
+
+    location = parse_store_url(url)
+    if location.scheme == "sqlite" and location.path is not None and not location.path.exists():
+        return open_store("memory://")
+    store = open_store(url, create=False)
+    read_only_projection(store)
+    return store
 
 
 def _rows_progress() -> Progress | None:

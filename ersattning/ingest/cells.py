@@ -73,9 +73,12 @@ def as_arrow_text(values: pd.Series) -> pa.Array:
 
 
 def renamed_columns(source: dict[str, pa.Array], mapping: Mapping, n: int) -> dict[str, pa.Array]:
-    """Columns under their canonical names, with the mapping's ``defaults`` in empty cells and for
-    columns the file lacks (as ``Mapping.fill_defaults`` does for a frame)."""
+    """Columns under their canonical names (a column mapped to several under each), with the mapping's
+    ``defaults`` in empty cells and for columns the file lacks (as ``Mapping.fill_defaults`` does for a frame)."""
     cols = {mapping.columns.get(name, name): arr for name, arr in source.items()}
+    for column, targets in mapping.copies.items():  # a source column mapped to several canonical ones
+        if column in cols:
+            cols.update(dict.fromkeys(targets, cols[column]))
     for column, value in mapping.defaults.items():
         cols[column] = pc.fill_null(cols[column], str(value)) if column in cols else pa.array(np.full(n, str(value), dtype=object), type=pa.string())
     return cols
@@ -183,8 +186,22 @@ def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndar
     """Text → UTC ``datetime64[s]`` and a mask of cells that were present but could not be read.
 
     Times without an offset are local in the mapping's zone, DST-correct; a
-    local time that does not exist or is ambiguous (the DST changes) is not
-    read rather than guessed. ``values``: stripped text, empty cells null.
+    local time that does not exist (the spring change) is not read rather than
+    guessed, and one in the repeated autumn hour is not read either (see
+    :func:`parse_local_times`, which resolves it). ``values``: stripped text,
+    empty cells null.
+    """
+    out, bad, repeated = parse_local_times(values, mapping)
+    out[repeated] = np.datetime64("NaT")
+    return out, bad | repeated
+
+
+def parse_local_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`parse_times`, but a local time in the repeated autumn hour (e.g. 2024-10-27 02:30 in
+    Stockholm, which happens twice) is read as its *first* occurrence and flagged in the third mask, so the
+    caller can apply its rule (the visit import: an end takes the second occurrence when the first would
+    precede its start; README, importing visit logs) and count it.
+
     Cells in the usual fixed-width forms (``YYYY-MM-DD HH:MM[:SS]``, also with
     ``T``) are read with numpy on Arrow's bytes; all others as pandas reads them.
     """
@@ -192,8 +209,9 @@ def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndar
     n = len(arr)
     present = is_present(arr)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    repeated = np.zeros(n, dtype=bool)
     if not present.any():
-        return out, np.zeros(n, dtype=bool)
+        return out, np.zeros(n, dtype=bool), repeated
     local = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     fast = _fixed_width_local_times(arr, mapping.date_format, local)
     rest = present & ~fast
@@ -210,9 +228,16 @@ def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndar
     naive = ~np.isnat(local)
     if naive.any():
         zoned = pd.DatetimeIndex(local[naive]).tz_localize(mapping.timezone, ambiguous="NaT", nonexistent="NaT")
-        out[naive] = zoned.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+        utc = zoned.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+        twice = np.isnat(utc)
+        if twice.any():  # not read: does not exist, or exists twice — the first occurrence of those that exist twice
+            first = pd.DatetimeIndex(local[naive][twice]).tz_localize(mapping.timezone, ambiguous=np.ones(int(twice.sum()), dtype=bool), nonexistent="NaT")
+            utc[twice] = first.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+            at = np.flatnonzero(naive)[twice]
+            repeated[at] = ~np.isnat(utc[twice])
+        out[naive] = utc
     bad = present & np.isnat(out)
-    return out, bad
+    return out, bad, repeated
 
 
 # the forms read on the fast path, by the mapping's date format (None: ISO 8601)
@@ -289,6 +314,13 @@ def parse_minutes(values: pd.Series | pa.Array, unit: str, decimal: str) -> tupl
         number = text[ok].str.replace(",", ".", regex=False).astype(float).to_numpy()
         out[ok] = number * (60.0 if unit == "decimal_hours" else 1.0)
     return out, present & ~ok
+
+
+def negative_minutes(values: pd.Series | pa.Array, decimal: str) -> np.ndarray:
+    """Cells that are a negative number or ``-h:mm`` (a duration below zero: wrong, not in another unit)."""
+    arr = values if isinstance(values, pa.Array) else as_arrow_text(values)
+    number = r"^\s*-\s*(\d+(" + ("," if decimal == "," else "\\.") + r"\d+)?|\d+:[0-5]\d)\s*$"
+    return pc.match_substring_regex(arr, number).fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:

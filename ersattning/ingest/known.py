@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ersattning.domain import Category
-from ersattning.projection.known_visits import visit_index
+from ersattning.projection.known_visits import VisitIndex, visit_index
 from ersattning.store import Store
 
 _CATEGORIES = [x.value for x in Category]
@@ -64,10 +64,14 @@ class KnownVisits:
         self.cols = {k: np.array(v, dtype=_KNOWN_COLUMNS[k]) for k, v in cols.items()}  # own, writable copies
         self.recipients = recipients
         self.providers = providers
+        self.before = self.n  # visits the store held before the import (positions below are theirs)
 
     @classmethod
     def from_store(cls, store: Store) -> KnownVisits:
-        v = visit_index(store)
+        return cls.from_index(visit_index(store))
+
+    @classmethod
+    def from_index(cls, v: VisitIndex) -> KnownVisits:
         end = v.actual_start_utc + (np.round(np.nan_to_num(v.actual_minutes) * 60)).astype("timedelta64[s]")
         cols = {
             "hi": v.key_hi, "version": v.version, "status": v.status, "actual": actual_digest(v.actual_start_utc, end),

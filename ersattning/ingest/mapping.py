@@ -15,15 +15,23 @@ explicitly — units are declared, never guessed::
     timezone: Europe/Stockholm
     skip:
       - {column: Insats, equals: Rast, reason: staff break}
+
+A planning export (one start and one end per row, no registered times) can be
+imported *as performed*: one source column can feed several canonical columns
+(``StartTime: [planned_start, actual_start]``), and ``performed_as_planned: true``
+says the whole export is what was performed — a row without a status is
+performed, and a row without registered times was performed at its planned
+times. The import summary counts the rows this applied to. See the README's
+import section (worked example: ``tests/data/planning_export.mapping.yaml``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ersattning.yamlconf import validate
 
@@ -35,7 +43,7 @@ Unit = Literal["minutes", "decimal_hours", "h:mm"]
 VISIT_COLUMNS = {
     "recipient": "the recipient's id in the source system (pseudonymised at import)",
     "provider": "provider code",
-    "visit_id": "the visit's id in the source system (the source key; without it: recipient + planned start + category)",
+    "visit_id": "the visit's id in the source system (the source key; without it: recipient, provider, team, category, planned start, planned length and staff)",
     "category": "personal_care | cleaning | laundry | shopping | escort | other_service",
     "team": "the provider's team (optional)",
     "planned_start": "planned start, local time unless it carries an offset",
@@ -140,7 +148,14 @@ class SkipRule(BaseModel):
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    columns: dict[str, str] = Field(default_factory=dict, description="source column → canonical column")
+    columns: dict[str, str] = Field(default_factory=dict, description="source column → canonical column (or a list of them: the same cells in each)")
+    copies: dict[str, list[str]] = Field(
+        default_factory=dict, description="canonical column → further canonical columns given the same cells (what a list under columns: becomes)"
+    )
+    performed_as_planned: bool = Field(
+        default=False,
+        description="visits: the export is what was performed — rows without a status are performed, and rows without registered times performed at their planned times",
+    )
     values: dict[str, dict[str, str]] = Field(default_factory=dict, description="canonical column → {source value: canonical value}")
     units: dict[str, Unit] = Field(default_factory=dict, description="unit of each duration column (planned_duration, actual_duration, granted): minutes | decimal_hours | h:mm")
     timezone: str = Field(default="Europe/Stockholm", description="time zone of local times without an offset")
@@ -153,6 +168,21 @@ class Mapping(BaseModel):
     defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
     staff_separator: str = "|"
     events: EventOptions = Field(default_factory=lambda: EventOptions(), description="event logs only (--kind events)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _column_lists(cls, data: Any) -> Any:
+        """``columns: {StartTime: [planned_start, actual_start]}``: the first target renames, the others are copies."""
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            return data
+        columns, copies = {}, {k: list(v) if isinstance(v, list) else v for k, v in (data.get("copies") or {}).items()}
+        for source, target in data["columns"].items():
+            if isinstance(target, list) and target and all(isinstance(t, str) for t in target):
+                columns[source] = target[0]
+                copies.setdefault(target[0], []).extend(t for t in target[1:] if t not in copies.get(target[0], []))
+            else:
+                columns[source] = target
+        return {**data, "columns": columns, "copies": {k: v for k, v in copies.items() if v}}
 
     @field_validator("timezone")
     @classmethod
@@ -173,10 +203,15 @@ class Mapping(BaseModel):
         return v
 
     def fill_defaults(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The renamed rows with the mapping's ``defaults`` in empty cells and for columns the file lacks."""
-        if not self.defaults:
+        """The renamed rows with the mapping's ``copies`` (a column mapped to several) and its ``defaults`` in empty
+        cells and for columns the file lacks."""
+        if not self.defaults and not self.copies:
             return frame
         frame = frame.copy()
+        for column, targets in self.copies.items():
+            for target in targets:
+                if column in frame:
+                    frame[target] = frame[column]
         for column, value in self.defaults.items():
             frame[column] = frame[column].fillna(value) if column in frame else value
         return frame
@@ -188,6 +223,16 @@ class Mapping(BaseModel):
         for source, target in v.items():
             if target not in known:
                 raise ValueError(f"column {source!r} maps to {target!r}, which is not a canonical column ({', '.join(sorted(known))})")
+        return v
+
+    @field_validator("copies")
+    @classmethod
+    def _copy_targets(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = {c for columns in KIND_COLUMNS.values() for c in columns}
+        for column, targets in v.items():
+            for target in targets:
+                if target not in known:
+                    raise ValueError(f"{column!r} is copied to {target!r}, which is not a canonical column ({', '.join(sorted(known))})")
         return v
 
 

@@ -2,7 +2,9 @@
 
 Intervals accepted so far are kept in bounded memory (intervals that ended long
 before the chunk being checked are spilled), so a file of millions of rows is
-checked in one pass.
+checked in one pass. The visits the store held before the import are checked
+too (:class:`StoredIntervals`: about 20 bytes per stored staff interval, sorted
+by start, so each chunk looks only at the stored intervals of its own time span).
 """
 
 
@@ -11,10 +13,13 @@ from __future__ import annotations
 import os
 import tempfile
 from datetime import timedelta
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ersattning.projection.known_visits import VisitIndex
 
 _NEVER = np.iinfo(np.int64).min
 
@@ -97,6 +102,56 @@ class StaffIntervals:
             self._file.close()
             self._file = None
             self._spills = []
+
+
+class StoredIntervals:
+    """The staff intervals of the performed visits the store held before the import, sorted by start.
+
+    A chunk's intervals are compared with the stored ones that start in its time span (less the longest stored
+    interval), of its own staff members only: an import in time order into a store of other months looks at
+    almost none of them.
+    """
+
+    def __init__(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, has_interval: np.ndarray | None = None) -> None:
+        self.has_interval = np.zeros(0, dtype=bool) if has_interval is None else has_interval  # by stored visit: performed
+        order = np.argsort(start, kind="stable")
+        self.staff, self.start, self.end = staff[order].astype(np.int32), start[order].astype(np.int64), end[order].astype(np.int64)
+        self.n = len(self.start)
+        self.longest = int((self.end - self.start).max()) if self.n else 0
+
+    @classmethod
+    def from_index(cls, index: VisitIndex, staff_seen: StaffIntervals) -> StoredIntervals:
+        """The stored performed visits' intervals, one per staff member, coded as ``staff_seen`` codes pseudonyms."""
+        performed = (np.asarray(index.status) == 1) & ~np.isnat(index.actual_start_utc)
+        codes = staff_seen.code(np.asarray(index.staff, dtype=object)) if len(index.staff) else np.empty(0, np.int32)
+        start = np.asarray(index.actual_start_utc).astype("datetime64[s]").astype(np.int64)
+        end = start + np.round(np.nan_to_num(np.asarray(index.actual_minutes, dtype=np.float64)) * 60).astype(np.int64)
+        staff, starts, ends = [], [], []
+        for column in (np.asarray(index.staff1), np.asarray(index.staff2)):  # an interval per staff member of a visit
+            m = performed & (column >= 0)
+            staff.append(codes[column[m]])
+            starts.append(start[m])
+            ends.append(end[m])
+        return cls(np.concatenate(staff), np.concatenate(starts), np.concatenate(ends), performed)
+
+    def own(self, pos: np.ndarray) -> np.ndarray:
+        """Which rows' visits (positions in the stored index, -1 for none) have intervals here: a row of such a
+        visit is not checked against them (it would clash with itself)."""
+        inside = (pos >= 0) & (pos < len(self.has_interval))
+        out = np.zeros(len(pos), dtype=bool)
+        out[inside] = self.has_interval[pos[inside]]
+        return out
+
+    def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Which new intervals overlap a stored one of the same staff member by more than a minute."""
+        if not self.n or not len(staff):
+            return np.zeros(len(staff), dtype=bool)
+        a = int(np.searchsorted(self.start, int(start.min()) - self.longest, side="left"))
+        b = int(np.searchsorted(self.start, int(end.max()), side="left"))
+        keep = np.isin(self.staff[a:b], staff)
+        if not keep.any():
+            return np.zeros(len(staff), dtype=bool)
+        return _overlaps(self.staff[a:b][keep], self.start[a:b][keep], self.end[a:b][keep], staff, start, end, among_new=False)
 
 
 def _overlaps(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff: np.ndarray, start: np.ndarray, end: np.ndarray, *, among_new: bool = True) -> np.ndarray:

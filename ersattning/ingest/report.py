@@ -45,9 +45,11 @@ class ImportError_(Exception):
 class ImportReport:
     rows_read: int = 0
     rows_imported: int = 0
-    rows_unchanged: int = 0
+    rows_unchanged: int = 0  # rows of visits the store held before the import began, with nothing new
+    rows_repeated: int = 0  # rows of a visit an earlier row of the same import already gave, with nothing new
     skipped: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # rows read under an assumption the user chose or a documented rule
     events_written: int = 0
     columns_with_personnummer: set[str] = field(default_factory=set)
     seconds: float = 0.0
@@ -68,10 +70,12 @@ class ImportReport:
     def summary_lines(self) -> list[str]:
         lines = [
             f"rows read {self.rows_read:,}, imported {self.rows_imported:,}, already in the store {self.rows_unchanged:,}, "
-            f"skipped {sum(self.skipped.values()):,}, quarantined {sum(self.quarantined.values()):,}; {self.events_written:,} events written"
+            + (f"repeated in the files {self.rows_repeated:,}, " if self.rows_repeated else "")
+            + f"skipped {sum(self.skipped.values()):,}, quarantined {sum(self.quarantined.values()):,}; {self.events_written:,} events written"
         ]
         lines += [f"  skipped ({reason}): {n:,}" for reason, n in sorted(self.skipped.items())]
         lines += [f"  quarantined ({reason}): {n:,}" for reason, n in sorted(self.quarantined.items())]
+        lines += [f"  {note}: {n:,}" for note, n in sorted(self.notes.items())]
         if self.columns_with_personnummer:
             lines.append(f"  personal identity numbers found in: {', '.join(sorted(self.columns_with_personnummer))} (never stored in clear)")
         return lines

@@ -15,6 +15,17 @@ is a keyed hash of its source key, so a row imported before adds nothing, a
 newly registered outcome adds that event, and changed registered times become
 a correction recorded later — an as-of replay before it still shows the old
 times.
+
+Without a ``visit_id`` column a visit's source key is its whole plan: recipient,
+provider, team, category, planned start, planned length and staff, so two rows
+that differ in any of them (a main visit and its second-staff row, two staff at
+one client) are two visits; rows with the same plan are one visit, and a repeat
+is counted as *repeated in the files*, never as *already in the store* (which
+counts only visits stored before the import began). A local time in the
+repeated autumn hour is read as its first occurrence, an end as its second when
+the first would precede the start; such rows are counted (README, importing
+visit logs). A staff member's performed visits are checked for overlaps
+against this import's rows and against the visits the store already holds.
 """
 
 
@@ -41,8 +52,9 @@ from ersattning.ingest.cells import (
     is_cancelled,
     is_present,
     mapped_values,
+    negative_minutes,
+    parse_local_times,
     parse_minutes,
-    parse_times,
     personnummer_in,
     renamed_columns,
     split_staff,
@@ -52,12 +64,13 @@ from ersattning.ingest.ids import ImportIds, visit_ids
 from ersattning.ingest.known import KnownVisits, actual_digest, category_codes, plan_digest
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.overlaps import StaffIntervals
+from ersattning.ingest.overlaps import StaffIntervals, StoredIntervals
 from ersattning.ingest.providers import ProviderRegistry
-from ersattning.ingest.readers import Chunk, read_rows
+from ersattning.ingest.readers import Chunk, read_rows_or_header
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
+from ersattning.projection.known_visits import visit_index
 from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for
 
@@ -112,7 +125,7 @@ def _import_files(store: Store, paths: list[str], mapping: Mapping, pseudonymise
 
     def chunks() -> Iterator[tuple[Chunk, float | None]]:
         for i, path in enumerate(paths):
-            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+            for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
                 yield chunk, ((sum(sizes[:i]) + sizes[i] * chunk.fraction) / total if total and chunk.fraction is not None else None)
 
     q = Quarantine(options.quarantine)
@@ -150,9 +163,14 @@ def _import_chunks(
     """The chunk loop: check and encode a chunk while the previous one is appended."""
     started = time.perf_counter()
     report = ImportReport()
-    known = KnownVisits.from_store(store)
+    index = visit_index(store, save=not options.dry_run)
+    known = KnownVisits.from_index(index)
     recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     staff_seen = StaffIntervals(slack=options.overlap_slack)
+    stored = StoredIntervals.from_index(index, staff_seen)
+    del index
+    if mapping.performed_as_planned:
+        report.notes[AS_PLANNED] += 0  # named in the summary even when no row needed it
     ids = ImportIds(pseudonymiser)
     providers = ProviderRegistry.from_store(store) if "ownership" in mapping.columns.values() or "ownership" in mapping.defaults else None
     writer = store.bulk_writer()
@@ -162,9 +180,12 @@ def _import_chunks(
             # the first and the last chunk in pieces: the writer starts after a quarter of the first
             # rather than all of it, and the reading ends a quarter of a chunk before the writing does
             last = fraction is not None and fraction >= 0.999
+            if not len(chunk):  # a file without rows: its header must still have the required columns
+                _require_columns(chunk.path, list(chunk_columns(chunk)), mapping)
+                continue
             for piece in _pieces(chunk, 4) if (i == 0 or last) and not options.dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
-                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, arena, providers)
+                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, stored, arena, providers)
                 if len(batch) and not options.dry_run:
                     writer.submit(batch)
             if options.progress:
@@ -235,6 +256,8 @@ class _Rows:
     status: np.ndarray  # one of STATUSES (performed or planned when the file does not say)
     performed: np.ndarray  # status == "performed"
     planned_minutes: np.ndarray  # float64, from the plan, else the registered times
+    repeated_hour: np.ndarray  # a local time in the repeated autumn hour (read by the rule in the module docstring)
+    as_planned: np.ndarray  # performed at the planned times (the mapping's performed_as_planned)
 
 
 @dataclass(frozen=True)
@@ -272,6 +295,7 @@ def _import_chunk(
     strict: bool,
     recorded_now: np.datetime64,
     staff_seen: StaffIntervals,
+    stored: StoredIntervals,
     arena: Arena | None = None,
     providers: ProviderRegistry | None = None,
 ) -> EventBatch:
@@ -284,7 +308,7 @@ def _import_chunk(
     skipped = _skipped(chunk, mapping, source, text, report)
     rows = _checked_rows(chunk, mapping, text, checks)
     keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
-    intervals = _staff_intervals(rows, keys, staff_seen, checks.passed & ~skipped & rows.performed)
+    intervals = _staff_intervals(rows, keys, staff_seen, stored, known, checks.passed & ~skipped & rows.performed)
     overlap = np.zeros(n, dtype=bool)
     overlap[intervals.rows[intervals.clash]] = True
     checks.reject(overlap, "overlaps another visit of the same staff member")
@@ -299,6 +323,7 @@ def _import_chunk(
     bad = ~checks.passed & ~skipped
     reject_rows(chunk, bad, checks.reason, q, report, strict)
     good = ~bad & ~skipped
+    _count_notes(rows, good, report)
     keep = good[intervals.rows] & ~intervals.clash
     staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep])
     batch = _events(rows, keys, plan, good, known, report, recorded_now, arena)
@@ -307,13 +332,32 @@ def _import_chunk(
     return batch
 
 
+AS_PLANNED = "performed as planned (the mapping's performed_as_planned: rows without a status or registered times)"
+REPEATED_HOUR = "times in the repeated autumn hour (read as the first occurrence; an end as the second when the first precedes the start)"
+
+
+def _count_notes(rows: _Rows, good: np.ndarray, report: ImportReport) -> None:
+    """Rows read under an assumption the mapping chose or a documented rule, counted for the summary."""
+    for note, mask in ((AS_PLANNED, rows.as_planned), (REPEATED_HOUR, rows.repeated_hour)):
+        n = int((mask & good).sum())
+        if n:
+            report.notes[note] += n
+
+
+def _require_columns(path: str, names: list[str], mapping: Mapping) -> None:
+    """A file must have (or the mapping give) every required column, also when it has no rows."""
+    cols = set(renamed_columns({name: pa.nulls(0, pa.string()) for name in names}, mapping, 0))
+    missing_columns = [c for c in VISIT_REQUIRED if c not in cols and not (c == "provider" and mapping.default_provider)]
+    if missing_columns:
+        found = ", ".join(names) if names else "none"
+        raise ImportError_(f"{path}: no column for {', '.join(missing_columns)} (columns found: {found}; map them with columns: in the --mapping file)")
+
+
 def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
     """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults."""
     source = chunk_columns(chunk)
+    _require_columns(chunk.path, list(source), mapping)
     cols = renamed_columns(source, mapping, len(chunk))
-    missing_columns = [c for c in VISIT_REQUIRED if c not in cols and not (c == "provider" and mapping.default_provider)]
-    if missing_columns:
-        raise ImportError_(f"{chunk.path}: no column for {', '.join(missing_columns)} (map them with columns: in the mapping file)")
     for column, arr in cols.items():
         if personnummer_in(arr).any():
             report.columns_with_personnummer.add(str(column))
@@ -358,8 +402,14 @@ def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], che
     for c in ("provider", "team"):
         checks.reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
 
-    times = _times(chunk, mapping, text, checks)
+    times, repeated_hour = _times(chunk, mapping, text, checks)
     status = cells["status"].fillna("").to_numpy()
+    as_planned = np.zeros(n, dtype=bool)
+    if mapping.performed_as_planned:  # the export is what was performed: actual = planned where the row has no registered times
+        as_planned = np.isin(status, ("", "performed")) & np.isnat(times["actual_start"]) & np.isnat(times["actual_end"])
+        for which in ("start", "end"):
+            times[f"actual_{which}"] = np.where(as_planned, times[f"planned_{which}"], times[f"actual_{which}"])
+        status = np.where(status == "", "performed", status)
     has_actual = ~np.isnat(times["actual_start"])
     status = np.where(status == "", np.where(has_actual, "performed", "planned"), status)
     performed = status == "performed"
@@ -372,32 +422,50 @@ def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], che
     planned_minutes = _minutes(times["planned_start"], times["planned_end"])
     planned_minutes = np.where(np.isnan(planned_minutes), _minutes(times["actual_start"], times["actual_end"]), planned_minutes)
     checks.reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
-    return _Rows(cells=cells, visit_key=visit_key, times=times, status=status, performed=performed, planned_minutes=planned_minutes)
+    return _Rows(
+        cells=cells, visit_key=visit_key, times=times, status=status, performed=performed, planned_minutes=planned_minutes,
+        repeated_hour=repeated_hour, as_planned=as_planned,
+    )  # fmt: skip
 
 
 def _minutes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return (end - start).astype("timedelta64[s]").astype(np.float64) / 60
 
 
-def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> dict[str, np.ndarray]:
-    """The rows' times in UTC; an end from a start and a duration (in its declared unit) where the file gives no end."""
+def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The rows' times in UTC (an end from a start and a duration, in its declared unit, where the file gives no end),
+    and which rows have a local time in the repeated autumn hour.
+
+    Such a time is read as its first occurrence; an end as its second when the first would precede its start
+    (a visit from 02:50 to 02:10 "the second time"), so no row is rejected for the repeated hour.
+    """
     empty = pa.nulls(len(chunk), pa.string())
     decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
     times = {}
+    repeated = np.zeros(len(chunk), dtype=bool)
     for c in ("planned_start", "planned_end", "actual_start", "actual_end", "cancelled_at", "recorded_at"):
-        times[c], bad = parse_times(text.get(c, empty), mapping)
+        times[c], bad, twice = parse_local_times(text.get(c, empty), mapping)
         checks.reject(bad, f"{c} is not a date and time" + (f" in the form {mapping.date_format}" if mapping.date_format else "") + " (or does not exist in local time)")
+        repeated |= twice
+        if c.endswith("_end") and twice.any():
+            start = times[c.replace("_end", "_start")]
+            later = twice & ~np.isnat(start) & (times[c] < start)
+            times[c] = np.where(later, times[c] + np.timedelta64(3600, "s"), times[c])
     for which in ("planned", "actual"):
         col = f"{which}_duration"
         if col in text:
             unit = mapping.units.get(col)
             if unit is None:
-                raise ImportError_(f"{chunk.path}: the unit of {col} is not declared (units: {{{col}: minutes | decimal_hours | h:mm}} in the mapping)")
+                raise ImportError_(f"{chunk.path}: the unit of {col} is not declared (units: {{{col}: minutes | decimal_hours | h:mm}} in the --mapping file)")
             minutes, bad = parse_minutes(text[col], unit, decimal)
+            if bad.any():
+                negative = np.zeros(len(bad), dtype=bool)
+                negative[bad] = negative_minutes(text[col].filter(pa.array(bad)), decimal)
+                checks.reject(negative, f"negative duration in {col}")
             checks.reject(bad, f"ambiguous unit in {col}: expected {unit}")
             end = times[f"{which}_start"] + (np.round(np.nan_to_num(minutes) * 60)).astype("timedelta64[s]")
             times[f"{which}_end"] = np.where(np.isnat(times[f"{which}_end"]) & ~np.isnan(minutes), end, times[f"{which}_end"])
-    return times
+    return times, repeated
 
 
 def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser: Pseudonymiser, known: KnownVisits, checks: _Checks) -> _Keys:
@@ -419,11 +487,9 @@ def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser:
 
     source_key: pa.Array | np.ndarray = rows.visit_key
     no_id = ~is_present(rows.visit_key)
-    if no_id.any():  # no visit id: the recipient, the planned start and the category make the key
+    if no_id.any():  # no visit id: the whole plan is the key (module docstring)
         source_key = np.array(rows.visit_key.to_pylist(), dtype=object)
-        recipient = cells["recipient"]
-        fallback = recipient[no_id].fillna("") + "|" + pd.Series(times["planned_start"][no_id].astype(str), index=recipient.index[no_id]) + "|" + cells["category"][no_id].fillna("")
-        source_key[no_id] = fallback.to_numpy(dtype=object)
+        source_key[no_id] = _plan_keys(rows, first_staff, second_staff, no_id)
     vid, hi, lo = visit_ids(pseudonymiser, source_key)
     pos = known.lookup(lo)
     stored_visit = pos >= 0
@@ -432,9 +498,45 @@ def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser:
     return _Keys(recipient=rid, staff1=staff1, staff2=staff2, visit=vid, hi=hi, lo=lo, pos=pos)
 
 
-def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, performed: np.ndarray) -> _Intervals:
-    """One staff member cannot be in two visits at once (checked against earlier rows of this import too)."""
-    ok_rows = np.flatnonzero(performed)
+def _plan_keys(rows: _Rows, first_staff: pd.Series, second_staff: pd.Series, at: np.ndarray) -> np.ndarray:
+    """The source key of rows ``at`` (rows without a visit id): recipient, provider, team, category, planned start,
+    planned length (when the row has a planned end or duration) and the staff pair in either order, as text."""
+    cells, times = rows.cells, rows.times
+
+    def text(values: np.ndarray) -> np.ndarray:
+        return np.where(pd.isna(values), "", values).astype(str)
+
+    a, b = text(first_staff.to_numpy(dtype=object)[at]), text(second_staff.to_numpy(dtype=object)[at])
+    swap = a > b
+    low, high = np.where(swap, b, a), np.where(swap, a, b)
+    length = _minutes(times["planned_start"][at], times["planned_end"][at])
+    parts = [
+        *(text(cells[c].to_numpy(dtype=object)[at]) for c in ("recipient", "provider", "team", "category")),
+        times["planned_start"][at].astype(str),
+        np.where(np.isnan(length), "", np.round(length).astype(np.int64).astype(str)),
+        np.where(low == "", high, low),
+        np.where(low == "", "", high),
+    ]
+    key = parts[0].astype(object)
+    for part in parts[1:]:
+        key = key + "|" + part.astype(object)
+    return np.asarray(key, dtype=object)
+
+
+def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, stored: StoredIntervals, known: KnownVisits, performed: np.ndarray) -> _Intervals:
+    """One staff member cannot be in two visits at once: checked against earlier rows of this import and against
+    the performed visits the store held before the import (except a stored performed visit's own row, whose
+    corrected times are checked against this import's rows only)."""
+    # a row giving a visit's registered times again (a stored visit, an earlier row of this import, or an earlier
+    # row of this chunk) adds no interval: it is the same visit, not a second one
+    actual = actual_digest(rows.times["actual_start"], rows.times["actual_end"])
+    pos, known_actual = keys.pos, known.actual
+    again = (pos >= 0) & (known_actual[np.maximum(pos, 0)] == actual) if len(known_actual) else np.zeros(len(pos), dtype=bool)
+    idx = np.flatnonzero(performed & ~again)
+    with np.errstate(over="ignore"):
+        pair = keys.lo[idx] ^ (actual[idx] * np.uint64(0x9E3779B97F4A7C15))  # one 64-bit key per (visit, times)
+    again[idx[pd.Series(pair).duplicated().to_numpy()]] = True
+    ok_rows = np.flatnonzero(performed & ~again)
     iv_rows = np.concatenate([ok_rows, ok_rows])
     iv_staff = staff_seen.code(np.concatenate([keys.staff1[ok_rows], keys.staff2[ok_rows]]))
     present = iv_staff >= 0
@@ -442,6 +544,9 @@ def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, perfo
     iv_start = rows.times["actual_start"][iv_rows].astype(np.int64)
     iv_end = rows.times["actual_end"][iv_rows].astype(np.int64)
     clash = staff_seen.clashes(iv_staff, iv_start, iv_end)
+    new = ~stored.own(pos[iv_rows])
+    if new.any() and stored.n:
+        clash[new] |= stored.clashes(iv_staff[new], iv_start[new], iv_end[new])
     return _Intervals(rows=iv_rows, staff=iv_staff, start=iv_start, end=iv_end, clash=clash)
 
 
@@ -491,7 +596,7 @@ def _events(
         return batch
     # the last row of a visit within the chunk wins
     last = ~pd.Series(keys.lo[idx]).duplicated(keep="last").to_numpy()
-    report.rows_unchanged += int((~last).sum())
+    report.rows_repeated += int((~last).sum())
     idx = idx[last]
     ids, pos = keys.visit[idx], keys.pos[idx]
     exists = pos >= 0
@@ -545,7 +650,9 @@ def _events(
         _add(batch, Visit.Corrected, ids[corr], old_version[corr] + 1, columns, arena)
     changed = new | needs_outcome | corr
     report.rows_imported += int(changed.sum())
-    report.rows_unchanged += int((~changed).sum())
+    stored_before = exists & (pos < known.before)
+    report.rows_unchanged += int((~changed & stored_before).sum())
+    report.rows_repeated += int((~changed & ~stored_before).sum())
     # remember what this chunk adds, for later chunks of the same import
     n_rows = idx[new]
     known.add(keys.lo[n_rows], hi=keys.hi[n_rows], version=np.ones(len(n_rows), np.int32), status=outcome_status[new], actual=row_actual[new], plan=plan[n_rows])

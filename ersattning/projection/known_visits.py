@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ersattning.projection.cache import update
+from ersattning.projection.cache import ProjectionCache, _Cached, update
+from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
 from ersattning.store import Store
 
@@ -34,6 +35,9 @@ class VisitIndex:
     provider: np.ndarray  # int32
     actual_start_utc: np.ndarray  # datetime64[s], NaT when not performed
     actual_minutes: np.ndarray  # float32, NaN when not performed
+    staff1: np.ndarray  # int32 codes into ``staff`` (the performing staff's pseudonyms), -1 for none
+    staff2: np.ndarray
+    staff: tuple[str, ...]
     providers: tuple[str, ...]  # provider names by code
     recipients: frozenset[str]  # ids of the recipients the store holds
 
@@ -41,8 +45,30 @@ class VisitIndex:
         return len(self.key_lo)
 
 
-def visit_index(store: Store) -> VisitIndex:
-    """The stored visits, from the projection cache brought up to the store's position (only new events are read)."""
+class _ReadOnlyCache(ProjectionCache):
+    """The projection cache as it is on disk, brought up to date in memory only (a dry run writes nothing)."""
+
+    def load(self, store_id: str) -> _Cached | None:
+        return self._memory if self._memory is not None else super().load(store_id)
+
+    def save(self, store_id: str, cached: _Cached, new_events: VisitEvents, first: int) -> None:
+        self._memory = cached
+
+    def clear(self) -> None:
+        self._memory = None
+
+
+def read_only_projection(store: Store) -> None:
+    """From now on this store object's projection cache is read, never written (``--dry-run``)."""
+    if not isinstance(store.projection_cache, _ReadOnlyCache):
+        store.projection_cache = _ReadOnlyCache(store.location.cache_dir)
+
+
+def visit_index(store: Store, *, save: bool = True) -> VisitIndex:
+    """The stored visits, from the projection cache brought up to the store's position (only new events are read;
+    with ``save=False`` the cache on disk is not written)."""
+    if not save:
+        read_only_projection(store)
     cached = update(store)
     c = cached.state.cols
     events = cached.entity_events
@@ -51,5 +77,6 @@ def visit_index(store: Store) -> VisitIndex:
         key_hi=c["key_hi"], key_lo=c["key_lo"], version=c["version"], status=c["status"],
         planned_start_utc=c["planned_start_utc"], planned_minutes=c["planned_minutes"], category=c["category"],
         provider=c["provider"], actual_start_utc=c["actual_start_utc"], actual_minutes=c["actual_minutes"],
+        staff1=c["staff1"], staff2=c["staff2"], staff=tuple(cached.state.vocab["staff"].values),
         providers=tuple(cached.state.vocab["provider"].values), recipients=recipients,
     )  # fmt: skip

@@ -93,17 +93,20 @@ Choices (each one a place where a file could be read in more than one way):
 
 from __future__ import annotations
 
+import csv as csv_module  # not `csv`: the package's csv submodule takes that name
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ersattning.ingest.readers.chunk import Chunk, ReadError, as_path, check_file, read_error
+import numpy as np
+
+from ersattning.ingest.readers.chunk import Chunk, ReadError, as_path, check_file, header_names, read_error, text_frame
 from ersattning.ingest.readers.csv import SNIFF_BYTES, CsvDialect, read_general, sniff_csv
 from ersattning.ingest.readers.csv_plain import read_plain, scan_plain
 from ersattning.ingest.readers.parquet import read_parquet
 from ersattning.ingest.readers.xes import read_xes
 
-__all__ = ["SNIFF_BYTES", "SUFFIXES", "Chunk", "CsvDialect", "ReadError", "read_csv", "read_parquet", "read_rows", "read_xes", "sniff_csv"]
+__all__ = ["SNIFF_BYTES", "SUFFIXES", "Chunk", "CsvDialect", "ReadError", "read_csv", "read_parquet", "read_rows", "read_rows_or_header", "read_xes", "sniff_csv"]
 
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet", ".xes": "xes", ".xes.gz": "xes"}
 
@@ -153,9 +156,46 @@ def read_rows(
     kind = kind or _suffix_kind(path)
     if kind is None:
         supported = " ".join(SUFFIXES)
-        raise read_error(path, f"unknown kind of file; supported suffixes: {supported} (or pass kind=)")
+        raise read_error(path, f"unknown kind of file; supported suffixes: {supported} (rename the file to one of them)")
     if kind == "csv":
         return read_csv(path, chunk_rows=chunk_rows, encoding=encoding, delimiter=delimiter)
     if kind == "parquet":
         return read_parquet(path, chunk_rows=chunk_rows)
     return read_xes(path, chunk_rows=chunk_rows)
+
+
+def read_rows_or_header(
+    path: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    chunk_rows: int = 200_000,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Iterator[Chunk]:
+    """As :func:`read_rows`; a file without rows (a header only, even without a line break) gives one empty chunk
+    with the header's columns, so an importer checks its required columns in an empty file too."""
+    any_rows = False
+    for chunk in read_rows(path, kind=kind, chunk_rows=chunk_rows, encoding=encoding, delimiter=delimiter):
+        any_rows = True
+        yield chunk
+    if not any_rows:
+        p = as_path(path)
+        names = _header(p, kind or _suffix_kind(p), encoding, delimiter)
+        frame = text_frame(names, [np.empty(0, dtype=object) for _ in names])
+        yield Chunk(path=p, first_row=1, frame=frame, lines=np.empty(0, dtype=np.int64), fraction=1.0)
+
+
+def _header(path: str, kind: str | None, encoding: str | None, delimiter: str | None) -> list[str]:
+    """The column names of a file without rows (XES: none)."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if kind != "csv":
+        return []
+    dialect = sniff_csv(path, encoding=encoding, delimiter=delimiter)
+    with open(path, encoding=dialect.encoding, newline="", errors="replace") as f:
+        for line, row in enumerate(csv_module.reader(f, delimiter=dialect.delimiter), start=1):
+            if any(cell.strip() for cell in row):
+                return header_names(path, row, line)
+    return []

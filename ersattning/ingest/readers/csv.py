@@ -156,7 +156,7 @@ def _text_blocks(path: str, fh: BinaryIO, encoding: str) -> Iterator[str]:
             raise read_error(
                 path,
                 f"bytes {bad!r} cannot be decoded as {encoding} ({e.reason}); the file may be in another encoding "
-                "— pass encoding= to force one (e.g. 'cp1252' for Excel on Swedish Windows, 'utf-8-sig')",
+                "— name it with encoding: in the --mapping file (e.g. cp1252 for Excel on Swedish Windows, utf-8-sig)",
                 line,
             ) from None
         text = pending + text
