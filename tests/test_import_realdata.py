@@ -217,6 +217,17 @@ def test_missing_required_columns_are_an_error_in_a_file_without_rows(tmp_path: 
     assert done.returncode != 0 and "no column for" in done.stderr and "0 rows" not in done.stdout
 
 
+@pytest.mark.parametrize(("kind", "required"), [("decisions", "recipient, decision_id"), ("stays", "recipient, kind, start"), ("events", "case, activity, timestamp"), ("providers", "code, name, ownership")])
+@pytest.mark.parametrize("text", ["foo,bar", "foo,bar\n"], ids=["no line break", "header only"])
+def test_every_kind_refuses_a_file_without_rows_and_without_its_columns(tmp_path: Path, kind: str, required: str, text: str) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text)
+    for strict in ([], ["--strict"]):
+        done = run("import", str(path), "--kind", kind, "--store", f"sqlite:///{tmp_path / 'c.db'}", *strict, env=KEY)
+        assert done.returncode == 2, done.stdout
+        assert f"{kind}.csv: no column for {required}" in done.stderr and "rows read" not in done.stdout
+
+
 def test_a_header_with_the_required_columns_and_no_rows_imports_nothing(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text(HEADER)

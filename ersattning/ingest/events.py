@@ -99,7 +99,7 @@ import pandas as pd
 from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.readers import Chunk, read_rows
+from ersattning.ingest.readers import Chunk, read_rows_or_header
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.ingest.visits import import_visit_chunks
@@ -240,7 +240,7 @@ def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudo
 def _visit_chunks(paths: list[str], mapping: Mapping, report: EventReport, q: _EventQuarantine, options: ImportOptions, started: float) -> Iterator[_VisitChunk]:
     for path in paths:
         pairer = _Pairer(mapping, report, q, options.strict)
-        for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+        for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
             visits = pairer.add(chunk)
             if visits is not None:
                 yield visits

@@ -27,7 +27,7 @@ from ersattning.domain import Area, Ownership, Provider, stable_id
 from ersattning.ingest.cells import mapped_values, parse_times, text_column
 from ersattning.ingest.mapping import PROVIDER_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.readers import read_rows
+from ersattning.ingest.readers import read_rows_or_header
 from ersattning.ingest.recipients import _finish, _start, reject_numbers
 from ersattning.ingest.report import ImportReport, Quarantine
 from ersattning.ingest.strict import Paths, checked_first
@@ -138,7 +138,7 @@ def _providers(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: 
     q = Quarantine(options.quarantine)
     try:
         for path in paths:
-            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+            for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
                 frame = _start(chunk, mapping, PROVIDER_REQUIRED, report)
                 reason = np.full(len(frame), None, dtype=object)
 

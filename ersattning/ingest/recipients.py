@@ -22,7 +22,7 @@ from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_i
 from ersattning.ingest.cells import parse_minutes, parse_times, personnummer_in, text_column
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.readers import Chunk, read_rows
+from ersattning.ingest.readers import Chunk, read_rows_or_header
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
@@ -144,7 +144,7 @@ def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudo
     recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
     try:
         for path in paths:
-            for chunk in read_rows(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
+            for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
                 rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, options.strict, recorded_now)
                 batch = EventBatch.empty()
                 _add_events(batch, rows, state)
