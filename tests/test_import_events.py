@@ -324,3 +324,25 @@ def test_unpaired_events_do_not_depend_on_the_chunks(tmp_path: Path, chunk_rows:
     many = import_events(_store(tmp_path, "cut.db"), [src], mapping, P, ImportOptions(quarantine=cut, chunk_rows=chunk_rows))
     assert sorted(_quarantined(cut)) == sorted(_quarantined(whole)) and many.quarantined == one.quarantined
     assert _visits(_store(tmp_path, "cut.db")) == _visits(_store(tmp_path, "whole.db"))
+
+
+def test_events_in_the_repeated_autumn_hour_are_read_by_the_rule_and_counted(tmp_path: Path) -> None:
+    """2024-10-27 02:00-03:00 happens twice in Stockholm: a time there is its first occurrence (+02:00),
+    unless it would go back in its case: then it is the second (+01:00)."""
+    log = tmp_path / "dst.csv"
+    log.write_text(
+        "case:concept:name,concept:name,lifecycle:transition,time:timestamp,org:resource,case:provider,minutes\n"
+        # both in the first occurrence: 02:10 to 02:40 summer time, 30 minutes
+        "B1,Omvårdnad,start,2024-10-27 02:10,S-1,Hemtjänst Söder,\n"
+        "B1,Omvårdnad,complete,2024-10-27 02:40,S-1,Hemtjänst Söder,\n"
+        # started 02:50 summer time, completed 02:20 winter time (an hour later by the clock's second pass): 30 minutes
+        "B2,Omvårdnad,start,2024-10-27 02:50,S-2,Hemtjänst Söder,\n"
+        "B2,Omvårdnad,complete,2024-10-27 02:20,S-2,Hemtjänst Söder,\n",
+        encoding="utf-8",
+    )
+    store = _store(tmp_path)
+    report = import_events(store, [log], load_mapping(DATA / "events_pm.mapping.yaml"), P)
+    assert (report.rows_read, report.visits_made, report.rows_imported, sum(report.quarantined.values())) == (4, 2, 2, 0)
+    assert sum(n for note, n in report.notes.items() if "repeated autumn hour" in note) == 4
+    minutes = projection.load(store).visits.sort_values("planned_start")["actual_minutes"].tolist()
+    assert minutes == [30.0, 30.0]

@@ -96,7 +96,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ersattning.ingest.cells import parse_minutes, parse_times, text_column
+from ersattning.ingest.cells import parse_local_times, parse_minutes, text_column
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows_or_header
@@ -139,6 +139,12 @@ VISIT_FRAME_COLUMNS = [
 ]
 
 
+REPEATED_HOUR_EVENTS = (
+    "event times in the repeated autumn hour (read as the first occurrence; a start, complete or abort as the second "
+    "when the first would go back in time within its case)"
+)
+
+
 @dataclass
 class EventReport(ImportReport):
     """Counts of an event import: events read, skipped and quarantined (by reason); visits imported."""
@@ -152,6 +158,7 @@ class EventReport(ImportReport):
         ]
         lines += [f"  skipped ({reason}): {n:,} events" for reason, n in sorted(self.skipped.items())]
         lines += [f"  quarantined ({reason}): {n:,} events" for reason, n in sorted(self.quarantined.items())]
+        lines += [f"  {note}: {n:,}" for note, n in sorted(self.notes.items())]
         if self.columns_with_personnummer:
             lines.append(
                 f"  personal identity numbers found in: {', '.join(sorted(self.columns_with_personnummer))} (never stored in clear)"
@@ -369,7 +376,7 @@ class _Pairer:
             reject(cells[c].isna().to_numpy(), f"{c} missing")
         stamp_text = text_column(frame, "timestamp")
         reject(stamp_text.isna().to_numpy(), "timestamp missing")
-        stamp, bad = parse_times(stamp_text, m)
+        stamp, bad, repeated_hour = parse_local_times(stamp_text, m)
         reject(
             bad,
             "timestamp is not a date and time"
@@ -413,6 +420,7 @@ class _Pairer:
                 "activity": cells["activity"].to_numpy(dtype=object),
                 "resource": cells["resource"].to_numpy(dtype=object),
                 "time": stamp,
+                "repeated_hour": repeated_hour,
                 "role": role,
                 "lifecycle": lifecycle.to_numpy(dtype=object),
                 "minutes": minutes,
@@ -422,6 +430,8 @@ class _Pairer:
         bad = (reason != None) & ~skipped  # noqa: E711
         self._reject(raw, events, bad, reason)
         keep = ~bad & ~skipped
+        if (repeated_hour & keep).any():
+            self.report.notes[REPEATED_HOUR_EVENTS] += int((repeated_hour & keep).sum())
         return events[keep].reset_index(drop=True), raw[keep].reset_index(drop=True)
 
     # -- pairing ----------------------------------------------------------------------------
@@ -457,11 +467,21 @@ class _Pairer:
         # registered times (start, complete, abort) may not go back within a group, also across chunks: a schedule's
         # time is a plan and a withdraw's when the cancellation was made, so these two are not checked
         registered = (role == START) | (role == COMPLETE) | (role == ABORT)
-        ti = np.where(registered, t.astype(np.int64).astype(np.float64), -np.inf)
-        before = pd.Series(ti).groupby(codes).cummax().groupby(codes).shift(1).fillna(-np.inf).to_numpy()
         last = self.last_time.reindex(groups).to_numpy().astype("datetime64[s]")[codes]
-        latest = np.fmax(before, np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64)))
-        back = registered & (ti < latest)
+        last_f = np.where(np.isnat(last), -np.inf, last.astype(np.int64).astype(np.float64))
+
+        def going_back(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ti = np.where(registered, t.astype(np.int64).astype(np.float64), -np.inf)
+            before = pd.Series(ti).groupby(codes).cummax().groupby(codes).shift(1).fillna(-np.inf).to_numpy()
+            return registered & (ti < np.fmax(before, last_f)), np.fmax(before, last_f)
+
+        back, latest = going_back(t)
+        # the repeated autumn hour: a time read as its first occurrence that would go back is its second (README)
+        second = back & events["repeated_hour"].to_numpy(dtype=bool) & (t.astype(np.int64) + 3600 >= latest)
+        if second.any():
+            t = t + np.where(second, 3600, 0).astype("timedelta64[s]")
+            events["time"] = t
+            back, _ = going_back(t)
         out_of_order = "not in time order (earlier than a start, complete or abort before it of the same " + (
             "case)" if self.mapping.events.case == "visit" else "case, activity and resource)"
         )
