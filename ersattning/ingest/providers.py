@@ -16,7 +16,6 @@ A provider row without ``recorded_at`` is taken as known from the start of every
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +26,13 @@ from ersattning.domain import Area, Ownership, Provider, stable_id
 from ersattning.ingest.cells import mapped_values, parse_times, text_column
 from ersattning.ingest.mapping import PROVIDER_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.readers import read_rows_or_header
-from ersattning.ingest.recipients import _finish, _start, reject_numbers
+from ersattning.ingest.readers import Chunk
 from ersattning.ingest.report import ImportReport, Quarantine
+from ersattning.ingest.rows import append_chunks, finish_rows, reject_numbers, start_frame
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser
 from ersattning.store import Store
-from ersattning.store.bulk import EventBatch, append_batch, encoder_for
+from ersattning.store.bulk import EventBatch, encoder_for
 
 KNOWN_FROM = np.datetime64("1970-01-01T00:00:00", "s")
 """When a provider without ``recorded_at`` is recorded: before every history, so as-of replays see it."""
@@ -132,51 +131,44 @@ def import_providers(store: Store, paths: Paths, mapping: Mapping, pseudonymiser
 
 
 def _providers(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions) -> ImportReport:
-    started = time.perf_counter()
     report = ImportReport()
     registry = ProviderRegistry.from_store(store)
     q = Quarantine(options.quarantine)
-    try:
-        for path in paths:
-            for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
-                frame = _start(chunk, mapping, PROVIDER_REQUIRED, report)
-                reason = np.full(len(frame), None, dtype=object)
 
-                def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
-                    reason[mask & (reason == None)] = why  # noqa: E711
+    def batch_of(chunk: Chunk) -> EventBatch:
+        frame = start_frame(chunk, mapping, PROVIDER_REQUIRED, report)
+        reason = np.full(len(frame), None, dtype=object)
 
-                cells = {c: text_column(frame, c) for c in ("code", "name", "ownership", "teams", "area")}
-                for column, table in mapping.values.items():
-                    if column in cells:
-                        cells[column] = mapped_values(cells[column], table)
-                for c in PROVIDER_REQUIRED:
-                    reject(cells[c].isna().to_numpy(), f"{c} missing")
-                reject(cells["ownership"].notna().to_numpy() & ~cells["ownership"].isin(OWNERSHIPS).to_numpy(), f"ownership not one of {', '.join(OWNERSHIPS)}")
-                areas = [a.value for a in Area]
-                reject(cells["area"].notna().to_numpy() & ~cells["area"].isin(areas).to_numpy(), f"area not one of {', '.join(areas)}")
-                reject_numbers(cells, ("code", "name", "teams", "area"), reject)
-                recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
-                reject(bad, "recorded_at is not a date and time")
-                for i in np.flatnonzero(reason == None).tolist():  # noqa: E711  (a providers file is short)
-                    team_text = cells["teams"].iloc[i]
-                    teams = tuple(dict.fromkeys(t.strip() for t in team_text.split(TEAM_SEPARATOR) if t.strip())) if team_text else ()
-                    facts = ProviderFacts(cells["name"].iloc[i], cells["ownership"].iloc[i], teams)
-                    before = len(registry.known)
-                    reason[i] = registry.add(cells["code"].iloc[i], facts, recorded[i])
-                    if reason[i] is None:
-                        if len(registry.known) > before:
-                            report.rows_imported += 1
-                        else:
-                            report.rows_unchanged += 1
-                _finish(chunk, reason, q, report, options.strict)
-                batch = EventBatch.empty()
-                registry.take(batch)
-                if len(batch) and not options.dry_run:
-                    report.events_written += append_batch(store, batch)
-                if options.progress:
-                    options.progress(report.rows_read, time.perf_counter() - started, None)
-    finally:
-        q.close()
-    report.seconds = time.perf_counter() - started
-    return report
+        def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
+            reason[mask & (reason == None)] = why  # noqa: E711
+
+        cells = {c: text_column(frame, c) for c in ("code", "name", "ownership", "teams", "area")}
+        for column, table in mapping.values.items():
+            if column in cells:
+                cells[column] = mapped_values(cells[column], table)
+        for c in PROVIDER_REQUIRED:
+            reject(cells[c].isna().to_numpy(), f"{c} missing")
+        reject(cells["ownership"].notna().to_numpy() & ~cells["ownership"].isin(OWNERSHIPS).to_numpy(), f"ownership not one of {', '.join(OWNERSHIPS)}")
+        areas = [a.value for a in Area]
+        reject(cells["area"].notna().to_numpy() & ~cells["area"].isin(areas).to_numpy(), f"area not one of {', '.join(areas)}")
+        reject_numbers(cells, ("code", "name", "teams", "area"), reject)
+        recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
+        reject(bad, "recorded_at is not a date and time")
+        for i in np.flatnonzero(reason == None).tolist():  # noqa: E711  (a providers file is short)
+            team_text = cells["teams"].iloc[i]
+            teams = tuple(dict.fromkeys(t.strip() for t in team_text.split(TEAM_SEPARATOR) if t.strip())) if team_text else ()
+            facts = ProviderFacts(cells["name"].iloc[i], cells["ownership"].iloc[i], teams)
+            before = len(registry.known)
+            reason[i] = registry.add(cells["code"].iloc[i], facts, recorded[i])
+            if reason[i] is None:
+                if len(registry.known) > before:
+                    report.rows_imported += 1
+                else:
+                    report.rows_unchanged += 1
+        finish_rows(chunk, reason, q, report, options.strict)
+        batch = EventBatch.empty()
+        registry.take(batch)
+        return batch
+
+    return append_chunks(store, paths, mapping, options, report, q, batch_of)
 

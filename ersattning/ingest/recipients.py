@@ -9,7 +9,6 @@ what the store already holds; re-importing the same rows adds nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,15 +18,16 @@ import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import parse_minutes, parse_times, personnummer_in, text_column
+from ersattning.ingest.cells import parse_minutes, parse_times, text_column
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
-from ersattning.ingest.readers import Chunk, read_rows_or_header
-from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
+from ersattning.ingest.readers import Chunk
+from ersattning.ingest.report import ImportReport, Quarantine
+from ersattning.ingest.rows import append_chunks, finish_rows, reject_numbers, start_frame
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
 from ersattning.store import Store
-from ersattning.store.bulk import EventBatch, append_batch, encoder_for
+from ersattning.store.bulk import EventBatch, encoder_for
 
 _EVENTS = {
     "enrolled": Recipient.Enrolled,
@@ -79,30 +79,6 @@ def _local_morning(days: np.ndarray, mapping: Mapping) -> np.ndarray:
     return local.tz_localize(mapping.timezone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
 
 
-def _start(chunk: Chunk, mapping: Mapping, required: tuple[str, ...], report: ImportReport) -> pd.DataFrame:
-    """The chunk's rows under their canonical names, with the mapping's defaults; every column is screened for
-    identity numbers (named in the summary; the kinds reject rows where one would be kept)."""
-    frame = mapping.fill_defaults(chunk.frame.rename(columns=mapping.columns).reset_index(drop=True))
-    missing = [c for c in required if c not in frame and not (c == "provider" and mapping.default_provider)]
-    if missing:
-        raise ImportError_(f"{chunk.path}: no column for {', '.join(missing)} (map them with columns: in the mapping file)")
-    report.rows_read += len(frame)
-    report.note_numbers({str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)})
-    return frame
-
-
-def reject_numbers(cells: dict[str, pd.Series], kept: tuple[str, ...], reject: Callable[[np.ndarray, str], None]) -> None:
-    """Rows with an identity number in a column that is kept in clear: rejected, never stored."""
-    for c in kept:
-        reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
-
-
-def _finish(chunk: Chunk, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool) -> np.ndarray:
-    bad = reason != None  # noqa: E711
-    reject_rows(chunk, bad, reason, q, report, strict)
-    return ~bad
-
-
 def _add_events(batch: EventBatch, rows: list[dict], state: _RecipientState) -> None:
     """Recipient events in row order, versions counted on from what the store holds."""
     if not rows:
@@ -137,25 +113,17 @@ RowsOf = Callable[[Chunk, Mapping, Pseudonymiser, "_RecipientState", Quarantine,
 
 def _run(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseudonymiser, rows_of: RowsOf, options: ImportOptions) -> ImportReport:
     """Read the files chunk by chunk; each chunk's recipient events go in as one transaction."""
-    started = time.perf_counter()
     report = ImportReport()
     state = _RecipientState(store)
     q = Quarantine(options.quarantine)
     recorded_now = np.datetime64((options.now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None), "s")
-    try:
-        for path in paths:
-            for chunk in read_rows_or_header(path, chunk_rows=options.chunk_rows, encoding=mapping.encoding, delimiter=mapping.delimiter):
-                rows = rows_of(chunk, mapping, pseudonymiser, state, q, report, options.strict, recorded_now)
-                batch = EventBatch.empty()
-                _add_events(batch, rows, state)
-                if len(batch) and not options.dry_run:
-                    report.events_written += append_batch(store, batch)
-                if options.progress:
-                    options.progress(report.rows_read, time.perf_counter() - started, None)
-    finally:
-        q.close()
-    report.seconds = time.perf_counter() - started
-    return report
+
+    def batch_of(chunk: Chunk) -> EventBatch:
+        batch = EventBatch.empty()
+        _add_events(batch, rows_of(chunk, mapping, pseudonymiser, state, q, report, options.strict, recorded_now), state)
+        return batch
+
+    return append_chunks(store, paths, mapping, options, report, q, batch_of)
 
 
 def import_decisions(store: Store, paths: Paths, mapping: Mapping, pseudonymiser: Pseudonymiser, options: ImportOptions = DEFAULT_OPTIONS) -> ImportReport:
@@ -178,7 +146,7 @@ def _stays(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: Pseu
 
 def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, state: _RecipientState, q: Quarantine, report: ImportReport, strict: bool, recorded_now: np.datetime64) -> list[dict]:
     """Enrol, choose provider, grant, revise and end, as the chunk's rows say."""
-    frame = _start(chunk, mapping, DECISION_REQUIRED, report)
+    frame = start_frame(chunk, mapping, DECISION_REQUIRED, report)
     n = len(frame)
     reason = np.full(n, None, dtype=object)
 
@@ -209,7 +177,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     reject_numbers(cells, ("provider", "decision_id"), reject)
-    good = _finish(chunk, reason, q, report, strict)
+    good = finish_rows(chunk, reason, q, report, strict)
 
     pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], valid_from))
     rows: list[dict] = []
@@ -255,7 +223,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
 
 def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, state: _RecipientState, q: Quarantine, report: ImportReport, strict: bool, recorded_now: np.datetime64) -> list[dict]:
     """Stays started and ended, as the chunk's rows say."""
-    frame = _start(chunk, mapping, STAY_REQUIRED, report)
+    frame = start_frame(chunk, mapping, STAY_REQUIRED, report)
     n = len(frame)
     reason = np.full(n, None, dtype=object)
 
@@ -279,7 +247,7 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], start))
     rid = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pseudonym], dtype=object)
     reject(~pd.Series(rid).isin(set(state.version)).to_numpy(), "unknown recipient (import the decisions first)")
-    good = _finish(chunk, reason, q, report, strict)
+    good = finish_rows(chunk, reason, q, report, strict)
     stay_ids = cells["stay_id"].where(cells["stay_id"].notna(), pd.Series(start.astype(str)))
     rows: list[dict] = []
     order = np.flatnonzero(good)[np.argsort(start[good], kind="stable")]

@@ -136,10 +136,10 @@ def hash_arrow_strings(values: pa.Array | pa.ChunkedArray, hash_key: str, *, few
     over: those few long rows are hashed by pandas from their bytes, cheaper
     than a Python-level step per word.
     """
-    return _hash_arrow_strings(values, (hash_key,), few_long_rows)[0]
+    return hash_arrow_strings_under_keys(values, (hash_key,), few_long_rows)[0]
 
 
-def _hash_arrow_strings(
+def hash_arrow_strings_under_keys(
     values: pa.Array | pa.ChunkedArray, hash_keys: Sequence[str], few_long_rows: int = _FEW_LONG_ROWS
 ) -> list[np.ndarray]:
     """:func:`hash_arrow_strings` under several keys, reading and ordering the words only once."""

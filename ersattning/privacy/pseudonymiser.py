@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ersattning.privacy.keyed_hash import _hash_arrow_strings
+from ersattning.privacy.keyed_hash import hash_arrow_strings_under_keys
 from ersattning.privacy.keys import MIN_KEY_BYTES
 
 # --------------------------------------------------------------------------- pseudonyms
@@ -120,7 +120,7 @@ class Pseudonymiser:
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             if values.null_count:
                 raise ValueError("cannot make an id of a missing value")
-            hi, lo = _hash_arrow_strings(values, keys)
+            hi, lo = hash_arrow_strings_under_keys(values, keys)
             return hi, lo
         data = np.asarray(values.array if isinstance(values, pd.Series) else values, dtype=object)
         if len(data) and pd.isna(data).any():
