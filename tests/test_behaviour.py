@@ -1,0 +1,169 @@
+"""Behaviour assumptions: the counterfactual history, with the arithmetic written out (docs/models.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ersattning import projection
+from ersattning.behaviour import Behaviour, apply
+from ersattning.context import build_context
+from ersattning.indicators import continuity, shared_indicators
+from ersattning.models import GrantedTime, PerformedTime, TimeBudget, TrustBased
+from ersattning.store import open_store
+from ersattning.synth import RegionSpec, synthesize
+from tests.builders import History
+
+RATES = {"personal_care": 600, "service": 600}  # 10 SEK a minute
+
+
+def models(**behaviour):
+    b = {"behaviour": behaviour} if behaviour else {}
+    return {
+        "per_minute": PerformedTime.model_validate({"rates": RATES, **b}),
+        "granted": GrantedTime.model_validate({"rates": RATES, "price_factor": 0.825, **b}),
+        "ramtid": TimeBudget.model_validate({"variant": "performed_up_to_budget", "rates": RATES, **b}),
+        "trust": TrustBased.model_validate({"basis": "need_tier", "tiers": [{"up_to_hours": 5, "amount": 1000}, {"up_to_hours": None, "amount": 3000}], **b}),
+    }
+
+
+def small_history():
+    """One recipient granted 10 h of personal care a month; in March three visits of 30, 40 and 50 minutes."""
+    h = History()
+    h.provider("P1", ownership="municipal")
+    a = h.recipient("A")
+    h.grant(a, "personal_care", 600)
+    h.performed(a, "v1", "personal_care", "2024-03-04 10:00", 30)
+    h.performed(a, "v2", "personal_care", "2024-03-05 10:00", 40)
+    h.performed(a, "v3", "personal_care", "2024-03-06 10:00", 50)
+    return h.context("2024-03", "2024-03")
+
+
+def settle_all(ctx, ms):
+    return {name: round(m.settle(apply(ctx, m.behaviour)).total(), 2) for name, m in ms.items()}
+
+
+def test_performed_time_down_ten_percent_by_hand():
+    ctx = small_history()
+    static = settle_all(ctx, models())
+    # per minute: 120 min × 10 SEK; granted: 600 min × 0.825 × 10 SEK; ramtid: min(120, 600) × 10; trust: 10 h → tier 2
+    assert static == {"per_minute": 1200.0, "granted": 4950.0, "ramtid": 1200.0, "trust": 3000.0}
+    changed = settle_all(ctx, models(performed_change=-0.1))
+    # 27 + 36 + 45 = 108 min performed; granted time and the tier do not depend on performed time
+    assert changed == {"per_minute": 1080.0, "granted": 4950.0, "ramtid": 1080.0, "trust": 3000.0}
+    cf = apply(ctx, Behaviour(performed_change=-0.1))
+    assert cf.v_minutes.tolist() == pytest.approx([27.0, 36.0, 45.0])
+    assert ctx.v_minutes.tolist() == [30.0, 40.0, 50.0]  # the static context is untouched
+    assert [t["transformation"] for t in cf.transformations] == ["performed_change"]
+
+
+def team_history():
+    """Recipient A: two visits a day for 28 days, six staff in turn; recipient B: the same, always staff s9."""
+    h = History()
+    h.provider("P1", ownership="municipal")
+    a, b = h.recipient("A", birth_year=1940), h.recipient("B", birth_year=1940)
+    h.grant(a, "personal_care", 3000)
+    h.grant(b, "personal_care", 3000)
+    staff = [f"s{i}" for i in range(1, 7)]
+    n = 0
+    for day in range(1, 29):
+        for hour in (9, 17):
+            when = f"2024-04-{day:02d} {hour:02d}:00"
+            h.performed(a, f"a{n}", "personal_care", when, 30, staff=(staff[n % 6],))
+            h.performed(b, f"b{n}", "personal_care", when, 30, staff=("s9",))
+            n += 1
+    return h.context("2024-04", "2024-04")
+
+
+def test_team_of_two_gives_continuity_two_and_leaves_a_single_staff_recipient_alone():
+    ctx = team_history()
+    windows = lambda c: c.cache["continuity"].sort_values("recipient")["distinct_staff"].tolist()  # noqa: E731
+    continuity(ctx)
+    assert windows(ctx) == [6, 6, 1, 1]  # two fortnights from the first Monday (April 1st) for each of A and B
+    cf = apply(ctx, Behaviour.model_validate({"team": {"size": 2}}))
+    assert continuity(cf)["continuity_median"] == 1.5
+    assert windows(cf) == [2, 2, 1, 1]
+    a = cf.v_recipient == ctx.recipient_ids.get_loc(cf.recipient_ids[cf.v_recipient[0]])
+    before = ctx.visits["staff1"].astype(str).to_numpy()
+    after = cf.visits["staff1"].astype(str).to_numpy()
+    b_rows = ctx.visits["recipient"].astype(str).to_numpy() != ctx.visits["recipient"].astype(str).to_numpy()[0]
+    assert (after[b_rows] == "s9").all() and (before[b_rows] == after[b_rows]).all()
+    assert len(set(after[a & ~b_rows])) == 2
+    # the team is who served A most before: visits already by a team member keep their staff
+    team = set(after[~b_rows])
+    kept = np.isin(before[~b_rows], list(team))
+    assert (after[~b_rows][kept] == before[~b_rows][kept]).all()
+    assert [t["transformation"] for t in cf.transformations] == ["team"]
+    assert cf.transformations[0]["visits"] == int((before != after).sum()) == 56 - int(kept.sum())
+    # the same seed gives the same staff; the payment does not depend on who came
+    assert (apply(ctx, Behaviour.model_validate({"team": {"size": 2}})).visits["staff1"].astype(str).to_numpy() == after).all()
+
+
+def test_provider_cancellations_consolidation_and_registration():
+    h = History()
+    h.provider("P1", ownership="municipal")
+    a = h.recipient("A")
+    h.grant(a, "personal_care", 600)
+    h.performed(a, "v1", "personal_care", "2024-03-04 08:00", 10, staff=("s1",))
+    h.performed(a, "v2", "personal_care", "2024-03-04 12:00", 15, staff=("s1",))
+    h.performed(a, "v3", "personal_care", "2024-03-04 18:00", 40, staff=("s2",))
+    h.cancelled(a, "v4", "personal_care", "2024-03-05 10:00", 20, by="provider", reason="staffing")
+    ctx = h.context("2024-03", "2024-03")
+    # every provider cancellation performed as planned, by the recipient's usual staff member
+    cf = apply(ctx, Behaviour(provider_cancellations_change=-1))
+    assert cf.v_status.tolist() == [1, 1, 1, 1] and cf.v_minutes[3] == 20
+    assert cf.visits["staff1"].astype(str).tolist()[3] == "s1"
+    assert round(PerformedTime.model_validate({"rates": RATES}).settle(cf).total(), 2) == (10 + 15 + 40 + 20) * 10
+    # the two short visits of March 4th merged into the first, 25 min; the 40-min visit stays
+    cf = apply(ctx, Behaviour.model_validate({"consolidate": {"short_minutes": 15, "share": 1}}))
+    assert cf.n_visits == 3 and cf.v_minutes.tolist()[:2] == [25.0, 40.0]
+    assert cf.origin.tolist() == [0, 2, 3]
+    assert shared_indicators(cf)["performed_hours"] == shared_indicators(ctx)["performed_hours"]
+    cf = apply(ctx, Behaviour.model_validate({"consolidate": {"short_minutes": 15, "share": 1, "time_change": 0.2}}))
+    assert cf.v_minutes[0] == pytest.approx(30.0)
+    # no start/stop registration: none counted
+    from ersattning.admin import count_units
+
+    cf = apply(ctx, Behaviour(registration=0))
+    s = PerformedTime.model_validate({"rates": RATES}).settle(cf)
+    assert count_units(cf, s, "start_stop") == 0 and count_units(ctx, s, "start_stop") == 6
+
+
+_REGIONS: dict[int, object] = {}
+
+
+def region(seed: int):
+    if seed not in _REGIONS:
+        store = open_store("memory://")
+        synthesize(store, RegionSpec(recipients=12, months=2, start="2024-03", seed=seed, share_cancelled_by_recipient=0.1))
+        _REGIONS[seed] = projection.load(store)
+    return _REGIONS[seed]
+
+
+neutral = st.fixed_dictionaries(
+    {},
+    optional={
+        "performed_change": st.just(0.0),
+        "performed_change_by_category": st.just({"cleaning": 0.0}),
+        "consolidate": st.builds(lambda m: {"short_minutes": m, "share": 0.0}, st.integers(0, 60)),
+        "team": st.just({"size": 1000}),
+        "provider_cancellations_change": st.just(0.0),
+        "registration": st.just(1.0),
+        "seed": st.integers(0, 10),
+    },
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 3), behaviour=neutral)
+def test_neutral_behaviour_is_the_static_replay(seed, behaviour):
+    ctx = build_context(region(seed), "2024-03", "2024-04")
+    b = Behaviour.model_validate(behaviour)
+    cf = apply(ctx, b)
+    for m in models().values():
+        static, changed = m.settle(ctx), m.settle(cf)
+        assert static.component_totals() == changed.component_totals()
+        assert np.array_equal(static.recipient_months()["total"].to_numpy(), changed.recipient_months()["total"].to_numpy())
+    assert shared_indicators(build_context(region(seed), "2024-03", "2024-04")) == shared_indicators(cf)
