@@ -289,7 +289,7 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
             step(f"settle {entry.name} (static replay)")
             s0, admin0, ind0 = _settle(model, ctx, acts, scenario.spec.admin, shared)
             s0.name = entry.name
-            transformations[entry.name] = {"seed": behaviour.seed, "steps": cf.transformations, "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
+            transformations[entry.name] = {"seed": behaviour.seed_value, "steps": cf.transformations, "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
         static_settlements[entry.name] = s0
         static_indicators[entry.name] = ind0
         admin.insert(0, "model", entry.name)

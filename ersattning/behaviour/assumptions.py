@@ -54,7 +54,11 @@ class Behaviour(BaseModel):
     provider_cancellations_change: Param | None = Field(None, description="relative change in visits cancelled by the provider (-0.5: half of them performed as planned instead)")
     registration: Param | None = Field(None, description="share of performed visits still registered with start and stop (0: no registration)")
     admin_minutes: dict[str, Param] = Field(default_factory=dict, description="minutes per administrative act under this model (instead of admin.minutes_per_act)")
-    seed: int = Field(1, description="seed of the deterministic choices (which visits, which staff)")
+    seed: int | None = Field(None, description="seed of the deterministic choices (which visits, which staff); none: 1")
+
+    @property
+    def seed_value(self) -> int:
+        return 1 if self.seed is None else self.seed
 
     def is_neutral(self) -> bool:
         """No assumption stated: the model settles the replayed history."""

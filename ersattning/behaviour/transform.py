@@ -60,6 +60,7 @@ class _Draft:
         return self.cols[name]
 
     def step(self, name: str, visits: int, params: dict[str, float], text: str) -> None:
+        """Record a transformation: ``visits`` it touched (a region figure, hidden with them), never counts in ``text``."""
         self.steps.append({"transformation": name, "visits": int(visits), "parameters": params, "description": text})
 
 
@@ -140,7 +141,7 @@ def _cancellations(d: _Draft, p: Param, seed: int) -> None:
         d.write("actual_start")[more] = np.datetime64("NaT")
         done += len(more)
     d.timing_changed |= done > 0
-    d.step("provider_cancellations", done, _describe(p), f"{len(fewer):,} visits cancelled by the provider performed as planned instead, {len(more):,} performed visits cancelled by the provider")
+    d.step("provider_cancellations", done, _describe(p), "fewer: visits cancelled by the provider performed as planned instead, by the recipient's usual staff; more: performed visits cancelled by the provider for staffing")
 
 
 def _consolidate(d: _Draft, b: Behaviour, seed: int) -> None:
@@ -181,7 +182,7 @@ def _consolidate(d: _Draft, b: Behaviour, seed: int) -> None:
     params = {"short_minutes": limit, **{f"share{k}": v for k, v in _describe(c.share).items()}}
     if c.time_change is not None:
         params.update({f"time_change{k}": v for k, v in _describe(c.time_change).items()})
-    d.step("consolidate", merged + len(dropped), params, f"{len(dropped) + merged:,} short visits on {merged:,} recipient-days merged into {merged:,} visits")
+    d.step("consolidate", merged + len(dropped), params, "short visits of a recipient-day (one rate group) merged into the first of them")
 
 
 def _performed_change(d: _Draft, b: Behaviour) -> None:
@@ -213,9 +214,9 @@ def _team(d: _Draft, b: Behaviour) -> None:
     performed = d.get("status") == PERFORMED
     if d.keep is not None:
         performed = performed & d.keep
-    new1, new2, changed = reassign(ctx, performed, d.get("staff1"), d.get("staff2"), k, b.seed)
+    new1, new2, changed = reassign(ctx, performed, d.get("staff1"), d.get("staff2"), k, b.seed_value)
     d.cols["staff1"], d.cols["staff2"] = new1, new2
-    d.step("team", changed, {"size": float(k)}, f"staff of {changed:,} visits re-assigned so each recipient meets the {k} staff who served them most")
+    d.step("team", changed, {"size": float(k)}, "staff re-assigned so each recipient meets at most the k staff who served them most (visits counted: those whose staff changed)")
 
 
 def _registration(d: _Draft, b: Behaviour) -> None:
@@ -225,7 +226,7 @@ def _registration(d: _Draft, b: Behaviour) -> None:
     idx = np.flatnonzero(performed)
     share = _per_visit(b.registration, ctx, "behaviour.registration", idx)
     registered = performed.copy()
-    registered[idx] = uniform(_keys(ctx)[idx], b.seed, "registration") < share
+    registered[idx] = uniform(_keys(ctx)[idx], b.seed_value, "registration") < share
     d.cols["registered"] = registered
     d.step("registration", int(performed.sum() - registered.sum()), _describe(b.registration), "performed visits no longer registered with start and stop (nor corrected)")
 
@@ -248,9 +249,9 @@ def apply(ctx: SettlementContext, behaviour: Behaviour, seed: int | None = None)
     b = behaviour if seed is None else behaviour.model_copy(update={"seed": seed})
     d = _Draft(ctx)
     if b.provider_cancellations_change is not None:
-        _cancellations(d, b.provider_cancellations_change, b.seed)
+        _cancellations(d, b.provider_cancellations_change, b.seed_value)
     if b.consolidate is not None:
-        _consolidate(d, b, b.seed)
+        _consolidate(d, b, b.seed_value)
     if b.performed_change is not None or b.performed_change_by_category:
         _performed_change(d, b)
     if b.team is not None:
