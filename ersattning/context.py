@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ class SettlementContext:
     v_registered: np.ndarray | None = None
     static: SettlementContext | None = None
     origin: np.ndarray | None = None
-    transformations: list[dict[str, object]] = field(default_factory=list)
+    transformations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_visits(self) -> int:
@@ -109,7 +110,8 @@ class SettlementContext:
         per_visit = {name: getattr(self, name) for name in _PER_VISIT if name not in arrays and getattr(self, name) is not None}
         if keep is not None:
             per_visit = {k: v[keep] for k, v in per_visit.items()}
-        out = replace(self, visits=visits, cache={}, static=static, origin=base_origin if keep is None else base_origin[keep], **per_visit, **arrays)
+        changes: dict[str, Any] = {**per_visit, **arrays, "visits": visits, "cache": {}, "static": static, "origin": base_origin if keep is None else base_origin[keep]}
+        out = replace(self, **changes)
         carry = _CARRY_ALWAYS + (() if timing_changed else _CARRY_TIMING)
         for name in carry:
             if name in self.__dict__:

@@ -167,3 +167,129 @@ def test_neutral_behaviour_is_the_static_replay(seed, behaviour):
         assert static.component_totals() == changed.component_totals()
         assert np.array_equal(static.recipient_months()["total"].to_numpy(), changed.recipient_months()["total"].to_numpy())
     assert shared_indicators(build_context(region(seed), "2024-03", "2024-04")) == shared_indicators(cf)
+
+
+SCENARIO = """
+name: behaviour test
+period: {start: 2024-03, end: 2024-03}
+baseline: per_minute
+models:
+  - name: per_minute
+    kind: performed_time
+    params: {rates: {personal_care: 600, service: 600}}
+  - name: fewer_minutes
+    kind: performed_time
+    params: {rates: {personal_care: 600, service: 600}}
+    behaviour:
+      performed_change: {values: {2024-01-01: -0.1}, source: "a test"}
+      admin_minutes: {registration: 1}
+admin:
+  hourly_cost: 420
+  minutes_per_act: {registration: 0.5, correction: 10, invoice_line: 0.5, reconciliation: 15, decision_follow_up: 60}
+"""
+
+
+def _scenario(tmp_path, text=SCENARIO):
+    from ersattning.scenario import load_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return load_scenario(str(path))
+
+
+def _history_store():
+    h = History()
+    h.provider("P1", ownership="municipal")
+    for name in "ABCDEF":  # six recipients: above the small-cell limit
+        r = h.recipient(name)
+        h.grant(r, "personal_care", 600)
+        h.performed(r, f"{name}1", "personal_care", "2024-03-04 10:00", 30)
+        h.performed(r, f"{name}2", "personal_care", "2024-03-05 10:00", 40)
+    h.context()
+    return h.store
+
+
+def test_compare_settles_the_counterfactual_beside_the_static_replay(tmp_path):
+    from ersattning.compare import compare
+    from ersattning.explain import explain_recipient_month, explain_visit
+
+    c = compare(_scenario(tmp_path), _history_store())
+    j = c.to_json()
+    base, fewer = j["models"]
+    assert base["cost_sek"] == base["static"]["cost_sek"] == 6 * 70 * 10 and base["transformations"] == []
+    assert fewer["cost_sek"] == 6 * 63 * 10 and fewer["static"]["cost_sek"] == 6 * 70 * 10
+    assert fewer["delta_vs_baseline_sek"] == -420 and fewer["static"]["delta_vs_baseline_sek"] == 0
+    # 12 start/stop pairs = 24 registrations at 1 minute (its own) against 0.5 (the scenario's)
+    reg = {a["act"]: a["hours"] for a in fewer["admin"]}["registration"]
+    assert reg == pytest.approx(24 / 60) and fewer["static"]["admin_hours"] < fewer["admin_hours"]
+    assert [t["transformation"] for t in fewer["transformations"]] == ["performed_change"] and fewer["transformations"][0]["visits"] == 12
+    assert j["manifest"]["transformations"]["fewer_minutes"]["steps"][0]["parameters"] == {"@2024-01-01": -0.1}
+    assert "per_minute" not in j["manifest"]["transformations"]
+    # explain: a visit and a recipient-month, as replayed and as transformed
+    rid = c.ctx.visits["recipient"].astype(str).iloc[0]
+    text = explain_recipient_month(c, rid, "2024-03").text()
+    assert "as replayed (static): 700.00 SEK" in text and "fewer_minutes (performed_time): 630.00 SEK" in text
+    assert "1.2 h → 2 planned, 2 performed, 1.1 h" in text and "behaviour: performed_change" in text
+    from uuid import UUID
+
+    keys = c.ctx.projection.visit_keys.iloc[0]
+    vid = str(UUID(bytes=int(keys["key_hi"]).to_bytes(8, "big") + int(keys["key_lo"]).to_bytes(8, "big")))
+    text = explain_visit(c, vid).text()
+    assert "as replayed (static): 300.00 SEK" in text and "performed 30.0 min → 27.0 min" in text and "fewer_minutes (performed_time): 270.00 SEK" in text
+
+
+def test_behaviour_in_the_report_in_both_languages_and_hidden_in_a_small_region(tmp_path):
+    from ersattning.compare import compare
+    from ersattning.report.charts import CHARTS
+    from ersattning.report.html import render_html
+    from ersattning.report.tables import build_tables
+
+    c = compare(_scenario(tmp_path), _history_store())
+    t = build_tables(c)
+    assert t.transformations["transformation"].tolist() == ["performed_change", "admin_minutes"]
+    for lang, title in (("sv", "Beteendeantaganden"), ("en", "Behaviour assumptions")):
+        page = render_html(t, dict.fromkeys(CHARTS, ""), lang)
+        assert 'id="behaviour-table"' in page and title in page
+    # three recipients: every region figure of the behaviour tables is hidden
+    h = History()
+    h.provider("P1", ownership="municipal")
+    for name in "ABC":
+        r = h.recipient(name)
+        h.grant(r, "personal_care", 600)
+        h.performed(r, f"{name}1", "personal_care", "2024-03-04 10:00", 30)
+    h.context()
+    small = compare(_scenario(tmp_path), h.store)
+    t = build_tables(small)
+    assert small.to_json()["models"][1]["transformations"][0]["visits"] is None
+    from ersattning.suppression import SUPPRESSED_MARK
+
+    assert (t.behaviour.drop(columns="model") == SUPPRESSED_MARK).all().all()
+    assert (t.transformations["visits"].iloc[:1] == SUPPRESSED_MARK).all()
+    assert small.to_json()["models"][1]["static"]["cost_sek"] is None
+
+
+def test_behaviour_errors_name_the_line(tmp_path):
+    from ersattning.yamlconf import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _scenario(tmp_path, SCENARIO.replace("admin_minutes: {registration: 1}", "admin_minutes: {dialogue_meeting: 1}\n      perfomed_change: 0.1"))
+    text = str(e.value)
+    assert "models[1].behaviour.perfomed_change" in text and "unknown key" in text
+    with pytest.raises(ConfigError) as e:
+        _scenario(tmp_path, SCENARIO.replace("admin_minutes: {registration: 1}", "admin_minutes: {dialogue_meeting: 1}"))
+    assert "models[1].behaviour.admin_minutes.dialogue_meeting" in str(e.value)
+
+
+def test_bundled_behaviour_scenario_cites_its_evidence():
+    from ersattning.scenario import load_scenario
+
+    s = load_scenario("behaviour")
+    trust = s.model("trust").behaviour
+    assert trust.team is not None and trust.team.size.values and "Skönsmon" in (trust.team.size.source or "")
+    assert "Västervik" in (trust.performed_change.source or "") and "Buurtzorg" in (trust.performed_change.note or "")
+    assert "82,5" in (s.model("ramtid").behaviour.performed_change.note or "")
+    assert "Norge" in (s.spec.admin.minutes_per_act["documentation"].source or "")
+    for _, m in s.models:  # every behaviour figure is sourced or marked
+        for name, p in m.parameters().items():
+            if name.startswith("behaviour."):
+                assert p.source or p.assumption, name

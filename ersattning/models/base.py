@@ -76,7 +76,7 @@ class ReimbursementModel(BaseModel):
             return ["behaviour: none assumed, the replayed history is settled"]
         out = []
         for t in ctx.transformations:
-            params = ", ".join(f"{k or 'value'}={v:g}" for k, v in t["parameters"].items())  # type: ignore[attr-defined]
+            params = ", ".join(f"{k or 'value'}={v:g}" for k, v in t["parameters"].items())
             out.append(f"behaviour: {t['transformation']} ({params}): {t['description']}")
         return out
 
