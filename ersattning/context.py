@@ -104,7 +104,8 @@ class SettlementContext:
         """A counterfactual context: ``visits`` and the per-visit ``arrays`` given (already of the kept
         visits), every other per-visit array cut to ``keep`` (a mask over this context's visits; None
         keeps all). Recipient-months are shared. Derived per-visit arrays that do not depend on status or
-        times are carried over unless ``timing_changed``; the indicator cache starts empty."""
+        times are carried over unless ``timing_changed``; the indicator cache starts empty. ``keep`` may
+        also be the kept rows (an integer index, faster for many arrays)."""
         static = self.static if self.static is not None else self
         base_origin = self.origin if self.origin is not None else np.arange(self.n_visits)
         per_visit = {name: getattr(self, name) for name in _PER_VISIT if name not in arrays and getattr(self, name) is not None}

@@ -27,6 +27,9 @@ class StaffCounts:
     keys: np.ndarray  # int64, sorted
     counts: np.ndarray  # int64
     n_staff: int
+    #: each replayed visit's (group, staff1) and (group, staff2) as an index into ``keys`` (-1: no such staff)
+    pair1: np.ndarray
+    pair2: np.ndarray
 
 
 def group_of(ctx: SettlementContext) -> np.ndarray:
@@ -43,9 +46,15 @@ def staff_counts(ctx: SettlementContext) -> StaffCounts:
     s2 = ctx.visits["staff2"].cat.codes.to_numpy().astype(np.int64)
     n_s = max(int(ctx.visits["staff1"].cat.categories.size), 1)
     g = group_of(ctx)
-    keys = np.concatenate([g[s1 >= 0] * n_s + s1[s1 >= 0], g[s2 >= 0] * n_s + s2[s2 >= 0]])
-    uniq, counts = np.unique(keys, return_counts=True)
-    out = StaffCounts(uniq, counts.astype(np.int64), n_s)
+    has1, has2 = s1 >= 0, s2 >= 0
+    keys = np.concatenate([g[has1] * n_s + s1[has1], g[has2] * n_s + s2[has2]])
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    pair1 = np.full(len(g), -1, dtype=np.int64)
+    pair2 = np.full(len(g), -1, dtype=np.int64)
+    n1 = int(has1.sum())
+    pair1[has1] = inverse[:n1]
+    pair2[has2] = inverse[n1:]
+    out = StaffCounts(uniq, counts.astype(np.int64), n_s, pair1, pair2)
     ctx.cache["behaviour.staff_counts"] = out
     return out
 
@@ -54,6 +63,7 @@ def staff_counts(ctx: SettlementContext) -> StaffCounts:
 class Teams:
     """Each recipient-provider group's team: member keys (group × n_staff + staff) sorted, and where each group starts."""
 
+    chosen: np.ndarray  # per key of StaffCounts: whether that staff member is in the group's team
     keys: np.ndarray
     groups: np.ndarray  # the distinct groups, sorted
     start: np.ndarray  # first member of each group in ``keys``
@@ -89,10 +99,23 @@ def teams(counts: StaffCounts, k: int, seed: int) -> Teams:
     first[1:] = g_sorted[1:] != g_sorted[:-1]
     starts = np.flatnonzero(first)
     rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
-    chosen = np.sort(counts.keys[order[rank < k]])
+    in_team = np.zeros(len(counts.keys), dtype=bool)
+    in_team[order[rank < k]] = True
+    chosen = counts.keys[in_team]  # still sorted
     cg = chosen // counts.n_staff
     groups, start, size = np.unique(cg, return_index=True, return_counts=True)
-    return Teams(chosen, groups, start, size, counts.n_staff)
+    return Teams(in_team, chosen, groups, start, size, counts.n_staff)
+
+
+def _members(t: Teams, counts: StaffCounts, pair: np.ndarray, replayed: np.ndarray, g: np.ndarray, staff: np.ndarray) -> np.ndarray:
+    """Whether ``staff`` is in the team of ``g``: a gather where the staff is the replayed one, a search elsewhere."""
+    out = np.zeros(len(staff), dtype=bool)
+    same = (staff == replayed) & (pair >= 0)
+    out[same] = t.chosen[pair[same]]
+    other = np.flatnonzero(~same & (staff >= 0))
+    if len(other):
+        out[other] = t.members(g[other], staff[other])
+    return out
 
 
 def reassign(ctx: SettlementContext, performed: np.ndarray, staff1: np.ndarray, staff2: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -102,11 +125,19 @@ def reassign(ctx: SettlementContext, performed: np.ndarray, staff1: np.ndarray, 
     transformed so far; the team comes from the replayed (static) history.
     """
     static = ctx.static if ctx.static is not None else ctx
-    t = teams(staff_counts(static), max(int(k), 1), seed)
+    counts = staff_counts(static)
+    t = teams(counts, max(int(k), 1), seed)
     g = group_of(ctx)
     visit_key = np.arange(len(g), dtype=np.uint64) if ctx.origin is None else ctx.origin.astype(np.uint64)
+    if ctx.origin is None:  # the replayed visits: their (group, staff) pairs are known
+        pair1, pair2 = counts.pair1, counts.pair2
+        replayed1 = static.visits["staff1"].cat.codes.to_numpy()
+        replayed2 = static.visits["staff2"].cat.codes.to_numpy()
+    else:
+        pair1 = pair2 = np.full(len(g), -1, dtype=np.int64)
+        replayed1 = replayed2 = np.full(len(g), -2)
     new1, new2 = staff1.copy(), staff2.copy()
-    out1 = np.flatnonzero(performed & ~t.members(g, staff1) & (staff1 >= 0))
+    out1 = np.flatnonzero(performed & (staff1 >= 0) & ~_members(t, counts, pair1, replayed1, g, staff1))
     if len(out1):
         gi = t.group_index(g[out1])
         ok = t.groups[gi] == g[out1]  # a group never seen in the replayed history has no team: left alone
@@ -116,7 +147,7 @@ def reassign(ctx: SettlementContext, performed: np.ndarray, staff1: np.ndarray, 
     two = np.flatnonzero(performed & (staff2 >= 0))
     if len(two):
         g2 = g[two]
-        bad = ~t.members(g2, staff2[two]) | (staff2[two] == new1[two])
+        bad = ~_members(t, counts, pair2[two], replayed2[two], g2, staff2[two]) | (staff2[two] == new1[two])
         idx = two[bad]
         if len(idx):
             gi = t.group_index(g[idx])

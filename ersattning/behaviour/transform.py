@@ -83,9 +83,10 @@ def _first_value(p: Param, ctx: SettlementContext, name: str) -> float:
 
 def _per_visit(p: Param, ctx: SettlementContext, name: str, idx: np.ndarray) -> np.ndarray:
     """The parameter on the planned day of visits ``idx``."""
-    if not p.dated:
-        return np.full(len(idx), _first_value(p, ctx, name))
-    return p.at(ctx.v_day[idx], name)
+    value = ctx.per_visit(p, name)  # a table of the period's days, gathered
+    if isinstance(value, np.ndarray):
+        return value[idx]
+    return np.full(len(idx), value)
 
 
 def _keys(ctx: SettlementContext) -> np.ndarray:
@@ -97,7 +98,8 @@ def _cancellations(d: _Draft, p: Param, seed: int) -> None:
     ctx = d.ctx
     status = d.get("status")
     by_provider = np.flatnonzero((status == CANCELLED) & (d.get("cancelled_by") == PROVIDER))
-    change = _per_visit(p, ctx, "behaviour.provider_cancellations_change", np.arange(ctx.n_visits))
+    value = ctx.per_visit(p, "behaviour.provider_cancellations_change")
+    change = value if isinstance(value, np.ndarray) else np.full(ctx.n_visits, value)
     keys = _keys(ctx)
     done = 0
     # fewer: a share -change of provider-cancelled visits performed as planned
@@ -279,9 +281,9 @@ def _build(ctx: SettlementContext, d: _Draft) -> SettlementContext:
     arrays = {field_: d.cols[name] for name, field_ in _ARRAYS.items() if name in d.cols}
     if "v_status" in arrays:
         arrays["v_status"] = arrays["v_status"].astype(np.int8)
-    keep = d.keep
+    keep = None if d.keep is None else np.flatnonzero(d.keep)
     if keep is not None:
-        visits = visits[keep].reset_index(drop=True)
+        visits = visits.take(keep).reset_index(drop=True)
         arrays = {k: v[keep] for k, v in arrays.items()}
     out = ctx.derive(visits, keep, timing_changed=d.timing_changed, **arrays)
     out.transformations = list(ctx.transformations) + d.steps
