@@ -285,6 +285,9 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         settlements[entry.name] = s
         if behaviour.is_neutral():
             s0, admin0, ind0 = s, admin, ind
+        elif cf is ctx:  # only its own admin minutes: the same settlement, the scenario's minutes
+            s0, admin0, ind0 = s, admin_load(ctx, s, acts, scenario.spec.admin), ind
+            transformations[entry.name] = {"seed": behaviour.seed_value, "steps": [], "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
         else:
             step(f"settle {entry.name} (static replay)")
             s0, admin0, ind0 = _settle(model, ctx, acts, scenario.spec.admin, shared)

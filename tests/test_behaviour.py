@@ -293,3 +293,14 @@ def test_bundled_behaviour_scenario_cites_its_evidence():
         for name, p in m.parameters().items():
             if name.startswith("behaviour."):
                 assert p.source or p.assumption, name
+
+
+def test_admin_minutes_alone_change_no_visit(tmp_path):
+    from ersattning.compare import compare
+
+    text = SCENARIO.replace("      performed_change: {values: {2024-01-01: -0.1}, source: \"a test\"}\n", "")
+    c = compare(_scenario(tmp_path, text), _history_store())
+    fewer = c.to_json()["models"][1]
+    assert fewer["cost_sek"] == fewer["static"]["cost_sek"] == 6 * 70 * 10 and fewer["transformations"] == []
+    assert fewer["admin_hours"] - fewer["static"]["admin_hours"] == pytest.approx(24 * 0.5 / 60)
+    assert c.manifest["transformations"]["fewer_minutes"]["admin_minutes"] == {"registration": "1"}
