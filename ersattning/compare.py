@@ -289,7 +289,6 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
             s0, admin0, ind0 = s, admin_load(ctx, s, acts, scenario.spec.admin), ind
             transformations[entry.name] = {"seed": behaviour.seed_value, "steps": [], "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
         else:
-            step(f"settle {entry.name} (static replay)")
             s0, admin0, ind0 = _settle(model, ctx, acts, scenario.spec.admin, shared)
             s0.name = entry.name
             transformations[entry.name] = {"seed": behaviour.seed_value, "steps": cf.transformations, "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}

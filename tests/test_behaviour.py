@@ -304,3 +304,41 @@ def test_admin_minutes_alone_change_no_visit(tmp_path):
     assert fewer["cost_sek"] == fewer["static"]["cost_sek"] == 6 * 70 * 10 and fewer["transformations"] == []
     assert fewer["admin_hours"] - fewer["static"]["admin_hours"] == pytest.approx(24 * 0.5 / 60)
     assert c.manifest["transformations"]["fewer_minutes"]["admin_minutes"] == {"registration": "1"}
+
+
+BEHAVIOUR_JS = """JSON.stringify({
+  lang: document.documentElement.lang,
+  title: document.querySelector('#behaviour h2').textContent,
+  rows: [...document.querySelectorAll('#behaviour-table tbody tr')].map(tr => [...tr.children].map(td => td.textContent)),
+  steps: [...document.querySelectorAll('#transformations-table tbody tr')].map(tr => [...tr.children].map(td => td.textContent)),
+})"""
+
+
+def test_behaviour_in_the_report_read_in_a_browser_and_the_workbook(tmp_path):
+    import json
+    import os
+
+    from openpyxl import load_workbook
+
+    from ersattning.compare import compare
+    from ersattning.report import i18n, write_report
+    from tests.browser import Browser, chromium_path
+
+    c = compare(_scenario(tmp_path), _history_store())
+    doc = c.to_json()
+    for lang, title, sheets in (("sv", "Beteendeantaganden", ["Beteendeantaganden", "Transformationer"]), ("en", "Behaviour assumptions", ["Behaviour assumptions", "Transformations"])):
+        html, xlsx = tmp_path / f"r-{lang}.html", tmp_path / f"r-{lang}.xlsx"
+        write_report(c, html=html, xlsx=xlsx, lang=lang)
+        wb = load_workbook(xlsx)
+        assert wb.sheetnames[-2:] == sheets
+        assert [cell.value for cell in wb[sheets[0]][3]][:3] == ["fewer_minutes", 4200, 3780]  # model, static cost, counterfactual cost
+        if chromium_path() is None and not os.environ.get("CI"):
+            continue
+        with Browser() as browser:
+            page = browser.load(html, BEHAVIOUR_JS)
+        assert page.errors == [], page.errors
+        value = json.loads(page.value)
+        assert value["lang"] == lang and value["title"] == title
+        fewer = doc["models"][1]
+        assert value["rows"][1][:3] == ["fewer_minutes", i18n.number(fewer["static"]["cost_sek"], lang), i18n.number(fewer["cost_sek"], lang)]
+        assert [s[2] for s in value["steps"]] == [("Ändrad utförd tid" if lang == "sv" else "Performed time changed"), ("Minuter per administrativ åtgärd" if lang == "sv" else "Minutes per administrative act")]
