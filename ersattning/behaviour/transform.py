@@ -29,7 +29,7 @@ import pandas as pd
 
 from ersattning.behaviour.assumptions import Behaviour
 from ersattning.behaviour.seeded import uniform
-from ersattning.behaviour.team import reassign, staff_counts, teams
+from ersattning.behaviour.team import group_of, reassign, staff_counts, teams
 from ersattning.context import SettlementContext
 from ersattning.domain import CancelledBy, CancelReason, Category
 from ersattning.parameters import Param
@@ -107,8 +107,6 @@ def _cancellations(d: _Draft, p: Param, seed: int) -> None:
     if len(fewer):
         counts = staff_counts(ctx.static if ctx.static is not None else ctx)
         t = teams(counts, 1, seed)  # the recipient's usual staff member
-        from ersattning.behaviour.team import group_of
-
         g = group_of(ctx)[fewer]
         gi = t.group_index(g)
         ok = (t.groups[gi] == g) if len(t.groups) else np.zeros(len(g), dtype=bool)
@@ -212,7 +210,7 @@ def _performed_change(d: _Draft, b: Behaviour) -> None:
 def _team(d: _Draft, b: Behaviour) -> None:
     ctx = d.ctx
     assert b.team is not None
-    k = int(round(_first_value(b.team.size, ctx, "behaviour.team.size")))
+    k = int(round(_first_value(b.team.size, ctx, "behaviour.team.size")))  # the size in force on the period's first day
     performed = d.get("status") == PERFORMED
     if d.keep is not None:
         performed = performed & d.keep
