@@ -36,9 +36,11 @@ class AdminAssumptions(BaseModel):
 
 def count_units(ctx: SettlementContext, s: Settlement, unit: str) -> float:
     if unit == "start_stop":
-        return float(2 * ctx.v_staff.sum())
+        # a behaviour assumption may leave visits unregistered (ctx.registered)
+        return float(2 * ctx.v_staff[ctx.registered].sum()) if ctx.v_registered is not None else float(2 * ctx.v_staff.sum())
     if unit == "correction":
-        return float(ctx.visits["corrections"].to_numpy().sum())
+        corrections = ctx.visits["corrections"].to_numpy()
+        return float(corrections[ctx.registered].sum()) if ctx.v_registered is not None else float(corrections.sum())
     if unit == "paid_visit":
         total = sum((a for a in s.visit.values()), np.zeros(ctx.n_visits))
         return float((np.abs(total) > 0).sum())
@@ -55,6 +57,13 @@ def count_units(ctx: SettlementContext, s: Settlement, unit: str) -> float:
         end = d["valid_to"].to_numpy().astype("datetime64[D]")
         return float(((start >= lo) & (start < hi)).sum() + ((end >= lo) & (end < hi)).sum())
     raise ValueError(f"unknown unit {unit!r}; known: {', '.join(UNITS)}")
+
+
+def under_behaviour(assumptions: AdminAssumptions, minutes: dict[str, Param]) -> AdminAssumptions:
+    """The scenario's admin assumptions with a model's own minutes per act (its ``behaviour.admin_minutes``)."""
+    if not minutes:
+        return assumptions
+    return assumptions.model_copy(update={"minutes_per_act": {**assumptions.minutes_per_act, **minutes}})
 
 
 def admin_load(ctx: SettlementContext, s: Settlement, acts: dict[str, str], assumptions: AdminAssumptions) -> pd.DataFrame:

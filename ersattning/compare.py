@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ersattning import __version__, projection
-from ersattning.admin import admin_load
+from ersattning.admin import AdminAssumptions, admin_load, under_behaviour
+from ersattning.behaviour import apply as apply_behaviour
 from ersattning.context import OwnershipError, SettlementContext, build_context
 from ersattning.indicators import shared_indicators
-from ersattning.models.base import UNPRICED, Settlement
+from ersattning.models.base import UNPRICED, ReimbursementModel, Settlement
 from ersattning.scenario import Scenario
 from ersattning.store import Store
 from ersattning.suppression import MIN_PERSONS, complementary, is_small
@@ -44,6 +45,9 @@ class Comparison:
     manifest: dict[str, Any]
     suppress: bool = True  # small-cell suppression (suppression.py); off only on explicit request
     providers_protected: bool = True  # the hidden providers cannot be worked out from the region's totals
+    #: each model settled on the replayed history (the same object as in ``settlements`` when it assumes no behaviour)
+    static_settlements: dict[str, Settlement] = field(default_factory=dict)
+    static_indicators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def region_is_small(self) -> bool:
@@ -122,6 +126,28 @@ class Comparison:
             "region_reason": None if not self.region_hidden else ("fewer than 5 recipients" if self.region_is_small else "its totals would give back hidden providers"),
         }
 
+    def transformations(self, model: str) -> list[dict[str, Any]]:
+        """The behaviour transformations of ``model`` in order (none: it settles the replay); visit counts hidden like every region figure."""
+        t = self.manifest.get("transformations", {}).get(model)
+        if not t:
+            return []
+        return [{**step, "visits": self.region_value(step["visits"])} for step in t["steps"]]
+
+    def _static_json(self, row: pd.Series) -> dict[str, Any]:
+        """A model's figures on the replayed history, beside its figures under its behaviour assumptions."""
+        r = self.region_value
+        name = row["model"]
+        return {
+            "cost_sek": r(_num(row["static_cost_sek"])),
+            "delta_vs_baseline_sek": r(_num(row["static_delta_sek"])),
+            "delta_vs_baseline_pct": r(_num(row["static_delta_pct"])),
+            "paid_hours": r(_num(row["static_paid_hours"])),
+            "performed_hours": r(_num(row["static_performed_hours"])),
+            "admin_hours": r(_num(row["static_admin_hours"])),
+            "admin_cost_sek": r(_num(row["static_admin_cost_sek"])),
+            "indicators": {k: r(_num(v)) for k, v in self.static_indicators.get(name, self.indicators[name]).items()},
+        }
+
     def to_json(self) -> dict[str, Any]:
         r = self.region_value
         dist = self.distribution
@@ -158,6 +184,8 @@ class Comparison:
                     "unpriced": {k: r(n) for k, (n, _) in self.unpriced(name).items()},
                     "unpriced_paid_sek": {k: r(_num(paid)) for k, (_, paid) in self.unpriced(name).items()},
                     "assumed": self.assumed(name),
+                    "static": self._static_json(row),
+                    "transformations": self.transformations(name),
                 }
             )
         providers = []
@@ -169,6 +197,7 @@ class Comparison:
                 item["delta_vs_baseline_sek"] = {m: _num(row[f"delta:{m}"]) for m in self.settlements}
             providers.append(item)
         manifest = {**self.manifest, **{k: r(self.manifest[k]) for k in ("recipients", "recipient_months", "visits")}}
+        manifest["transformations"] = {m: {**t, "steps": self.transformations(m)} for m, t in self.manifest.get("transformations", {}).items()}
         return {
             "scenario": self.scenario.name,
             "baseline": self.baseline,
@@ -221,6 +250,12 @@ def model_indicators(s: Settlement) -> dict[str, float | None]:
     return out
 
 
+def _settle(model: ReimbursementModel, ctx: SettlementContext, acts: dict[str, str], admin: AdminAssumptions, shared: dict[str, Any]) -> tuple[Settlement, pd.DataFrame, dict[str, Any]]:
+    """One model on one history (replayed or counterfactual): its settlement, admin load and indicators."""
+    s = model.settle(ctx)
+    return s, admin_load(ctx, s, acts, admin), {**shared, **model_indicators(s)}
+
+
 def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None) -> Comparison:
     """Settle every model of the scenario on the store (as known at ``as_of``); ``progress`` is told each step."""
     step = progress or (lambda _: None)
@@ -233,17 +268,34 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
     step("indicators")
     shared = shared_indicators(ctx, scenario.spec.indicators.punctuality_tolerance_minutes)
     settlements: dict[str, Settlement] = {}
+    static_settlements: dict[str, Settlement] = {}
+    static_indicators: dict[str, dict[str, Any]] = {}
+    transformations: dict[str, dict[str, Any]] = {}
     rows, admin_rows, monthly, components, indicators = [], [], {}, {}, {}
     recipient_months = int((ctx.rm["days_enrolled"] > 0).sum())
+    tolerance = scenario.spec.indicators.punctuality_tolerance_minutes
     for entry, model in scenario.models:
         step(f"settle {entry.name}")
-        s = model.settle(ctx)
+        acts = scenario.acts(entry, model)
+        behaviour = model.behaviour
+        # the counterfactual history of the model's behaviour assumptions (ctx itself when there are none)
+        cf = apply_behaviour(ctx, behaviour)
+        s, admin, ind = _settle(model, cf, acts, under_behaviour(scenario.spec.admin, behaviour.admin_minutes), shared if cf is ctx else shared_indicators(cf, tolerance))
         s.name = entry.name
         settlements[entry.name] = s
-        admin = admin_load(ctx, s, scenario.acts(entry, model), scenario.spec.admin)
+        if behaviour.is_neutral():
+            s0, admin0, ind0 = s, admin, ind
+        elif cf is ctx:  # only its own admin minutes: the same settlement, the scenario's minutes
+            s0, admin0, ind0 = s, admin_load(ctx, s, acts, scenario.spec.admin), ind
+            transformations[entry.name] = {"seed": behaviour.seed_value, "steps": [], "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
+        else:
+            s0, admin0, ind0 = _settle(model, ctx, acts, scenario.spec.admin, shared)
+            s0.name = entry.name
+            transformations[entry.name] = {"seed": behaviour.seed_value, "steps": cf.transformations, "admin_minutes": {k: p.describe() for k, p in behaviour.admin_minutes.items()}}
+        static_settlements[entry.name] = s0
+        static_indicators[entry.name] = ind0
         admin.insert(0, "model", entry.name)
         admin_rows.append(admin)
-        ind = {**shared, **model_indicators(s)}
         indicators[entry.name] = ind
         cost = s.total()
         pm = s.provider_months()
@@ -257,16 +309,25 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
                 "cost_sek": cost,
                 "cost_per_recipient_month_sek": cost / recipient_months if recipient_months else float("nan"),
                 "paid_hours": ind["paid_hours"],
-                "performed_hours": shared["performed_hours"],
-                "granted_hours": shared["granted_hours"],
+                "performed_hours": ind["performed_hours"],
+                "granted_hours": ind["granted_hours"],
                 "admin_hours": float(admin["hours"].sum()),
                 "admin_cost_sek": float(admin["cost_sek"].sum()),
+                # the static replay beside it (the same figures when the model assumes no behaviour)
+                "static_cost_sek": s0.total(),
+                "static_paid_hours": ind0["paid_hours"],
+                "static_performed_hours": ind0["performed_hours"],
+                "static_admin_hours": float(admin0["hours"].sum()),
+                "static_admin_cost_sek": float(admin0["cost_sek"].sum()),
             }
         )
     models = pd.DataFrame(rows)
     base_cost = float(models.loc[models["model"] == scenario.spec.baseline, "cost_sek"].iloc[0])
     models["delta_sek"] = models["cost_sek"] - base_cost
     models["delta_pct"] = models["delta_sek"] / base_cost * 100 if base_cost else float("nan")
+    static_base = float(models.loc[models["model"] == scenario.spec.baseline, "static_cost_sek"].iloc[0])
+    models["static_delta_sek"] = models["static_cost_sek"] - static_base
+    models["static_delta_pct"] = models["static_delta_sek"] / static_base * 100 if static_base else float("nan")
     providers = _providers(ctx, settlements, scenario.spec.baseline)
     manifest = {
         "version": __version__,
@@ -282,8 +343,12 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
         "recipients": int(shared["recipients"] or 0),
         "recipient_months": recipient_months,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # each model's behaviour assumptions as applied: seed, the transformations in order, its own admin minutes
+        "transformations": transformations,
     }
     return Comparison(
+        static_settlements=static_settlements,
+        static_indicators=static_indicators,
         providers_protected=bool(providers.attrs.get("providers_protected", True)),
         scenario=scenario,
         ctx=ctx,

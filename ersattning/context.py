@@ -16,8 +16,9 @@ ownership are listed in ``unknown_ownership`` and settled as the scenario's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,10 +83,42 @@ class SettlementContext:
     unknown_ownership: list[str] = field(default_factory=list)
     default_ownership: str | None = None
     cache: dict[str, object] = field(default_factory=dict)
+    #: a counterfactual context (docs/models.md, "Behaviour assumptions"): performed visits still
+    #: registered with start and stop (None: all of them), the static context it was derived from,
+    #: each visit's row there, and the transformations applied, in order
+    v_registered: np.ndarray | None = None
+    static: SettlementContext | None = None
+    origin: np.ndarray | None = None
+    transformations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_visits(self) -> int:
         return len(self.v_rm)
+
+    @property
+    def registered(self) -> np.ndarray:
+        """Performed visits registered with start and stop (all performed ones, unless a behaviour assumption says otherwise)."""
+        return self.performed if self.v_registered is None else self.v_registered
+
+    def derive(self, visits: pd.DataFrame, keep: np.ndarray | None, *, timing_changed: bool, **arrays: np.ndarray) -> SettlementContext:
+        """A counterfactual context: ``visits`` and the per-visit ``arrays`` given (already of the kept
+        visits), every other per-visit array cut to ``keep`` (a mask over this context's visits; None
+        keeps all). Recipient-months are shared. Derived per-visit arrays that do not depend on status or
+        times are carried over unless ``timing_changed``; the indicator cache starts empty. ``keep`` may
+        also be the kept rows (an integer index, faster for many arrays)."""
+        static = self.static if self.static is not None else self
+        base_origin = self.origin if self.origin is not None else np.arange(self.n_visits)
+        per_visit = {name: getattr(self, name) for name in _PER_VISIT if name not in arrays and getattr(self, name) is not None}
+        if keep is not None:
+            per_visit = {k: v[keep] for k, v in per_visit.items()}
+        changes: dict[str, Any] = {**per_visit, **arrays, "visits": visits, "cache": {}, "static": static, "origin": base_origin if keep is None else base_origin[keep]}
+        out = replace(self, **changes)
+        carry = _CARRY_ALWAYS + (() if timing_changed else _CARRY_TIMING)
+        for name in carry:
+            if name in self.__dict__:
+                value = self.__dict__[name]
+                out.__dict__[name] = value[keep] if keep is not None and isinstance(value, np.ndarray) and name not in _NOT_PER_VISIT else value
+        return out
 
     @property
     def month_starts(self) -> np.ndarray:
@@ -238,6 +271,15 @@ class SettlementContext:
         if mask is not None:
             values = np.where(mask, values, 0.0)
         return np.bincount(self.v_rm, weights=values, minlength=len(self.rm))
+
+
+#: per-visit fields of the context (cut together when a counterfactual drops visits)
+_PER_VISIT = ("v_month", "v_rm", "v_recipient", "v_provider", "v_team", "v_category", "v_personal_care", "v_status", "v_staff", "v_minutes", "v_day", "v_private", "v_rural", "v_registered")
+#: cached arrays a counterfactual can carry over: always (tables, and arrays of the planned visit) …
+_CARRY_ALWAYS = ("day0", "days_table", "day_kind_table", "planned_local", "v_day_code", "v_day_rate_index", "v_rate_key", "v_planned_minutes")
+#: … and those that depend on status and times, when these did not change
+_CARRY_TIMING = ("performed", "actual_local", "_when", "v_when_code", "v_day_kind_bits", "minute_of_day", "v_cancelled_by_recipient", "v_cancel_reason")
+_NOT_PER_VISIT = ("day0", "days_table", "day_kind_table")
 
 
 def _merged(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ersattning.compare import Comparison
+from ersattning.context import SettlementContext
 from ersattning.domain import stable_id
 from ersattning.ingest.ids import visit_ids
 from ersattning.privacy import Pseudonymiser
@@ -37,6 +38,11 @@ class Explanation:
         for m in self.models:
             lines.append("")
             lines.append(f"{m['model']} ({m['kind']}): {m['total_sek']:,.2f} SEK")
+            if m.get("behaviour"):
+                lines.append(f"  as replayed (static): {m['static_total_sek']:,.2f} SEK")
+                lines.extend(f"    {rule}" for rule in m["static_rules"])
+                lines.append("  as transformed by the model's behaviour assumptions:")
+                lines.extend(f"    {line}" for line in m["behaviour"])
             lines.extend(f"  {rule}" for rule in m["rules"])
         return "\n".join(lines)
 
@@ -95,15 +101,49 @@ def explain_visit(c: Comparison, visit_id: str, pseudonymiser: Pseudonymiser | N
         subject["cancelled"] = f"by {v['cancelled_by']} ({v['cancel_reason']}), {v['notice_minutes'] / 60:.1f} h before"
     day = ctx.v_day[i]
     out = Explanation(subject)
+    per_month = lambda model: [f"{model.kind} pays per recipient-month, not per visit: see --recipient {subject['recipient']} --month {str(day)[:7]}"]  # noqa: E731
     for entry, model in c.scenario.models:
         s = c.settlements[entry.name]
-        total = float(sum(a[i] for a in s.visit.values()))
-        if s.visit:
-            rules = model.explain_visit(s, i)
+        s0 = c.static_settlements.get(entry.name, s)
+        item: dict[str, Any] = {"model": entry.name, "kind": model.kind}
+        if s0 is not s:  # behaviour assumed: the visit as replayed, then as transformed
+            item["static_total_sek"] = float(sum(a[i] for a in s0.visit.values()))
+            item["static_rules"] = model.explain_visit(s0, i) if s0.visit else per_month(model)
+        j, lines = _transformed_visit(s.ctx, i)
+        if s0 is not s:
+            item["behaviour"] = lines + model.explain_behaviour(s.ctx)
+        if j is None:
+            item.update(total_sek=0.0, components={}, rules=model.explain_parameters(day))
         else:
-            rules = [f"{model.kind} pays per recipient-month, not per visit: see --recipient {subject['recipient']} --month {str(day)[:7]}"]
-        out.models.append({"model": entry.name, "kind": model.kind, "total_sek": total, "components": {k: float(a[i]) for k, a in s.visit.items() if a[i]}, "rules": rules + model.explain_parameters(day)})
+            item["total_sek"] = float(sum(a[j] for a in s.visit.values()))
+            item["components"] = {k: float(a[j]) for k, a in s.visit.items() if a[j]}
+            item["rules"] = (model.explain_visit(s, j) if s.visit else per_month(model)) + model.explain_parameters(day)
+        out.models.append(item)
     return out
+
+
+def _transformed_visit(cf: SettlementContext, i: int) -> tuple[int | None, list[str]]:
+    """Row of static visit ``i`` in a counterfactual context (None when a transformation merged it away), and what changed."""
+    if cf.static is None:
+        return i, []
+    if cf.origin is None:
+        j = i
+    else:
+        j = int(np.searchsorted(cf.origin, i))
+        if j >= len(cf.origin) or cf.origin[j] != i:
+            return None, ["merged into another short visit of the same recipient-day (consolidation): paid nothing of its own"]
+    v0, v = cf.static.visits.iloc[i], cf.visits.iloc[j]
+    lines = []
+    if v["status"] != v0["status"]:
+        lines.append(f"status {v0['status']} → {v['status']}")
+    if v["status"] == "performed":
+        before = f"{v0['actual_minutes']:.1f} min" if v0["status"] == "performed" else "not performed"
+        staff = str(v["staff1"]) + (f" and {v['staff2']}" if pd.notna(v["staff2"]) else "")
+        staff0 = str(v0["staff1"]) + (f" and {v0['staff2']}" if pd.notna(v0["staff2"]) else "") if v0["status"] == "performed" else "-"
+        lines.append(f"performed {before} → {cf.v_minutes[j]:.1f} min; staff {staff0} → {staff}")
+        if cf.v_registered is not None and not cf.v_registered[j]:
+            lines.append("not registered with start and stop")
+    return j, lines or ["unchanged"]
 
 
 def _find_recipient(c: Comparison, recipient: str, pseudonymiser: Pseudonymiser | None, on: date) -> int:
@@ -154,6 +194,18 @@ def explain_recipient_month(c: Comparison, recipient: str, month: str, pseudonym
     day = ctx.month_starts[m]
     for entry, model in c.scenario.models:
         s = c.settlements[entry.name]
+        s0 = c.static_settlements.get(entry.name, s)
         comps = s.month_components(j)
-        out.models.append({"model": entry.name, "kind": model.kind, "total_sek": sum(comps.values()), "components": comps, "rules": model.explain_month(s, j) + model.explain_parameters(day)})
+        item: dict[str, Any] = {"model": entry.name, "kind": model.kind, "total_sek": sum(comps.values()), "components": comps, "rules": model.explain_month(s, j) + model.explain_parameters(day)}
+        if s0 is not s:  # behaviour assumed: the month as replayed, then as transformed (recipient-months are shared)
+            item["static_total_sek"] = sum(s0.month_components(j).values())
+            item["static_rules"] = model.explain_month(s0, j)
+            cf = s.ctx
+            mine = np.flatnonzero(cf.v_rm == j)
+            item["behaviour"] = [
+                f"visits: {len(visits)} planned, {int(ctx.performed[visits].sum())} performed, {ctx.v_minutes[visits].sum() / 60:.1f} h → "
+                f"{len(mine)} planned, {int(cf.performed[mine].sum())} performed, {cf.v_minutes[mine].sum() / 60:.1f} h",
+                *model.explain_behaviour(cf),
+            ]
+        out.models.append(item)
     return out

@@ -49,6 +49,7 @@ class ModelEntry(BaseModel):
     label: str | None = Field(None, description="a longer label for reports (Swedish is fine)")
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    behaviour: dict[str, Any] | None = Field(None, description="behaviour assumptions under this model (ersattning.behaviour.Behaviour: performed_change, consolidate, team, provider_cancellations_change, registration, admin_minutes, seed); none: the replayed history")
     admin_acts: dict[str, str] | None = Field(None, description="override the acts this model requires: act → unit")
 
 
@@ -166,10 +167,14 @@ def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
         except UnknownModel as e:
             problems.append((file, lines.get(("models", i, "kind")), f"models[{i}].kind", str(e)))
             continue
+        params = dict(entry.params) if entry.behaviour is None else {**entry.params, "behaviour": entry.behaviour}
         try:
-            models.append((entry, cls.model_validate(entry.params)))
+            models.append((entry, cls.model_validate(params)))
         except pydantic.ValidationError as e:
-            problems.extend(locate_error(file, data, lines, err, prefix=("models", i, "params")) for err in e.errors())
+            for err in e.errors():
+                # behaviour is written beside params: its errors are located there
+                at = ("models", i) if entry.behaviour is not None and err["loc"][:1] == ("behaviour",) else ("models", i, "params")
+                problems.append(locate_error(file, data, lines, err, prefix=at))
     names = [e.name for e in spec.models]
     for i, n in enumerate(names):
         if names.index(n) != i:
@@ -185,6 +190,9 @@ def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
                 problems.append((file, lines.get(("models", j, "admin_acts", act)), f"models[{j}].admin_acts.{act}", f"unknown unit {unit!r}; known: {', '.join(UNITS)}"))
             if act not in spec.admin.minutes_per_act:
                 problems.append((file, lines.get(("admin", "minutes_per_act")), "admin.minutes_per_act", f"no minutes for {act!r}, which model {entry.name!r} requires"))
+        for act in model.behaviour.admin_minutes:
+            if act not in required_acts(entry, model):
+                problems.append((file, lines.get(("models", j, "behaviour", "admin_minutes", act)), f"models[{j}].behaviour.admin_minutes.{act}", f"model {entry.name!r} does not require the act {act!r} (it requires: {', '.join(required_acts(entry, model)) or 'none'})"))
     if problems:
         raise ConfigError(sorted(problems, key=_by_line))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -98,10 +98,18 @@ def table(c: Comparison) -> str:
     out.append("  ".join(head.rjust(widths[key]) if key in numeric else head.ljust(widths[key]) for head, key in COLUMNS).rstrip())
     for r in rows:
         out.append("  ".join(r[key].rjust(widths[key]) if key in numeric else r[key].ljust(widths[key]) for _, key in COLUMNS).rstrip())
+    behaviour = [m for m in doc["models"] if m["transformations"]]
+    if behaviour:  # behaviour assumptions (docs/models.md): the static replay beside each counterfactual
+        out.append("")
+        out.append("Behaviour assumed (figures above: the counterfactual history; static replay beside):")
+        for m in behaviour:
+            st = m["static"]
+            steps = ", ".join(t["transformation"] for t in m["transformations"])
+            out.append(f"  {m['name']}: static cost {_msek(st['cost_sek'], hidden=hidden)} MSEK, Δ {_msek(st['delta_vs_baseline_sek'], hidden=hidden)}; continuity {_f(st['indicators']['continuity_median'], 1, hidden=hidden)} → {_f(m['indicators']['continuity_median'], 1, hidden=hidden)}; {steps}")
     out.append("")
     out.append(
-        "Quality (same history under every model): "
-        f"continuity median {_f(shared['continuity_median'], 1, hidden=hidden)} staff per 14 days "
+        ("Quality of the replayed history: " if behaviour else "Quality (same history under every model): ")
+        + f"continuity median {_f(shared['continuity_median'], 1, hidden=hidden)} staff per 14 days "
         f"({_pct(shared['continuity_share_above_20'], hidden=hidden)} % above 20), "
         f"punctuality {_pct(shared['punctuality'], hidden=hidden)} %, "
         f"planned visits performed {_pct(shared['share_planned_performed'], hidden=hidden)} %, "

@@ -17,14 +17,22 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from ersattning.behaviour import Behaviour
 from ersattning.context import SettlementContext
 from ersattning.parameters import Param, raise_before
 
 
 class ReimbursementModel(BaseModel):
-    """Base class: subclasses set ``kind`` and implement ``settle``."""
+    """Base class: subclasses set ``kind`` and implement ``settle``.
+
+    ``behaviour`` holds what care is assumed to do under the model (written
+    beside ``params`` in the scenario); compare settles the counterfactual
+    history it gives beside the static replay (docs/models.md, "Behaviour assumptions").
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    behaviour: Behaviour = Field(default_factory=Behaviour, description="behaviour assumptions under this model (neutral by default)")
 
     kind: ClassVar[str] = ""
     #: administrative acts this model requires, and the unit each is counted in
@@ -61,6 +69,16 @@ class ReimbursementModel(BaseModel):
         The default lists the components; a model puts its rule first.
         """
         return [f"{k}: {money(v)}" for k, v in s.month_components(j).items()]
+
+    def explain_behaviour(self, ctx: SettlementContext) -> list[str]:
+        """The transformations behind this model's counterfactual history (none: it settles the replay)."""
+        if not ctx.transformations:
+            return ["behaviour: none assumed, the replayed history is settled"]
+        out = []
+        for t in ctx.transformations:
+            params = ", ".join(f"{k or 'value'}={v:g}" for k, v in t["parameters"].items())
+            out.append(f"behaviour: {t['transformation']} ({params}): {t['description']}")
+        return out
 
     def explain_parameters(self, day: np.datetime64) -> list[str]:
         """Every parameter in force on ``day``, with its source (or that it is an assumption)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from ersattning.report.charts import CHARTS
 from ersattning.report.i18n import SHARE_INDICATORS, label, money, number, percent
-from ersattning.report.tables import ReportTables
+from ersattning.report.tables import BEHAVIOUR_COLUMNS, TRANSFORMATION_COLUMNS, ReportTables, behaviour_label
 from ersattning.suppression import SUPPRESSED_MARK
 
 CSS = """
@@ -89,6 +89,8 @@ def render_html(t: ReportTables, charts: dict[str, str], lang: str) -> str:
     if not t.suppress:
         parts.append(f'<p class="warning" id="no-suppress-warning">{e(label("no_suppress_warning", lang))}</p>')
     parts += ["</header>", _summary(t, lang), _models_table(t, lang), _charts(t, charts, lang)]
+    if not t.behaviour.empty:
+        parts.append(_behaviour_section(t, lang))
     parts += [_providers_table(t, lang), _indicators_table(t, lang), _admin_table(t, lang), _assumptions_table(t, lang), _manifest(t, lang)]
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
@@ -182,6 +184,23 @@ def _models_table(t: ReportTables, lang: str) -> str:
         + _table(comp_headers, comp_rows, lang, "components")
         + f'<h3>{label("monthly", lang)}</h3>'
         + _table(month_headers, month_rows, lang, "monthly")
+        + "</section>"
+    )
+
+
+def _behaviour_section(t: ReportTables, lang: str) -> str:
+    """Each model as replayed and under its behaviour assumptions, and the transformations applied (docs/models.md)."""
+    bl = lambda key: behaviour_label(key, lang)  # noqa: E731
+    formats = {"model": "text", "static_cost_sek": "sek", "cost_sek": "sek", "static_delta_sek": "sek_signed", "delta_sek": "sek_signed"}
+    headers = [(bl(k), formats.get(k, "decimal")) for k in BEHAVIOUR_COLUMNS]
+    rows = [([r[k] for k in BEHAVIOUR_COLUMNS], "baseline" if r["model"] == t.baseline else "") for _, r in t.behaviour.iterrows()]
+    step_headers = [(bl(k), "count" if k in ("step", "visits") else "text") for k in TRANSFORMATION_COLUMNS]
+    step_rows = [([r["model"], r["step"], bl(f"transformation:{r['transformation']}"), r["parameters"], r["visits"], r["description"]], "") for _, r in t.transformations.iterrows()]
+    return (
+        f'<section id="behaviour"><h2>{html.escape(bl("behaviour"))}</h2><p class="note">{html.escape(bl("behaviour_note"))}</p>'
+        + _table(headers, rows, lang, "behaviour-table")
+        + f'<h3>{html.escape(bl("transformations"))}</h3>'
+        + _table(step_headers, step_rows, lang, "transformations-table")
         + "</section>"
     )
 

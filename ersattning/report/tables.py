@@ -13,7 +13,7 @@ A suppressed cell holds ``SUPPRESSED_MARK`` (a string), an undefined one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from ersattning.compare import Comparison
 from ersattning.report.assumptions import scenario_assumptions
+from ersattning.report.i18n import label
 from ersattning.suppression import SUPPRESSED_MARK
 
 MODEL_COLUMNS = [
@@ -39,6 +40,42 @@ MODEL_COLUMNS = [
 ]
 
 
+#: a model's figures as replayed (static_…) and under its behaviour assumptions
+BEHAVIOUR_COLUMNS = ["model", "static_cost_sek", "cost_sek", "static_delta_sek", "delta_sek", "static_continuity_median", "continuity_median", "static_performed_hours", "performed_hours", "static_admin_hours", "admin_hours"]
+TRANSFORMATION_COLUMNS = ["model", "step", "transformation", "parameters", "visits", "description"]
+#: labels of the behaviour tables (kept here so the tables stay one change; i18n.label for the rest)
+BEHAVIOUR_LABELS: dict[str, dict[str, str]] = {
+    "behaviour": {"sv": "Beteendeantaganden", "en": "Behaviour assumptions"},
+    "behaviour_note": {
+        "sv": "Varje modell avräknas både på den återspelade historiken (statiskt) och på den historik som modellens beteendeantaganden ger (kontrafaktiskt). Butiken ändras aldrig.",
+        "en": "Each model is settled on the replayed history (static) and on the history its behaviour assumptions give (counterfactual). The store is never changed.",
+    },
+    "transformations": {"sv": "Transformationer", "en": "Transformations"},
+    "static_cost_sek": {"sv": "Kostnad, statiskt (kr)", "en": "Cost, static (SEK)"},
+    "static_delta_sek": {"sv": "Skillnad mot jämförelsemodell, statiskt (kr)", "en": "Δ vs baseline, static (SEK)"},
+    "static_continuity_median": {"sv": "Kontinuitet, statiskt (median)", "en": "Continuity, static (median)"},
+    "continuity_median": {"sv": "Kontinuitet (median)", "en": "Continuity (median)"},
+    "static_performed_hours": {"sv": "Utförda timmar, statiskt", "en": "Performed hours, static"},
+    "static_admin_hours": {"sv": "Administrativa timmar, statiskt", "en": "Admin hours, static"},
+    "step": {"sv": "Steg", "en": "Step"},
+    "transformation": {"sv": "Transformation", "en": "Transformation"},
+    "parameters": {"sv": "Parametrar", "en": "Parameters"},
+    "visits": {"sv": "Besök", "en": "Visits"},
+    "description": {"sv": "Beskrivning", "en": "Description"},
+    "transformation:provider_cancellations": {"sv": "Utförarens avbokningar", "en": "Provider cancellations"},
+    "transformation:consolidate": {"sv": "Sammanslagna korta besök", "en": "Short visits consolidated"},
+    "transformation:performed_change": {"sv": "Ändrad utförd tid", "en": "Performed time changed"},
+    "transformation:team": {"sv": "Teamregel (personal)", "en": "Team rule (staff)"},
+    "transformation:registration": {"sv": "Registrering start/stopp", "en": "Start/stop registration"},
+    "transformation:admin_minutes": {"sv": "Minuter per administrativ åtgärd", "en": "Minutes per administrative act"},
+}
+
+
+def behaviour_label(key: str, lang: str) -> str:
+    """A label of the behaviour tables, else the report's own (i18n.label)."""
+    return BEHAVIOUR_LABELS.get(key, {}).get(lang) or label(key, lang)
+
+
 @dataclass
 class ReportTables:
     models: pd.DataFrame  # MODEL_COLUMNS
@@ -54,6 +91,10 @@ class ReportTables:
     suppress: bool
     providers_suppressed: int
     region_suppressed: bool
+    #: behaviour assumptions (docs/models.md): each model's figures on the replayed and the counterfactual
+    #: history, and the transformations applied; empty when no model assumes behaviour
+    behaviour: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BEHAVIOUR_COLUMNS))
+    transformations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRANSFORMATION_COLUMNS))
 
     @property
     def model_names(self) -> list[str]:
@@ -154,7 +195,10 @@ def build_tables(c: Comparison) -> ReportTables:
         ],
         columns=["section", "parameter", "valid_from", "value", "source", "is_assumption", "note"],
     )
+    behaviour, transformations = _behaviour_tables(data, region)
     return ReportTables(
+        behaviour=behaviour,
+        transformations=transformations,
         models=models,
         components=components,
         providers=providers,
@@ -173,6 +217,47 @@ def build_tables(c: Comparison) -> ReportTables:
         providers_suppressed=data["suppression"]["providers_suppressed"],
         region_suppressed=region_hidden,
     )
+
+
+def _behaviour_tables(data: dict[str, Any], region: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Static replay beside the counterfactual, and the transformations, for the models that assume behaviour."""
+    assumed = [m for m in data["models"] if m["transformations"] or data["manifest"].get("transformations", {}).get(m["name"])]
+    if not assumed:
+        return pd.DataFrame(columns=BEHAVIOUR_COLUMNS), pd.DataFrame(columns=TRANSFORMATION_COLUMNS)
+    rows = []
+    for m in data["models"]:
+        st = m["static"]
+        rows.append(
+            {
+                "model": m["name"],
+                "static_cost_sek": region(st["cost_sek"]),
+                "cost_sek": region(m["cost_sek"]),
+                "static_delta_sek": region(st["delta_vs_baseline_sek"]),
+                "delta_sek": region(m["delta_vs_baseline_sek"]),
+                "static_continuity_median": region(st["indicators"].get("continuity_median")),
+                "continuity_median": region(m["indicators"].get("continuity_median")),
+                "static_performed_hours": region(st["performed_hours"]),
+                "performed_hours": region(m["performed_hours"]),
+                "static_admin_hours": region(st["admin_hours"]),
+                "admin_hours": region(m["admin_hours"]),
+            }
+        )
+    steps = [
+        {
+            "model": m["name"],
+            "step": i + 1,
+            "transformation": t["transformation"],
+            "parameters": ", ".join(f"{(k or 'value').replace('@', ' from ').strip()} = {v:g}" for k, v in t["parameters"].items()),
+            "visits": region(t["visits"]),
+            "description": t["description"],
+        }
+        for m in assumed
+        for i, t in enumerate(m["transformations"])
+    ]
+    for m in assumed:
+        for act, text in data["manifest"]["transformations"].get(m["name"], {}).get("admin_minutes", {}).items():
+            steps.append({"model": m["name"], "step": sum(1 for x in steps if x["model"] == m["name"]) + 1, "transformation": "admin_minutes", "parameters": f"{act} = {text}", "visits": np.nan, "description": "minutes per administrative act under this model"})
+    return pd.DataFrame(rows, columns=BEHAVIOUR_COLUMNS), pd.DataFrame(steps, columns=TRANSFORMATION_COLUMNS)
 
 
 def payment_distribution(c: Comparison) -> pd.DataFrame:

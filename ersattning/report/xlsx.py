@@ -22,7 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ersattning.files import write_atomic
 from ersattning.report.i18n import SHARE_INDICATORS, label
-from ersattning.report.tables import MODEL_COLUMNS, ReportTables
+from ersattning.report.tables import BEHAVIOUR_COLUMNS, MODEL_COLUMNS, TRANSFORMATION_COLUMNS, ReportTables, behaviour_label
 from ersattning.suppression import SUPPRESSED_MARK
 
 SHEETS = ("models", "components", "providers", "monthly", "indicators", "admin", "distribution", "assumptions", "manifest")
@@ -125,12 +125,25 @@ def write_xlsx(t: ReportTables, path: str | Path, lang: str) -> None:
         ws = wb.create_sheet(SHEET_NAMES[key][lang])
         row_formats = ind_formats if key == "indicators" else None
         _fill(ws, headers, rows, fmt, row_formats, key)
+    if not t.behaviour.empty:  # behaviour assumptions: sheets of their own, after the manifest
+        _behaviour_sheets(wb, t, fmt, lang)
     if not t.suppress:
         ws = wb[SHEET_NAMES["manifest"][lang]]
         ws.append([])
         ws.append([label("no_suppress_warning", lang)])
         ws.cell(ws.max_row, 1).font = Font(bold=True, color="8A1C1C")
     write_atomic(path, wb.save)
+
+
+def _behaviour_sheets(wb: Workbook, t: ReportTables, fmt: dict[str, str], lang: str) -> None:
+    """Each model as replayed and under its behaviour assumptions, and the transformations (docs/models.md)."""
+    bl = lambda key: behaviour_label(key, lang)  # noqa: E731
+    kinds = {"model": "text", "static_cost_sek": "sek", "cost_sek": "sek", "static_delta_sek": "sek_signed", "delta_sek": "sek_signed"}
+    ws = wb.create_sheet(bl("behaviour")[:31])
+    _fill(ws, [(bl(k), kinds.get(k, "decimal")) for k in BEHAVIOUR_COLUMNS], t.behaviour[BEHAVIOUR_COLUMNS].values.tolist(), fmt, None, "behaviour")
+    ws = wb.create_sheet(bl("transformations")[:31])
+    rows = [[r.model, r.step, bl(f"transformation:{r.transformation}"), r.parameters, r.visits, r.description] for r in t.transformations.itertuples(index=False)]
+    _fill(ws, [(bl(k), "count" if k in ("step", "visits") else "text") for k in TRANSFORMATION_COLUMNS], rows, fmt, None, "transformations")
 
 
 def _kind(kind: str, lang: str) -> str:
