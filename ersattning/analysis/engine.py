@@ -1,0 +1,95 @@
+"""Settle points of a scenario's parameter space on one comparison's context.
+
+The projection and the context are built once (by ``compare``); a point
+re-settles only the models whose parameters it changes, and re-derives a
+model's counterfactual history only when a parameter of its entry (a behaviour
+assumption) changes (docs/models.md, "Sensitivity, sweeps, break-even and
+uncertainty"). Admin assumptions change administrative hours only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ersattning.admin import admin_load
+from ersattning.compare import Comparison
+from ersattning.context import SettlementContext
+from ersattning.indicators import continuity
+from ersattning.models.base import Settlement
+from ersattning.scenario import ModelEntry, Scenario
+
+from .paths import check, model_of, with_values
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One point: each model's cost (SEK), administrative hours and continuity (median distinct staff per 14 days)."""
+
+    cost: dict[str, float]
+    admin_hours: dict[str, float]
+    continuity: dict[str, float | None]
+
+    def delta(self, model: str, baseline: str) -> float:
+        """The model's cost difference against the baseline, SEK."""
+        return self.cost[model] - self.cost[baseline]
+
+
+class Evaluator:
+    """Evaluates points (path → value) on a comparison's history; counts the settlements it ran."""
+
+    def __init__(self, c: Comparison) -> None:
+        self.c = c
+        self.scenario: Scenario = c.scenario
+        self.baseline = c.baseline
+        self.names = [e.name for e, _ in c.scenario.models]
+        admin_hours = dict(zip(c.models["model"], c.models["admin_hours"].astype(float), strict=True))
+        self.base = Outcome(
+            cost={n: s.total() for n, s in c.settlements.items()},
+            admin_hours=admin_hours,
+            continuity={n: _opt(c.indicators[n].get("continuity_median")) for n in self.names},
+        )
+        self.settles = 0
+
+    def check(self, paths: list[str]) -> None:
+        for p in paths:
+            check(self.scenario, p)
+
+    def evaluate(self, point: dict[str, float]) -> Outcome:
+        """Costs, admin hours and continuity with each path set to its value (all else as in the scenario)."""
+        if not point:
+            return self.base
+        scenario = with_values(self.scenario, point)
+        touched = {model_of(p) for p in point}
+        admin_changed = None in touched
+        cost, hours, cont = dict(self.base.cost), dict(self.base.admin_hours), dict(self.base.continuity)
+        for (old_entry, _), (entry, model) in zip(self.scenario.models, scenario.models, strict=True):
+            name = entry.name
+            if name not in touched and not admin_changed:
+                continue
+            s: Settlement = self.c.settlements[name]
+            ctx = s.ctx
+            if name in touched:
+                if entry != old_entry:  # a behaviour assumption changed: the model's counterfactual history again
+                    ctx = transformed(self.c.ctx, entry)
+                    cont[name] = _opt(continuity(ctx)["continuity_median"])
+                s = model.settle(ctx)
+                s.name = name
+                cost[name] = s.total()
+                self.settles += 1
+            hours[name] = float(admin_load(ctx, s, scenario.acts(entry, model), scenario.spec.admin)["hours"].sum())
+        return Outcome(cost, hours, cont)
+
+
+def transformed(ctx: SettlementContext, entry: ModelEntry) -> SettlementContext:
+    """The model's history under its behaviour assumptions (ersattning.behaviour), or the replayed one without any."""
+    behaviour = getattr(entry, "behaviour", None)
+    if behaviour is None:
+        return ctx
+    module = importlib.import_module("ersattning.behaviour")
+    result: SettlementContext = module.apply(ctx, behaviour, getattr(behaviour, "seed", 1))
+    return result
+
+
+def _opt(v: object) -> float | None:
+    return float(v) if isinstance(v, (int, float)) else None
