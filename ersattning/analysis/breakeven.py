@@ -49,7 +49,7 @@ class BreakEven:
 
 def break_even(c: Comparison, model: str, parameter: str | None = None, evaluator: Evaluator | None = None) -> BreakEven:
     """Solve cost(model) − cost(baseline) = 0 for ``parameter`` (default: a uniform factor on the model's prices)."""
-    ev = evaluator or Evaluator(c)
+    ev = evaluator or Evaluator.of(c)
     path = parameter or default_parameter(model)
     ev.check([path])
     current = 1.0 if is_factor(path) else resolve(c.scenario, path).centre
@@ -83,5 +83,5 @@ def break_even(c: Comparison, model: str, parameter: str | None = None, evaluato
 
 def break_evens(c: Comparison, evaluator: Evaluator | None = None) -> list[BreakEven]:
     """The default break-even of every alternative model (its price factor)."""
-    ev = evaluator or Evaluator(c)
+    ev = evaluator or Evaluator.of(c)
     return [break_even(c, m, evaluator=ev) for m in ev.names if m != ev.baseline]

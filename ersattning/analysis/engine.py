@@ -50,6 +50,15 @@ class Evaluator:
             continuity={n: _opt(c.indicators[n].get("continuity_median")) for n in self.names},
         )
         self.settles = 0
+        self._memo: dict[frozenset[tuple[str, float]], Outcome] = {}
+
+    @classmethod
+    def of(cls, c: Comparison) -> Evaluator:
+        """The comparison's evaluator, made once: break-even, the report's sensitivity and sweep share its points."""
+        if "_evaluator" not in c.__dict__:
+            c.__dict__["_evaluator"] = cls(c)
+        ev: Evaluator = c.__dict__["_evaluator"]
+        return ev
 
     def check(self, paths: list[str]) -> None:
         for p in paths:
@@ -59,6 +68,12 @@ class Evaluator:
         """Costs, admin hours and continuity with each path set to its value (all else as in the scenario)."""
         if not point:
             return self.base
+        key = frozenset((k, float(v)) for k, v in point.items())
+        if key not in self._memo:
+            self._memo[key] = self._evaluate(point)
+        return self._memo[key]
+
+    def _evaluate(self, point: dict[str, float]) -> Outcome:
         scenario = with_values(self.scenario, point)
         touched = {model_of(p) for p in point}
         admin_changed = None in touched

@@ -55,7 +55,7 @@ def ranged(c: Comparison) -> list[str]:
 
 def sensitivity(c: Comparison, parameters: list[str] | None = None, evaluator: Evaluator | None = None) -> Sensitivity:
     """Each parameter (default: every ranged one) at low and at high; one row per alternative model and parameter."""
-    ev = evaluator or Evaluator(c)
+    ev = evaluator or Evaluator.of(c)
     params = scenario_parameters(c.scenario)
     names = parameters if parameters is not None else ranged(c)
     ev.check(names)

@@ -13,7 +13,8 @@ import pandas as pd
 from ersattning.compare import Comparison
 
 from .engine import Evaluator
-from .sensitivity import _plain
+from .paths import PRICES
+from .sensitivity import _plain, default_parameter
 
 MAX_POINTS = 10_000
 
@@ -65,7 +66,7 @@ def sweep(c: Comparison, axes: list[Axis], evaluator: Evaluator | None = None) -
         raise ValueError("a sweep varies one or two parameters")
     if len({a.path for a in axes}) < len(axes):
         raise ValueError("a sweep varies two different parameters")
-    ev = evaluator or Evaluator(c)
+    ev = evaluator or Evaluator.of(c)
     ev.check([a.path for a in axes])
     grid = list(itertools.product(*(a.values() for a in axes)))
     if len(grid) > MAX_POINTS:
@@ -76,7 +77,24 @@ def sweep(c: Comparison, axes: list[Axis], evaluator: Evaluator | None = None) -
         out = ev.evaluate(point)
         for m in ev.names:
             rows.append({**point, "model": m, "cost_sek": out.cost[m], "delta_sek": out.delta(m, ev.baseline), "admin_hours": out.admin_hours[m]})
+    return _result(c, ev, axes, rows, len(grid))
+
+
+def price_sweep(c: Comparison, low: float = 0.8, high: float = 1.2, steps: int = 5, evaluator: Evaluator | None = None) -> Sweep:
+    """Each alternative model with its prices × a factor from ``low`` to ``high`` (models.<name>.prices), against the
+    baseline as written: where its line crosses zero is its break-even (the report's sweep when no other ran)."""
+    ev = evaluator or Evaluator.of(c)
+    axis = Axis(PRICES, low, high, steps)
+    rows = []
+    for f in axis.values():
+        for m in ev.names:
+            out = ev.evaluate({default_parameter(m): float(f)}) if m != ev.baseline else ev.base
+            rows.append({PRICES: float(f), "model": m, "cost_sek": out.cost[m], "delta_sek": out.delta(m, ev.baseline), "admin_hours": out.admin_hours[m]})
+    return _result(c, ev, [axis], rows, steps)
+
+
+def _result(c: Comparison, ev: Evaluator, axes: list[Axis], rows: list[dict[str, Any]], points: int) -> Sweep:
     frame = pd.DataFrame(rows)
     if c.region_hidden:
         frame[["cost_sek", "delta_sek", "admin_hours"]] = float("nan")
-    return Sweep(ev.baseline, axes, frame, c.region_hidden, {"points": len(grid), "settlements": ev.settles})
+    return Sweep(ev.baseline, axes, frame, c.region_hidden, {"points": points, "settlements": ev.settles})

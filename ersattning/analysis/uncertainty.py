@@ -68,7 +68,7 @@ def draw(c: Comparison, draws: int, seed: int) -> pd.DataFrame:
 def uncertainty(c: Comparison, draws: int, seed: int, evaluator: Evaluator | None = None) -> Uncertainty:
     if draws < 1:
         raise ValueError("--draws must be at least 1")
-    ev = evaluator or Evaluator(c)
+    ev = evaluator or Evaluator.of(c)
     values = draw(c, draws, seed)
     costs = pd.DataFrame(index=values.index)
     methods = {}
