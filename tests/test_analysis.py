@@ -199,3 +199,73 @@ def test_a_small_region_hides_every_figure(tmp_path: Path):
     assert all(m["cost_median_sek"] is None for m in uncertainty(c, 5, seed=1).to_json()["models"])
     assert all(b.to_json(hidden=c.region_hidden)["value"] is None for b in break_evens(c))
     assert sweep(c, [Axis.parse("models.granted.price_factor=0.7..0.9/2")]).rows["cost_sek"].isna().all()
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    from tests.test_cli import run
+
+    d = tmp_path_factory.mktemp("analysis-cli")
+    url = f"sqlite:///{d / 's.db'}"
+    done = run("synth", "--recipients", "40", "--months", "3", "--start", "2024-01", "--store", url)
+    assert done.returncode == 0, done.stderr
+    return url, analysis_scenario(d)
+
+
+def test_cli_sensitivity_sweep_uncertainty(cli_store, tmp_path: Path):
+    import json
+
+    from tests.test_cli import run
+
+    url, scenario = cli_store
+    done = run("sensitivity", str(scenario), "--store", url, "--format", "json", "--html", str(tmp_path / "s.html"), "--xlsx", str(tmp_path / "s.xlsx"), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert set(doc["tornado"]) == {"granted", "ramtid", "trust"}
+    swings = [r["swing_sek"] for r in doc["tornado"]["trust"]]
+    assert swings == sorted(swings, reverse=True)
+    html = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert 'id="chart-tornado"' in html and 'id="sensitivity-table"' in html and 'id="break-even-table"' in html
+    from openpyxl import load_workbook
+
+    assert {"Break-even", "Sensitivity", "Sweep"} <= set(load_workbook(tmp_path / "s.xlsx").sheetnames)
+    table = run("sensitivity", str(scenario), "--store", url)
+    assert table.returncode == 0 and "swing" in table.stdout and "models.granted.price_factor" in table.stdout
+    csv_out = run("sensitivity", str(scenario), "--store", url, "--format", "csv")
+    assert csv_out.stdout.splitlines()[0].startswith("model,parameter,low,high")
+
+    sweep_out = run("sweep", str(scenario), "--store", url, "--vary", "models.granted.price_factor=0.7..0.9/3", "--html", str(tmp_path / "w.html"))
+    assert sweep_out.returncode == 0, sweep_out.stderr
+    assert "0.8" in sweep_out.stdout and "granted" in sweep_out.stdout
+    bad = run("sweep", str(scenario), "--store", url, "--vary", "models.nope.x=1..2/2")
+    assert bad.returncode == 2 and "no parameter 'models.nope.x'" in bad.stderr
+
+    a = run("uncertainty", str(scenario), "--store", url, "--draws", "40", "--seed", "11", "--format", "json")
+    b = run("uncertainty", str(scenario), "--store", url, "--draws", "40", "--seed", "11", "--format", "json")
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+    assert json.loads(a.stdout)["manifest"]["seed"] == 11
+
+    compared = run("compare", str(scenario), "--store", url, "--format", "json")
+    items = json.loads(compared.stdout)["break_even"]
+    assert [i["model"] for i in items] == ["granted", "ramtid", "trust"] and all(i["value"] > 0 for i in items)
+    assert "Break-even against per_minute" in run("compare", str(scenario), "--store", url).stdout
+
+
+def test_cli_small_region_hides_everything(tmp_path: Path):
+    import json
+
+    from tests.test_cli import run
+
+    url = f"sqlite:///{tmp_path / 'small.db'}"
+    assert run("synth", "--recipients", "3", "--months", "2", "--start", "2024-01", "--store", url).returncode == 0
+    scenario = analysis_scenario(tmp_path)
+    doc = json.loads(run("sensitivity", str(scenario), "--store", url, "--format", "json").stdout)
+    assert doc["suppressed"] and all(r["swing_sek"] is None for rows in doc["tornado"].values() for r in rows)
+    csv_out = run("uncertainty", str(scenario), "--store", url, "--draws", "5", "--format", "csv").stdout.splitlines()
+    assert all(line.split(",")[1] == ".." for line in csv_out[1:])
+    items = json.loads(run("compare", str(scenario), "--store", url, "--format", "json").stdout)["break_even"]
+    assert all(i["value"] is None and i["suppressed"] for i in items)
