@@ -269,3 +269,27 @@ def test_cli_small_region_hides_everything(tmp_path: Path):
     assert all(line.split(",")[1] == ".." for line in csv_out[1:])
     items = json.loads(run("compare", str(scenario), "--store", url, "--format", "json").stdout)["break_even"]
     assert all(i["value"] is None and i["suppressed"] for i in items)
+
+
+# -- properties --------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(factor=st.floats(0.5, 2.0), model=st.sampled_from(["granted", "ramtid", "trust"]))
+def test_property_break_even_settles_to_the_ore(setup, factor: float, model: str):
+    sc, store, _ = setup
+    c = compare(with_values(sc, {"models.per_minute.prices": factor}), store)
+    b = break_even(c, model)
+    assert b.value is not None and b.delta_at_value_sek is not None and abs(b.delta_at_value_sek) <= 0.005
+    assert round(Evaluator(c).evaluate({f"models.{model}.prices": b.value}).delta(model, "per_minute"), 2) == 0.0
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**63 - 1), draws=st.integers(1, 50))
+def test_property_same_seed_same_results(setup, seed: int, draws: int):
+    _, _, c = setup
+    a, b = uncertainty(c, draws, seed, evaluator=Evaluator(c)), uncertainty(c, draws, seed, evaluator=Evaluator(c))
+    assert a.to_json() == b.to_json() and a.costs.equals(b.costs)
