@@ -7,6 +7,17 @@ beginning of time) or with dated values and a source::
     personal_care: {values: {2024-01-01: 485, 2025-01-01: 498}, source: "Stockholm stad, ersättning 2024"}
     hourly_cost: {values: {2024-01-01: 420}, assumption: true, note: "staff cost incl. social fees"}
 
+A parameter may carry a range and a distribution for the sensitivity and
+uncertainty analyses (docs/models.md, "Sensitivity, sweeps, break-even and
+uncertainty")::
+
+    personal_care: {values: {2024-01-01: 485}, source: "…",
+                    low: {value: 450, source: "Solna 2024"}, high: 520,   # a plain number is an assumption
+                    distribution: {kind: normal, sd: 15}}
+
+A value of the range or a draw stands for the parameter over the whole period
+(``Param.fixed``); a range must hold the value when it has only one.
+
 Evaluation is vectorized: ``param.at(days)`` looks up the value in force on
 each day with one ``searchsorted``.
 """
@@ -14,7 +25,7 @@ each day with one ``searchsorted``.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,8 +37,73 @@ class ParameterError(ValueError):
     """A parameter has no value for a day that is settled."""
 
 
+class Bound(BaseModel):
+    """One end of a parameter's range, with its own source or marked as an assumption."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    source: str | None = None
+    assumption: bool = False
+    note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return {"value": data, "assumption": True}  # a bare number has no source: it is an assumption
+        return data
+
+    @model_validator(mode="after")
+    def _sourced(self) -> Bound:
+        if not self.source and not self.assumption:
+            raise ValueError("a range's end needs a source, or assumption: true")
+        return self
+
+
+class Distribution(BaseModel):
+    """How an uncertain parameter is drawn, around its value (docs/models.md).
+
+    ``normal``: mean the value, ``sd``; ``lognormal``: median the value, ``sd``
+    of its logarithm; ``triangular``: low, mode the value, high; ``uniform``:
+    low to high; ``beta`` (shares in 0..1): mean the value, ``sd``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["normal", "lognormal", "triangular", "uniform", "beta"]
+    sd: float | None = Field(None, gt=0, description="normal and beta: standard deviation; lognormal: of the logarithm")
+    source: str | None = None
+    assumption: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"kind": data} if isinstance(data, str) else data
+
+    def draw(self, rng: np.random.Generator, centre: float, low: float | None, high: float | None, n: int) -> np.ndarray:
+        """``n`` draws (the generator is the caller's, so one seed gives the same draws everywhere)."""
+        if self.kind == "normal":
+            return rng.normal(centre, float(self.sd or 0), n)
+        if self.kind == "lognormal":
+            return centre * np.exp(rng.normal(0.0, float(self.sd or 0), n))
+        if self.kind == "beta":
+            a, b = beta_shape(centre, float(self.sd or 0))
+            return rng.beta(a, b, n)
+        lo, hi = float(centre if low is None else low), float(centre if high is None else high)
+        if self.kind == "uniform":
+            return rng.uniform(lo, hi, n)
+        return rng.triangular(lo, centre, hi, n) if hi > lo else np.full(n, centre)
+
+
+def beta_shape(mean: float, sd: float) -> tuple[float, float]:
+    """The beta distribution's (α, β) with this mean and standard deviation (method of moments)."""
+    k = mean * (1 - mean) / sd**2 - 1
+    return mean * k, (1 - mean) * k
+
+
 class Param(BaseModel):
-    """A number that may change over time, with where it comes from."""
+    """A number that may change over time, with where it comes from (and, optionally, how uncertain it is)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +111,9 @@ class Param(BaseModel):
     source: str | None = Field(None, description="where the figure comes from")
     assumption: bool = Field(False, description="true when the figure is an assumption rather than a sourced fact")
     note: str | None = None
+    low: Bound | None = Field(None, description="low end of the range the sensitivity analysis tries")
+    high: Bound | None = Field(None, description="high end of the range the sensitivity analysis tries")
+    distribution: Distribution | None = Field(None, description="how the uncertainty analysis draws the parameter")
 
     @model_validator(mode="before")
     @classmethod
@@ -52,7 +131,36 @@ class Param(BaseModel):
     def _not_empty(self) -> Param:
         if not self.values:
             raise ValueError("a parameter needs at least one value")
+        low, high = self.low, self.high
+        if (low is None) != (high is None):
+            raise ValueError("a range needs both low and high")
+        if low is not None and high is not None:
+            if low.value > high.value:
+                raise ValueError(f"low ({low.value:g}) is above high ({high.value:g})")
+            if len(self.values) == 1 and not low.value <= self.centre <= high.value:
+                raise ValueError(f"the value {self.centre:g} is outside its range {low.value:g}..{high.value:g}")
+        d = self.distribution
+        if d is not None:
+            if d.kind in ("triangular", "uniform") and low is None:
+                raise ValueError(f"a {d.kind} distribution needs low and high")
+            if d.kind in ("normal", "lognormal", "beta") and d.sd is None:
+                raise ValueError(f"a {d.kind} distribution needs sd")
+            if d.kind == "lognormal" and self.centre <= 0:
+                raise ValueError("a lognormal distribution needs a positive value")
+            if d.kind == "beta":
+                m, sd = self.centre, float(d.sd or 0)
+                if not 0 < m < 1 or sd**2 >= m * (1 - m):
+                    raise ValueError("a beta distribution needs a share strictly between 0 and 1 and sd² < value × (1 − value)")
         return self
+
+    @property
+    def centre(self) -> float:
+        """The value a range and a distribution are about: the only value, or the latest one."""
+        return float(self.values[max(self.values)])
+
+    def fixed(self, value: float) -> Param:
+        """The parameter at ``value`` over the whole period (a point of a sensitivity, sweep or draw)."""
+        return self.model_copy(update={"values": {BEGINNING: float(value)}})
 
     @property
     def dated(self) -> bool:

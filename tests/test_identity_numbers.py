@@ -100,3 +100,9 @@ def test_the_century_of_a_ten_digit_number_follows_the_event_date():
 def test_the_vectorised_form_equals_one_by_one(values, on):
     got = canonical_numbers(np.array(values, dtype=object), np.full(len(values), np.datetime64(on, "D")))
     assert got.tolist() == [canonical(v, on) for v in values]
+
+
+def test_a_ten_digit_number_whose_century_falls_outside_1800_2099_is_not_a_number():
+    # '+' on 1995-01-01 for a person born on 1 Dec of a year ending in 96: 1896 is under 100 years back, so 1796
+    assert canonical("961201+0000", date(1995, 1, 1)) is None
+    assert canonical_numbers(np.array(["961201+0000"], dtype=object), np.array(["1995-01-01"], dtype="datetime64[D]")).tolist() == [None]

@@ -192,7 +192,7 @@ def _sheet_rows(ws) -> list[dict]:
 def test_xlsx_holds_exactly_the_json_numbers_with_formats(region):
     doc = region["json"]
     wb = load_workbook(region["files"]["sv"][1])
-    assert wb.sheetnames == ["Modeller", "Komponenter", "Utförare", "Månader", "Indikatorer", "Administration", "Fördelning", "Antaganden", "Körning"]
+    assert wb.sheetnames == ["Modeller", "Komponenter", "Utförare", "Månader", "Indikatorer", "Administration", "Fördelning", "Antaganden", "Nollpunkt", "Känslighet", "Svep", "Körning"]
     for ws in wb.worksheets:
         assert ws.freeze_panes == "A2", ws.title
         assert ws.tables, ws.title  # an Excel table: filter buttons, pivot-ready
@@ -384,7 +384,7 @@ def test_progress_on_a_terminal(region, tmp_path):
     assert proc.returncode == 0, text
     for step in ("projection", "settle per_minute", "settle trust", "chart cost", "chart indicators", "html"):
         assert f"report: {step} (" in text, step
-    assert "report: html (13/13)" in text  # projection, indicators, 4 models, 6 charts, html
+    assert "report: html (15/15)" in text  # projection, indicators, 4 models, 8 charts, html
 
 
 def test_compare_writes_reports_too(region, tmp_path):

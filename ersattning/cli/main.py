@@ -14,8 +14,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ersattning import __version__, projection
-from ersattning.cli import render
+from ersattning.analysis.paths import PathError
+from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
+from ersattning.compare import break_even
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.report import report_steps, write_report
@@ -303,11 +305,13 @@ def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt:
     """
     result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare")
     if fmt == "json":
-        text = json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+        text = json.dumps({**result.to_json(), "break_even": break_even(result)}, indent=2, ensure_ascii=False)
     elif fmt == "csv":
         text = render.models_csv(result)
     else:
         text = render.table(result)
+        lines = render_analysis.break_even_lines(break_even(result), result.baseline)
+        text += f"\n\n{lines}" if lines else ""
     if output:
         try:
             with open(output, "w", encoding="utf-8") as f:
@@ -483,6 +487,122 @@ def _duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+# -- sensitivity, sweeps and uncertainty (ersattning.analysis, docs/models.md) ----------------------
+
+
+def _analysis(
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, run: Any
+) -> Any:
+    """Compare once, run ``run(comparison)`` on its context, write the report with the result; the result."""
+    when = _as_of(as_of)
+    _warn_no_suppress(no_suppress)
+
+    def work() -> Any:
+        sc = load_scenario(scenario)
+        store = _open_for_compare(sc, store_url)
+        show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None) + 1)
+        try:
+            c = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            if show:
+                show(label)
+            try:
+                result = run(c)
+            except (PathError, ValueError) as e:
+                fail(str(e))
+            written = write_report(c, html=html, xlsx=xlsx, lang=lang, progress=show, analyses=[result]) if (html or xlsx) else []
+        finally:
+            _end_progress(show)
+        for line in c.warnings():
+            click.echo(f"ersattning: {line}", err=True)
+        return result, written
+
+    return run_guarded(work)
+
+
+def _emit(text: str, output: str | None, written: list[Any]) -> None:
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            fail(f"cannot write {output}: {e.strerror}")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+def _analysis_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.argument("scenario", required=False),
+            click.option("--store", "store_url", default=None, help=STORE_HELP),
+            click.option("--as-of", "as_of", default=None, help=AS_OF_HELP),
+            click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True),
+            click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output."),
+            click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the HTML report (with this analysis) here."),
+            click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the Excel workbook (with this analysis) here."),
+            click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP),
+            click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@_analysis_options
+@click.option("--param", "params", multiple=True, help="A parameter's path (repeatable); default: every parameter with low and high.")
+def sensitivity(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, params: tuple[str, ...]) -> None:
+    """One-way sensitivity: each ranged parameter at its low and high value; a tornado per alternative model.
+
+    Parameters are dotted paths (models.per_minute.rates.personal_care, admin.minutes_per_act.correction,
+    models.granted.prices for a factor on a model's prices). With no ranged parameter: each model's prices ±10 %.
+    """
+    from ersattning.analysis import sensitivity as run
+
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None))
+    text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sensitivity_csv(result) if fmt == "csv" else render_analysis.sensitivity_table(result)
+    _emit(text, output, written)
+
+
+@cli.command()
+@_analysis_options
+@click.option("--vary", "vary", multiple=True, required=True, help="PARAM=LOW..HIGH/STEPS, once or twice (a one- or two-way grid).")
+def sweep(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, vary: tuple[str, ...]) -> None:
+    """Settle every point of a one- or two-way grid of parameter values (e.g. --vary models.granted.price_factor=0.7..1.0/7)."""
+    from ersattning.analysis import Axis
+    from ersattning.analysis import sweep as run
+
+    try:
+        axes = [Axis.parse(v) for v in vary]
+    except ValueError as e:
+        fail(str(e))
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes))
+    text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sweep_csv(result) if fmt == "csv" else render_analysis.sweep_table(result)
+    _emit(text, output, written)
+
+
+@cli.command()
+@_analysis_options
+@click.option("--draws", type=click.IntRange(min=1, max=100_000), default=200, show_default=True, help="How many joint draws of the parameters with a distribution.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the draws (in the manifest: the same seed gives the same numbers).")
+def uncertainty(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, draws: int, seed: int) -> None:
+    """Draw every parameter with a distribution: each model's cost and difference against the baseline, median and 90 % interval."""
+    from ersattning.analysis import uncertainty as run
+    from ersattning.analysis.uncertainty import distributed
+
+    def go(c: Any) -> Any:
+        if not distributed(c):
+            raise ValueError("no parameter of the scenario has a distribution (add distribution: {kind: normal, sd: …} to a parameter; docs/models.md)")
+        return run(c, draws, seed)
+
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go)
+    text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.uncertainty_csv(result) if fmt == "csv" else render_analysis.uncertainty_table(result)
+    _emit(text, output, written)
 
 
 def main() -> None:

@@ -118,6 +118,8 @@ def canonical(text: Any, on: date | None = None) -> str | None:
         if not 1 <= month <= 12:
             return None
         year = _birth_year(int(m["yy"]), month, day, m["sep"] == "+", on or date.today())
+        if year // 100 not in _CENTURIES:  # as for 12 digits: born in the 1800s, 1900s or 2000s
+            return None
     if not _date_exists(year, month, day):
         return None
     return f"{year:04d}{mmdd}{serial}"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ersattning.compare import Comparison
 from ersattning.files import write_text_atomic
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.report.tables import build_tables
+
+if TYPE_CHECKING:
+    from ersattning.report.tables import Analysis
 
 
 def write_report(
@@ -18,12 +22,13 @@ def write_report(
     xlsx: str | Path | None = None,
     lang: str = DEFAULT_LANGUAGE,
     progress: Callable[[str], None] | None = None,
+    analyses: Sequence[Analysis] = (),
 ) -> list[Path]:
     """Write the requested files; returns their paths. Each file appears whole or not at all."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
     step = progress or (lambda _: None)
-    tables = build_tables(c)
+    tables = build_tables(c, analyses)
     written = []
     # the renderers are imported when asked for: matplotlib and openpyxl take a while to import
     if html is not None:

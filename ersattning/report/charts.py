@@ -215,6 +215,81 @@ def _indicators(t: ReportTables, lang: str, title: str) -> plt.Figure:
     return fig
 
 
+TORNADO_ROWS = 10  # parameters per model, largest swing first
+
+
+def _placeholder(title: str, text: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    fig.suptitle(title, x=0.02, ha="left")
+    return fig
+
+
+def _tornado(t: ReportTables, lang: str, title: str) -> plt.Figure:
+    """One panel per alternative model: each parameter's change at low and at high, the largest swing on top."""
+    s = t.sensitivity
+    if s is None or s.empty:
+        return _placeholder(title, label("no_sensitivity", lang))
+    others = [n for n in t.model_names if n in set(s["model"])]
+    rows = min(TORNADO_ROWS, int(s.groupby("model").size().max()))
+    fig, axes = plt.subplots(len(others), 1, figsize=(8, (0.32 * rows + 0.9) * len(others) + 0.6), squeeze=False)
+    for ax, name in zip(axes[:, 0], others, strict=True):
+        m = s[s["model"] == name].head(TORNADO_ROWS)
+        y = np.arange(len(m))[::-1]
+        low, high = numeric(m["change_low_sek"]) / 1e6, numeric(m["change_high_sek"]) / 1e6
+        ax.barh(y, np.nan_to_num(low), color=PALETTE[0], height=0.6, label=label("tornado_low", lang))
+        ax.barh(y, np.nan_to_num(high), color=PALETTE[1], height=0.6, label=label("tornado_high", lang))
+        ax.axvline(0, color="#333333", linewidth=0.8)
+        ax.set_yticks(y, m["parameter"].tolist(), fontsize=7)
+        ax.xaxis.set_major_formatter(_fmt(lang))
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[0, 0].legend(frameon=False, fontsize=8, loc="lower right")
+    axes[-1, 0].set_xlabel(label("msek", lang))
+    fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def _sweep(t: ReportTables, lang: str, title: str) -> plt.Figure:
+    """One-way: each alternative's difference against the baseline along the parameter; two-way: a heat map per alternative."""
+    s, axes_paths = t.sweep, t.sweep_axes
+    if s is None or s.empty or not axes_paths:
+        return _placeholder(title, label("no_sweep", lang))
+    others = [n for n in t.model_names if n != t.baseline]
+    colours = _colours(t.model_names)
+    if len(axes_paths) == 1:
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        x = axes_paths[0]
+        for name in others:
+            m = s[s["model"] == name]
+            ax.plot(m[x].to_numpy(), numeric(m["delta_sek"]) / 1e6, marker="o", markersize=3, color=colours[name], label=name)
+        ax.axhline(0, color="#333333", linewidth=0.8)
+        ax.set_xlabel(label(x, lang))
+        ax.set_ylabel(label("msek", lang))
+        ax.yaxis.set_major_formatter(_fmt(lang))
+        ax.set_title(title, loc="left")
+        ax.legend(frameon=False, fontsize=8)
+        return fig
+    x, y = axes_paths
+    fig, axs = plt.subplots(1, max(len(others), 1), figsize=(3.2 * max(len(others), 1) + 1.2, 3.6), squeeze=False)
+    for ax, name in zip(axs[0], others, strict=True):
+        m = s[s["model"] == name].assign(delta=lambda d: numeric(d["delta_sek"]) / 1e6)
+        grid = m.pivot_table(index=y, columns=x, values="delta", aggfunc="first", dropna=False)
+        limit = float(np.nanmax(np.abs(grid.to_numpy()))) if np.isfinite(grid.to_numpy()).any() else 1.0
+        image = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.grid(False)
+        ax.set_xticks(np.arange(len(grid.columns)), [number(v, lang, 2) for v in grid.columns], rotation=45, fontsize=7)
+        ax.set_yticks(np.arange(len(grid.index)), [number(v, lang, 2) for v in grid.index], fontsize=7)
+        ax.set_xlabel(x, fontsize=7)
+        ax.set_title(name, fontsize=9)
+        fig.colorbar(image, ax=ax, format=_fmt(lang))
+    axs[0, 0].set_ylabel(y, fontsize=7)
+    fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
 #: every chart of the report, in the order shown: the one list the HTML report, its progress steps and the tests read
 CHARTS: dict[str, Chart] = {
     "cost": Chart(_cost, "chart_cost"),
@@ -223,4 +298,6 @@ CHARTS: dict[str, Chart] = {
     "distribution": Chart(_distribution, "chart_distribution"),
     "admin": Chart(_admin, "chart_admin"),
     "indicators": Chart(_indicators, "chart_indicators"),
+    "tornado": Chart(_tornado, "chart_tornado"),
+    "sweep": Chart(_sweep, "chart_sweep"),
 }

@@ -91,7 +91,7 @@ def render_html(t: ReportTables, charts: dict[str, str], lang: str) -> str:
     parts += ["</header>", _summary(t, lang), _models_table(t, lang), _charts(t, charts, lang)]
     if not t.behaviour.empty:
         parts.append(_behaviour_section(t, lang))
-    parts += [_providers_table(t, lang), _indicators_table(t, lang), _admin_table(t, lang), _assumptions_table(t, lang), _manifest(t, lang)]
+    parts += [_providers_table(t, lang), _indicators_table(t, lang), _admin_table(t, lang), _analysis_section(t, lang), _assumptions_table(t, lang), _manifest(t, lang)]
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
@@ -154,6 +154,7 @@ def _cell(value: Any, fmt: str, lang: str) -> str:
         "hours": lambda v: number(v, lang),
         "count": lambda v: number(v, lang),
         "decimal": lambda v: number(v, lang, 2),
+        "factor": lambda v: number(v, lang, 4),
         "share": lambda v: percent(100 * v, lang),
     }[fmt](value)
     return f'<td class="num">{html.escape(text)}</td>'
@@ -273,6 +274,45 @@ def _admin_table(t: ReportTables, lang: str) -> str:
     ]
     rows = [([r["model"], label(f"act:{r['act']}", lang), label(f"unit:{r['unit']}", lang), r["count"], r["minutes_per_act"], r["hours"], r["cost_sek"]], "") for _, r in a.iterrows()]
     return f'<section id="admin"><h2>{label("admin", lang)}</h2>{_table(headers, rows, lang, "admin-table")}</section>'
+
+
+SENSITIVITY_TABLE = [
+    ("model", "text"), ("parameter", "text"), ("low", "factor"), ("high", "factor"), ("low_source", "text"), ("high_source", "text"),
+    ("change_low_sek", "sek_signed"), ("change_high_sek", "sek_signed"), ("swing_sek", "sek"),
+    ("admin_hours_change_low", "decimal"), ("admin_hours_change_high", "decimal"), ("continuity_change_low", "decimal"), ("continuity_change_high", "decimal"),
+]  # fmt: skip
+UNCERTAINTY_TABLE = [
+    ("model", "text"), ("cost_median_sek", "sek"), ("cost_p05_sek", "sek"), ("cost_p95_sek", "sek"),
+    ("delta_median_sek", "sek_signed"), ("delta_p05_sek", "sek_signed"), ("delta_p95_sek", "sek_signed"), ("p_cheaper", "share"),
+]  # fmt: skip
+
+
+def _analysis_section(t: ReportTables, lang: str) -> str:
+    """Break-even (always), and the sensitivity, sweep and uncertainty tables of the analyses that ran (ersattning.analysis)."""
+    e = html.escape
+    b = t.break_even
+    headers = [(label("model", lang), "text"), (label("parameter", lang), "text"), (label("current", lang), "factor"), (label("break_even_value", lang), "factor"), (label("delta_sek", lang), "sek_signed"), (label("delta_at_value_sek", lang), "sek_signed")]
+    rows = [([r["model"], r["parameter"], r["current"], r["value"], r["delta_sek"], r["delta_at_value_sek"]], "") for _, r in b.iterrows()]
+    out = [f'<section id="break-even"><h2>{label("break_even", lang)}</h2><p class="note">{e(label("break_even_note", lang, baseline=t.baseline))}</p>{_table(headers, rows, lang, "break-even-table")}</section>']
+    if t.sensitivity is not None:
+        s = t.sensitivity
+        sens_headers = [(label(k, lang), f) for k, f in SENSITIVITY_TABLE]
+        sens_rows = [([r[k] for k, _ in SENSITIVITY_TABLE], "") for _, r in s.iterrows()]
+        note = e(label("sensitivity_note", lang, baseline=t.baseline))
+        out.append(f'<section id="sensitivity"><h2>{label("sensitivity", lang)}</h2><p class="note">{note}</p>{_table(sens_headers, sens_rows, lang, "sensitivity-table")}</section>')
+    if t.sweep is not None:
+        cols = [*t.sweep_axes, "model", "cost_sek", "delta_sek", "admin_hours"]
+        fmts = ["factor"] * len(t.sweep_axes) + ["text", "sek", "sek_signed", "hours"]
+        sweep_headers = [(label(k, lang), f) for k, f in zip(cols, fmts, strict=True)]
+        sweep_rows = [([r[k] for k in cols], "") for _, r in t.sweep.iterrows()]
+        out.append(f'<section id="sweep"><h2>{label("sweep", lang)}</h2>{_table(sweep_headers, sweep_rows, lang, "sweep-table")}</section>')
+    if t.uncertainty is not None:
+        mf = t.analysis_manifest.get("uncertainty", {})
+        note = e(label("uncertainty_note", lang, draws=mf.get("draws"), seed=mf.get("seed"), baseline=t.baseline))
+        unc_headers = [(label(k, lang), f) for k, f in UNCERTAINTY_TABLE]
+        unc_rows = [([r[k] for k, _ in UNCERTAINTY_TABLE], "baseline" if r["model"] == t.baseline else "") for _, r in t.uncertainty.iterrows()]
+        out.append(f'<section id="uncertainty"><h2>{label("uncertainty", lang)}</h2><p class="note">{note}</p>{_table(unc_headers, unc_rows, lang, "uncertainty-table")}</section>')
+    return "".join(out)
 
 
 def _assumptions_table(t: ReportTables, lang: str) -> str:

@@ -13,16 +13,22 @@ A suppressed cell holds ``SUPPRESSED_MARK`` (a string), an undefined one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ersattning.compare import Comparison
+from ersattning.compare import Comparison, break_even
 from ersattning.report.assumptions import scenario_assumptions
 from ersattning.report.i18n import label
 from ersattning.suppression import SUPPRESSED_MARK
+
+if TYPE_CHECKING:
+    from ersattning.analysis import Sensitivity, Sweep, Uncertainty
+
+    Analysis = Sensitivity | Sweep | Uncertainty
 
 MODEL_COLUMNS = [
     "model",
@@ -96,6 +102,14 @@ class ReportTables:
     behaviour: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BEHAVIOUR_COLUMNS))
     transformations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRANSFORMATION_COLUMNS))
 
+    # ersattning.analysis (docs/models.md): the break-even always; the others when a command ran them
+    break_even: pd.DataFrame = field(default_factory=pd.DataFrame)  # BREAK_EVEN_COLUMNS
+    sensitivity: pd.DataFrame | None = None  # Sensitivity.rows: one row per alternative model and parameter, by swing
+    sweep: pd.DataFrame | None = None  # Sweep.rows (long)
+    sweep_axes: list[str] = field(default_factory=list)
+    uncertainty: pd.DataFrame | None = None  # Uncertainty.summary
+    analysis_manifest: dict[str, Any] = field(default_factory=dict)  # seed, draws, parameters … of what ran
+
     @property
     def model_names(self) -> list[str]:
         return self.models["model"].tolist()
@@ -111,8 +125,8 @@ class ReportTables:
         return first.join(cost).join(delta).reset_index()
 
 
-def build_tables(c: Comparison) -> ReportTables:
-    """Every table of the report, suppressed as the comparison says."""
+def build_tables(c: Comparison, analyses: Sequence[Analysis] = ()) -> ReportTables:
+    """Every table of the report, suppressed as the comparison says (with the analyses run on it, if any)."""
     data = c.to_json()  # the JSON is the reference: the report shows exactly its numbers
     names = [m["name"] for m in data["models"]]
     region_hidden = data["suppression"]["region_suppressed"]
@@ -216,6 +230,8 @@ def build_tables(c: Comparison) -> ReportTables:
         suppress=data["suppression"]["on"],
         providers_suppressed=data["suppression"]["providers_suppressed"],
         region_suppressed=region_hidden,
+        break_even=break_even_table(c),
+        **analysis_tables(c, analyses),
     )
 
 
@@ -258,6 +274,51 @@ def _behaviour_tables(data: dict[str, Any], region: Any) -> tuple[pd.DataFrame, 
         for act, text in data["manifest"]["transformations"].get(m["name"], {}).get("admin_minutes", {}).items():
             steps.append({"model": m["name"], "step": sum(1 for x in steps if x["model"] == m["name"]) + 1, "transformation": "admin_minutes", "parameters": f"{act} = {text}", "visits": np.nan, "description": "minutes per administrative act under this model"})
     return pd.DataFrame(rows, columns=BEHAVIOUR_COLUMNS), pd.DataFrame(steps, columns=TRANSFORMATION_COLUMNS)
+
+BREAK_EVEN_COLUMNS = ["model", "parameter", "current", "value", "delta_sek", "delta_at_value_sek"]
+
+
+def break_even_table(c: Comparison) -> pd.DataFrame:
+    """Each alternative model's break-even price factor (compare.break_even); the mark where the region is hidden, NaN where there is none."""
+    rows = []
+    for b in break_even(c):
+        hidden = b["suppressed"]
+        rows.append({k: (SUPPRESSED_MARK if hidden and k in BREAK_EVEN_COLUMNS[3:] else _nan(b[k])) for k in BREAK_EVEN_COLUMNS})
+    return pd.DataFrame(rows, columns=BREAK_EVEN_COLUMNS)
+
+
+def analysis_tables(c: Comparison, analyses: Sequence[Analysis]) -> dict[str, Any]:
+    """The report's fields for sensitivity, sweep and uncertainty results; their hidden figures (NaN) become the mark."""
+    from ersattning.analysis import Sensitivity, Sweep, Uncertainty, sensitivity
+    from ersattning.analysis.sensitivity import FIGURES
+    from ersattning.analysis.sweep import price_sweep
+
+    out: dict[str, Any] = {"analysis_manifest": {}}
+    # every report has a tornado and a sweep: the scenario's ranges (else prices ±10 %) and each alternative's prices × 0.8–1.2
+    if not any(isinstance(a, Sensitivity) for a in analyses):
+        analyses = [*analyses, sensitivity(c)]
+    if not any(isinstance(a, Sweep) for a in analyses):
+        analyses = [*analyses, price_sweep(c)]
+    for a in analyses:
+        if isinstance(a, Sensitivity):
+            out["sensitivity"] = _marked(a.rows, FIGURES, a.suppressed)
+            out["analysis_manifest"]["sensitivity"] = a.manifest
+        elif isinstance(a, Sweep):
+            out["sweep"] = _marked(a.rows, ["cost_sek", "delta_sek", "admin_hours"], a.suppressed)
+            out["sweep_axes"] = [x.path for x in a.axes]
+            out["analysis_manifest"]["sweep"] = a.manifest
+        elif isinstance(a, Uncertainty):
+            out["uncertainty"] = _marked(a.summary, list(a.summary.columns[1:]), a.suppressed)
+            out["analysis_manifest"]["uncertainty"] = a.manifest
+    return out
+
+
+def _marked(frame: pd.DataFrame, columns: list[str], hidden: bool) -> pd.DataFrame:
+    out = frame.copy()
+    if hidden:
+        out[columns] = out[columns].astype(object)
+        out[columns] = SUPPRESSED_MARK
+    return out
 
 
 def payment_distribution(c: Comparison) -> pd.DataFrame:

@@ -25,7 +25,8 @@ from ersattning.report.i18n import SHARE_INDICATORS, label
 from ersattning.report.tables import BEHAVIOUR_COLUMNS, MODEL_COLUMNS, TRANSFORMATION_COLUMNS, ReportTables, behaviour_label
 from ersattning.suppression import SUPPRESSED_MARK
 
-SHEETS = ("models", "components", "providers", "monthly", "indicators", "admin", "distribution", "assumptions", "manifest")
+SHEETS = ("models", "components", "providers", "monthly", "indicators", "admin", "distribution", "assumptions", "break_even", "manifest")
+ANALYSIS_SHEETS = ("sensitivity", "sweep", "uncertainty")  # when the command ran them (ersattning.analysis)
 SHEET_NAMES = {
     "models": {"sv": "Modeller", "en": "Models"},
     "components": {"sv": "Komponenter", "en": "Components"},
@@ -35,6 +36,10 @@ SHEET_NAMES = {
     "admin": {"sv": "Administration", "en": "Admin"},
     "distribution": {"sv": "Fördelning", "en": "Distribution"},
     "assumptions": {"sv": "Antaganden", "en": "Assumptions"},
+    "break_even": {"sv": "Nollpunkt", "en": "Break-even"},
+    "sensitivity": {"sv": "Känslighet", "en": "Sensitivity"},
+    "sweep": {"sv": "Svep", "en": "Sweep"},
+    "uncertainty": {"sv": "Osäkerhet", "en": "Uncertainty"},
     "manifest": {"sv": "Körning", "en": "Manifest"},
 }
 
@@ -50,6 +55,7 @@ def number_formats(lang: str) -> dict[str, str]:
         "hours": hours,
         "count": "#,##0",
         "decimal": "#,##0.00",
+        "factor": "0.0000",
         "share": "0.0%",
         "date": "yyyy-mm-dd",
         "text": "@",
@@ -115,12 +121,13 @@ def write_xlsx(t: ReportTables, path: str | Path, lang: str) -> None:
         [(L("section"), "text"), (L("parameter"), "text"), (L("valid_from"), "date"), (L("value"), "decimal"), (L("source"), "text"), (L("is_assumption"), "text"), (L("note"), "text")],
         [[r.section, r.parameter, r.valid_from, r.value, r.source, L("yes" if r.is_assumption else "no"), r.note] for r in t.assumptions.itertuples(index=False)],
     )
+    sheets.update(_analysis_sheets(t, lang))
     mf = t.manifest
     manifest_rows = [[L(k), _manifest_value(k, mf.get(k), lang)] for k in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression")]
     manifest_rows.append([L("language"), lang])
     sheets["manifest"] = ([(L("key"), "text"), (L("value"), "text")], manifest_rows)
 
-    for key in SHEETS:
+    for key in [*SHEETS[:-1], *(k for k in ANALYSIS_SHEETS if k in sheets), SHEETS[-1]]:
         headers, rows = sheets[key]
         ws = wb.create_sheet(SHEET_NAMES[key][lang])
         row_formats = ind_formats if key == "indicators" else None
@@ -144,6 +151,27 @@ def _behaviour_sheets(wb: Workbook, t: ReportTables, fmt: dict[str, str], lang: 
     ws = wb.create_sheet(bl("transformations")[:31])
     rows = [[r.model, r.step, bl(f"transformation:{r.transformation}"), r.parameters, r.visits, r.description] for r in t.transformations.itertuples(index=False)]
     _fill(ws, [(bl(k), "count" if k in ("step", "visits") else "text") for k in TRANSFORMATION_COLUMNS], rows, fmt, None, "transformations")
+
+
+def _analysis_sheets(t: ReportTables, lang: str) -> dict[str, tuple[list[tuple[str, str]], list[list[Any]]]]:
+    """Break-even (always) and the sensitivity, sweep and uncertainty tables of the analyses that ran."""
+    from ersattning.report.html import SENSITIVITY_TABLE, UNCERTAINTY_TABLE
+
+    L = lambda key: label(key, lang)  # noqa: E731
+    out: dict[str, tuple[list[tuple[str, str]], list[list[Any]]]] = {}
+    out["break_even"] = (
+        [(L("model"), "text"), (L("parameter"), "text"), (L("current"), "factor"), (L("break_even_value"), "factor"), (L("delta_sek"), "sek_signed"), (L("delta_at_value_sek"), "sek_signed")],
+        [[r.model, r.parameter, r.current, r.value, r.delta_sek, r.delta_at_value_sek] for r in t.break_even.itertuples(index=False)],
+    )
+    if t.sensitivity is not None:
+        out["sensitivity"] = ([(L(k), f) for k, f in SENSITIVITY_TABLE], [[r[k] for k, _ in SENSITIVITY_TABLE] for r in t.sensitivity.to_dict("records")])
+    if t.sweep is not None:
+        cols = [*t.sweep_axes, "model", "cost_sek", "delta_sek", "admin_hours"]
+        formats = ["factor"] * len(t.sweep_axes) + ["text", "sek", "sek_signed", "hours"]
+        out["sweep"] = ([(L(k), f) for k, f in zip(cols, formats, strict=True)], [[r[k] for k in cols] for r in t.sweep.to_dict("records")])
+    if t.uncertainty is not None:
+        out["uncertainty"] = ([(L(k), f) for k, f in UNCERTAINTY_TABLE], [[r[k] for k, _ in UNCERTAINTY_TABLE] for r in t.uncertainty.to_dict("records")])
+    return out
 
 
 def _kind(kind: str, lang: str) -> str:
