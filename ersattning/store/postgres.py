@@ -1,21 +1,76 @@
-"""The PostgreSQL backend: the library's PostgreSQL recorder (needs ``psycopg``).
+"""The PostgreSQL backend: one shared store for a team, in the library's own tables.
 
-Reads and appends go through the library's recorder (notification log pages,
-``insert_events``); the meta data is a table beside the library's. Its ids have
-gaps, which reading by id copes with (see :meth:`ersattning.store.base.Store.read_pages`).
+Events live in the library's table (``public.servicehistory_events``), read and
+written by the library's recorder too; this module adds what a shared store
+needs (see docs/ARCHITECTURE.md and the README's "A shared store for a team"):
+
+- opening checks the server first, with a short timeout, and says why it cannot
+  connect (no server, authentication, no database); the password is never shown;
+  ``~/.pgpass`` and ``PG*`` variables work for what the URL leaves out;
+- read-only opens (``create=False``) never create tables, so a role with only
+  ``SELECT`` can read; a new store is made under an advisory lock, so two
+  importers starting on an empty database make it once;
+- appends are a binary ``COPY`` inside the transaction that holds the library's
+  table lock: notification ids commit in order (a reader that has seen id N has
+  seen every id below it), the primary key refuses a second (aggregate, version),
+  and no statement carries a large parameter;
+- reads are pages of plain columns (binary rows, no library object per event)
+  and counts by event type are a ``GROUP BY`` on the server;
+- the projection's cache is on local disk under the cache directory, by store id
+  (:func:`ersattning.store.base.cache_root`).
+
+Ids have gaps (a rolled-back transaction uses up its ids), which reading by id copes with.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
-from ersattning.store.base import SQLStore, Store, StoreError, StoreLocation, redact_url
+import numpy as np
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from ersattning.store.application import ServiceHistory
+from ersattning.store.base import (
+    META_TABLE,
+    SCHEMA_VERSION,
+    RawPage,
+    SQLStore,
+    Store,
+    StoreError,
+    StoreLocation,
+    _without_secret,
+    cache_root,
+    empty_page,
+    redact_url,
+)
+from ersattning.store.bulk import uuid_hex
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA = "public"
+#: the library's table for this application's events (its name follows the application's)
+EVENTS_TABLE = f"{ServiceHistory.name.lower()}_events"
+#: an advisory lock key that serialises making a store (any constant shared by all ersattning processes)
+CREATE_LOCK = 0x65727361  # "ersa"
+#: the binary COPY format's header (signature, flags, header extension length) and trailer
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+COPY_TRAILER = b"\xff\xff"
+#: each row's fixed part, in the order of the COPY's columns: field count, uuid, version, state's length
+_ROW_HEAD = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", "u1", (16,)), ("version_len", ">i4"), ("version", ">i8"), ("state_len", ">i4")])
+COPY_CHUNK = 8 << 20  # bytes per write to the server
 
 
 class PostgresStore(SQLStore):
     """A store in a PostgreSQL database."""
 
-    persistence_module = "eventsourcing.postgres"
+    persistence_module = "ersattning.store.postgres_factory:ServiceHistoryFactory"
     param = "%s"
 
     @classmethod
@@ -26,10 +81,12 @@ class PostgresStore(SQLStore):
         return StoreLocation(
             url=url,
             scheme="postgresql",
+            shared=True,
             postgres={
                 "POSTGRES_DBNAME": dbname,
-                "POSTGRES_HOST": parts.hostname or "localhost",
-                "POSTGRES_PORT": str(parts.port or 5432),
+                # what the URL leaves out (host, port, user, password) libpq takes from PG* variables and ~/.pgpass
+                "POSTGRES_HOST": parts.hostname or "",
+                "POSTGRES_PORT": str(parts.port or ""),
                 "POSTGRES_USER": unquote(parts.username or ""),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
             },
@@ -38,10 +95,154 @@ class PostgresStore(SQLStore):
     @classmethod
     def open(cls, location: StoreLocation, *, create: bool) -> Store:
         try:
-            import psycopg  # noqa: F401
+            import psycopg
         except ImportError:
             raise StoreError("PostgreSQL stores need psycopg: pip install 'ersattning[postgres]'") from None
-        return cls._start(location, dict(location.postgres or {}))
+        from ersattning.store.postgres_factory import connection_kwargs
+
+        parts = dict(location.postgres or {})
+        try:
+            with psycopg.connect(**connection_kwargs(parts), autocommit=True) as conn:
+                if create:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK,))
+                row = conn.execute("SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{EVENTS_TABLE}", f"{SCHEMA}.{META_TABLE}")).fetchone()
+                has_events, has_meta = bool(row and row[0]), bool(row and row[1])
+                if not create and not (has_events and has_meta):
+                    what = "no store" if not has_events else "not an ersattning store (no ersattning_meta table)"
+                    raise StoreError(f"{what} in {location.display_url}: create one with `ersattning synth` or `ersattning import`")
+                if create and not has_meta:
+                    _create_meta(conn)
+                env = {
+                    **parts,
+                    "POSTGRES_SCHEMA": SCHEMA,
+                    "CREATE_TABLE": "yes" if create and not has_events else "no",
+                    "POSTGRES_POOL_SIZE": "2",
+                    "POSTGRES_CONNECT_TIMEOUT": "5",
+                }
+                return cls._start(location, env, psycopg.Error)
+        except psycopg.OperationalError as e:
+            raise StoreError(f"cannot connect to store {location.display_url}: {_one_line(e, location)}") from None
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open store {location.display_url}: {_one_line(e, location)}") from None
+
+    # -- meta data --------------------------------------------------------------------
+
+    def _ensure_meta(self) -> str:
+        store_id = self.get_meta("store_id")
+        if store_id is None:
+            raise StoreError(f"{self.location.display_url} is not an ersattning store (it has no store id)")
+        return store_id
+
+    def get_meta(self, key: str) -> str | None:
+        with self._cursor() as c:
+            row = c.execute(f"SELECT value FROM {SCHEMA}.{META_TABLE} WHERE key=%s", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._cursor(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {SCHEMA}.{META_TABLE} VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, value),
+            )
+
+    @contextlib.contextmanager
+    def _cursor(self, *, commit: bool = False, binary: bool = False) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
+        """A cursor of plain tuples in a transaction on one of the library's connections."""
+        from psycopg.rows import tuple_row
+
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=not commit):
+            yield conn.cursor(row_factory=tuple_row, binary=binary)
+
+    # -- reading ----------------------------------------------------------------
+
+    def events_by_topic(self) -> dict[str, int]:
+        with self._cursor() as c:
+            rows = c.execute(f"SELECT topic, COUNT(*) FROM {SCHEMA}.{EVENTS_TABLE} GROUP BY topic").fetchall()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+    def _read_page(self, after: int, limit: int, stop: int | None) -> RawPage:
+        sql = f"SELECT notification_id, uuid_send(originator_id), originator_version, topic, state FROM {SCHEMA}.{EVENTS_TABLE} WHERE notification_id > %s"
+        params: list[int] = [after]
+        if stop is not None:
+            sql += " AND notification_id <= %s"
+            params.append(stop)
+        sql += " ORDER BY notification_id LIMIT %s"
+        params.append(limit)
+        with self._cursor(binary=True) as c:
+            rows = c.execute(sql, params).fetchall()
+        if not rows:
+            return empty_page()
+        nid, oid, ver, topic, state = zip(*rows, strict=True)
+        raw = np.frombuffer(b"".join(oid), dtype=np.uint8).reshape(-1, 16)
+        return RawPage(
+            notification_id=np.fromiter(nid, dtype=np.int64, count=len(nid)),
+            originator_id=uuid_hex(raw),
+            originator_version=np.fromiter(ver, dtype=np.int64, count=len(ver)),
+            topic=np.array(topic, dtype=object),
+            state=list(state),
+        )
+
+    def projection_dir(self) -> Path:
+        """The projection's cache on this machine, by store id: the database is shared, the cache is each user's own."""
+        return cache_root() / self.store_id
+
+    # -- writing ----------------------------------------------------------------
+
+    def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
+        """One transaction: the library's table lock, then the rows by binary COPY (see the module's docstring)."""
+        data = copy_data(ids, versions, topics, states)
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+                for statement in self.recorder.lock_table_statements:  # type: ignore[attr-defined]  # the PostgreSQL recorder has them
+                    c.execute(statement)
+                c.execute(f"NOTIFY {self.recorder.channel_name}")  # type: ignore[attr-defined]  # as the library's insert does, for its subscribers
+                with c.copy(f"COPY {SCHEMA}.{EVENTS_TABLE} (originator_id, originator_version, state, topic) FROM STDIN (FORMAT BINARY)") as copy:
+                    view = memoryview(data)
+                    for at in range(0, len(view), COPY_CHUNK):
+                        copy.write(view[at : at + COPY_CHUNK])
+        except IntegrityError:
+            raise  # Store.append says what a conflict means
+        except PersistenceError as e:
+            raise StoreError(f"cannot write to the store {self.location.display_url}: {_one_line(e, self.location)}") from None
+
+
+def copy_data(ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> bytes:
+    """Rows in PostgreSQL's binary COPY format: (uuid, bigint, bytea, text) each.
+
+    The fixed part of every row is one numpy record; the rows are then joined
+    with their states and topics in one ``bytes.join`` (no driver call per row).
+    """
+    n = len(states)
+    head = np.zeros(n, dtype=_ROW_HEAD)
+    head["fields"] = 4
+    head["id_len"] = 16
+    head["id"] = np.frombuffer(bytes.fromhex("".join(ids)), dtype=np.uint8).reshape(n, 16)
+    head["version_len"] = 8
+    head["version"] = np.asarray(versions, dtype=np.int64)
+    head["state_len"] = np.fromiter(map(len, states), dtype=np.int64, count=n)
+    tails = {t: len(b := t.encode()).to_bytes(4, "big") + b for t in set(topics)}
+    width = _ROW_HEAD.itemsize
+    heads = head.tobytes()
+    parts: list[bytes] = [b""] * (3 * n)
+    parts[0::3] = [heads[k : k + width] for k in range(0, n * width, width)]
+    parts[1::3] = states
+    parts[2::3] = [tails[t] for t in topics]
+    return b"".join([COPY_HEADER, *parts, COPY_TRAILER])
+
+
+def _create_meta(conn: psycopg.Connection[Any]) -> None:
+    """The meta table and the store's id (under the caller's advisory lock; a second maker changes nothing)."""
+    with conn.transaction():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        now = datetime.now(UTC).isoformat()
+        for key, value in (("store_id", str(uuid.uuid4())), ("schema", SCHEMA_VERSION), ("created_at", now)):
+            conn.execute(f"INSERT INTO {SCHEMA}.{META_TABLE} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value))
+
+
+def _one_line(error: Exception, location: StoreLocation) -> str:
+    """The driver's message on one line, without the password."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return _without_secret(text, location) or type(error).__name__
 
 
 BACKEND: type[Store] = PostgresStore
