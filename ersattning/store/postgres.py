@@ -161,26 +161,31 @@ class PostgresStore(SQLStore):
             return {str(r[0]): int(r[1]) for r in rows}
 
     def _read_page(self, after: int, limit: int, stop: int | None) -> RawPage:
-        sql = f"SELECT notification_id, uuid_send(originator_id), originator_version, topic, state FROM {SCHEMA}.{EVENTS_TABLE} WHERE notification_id > %s"
-        params: list[int] = [after]
-        if stop is not None:
-            sql += " AND notification_id <= %s"
-            params.append(stop)
-        sql += " ORDER BY notification_id LIMIT %s"
-        params.append(limit)
-        with self._cursor(binary=True) as c:
-            rows = c.execute(sql, params).fetchall()
-        if not rows:
-            return empty_page()
-        nid, oid, ver, topic, state = zip(*rows, strict=True)
-        raw = np.frombuffer(b"".join(oid), dtype=np.uint8).reshape(-1, 16)
-        return RawPage(
-            notification_id=np.fromiter(nid, dtype=np.int64, count=len(nid)),
-            originator_id=uuid_hex(raw),
-            originator_version=np.fromiter(ver, dtype=np.int64, count=len(ver)),
-            topic=np.array(topic, dtype=object),
-            state=list(state),
+        """One page as a single row of arrays: the fixed-width columns in the server's binary array
+        format (read by numpy without a Python object per event), topics and states as lists."""
+        where = "notification_id > %s" + (" AND notification_id <= %s" if stop is not None else "")
+        params = [after, *([stop] if stop is not None else []), limit]
+        sql = (
+            "SELECT array_send(array_agg(notification_id)), array_send(array_agg(originator_id)), "
+            "array_send(array_agg(originator_version)), array_agg(topic), array_agg(state) "
+            f"FROM (SELECT * FROM {SCHEMA}.{EVENTS_TABLE} WHERE {where} ORDER BY notification_id LIMIT %s) page"
         )
+        with self._cursor(binary=True) as c:
+            row = c.execute(sql, params).fetchone()
+        if row is None or row[0] is None:
+            return empty_page()
+        page = RawPage(
+            notification_id=_binary_array(row[0], ">i8").astype(np.int64),
+            originator_id=uuid_hex(_binary_array(row[1], "u1", (16,))),
+            originator_version=_binary_array(row[2], ">i8").astype(np.int64),
+            topic=np.array(row[3], dtype=object),
+            state=row[4],
+        )
+        if not (np.diff(page.notification_id) > 0).all():  # the aggregate kept the subquery's order, as it does; if not, sort
+            order = np.argsort(page.notification_id, kind="stable")
+            at = order.tolist()
+            page = RawPage(page.notification_id[order], page.originator_id[order], page.originator_version[order], page.topic[order], [page.state[i] for i in at])
+        return page
 
     def projection_dir(self) -> Path:
         """The projection's cache on this machine, by store id: the database is shared, the cache is each user's own."""
@@ -228,6 +233,13 @@ def copy_data(ids: Sequence[str], versions: Sequence[int], topics: Sequence[str]
     parts[1::3] = states
     parts[2::3] = [tails[t] for t in topics]
     return b"".join([COPY_HEADER, *parts, COPY_TRAILER])
+
+
+def _binary_array(data: bytes, dtype: str, shape: tuple[int, ...] = ()) -> np.ndarray:
+    """The values of a one-dimensional array without nulls in PostgreSQL's binary format (``array_send``):
+    a 20-byte header, then each value after its 4-byte length."""
+    element = np.dtype([("length", ">i4"), ("value", dtype, shape)])
+    return np.frombuffer(data, dtype=element, offset=20)["value"]
 
 
 def _create_meta(conn: psycopg.Connection[Any]) -> None:
