@@ -149,28 +149,46 @@ def test_a_url_without_a_password_uses_pgpassword_or_pgpass(postgres_url: str, r
     store.close()
 
 
-def test_a_role_with_only_select_reads_history_and_projection(postgres_server: PostgresServer, postgres_url: str, role: str) -> None:
-    writer = open_store(postgres_url)
-    writer.append(*_rows(RegionSpec(recipients=6, months=1, chunk_recipients=6, seed=3)))
+def test_the_readmes_grants_let_a_writer_append_and_a_reader_read(postgres_server: PostgresServer, postgres_url: str) -> None:
+    owner = open_store(postgres_url)  # the role that makes the store owns it
+    owner.append(*_rows(RegionSpec(recipients=6, months=1, chunk_recipients=6, seed=3)))
     dbname = urlsplit(postgres_url).path.lstrip("/")
-    reader = f"{role}_ro"
-    postgres_server.execute(f"DROP ROLE IF EXISTS {reader}")
-    postgres_server.execute(f"CREATE ROLE {reader} LOGIN PASSWORD '{SECRET}'")
+    writer, reader = f"ers_writer_{os.getpid()}", f"ers_reader_{os.getpid()}"
+    grants = {
+        writer: [
+            f"GRANT USAGE ON SCHEMA public TO {writer}",
+            f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {writer}",
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer}",
+            f"GRANT UPDATE ON {EVENTS_TABLE} TO {writer}",
+        ],
+        reader: [f"GRANT USAGE ON SCHEMA public TO {reader}", f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"],
+    }
     try:
-        _as_owner(postgres_url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
-        postgres_server.execute(f"GRANT CONNECT ON DATABASE {dbname} TO {reader}")
+        for name, statements in grants.items():
+            postgres_server.execute(f"DROP ROLE IF EXISTS {name}")
+            postgres_server.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{SECRET}'")
+            postgres_server.execute(f"GRANT CONNECT ON DATABASE {dbname} TO {name}")
+            for statement in statements:
+                _as_owner(postgres_url, statement)
+        as_writer = open_store(_with(postgres_url, user=writer, password=SECRET), create=True)
+        more = list(zip(*_rows(RegionSpec(recipients=4, months=1, chunk_recipients=4, seed=8)), strict=True))
+        as_writer.append(*map(list, zip(*(r for r in more if not r[2].endswith("Provider.Registered")), strict=True)))  # the providers are in
+        as_writer.set_meta("written_by", "writer")  # a new key, as synth records its region
+        as_writer.close()
+
         url = _with(postgres_url, user=reader, password=SECRET)
         store = open_store(url, create=False)
-        assert store.store_id == writer.store_id
-        assert len(projection.load(store).visits) == len(projection.load(writer).visits) > 0
+        assert store.store_id == owner.store_id and store.get_meta("written_by") == "writer"
+        assert len(projection.load(store).visits) == len(projection.load(owner).visits) > 0
         done = CliRunner().invoke(cli, ["history", "--store", url, "--format", "json"])
         assert done.exit_code == 0, done.output
         with pytest.raises(StoreError, match="permission denied"):
             store.append(["0" * 32], [1], ["t"], [b"{}"])  # no INSERT privilege
         store.close()
     finally:
-        writer.close()
-        _forget_role(postgres_server, postgres_url, reader)
+        owner.close()
+        for name in grants:
+            _forget_role(postgres_server, postgres_url, name)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -338,3 +356,51 @@ def test_sqlite_and_postgresql_give_the_same_comparison(postgres_url: str, tmp_p
         a, b = _compare_json(sqlite_url, *extra), _compare_json(postgres_url, *extra)
         assert a == b
         assert a["models"]
+
+
+# -- imports --------------------------------------------------------------------------------------
+
+CANONICAL = "recipient,provider,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status\n"
+
+
+def _visits_csv(path: Path, n: int, prefix: str) -> Path:
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2024, 3, 4, 7, 0)
+    with path.open("w", encoding="utf-8") as f:
+        f.write(CANONICAL)
+        for i in range(n):
+            s = t0 + timedelta(days=i // 40, minutes=(i % 40) * 15)
+            a, b = s.strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
+            f.write(f"{prefix}R{i % 50},P1,{prefix}V{i},personal_care,{a},{b},{a},{b},S{i % 40},performed\n")
+    return path
+
+
+def test_two_concurrent_importers_each_write_all_of_theirs(postgres_url: str, tmp_path: Path) -> None:
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.visits import import_visits
+    from ersattning.privacy import Pseudonymiser
+
+    pseudonymiser = Pseudonymiser(b"k" * 32)
+    open_store(postgres_url).close()
+    files = {p: _visits_csv(tmp_path / f"{p}.csv", 6000, p) for p in ("A", "B")}
+    errors: list[BaseException] = []
+
+    def run(prefix: str) -> None:
+        try:
+            store = open_store(postgres_url)
+            import_visits(store, [str(files[prefix])], Mapping(), pseudonymiser, ImportOptions(chunk_rows=1000))
+            store.close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    store = open_store(postgres_url, create=False)
+    assert len(projection.load(store).visits) == 12_000
+    store.close()

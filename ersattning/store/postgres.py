@@ -139,11 +139,11 @@ class PostgresStore(SQLStore):
             return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
+        """Insert the key, or replace its value (only then is ``UPDATE`` needed: writers append)."""
         with self._cursor(commit=True) as c:
-            c.execute(
-                f"INSERT INTO {SCHEMA}.{META_TABLE} VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                (key, value),
-            )
+            c.execute(f"INSERT INTO {SCHEMA}.{META_TABLE} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value))
+            if c.rowcount == 0:
+                c.execute(f"UPDATE {SCHEMA}.{META_TABLE} SET value = %s WHERE key = %s", (value, key))
 
     @contextlib.contextmanager
     def _cursor(self, *, commit: bool = False, binary: bool = False) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
