@@ -161,31 +161,42 @@ class PostgresStore(SQLStore):
             return {str(r[0]): int(r[1]) for r in rows}
 
     def _read_page(self, after: int, limit: int, stop: int | None) -> RawPage:
-        """One page as a single row of arrays: the fixed-width columns in the server's binary array
-        format (read by numpy without a Python object per event), topics and states as lists."""
-        where = "notification_id > %s" + (" AND notification_id <= %s" if stop is not None else "")
-        params = [after, *([stop] if stop is not None else []), limit]
-        sql = (
-            "SELECT array_send(array_agg(notification_id)), array_send(array_agg(originator_id)), "
-            "array_send(array_agg(originator_version)), array_agg(topic), array_agg(state) "
-            f"FROM (SELECT * FROM {SCHEMA}.{EVENTS_TABLE} WHERE {where} ORDER BY notification_id LIMIT %s) page"
+        """One page in two statements of one snapshot, with no Python object per event but its state.
+
+        First the fixed-width columns as arrays in the server's binary format, one row per topic
+        (numpy reads them; the topics are counted, not sent per event), then the states.
+        """
+        from psycopg.rows import scalar_row, tuple_row
+
+        bound = " AND notification_id <= %s" if stop is not None else ""
+        page_sql = (
+            "SELECT topic, array_send(array_agg(notification_id)), array_send(array_agg(originator_id)), "
+            "array_send(array_agg(originator_version)) FROM (SELECT notification_id, originator_id, originator_version, topic "
+            f"FROM {SCHEMA}.{EVENTS_TABLE} WHERE notification_id > %s{bound} ORDER BY notification_id LIMIT %s) page GROUP BY topic"
         )
-        with self._cursor(binary=True) as c:
-            row = c.execute(sql, params).fetchone()
-        if row is None or row[0] is None:
-            return empty_page()
-        page = RawPage(
-            notification_id=_binary_array(row[0], ">i8").astype(np.int64),
-            originator_id=uuid_hex(_binary_array(row[1], "u1", (16,))),
-            originator_version=_binary_array(row[2], ">i8").astype(np.int64),
-            topic=np.array(row[3], dtype=object),
-            state=row[4],
+        states_sql = f"SELECT state FROM {SCHEMA}.{EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            c = conn.cursor(row_factory=tuple_row, binary=True)
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            groups = c.execute(page_sql, [after, *([stop] if stop is not None else []), limit]).fetchall()
+            if not groups:
+                return empty_page()
+            per_topic = [_binary_array(g[1], ">i8") for g in groups]
+            nid = np.concatenate(per_topic).astype(np.int64)
+            order = np.argsort(nid, kind="stable")
+            nid = nid[order]
+            states = conn.cursor(row_factory=scalar_row, binary=True).execute(states_sql, (after, int(nid[-1]))).fetchall()
+        if len(states) != len(nid):
+            raise StoreError(f"the store {self.location.display_url} changed while it was read (events {after + 1}–{int(nid[-1])})")
+        counts = [len(ids) for ids in per_topic]
+        topics = np.array([g[0] for g in groups], dtype=object)
+        return RawPage(
+            notification_id=nid,
+            originator_id=uuid_hex(np.concatenate([_binary_array(g[2], "u1", (16,)) for g in groups])[order]),
+            originator_version=np.concatenate([_binary_array(g[3], ">i8") for g in groups]).astype(np.int64)[order],
+            topic=np.repeat(topics, counts)[order],
+            state=states,
         )
-        if not (np.diff(page.notification_id) > 0).all():  # the aggregate kept the subquery's order, as it does; if not, sort
-            order = np.argsort(page.notification_id, kind="stable")
-            at = order.tolist()
-            page = RawPage(page.notification_id[order], page.originator_id[order], page.originator_version[order], page.topic[order], [page.state[i] for i in at])
-        return page
 
     def projection_dir(self) -> Path:
         """The projection's cache on this machine, by store id: the database is shared, the cache is each user's own."""
