@@ -64,7 +64,7 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00
 COPY_TRAILER = b"\xff\xff"
 #: each row's fixed part, in the order of the COPY's columns: field count, uuid, version, state's length
 _ROW_HEAD = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", "u1", (16,)), ("version_len", ">i4"), ("version", ">i8"), ("state_len", ">i4")])
-COPY_CHUNK = 8 << 20  # bytes per write to the server
+COPY_ROWS = 20_000  # rows per piece of the COPY stream (~8 MB)
 
 
 class PostgresStore(SQLStore):
@@ -206,16 +206,14 @@ class PostgresStore(SQLStore):
 
     def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
         """One transaction: the library's table lock, then the rows by binary COPY (see the module's docstring)."""
-        data = copy_data(ids, versions, topics, states)
         try:
             with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
                 for statement in self.recorder.lock_table_statements:  # type: ignore[attr-defined]  # the PostgreSQL recorder has them
                     c.execute(statement)
                 c.execute(f"NOTIFY {self.recorder.channel_name}")  # type: ignore[attr-defined]  # as the library's insert does, for its subscribers
                 with c.copy(f"COPY {SCHEMA}.{EVENTS_TABLE} (originator_id, originator_version, state, topic) FROM STDIN (FORMAT BINARY)") as copy:
-                    view = memoryview(data)
-                    for at in range(0, len(view), COPY_CHUNK):
-                        copy.write(view[at : at + COPY_CHUNK])
+                    for piece in copy_chunks(ids, versions, topics, states):
+                        copy.write(piece)
         except IntegrityError:
             raise  # Store.append says what a conflict means
         except PersistenceError as e:
@@ -223,27 +221,36 @@ class PostgresStore(SQLStore):
 
 
 def copy_data(ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> bytes:
-    """Rows in PostgreSQL's binary COPY format: (uuid, bigint, bytea, text) each.
+    """Rows in PostgreSQL's binary COPY format: (uuid, bigint, bytea, text) each (see :func:`copy_chunks`)."""
+    return b"".join(copy_chunks(ids, versions, topics, states))
 
-    The fixed part of every row is one numpy record; the rows are then joined
-    with their states and topics in one ``bytes.join`` (no driver call per row).
+
+def copy_chunks(ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes], rows: int = COPY_ROWS) -> Iterator[bytes]:
+    """The binary COPY stream in pieces of ``rows`` rows, made while the server takes in the one before.
+
+    The fixed part of every row is one numpy record; each piece's rows are then joined with
+    their states and topics in one ``bytes.join`` (no driver call per row).
     """
-    n = len(states)
-    head = np.zeros(n, dtype=_ROW_HEAD)
-    head["fields"] = 4
-    head["id_len"] = 16
-    head["id"] = np.frombuffer(bytes.fromhex("".join(ids)), dtype=np.uint8).reshape(n, 16)
-    head["version_len"] = 8
-    head["version"] = np.asarray(versions, dtype=np.int64)
-    head["state_len"] = np.fromiter(map(len, states), dtype=np.int64, count=n)
     tails = {t: len(b := t.encode()).to_bytes(4, "big") + b for t in set(topics)}
     width = _ROW_HEAD.itemsize
-    heads = head.tobytes()
-    parts: list[bytes] = [b""] * (3 * n)
-    parts[0::3] = [heads[k : k + width] for k in range(0, n * width, width)]
-    parts[1::3] = states
-    parts[2::3] = [tails[t] for t in topics]
-    return b"".join([COPY_HEADER, *parts, COPY_TRAILER])
+    yield COPY_HEADER
+    for lo in range(0, len(states), rows):
+        hi = min(lo + rows, len(states))
+        n = hi - lo
+        head = np.zeros(n, dtype=_ROW_HEAD)
+        head["fields"] = 4
+        head["id_len"] = 16
+        head["id"] = np.frombuffer(bytes.fromhex("".join(ids[lo:hi])), dtype=np.uint8).reshape(n, 16)
+        head["version_len"] = 8
+        head["version"] = np.asarray(versions[lo:hi], dtype=np.int64)
+        head["state_len"] = np.fromiter(map(len, states[lo:hi]), dtype=np.int64, count=n)
+        heads = head.tobytes()
+        parts: list[bytes] = [b""] * (3 * n)
+        parts[0::3] = [heads[k : k + width] for k in range(0, n * width, width)]
+        parts[1::3] = states[lo:hi]
+        parts[2::3] = [tails[t] for t in topics[lo:hi]]
+        yield b"".join(parts)
+    yield COPY_TRAILER
 
 
 def _binary_array(data: bytes, dtype: str, shape: tuple[int, ...] = ()) -> np.ndarray:
