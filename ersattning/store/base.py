@@ -5,8 +5,9 @@ A store is an ``eventsourcing`` application recorder selected by URL:
 - ``sqlite:///PATH`` — an SQLite file (relative paths are relative to the
   working directory; ``sqlite:////abs/path`` for an absolute one);
 - ``memory://`` — the library's in-memory recorder, for tests;
-- ``postgresql://user:password@host:port/dbname`` — the library's PostgreSQL
-  recorder (needs ``psycopg``: ``pip install 'ersattning[postgres]'``).
+- ``postgresql://user:password@host:port/dbname`` — a database a team shares, in
+  the library's PostgreSQL tables (needs ``psycopg``: ``pip install 'ersattning[postgres]'``;
+  what the URL leaves out comes from libpq's ``PG*`` variables and ``~/.pgpass``).
 
 Each scheme names a backend module (:data:`BACKENDS`), as the library's
 ``PERSISTENCE_MODULE`` names a persistence module: ``ersattning.store.sqlite``,

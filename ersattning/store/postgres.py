@@ -98,7 +98,7 @@ class PostgresStore(SQLStore):
             import psycopg
         except ImportError:
             raise StoreError("PostgreSQL stores need psycopg: pip install 'ersattning[postgres]'") from None
-        from ersattning.store.postgres_factory import connection_kwargs
+        from ersattning.store.postgres_factory import CONNECT_TIMEOUT_S, connection_kwargs
 
         parts = dict(location.postgres or {})
         try:
@@ -117,7 +117,7 @@ class PostgresStore(SQLStore):
                     "POSTGRES_SCHEMA": SCHEMA,
                     "CREATE_TABLE": "yes" if create and not has_events else "no",
                     "POSTGRES_POOL_SIZE": "2",
-                    "POSTGRES_CONNECT_TIMEOUT": "5",
+                    "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),  # how long the pool waits for a connection
                 }
                 return cls._start(location, env, psycopg.Error)
         except psycopg.OperationalError as e:
