@@ -85,7 +85,7 @@ def _empty_entities() -> pd.DataFrame:
 
 
 class ProjectionCache:
-    """Parquet files beside the store: the fold, every event row, and the position."""
+    """Parquet files in the store's projection directory (``Store.projection_dir``): the fold, every event row, and the position."""
 
     META = "meta.json"
 
