@@ -1,8 +1,10 @@
 """Store benchmark: bulk append, projection rebuild, incremental update, memory.
 
-    python benchmarks/bench_store.py [--recipients 1000] [--months 12] [--sample 20]
+    python benchmarks/bench_store.py [--recipients 1000] [--months 12] [--sample 20] [--postgres URL]
 
-Prints its figures and, as the last line, one JSON object. The naive baseline
+Prints its figures and, as the last line, one JSON object (SQLite's figures at the top
+level, every backend's under ``backends``). With ``--postgres`` the same region is
+appended to a new database on that server, side by side with SQLite in the same run. The naive baseline
 (aggregates built by method calls, one save each; read back with
 select_notifications + to_domain_event) runs on a sample in the same run.
 Targets (issue 2): append ≥ 100k events/s, rebuild ≥ 150k events/s,
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -21,7 +24,11 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,17 +45,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--recipients", type=int, default=1100, help="1,100 recipients × 12 months ≈ 1.1 M events")
-    ap.add_argument("--months", type=int, default=12)
-    ap.add_argument("--sample", type=int, default=20, help="recipients in the naive baseline's sample")
-    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the rebuild (medians are reported)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary store")
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-store-"))
-    url = f"sqlite:///{work / 'bench.db'}"
-    spec = RegionSpec(recipients=args.recipients, months=args.months, seed=1)
+def measure(url: str, spec: RegionSpec, repeat: int, work: Path, label: str) -> dict[str, Any]:
+    """Append the region, rebuild the projection, and update it after +1 % new events, on one store."""
     store = open_store(url)
 
     # -- bulk append: encode + insert, the synthetic generation timed apart ----------
@@ -70,24 +68,24 @@ def main() -> None:
     t = time.perf_counter()
     store.checkpoint()
     append_s += time.perf_counter() - t
-    print(f"region: {spec.recipients} recipients x {spec.months} months = {events:,} events")
-    print(f"append: {events / append_s:,.0f} events/s ({append_s:.1f} s; synthetic generation {gen_s:.1f} s apart)")
+    print(f"[{label}] region: {spec.recipients} recipients x {spec.months} months = {events:,} events")
+    print(f"[{label}] append: {events / append_s:,.0f} events/s ({append_s:.1f} s; synthetic generation {gen_s:.1f} s apart)")
 
     # -- projection rebuild -----------------------------------------------------------
     rebuilds = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         store.projection_cache = None
         t = time.perf_counter()
         projection.update(store, rebuild=True)
         rebuilds.append(time.perf_counter() - t)
     rebuild_s = statistics.median(rebuilds)
-    print(f"rebuild: {events / rebuild_s:,.0f} events/s (median of {args.repeat}: {rebuild_s:.1f} s; all {[round(x, 2) for x in rebuilds]})")
+    print(f"[{label}] rebuild: {events / rebuild_s:,.0f} events/s (median of {repeat}: {rebuild_s:.1f} s; all {[round(x, 2) for x in rebuilds]})")
     t = time.perf_counter()
     proj = projection.load(store)
     warm_s = time.perf_counter() - t
     bytes_per_visit = proj.bytes_per_visit
     visits = len(proj.visits)
-    print(f"warm load: {warm_s:.2f} s for {visits:,} visits, {bytes_per_visit:.1f} bytes per visit in memory")
+    print(f"[{label}] warm load: {warm_s:.2f} s for {visits:,} visits, {bytes_per_visit:.1f} bytes per visit in memory")
     del proj
 
     # -- incremental update with +1 % new events --------------------------------------
@@ -102,12 +100,12 @@ def main() -> None:
         cut += 1
     store.append(ids[:cut], versions[:cut], topics[:cut], states[:cut])
     added = cut
-    cache_dir = store.location.cache_dir
-    assert cache_dir is not None  # an SQLite store
-    before = work / "cache-before"
+    cache_dir = store.projection_dir()
+    assert cache_dir is not None  # a store that persists
+    before = work / f"cache-before-{label}"
     shutil.copytree(cache_dir, before)
     increments = []
-    for _ in range(args.repeat + 2):
+    for _ in range(repeat + 2):
         shutil.rmtree(cache_dir)
         shutil.copytree(before, cache_dir)  # the cache as it was before the new events
         store.projection_cache = None  # start from the Parquet cache, as a new process would
@@ -116,9 +114,64 @@ def main() -> None:
         increments.append(time.perf_counter() - t)
     incremental_s = statistics.median(increments)
     print(
-        f"incremental: +{added:,} events ({100 * added / events:.2f} %) in {incremental_s:.2f} s "
+        f"[{label}] incremental: +{added:,} events ({100 * added / events:.2f} %) in {incremental_s:.2f} s "
         f"(median of {len(increments)}) = {100 * incremental_s / rebuild_s:.1f} % of a rebuild"
     )
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    store.close()
+    return {
+        "events": events,
+        "visits": visits,
+        "append_events_per_s": round(events / append_s),
+        "rebuild_events_per_s": round(events / rebuild_s),
+        "rebuild_s": round(rebuild_s, 3),
+        "incremental_events": added,
+        "incremental_s": round(incremental_s, 3),
+        "incremental_share_of_rebuild": round(incremental_s / rebuild_s, 4),
+        "warm_load_s": round(warm_s, 3),
+        "bytes_per_visit": round(bytes_per_visit, 1),
+        "targets_met": {
+            "append_ge_100k": events / append_s >= 100_000,
+            "rebuild_ge_150k": events / rebuild_s >= 150_000,
+            "incremental_le_5pct": incremental_s / rebuild_s <= 0.05,
+            "bytes_per_visit_le_64": bytes_per_visit <= 64,
+        },
+    }
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new database on the server (the URL's role must be allowed to create one), dropped afterwards."""
+    import psycopg
+
+    name = f"ersattning_bench_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipients", type=int, default=1100, help="1,100 recipients × 12 months ≈ 1.1 M events")
+    ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--sample", type=int, default=20, help="recipients in the naive baseline's sample")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the rebuild (medians are reported)")
+    ap.add_argument("--postgres", metavar="URL", default=None, help="also measure a PostgreSQL store: a new database on this server (postgresql://user@host:port/db)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    os.environ.setdefault("ERSATTNING_CACHE_DIR", str(work / "cache"))  # a server store's projection cache
+    spec = RegionSpec(recipients=args.recipients, months=args.months, seed=1)
+    backends = {"sqlite": measure(f"sqlite:///{work / 'bench.db'}", spec, args.repeat, work, "sqlite")}
+    if args.postgres:
+        with postgres_database(args.postgres) as url:
+            backends["postgresql"] = measure(url, spec, args.repeat, work, "postgresql")
+    sqlite = backends["sqlite"]
 
     # -- naive baseline on a sample ---------------------------------------------------
     sample_by_aggregate: dict = defaultdict(list)
@@ -151,28 +204,14 @@ def main() -> None:
         "python": platform.python_version(),
         "recipients": spec.recipients,
         "months": spec.months,
-        "events": events,
-        "visits": visits,
-        "append_events_per_s": round(events / append_s),
-        "rebuild_events_per_s": round(events / rebuild_s),
-        "rebuild_s": round(rebuild_s, 3),
-        "incremental_events": added,
-        "incremental_s": round(incremental_s, 3),
-        "incremental_share_of_rebuild": round(incremental_s / rebuild_s, 4),
-        "warm_load_s": round(warm_s, 3),
-        "bytes_per_visit": round(bytes_per_visit, 1),
+        **sqlite,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "naive_sample_events": n_naive,
         "naive_append_events_per_s": round(naive_append),
         "naive_read_events_per_s": round(naive_read),
-        "append_ratio_vs_naive": round(events / append_s / naive_append, 1),
-        "rebuild_ratio_vs_naive_read": round(events / rebuild_s / naive_read, 1),
-        "targets_met": {
-            "append_ge_100k": events / append_s >= 100_000,
-            "rebuild_ge_150k": events / rebuild_s >= 150_000,
-            "incremental_le_5pct": incremental_s / rebuild_s <= 0.05,
-            "bytes_per_visit_le_64": bytes_per_visit <= 64,
-        },
+        "append_ratio_vs_naive": round(sqlite["append_events_per_s"] / naive_append, 1),
+        "rebuild_ratio_vs_naive_read": round(sqlite["rebuild_events_per_s"] / naive_read, 1),
+        "backends": backends,
     }
     if not args.keep:
         shutil.rmtree(work)

@@ -19,6 +19,7 @@ from ersattning.domain import Area, CancelledBy, CancelReason, Category, Per, Pr
 from ersattning.store import open_store
 from ersattning.store.bulk import EventBatch
 from ersattning.synth import RegionSpec, iter_chunks
+from tests.conftest import BACKENDS
 
 SMALL = RegionSpec(recipients=12, months=2, chunk_recipients=4, seed=7)
 
@@ -137,6 +138,7 @@ def _fresh_store():
 
 @pytest.fixture(scope="module")
 def one_pass() -> projection.Projection:
+    """The reference: the whole region in one append and one fold, on SQLite."""
     store, directory = _fresh_store()
     store.append(*ROWS)
     proj = projection.load(store)
@@ -144,10 +146,11 @@ def one_pass() -> projection.Projection:
     shutil.rmtree(directory)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(1, len(ROWS[0]) - 1), max_size=5, unique=True))
-def test_incremental_updates_equal_one_pass(one_pass, cuts):
-    store, directory = _fresh_store()
+def test_incremental_updates_equal_one_pass(one_pass, module_store_factory, backend, cuts):
+    store = open_store(module_store_factory(backend))
     try:
         bounds = [0, *sorted(cuts), len(ROWS[0])]
         for lo, hi in zip(bounds, bounds[1:], strict=False):
@@ -156,7 +159,7 @@ def test_incremental_updates_equal_one_pass(one_pass, cuts):
             projection.update(store, page_size=997)
         _assert_same(projection.load(store), one_pass)
     finally:
-        shutil.rmtree(directory)
+        store.close()
 
 
 def _recorded_range() -> tuple[datetime, datetime]:
@@ -179,13 +182,13 @@ def test_as_of_is_monotone(one_pass_store, hours):
     assert len(a.decisions) <= len(b.decisions)
 
 
-@pytest.fixture(scope="module")
-def one_pass_store():
-    store, directory = _fresh_store()
+@pytest.fixture(scope="module", params=BACKENDS)
+def one_pass_store(request, module_store_factory):
+    store = open_store(module_store_factory(request.param))
     store.append(*ROWS)
     projection.load(store)
     yield store
-    shutil.rmtree(directory)
+    store.close()
 
 
 def test_as_of_after_everything_equals_the_current_fold(one_pass_store, one_pass):
@@ -193,22 +196,19 @@ def test_as_of_after_everything_equals_the_current_fold(one_pass_store, one_pass
     _assert_same(late, one_pass)
 
 
-def test_replay_is_deterministic(one_pass):
-    store, directory = _fresh_store()
-    try:
-        store.append(*_region_rows())
-        _assert_same(projection.load(store), one_pass)
-        states = [s for s in store.read_pages(0)][0].state
-        assert states == ROWS[3][: len(states)]
-    finally:
-        shutil.rmtree(directory)
+def test_replay_is_deterministic(one_pass, store):
+    store.append(*_region_rows())
+    _assert_same(projection.load(store), one_pass)
+    states = [s for s in store.read_pages(0)][0].state
+    assert states == ROWS[3][: len(states)]
 
 
-def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
-    a = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cache_is_rebuilt_when_missing_stale_or_foreign(module_store_factory, backend, one_pass):
+    a = open_store(module_store_factory(backend))
     a.append(*ROWS)
     projection.load(a)
-    cache = tmp_path / "a.db.projection"
+    cache = a.projection_dir()
     assert (cache / "visits.parquet").exists()
     meta = json.loads((cache / "meta.json").read_text())
     assert meta["position"] == a.position() and meta["store_id"] == a.store_id
@@ -219,13 +219,13 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
     _assert_same(projection.load(a), one_pass)
 
     # from another store: b gets a's cache files but only half the events
-    b = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    b = open_store(module_store_factory(backend))
     half = len(ROWS[0]) // 2
     b.append(*(c[:half] for c in ROWS))
-    shutil.copytree(cache, tmp_path / "b.db.projection")
+    shutil.copytree(cache, b.projection_dir())
     b.projection_cache = None
     assert len(projection.load(b).visit_keys) < len(one_pass.visit_keys)
-    assert json.loads((tmp_path / "b.db.projection" / "meta.json").read_text())["store_id"] == b.store_id
+    assert json.loads((b.projection_dir() / "meta.json").read_text())["store_id"] == b.store_id
 
     # ahead of the store (stale): position beyond the log
     meta = json.loads((cache / "meta.json").read_text())
@@ -235,8 +235,7 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(tmp_path, one_pass):
     _assert_same(projection.load(a), one_pass)
 
 
-def test_incremental_update_reads_only_new_notifications(tmp_path, monkeypatch):
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+def test_incremental_update_reads_only_new_notifications(store, monkeypatch):
     n = len(ROWS[0])
     store.append(*(c[: n - 50] for c in ROWS))
     projection.load(store)
@@ -253,9 +252,9 @@ def test_incremental_update_reads_only_new_notifications(tmp_path, monkeypatch):
     projection.load(store)
     assert seen == [n - 50]
     # a small update writes only the rows it touched, beside the full fold
-    meta = json.loads((tmp_path / "s.db.projection" / "meta.json").read_text())
+    meta = json.loads((store.projection_dir() / "meta.json").read_text())
     assert len(meta["deltas"]) == 1 and 0 < meta["delta_rows"] <= 50
-    assert (tmp_path / "s.db.projection" / meta["deltas"][0]).exists()
+    assert (store.projection_dir() / meta["deltas"][0]).exists()
 
 
 def test_memory_store_projects_too():

@@ -23,7 +23,7 @@ from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
-from ersattning.store import STORE_ENV, open_store, resolve_store_url
+from ersattning.store import STORE_ENV, open_store, parse_store_url, resolve_store_url
 from ersattning.store.base import redact_url
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
@@ -195,7 +195,7 @@ def schema() -> None:
 def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
     """The store to settle on; an empty one first gets a synthetic demo region."""
     url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
-    store = open_store(url, create=True)
+    store = open_store(url, create=not parse_store_url(url).shared)  # a shared store is never made (or filled) here
     if store.position() == 0:
         demo = sc.spec.demo_region
         spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)

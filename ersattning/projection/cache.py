@@ -1,6 +1,7 @@
 """The projection and its cache.
 
-The fold is kept in a Parquet cache beside an SQLite store together with the
+The fold is kept in a Parquet cache (beside an SQLite store, under the cache
+directory for a PostgreSQL one: ``Store.projection_dir``) together with the
 last notification id processed and the store's identity; a load reads only
 newer notifications and folds them into the cached state. The cache also keeps
 every event as a row (Parquet parts), so ``as_of=T`` can refold only the events
@@ -84,7 +85,7 @@ def _empty_entities() -> pd.DataFrame:
 
 
 class ProjectionCache:
-    """Parquet files beside the store: the fold, every event row, and the position."""
+    """Parquet files in the store's projection directory (``Store.projection_dir``): the fold, every event row, and the position."""
 
     META = "meta.json"
 
@@ -189,7 +190,7 @@ def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, li
 def cache_for(store: Store) -> ProjectionCache:
     """The store's projection cache, made on first use; it lives as long as the store object."""
     if store.projection_cache is None:
-        store.projection_cache = ProjectionCache(store.location.cache_dir)
+        store.projection_cache = ProjectionCache(store.projection_dir())
     return store.projection_cache
 
 

@@ -5,8 +5,9 @@ A store is an ``eventsourcing`` application recorder selected by URL:
 - ``sqlite:///PATH`` — an SQLite file (relative paths are relative to the
   working directory; ``sqlite:////abs/path`` for an absolute one);
 - ``memory://`` — the library's in-memory recorder, for tests;
-- ``postgresql://user:password@host:port/dbname`` — the library's PostgreSQL
-  recorder (needs ``psycopg``: ``pip install 'ersattning[postgres]'``).
+- ``postgresql://user:password@host:port/dbname`` — a database a team shares, in
+  the library's PostgreSQL tables (needs ``psycopg``: ``pip install 'ersattning[postgres]'``;
+  what the URL leaves out comes from libpq's ``PG*`` variables and ``~/.pgpass``).
 
 Each scheme names a backend module (:data:`BACKENDS`), as the library's
 ``PERSISTENCE_MODULE`` names a persistence module: ``ersattning.store.sqlite``,
@@ -43,6 +44,7 @@ from ersattning.store.writer import BulkWriter, ThreadBulkWriter
 
 DEFAULT_STORE_URL = "sqlite:///ersattning.db"
 STORE_ENV = "ERSATTNING_STORE"
+CACHE_ENV = "ERSATTNING_CACHE_DIR"
 SCHEMA_VERSION = "1"
 META_TABLE = "ersattning_meta"
 META_TABLE_SQL = f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -91,6 +93,8 @@ class StoreLocation:
     scheme: str
     path: Path | None = None
     postgres: dict[str, str] | None = field(default=None, repr=False)
+    #: a store a team shares on a server: commands never fill it with a demo region of their own
+    shared: bool = False
 
     @property
     def display_url(self) -> str:
@@ -109,6 +113,20 @@ def _without_secret(message: str, location: StoreLocation) -> str:
     """A driver's message with the store's password taken out, should the driver have quoted it."""
     password = (location.postgres or {}).get("POSTGRES_PASSWORD")
     return message.replace(password, "***") if password else message
+
+
+def cache_root() -> Path:
+    """Where projection caches of stores kept on a server go: ``$ERSATTNING_CACHE_DIR``, else the
+    user's cache directory (``$XDG_CACHE_HOME/ersattning``, by default ``~/.cache/ersattning``).
+
+    The cache is derived data, rebuilt from the store when missing; each user keeps their own,
+    one directory per store id (see the README's "A shared store for a team").
+    """
+    given = os.environ.get(CACHE_ENV)
+    if given:
+        return Path(given).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ersattning"
 
 
 def resolve_store_url(url: str | None) -> str:
@@ -202,6 +220,10 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         raise NotImplementedError
+
+    def projection_dir(self) -> Path | None:
+        """Where the projection of this store is cached (None: in memory only)."""
+        return self.location.cache_dir
 
     # -- reading ----------------------------------------------------------------
 
