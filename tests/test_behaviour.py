@@ -286,8 +286,12 @@ def test_bundled_behaviour_scenario_cites_its_evidence():
     s = load_scenario("behaviour")
     trust = s.model("trust").behaviour
     assert trust.team is not None and trust.team.size.values and "Skönsmon" in (trust.team.size.source or "")
-    assert "Västervik" in (trust.performed_change.source or "") and "Buurtzorg" in (trust.performed_change.note or "")
-    assert "82,5" in (s.model("ramtid").behaviour.performed_change.note or "")
+    pc = trust.performed_change
+    assert pc is not None and pc.low is not None and pc.high is not None
+    assert "Västervik" in (pc.source or "") and "Buurtzorg" in (pc.low.source or "") and pc.low.value == -0.36 and "Västervik" in (pc.high.source or "")
+    ramtid = s.model("ramtid").behaviour.performed_change
+    assert ramtid is not None and ramtid.high is not None and "82,5" in (ramtid.high.source or "") and ramtid.high.value == 0.21
+    assert trust.team.size.low is not None and "Skönsmon" in (trust.team.size.low.source or "") and trust.team.size.low.value == 9
     assert "Norge" in (s.spec.admin.minutes_per_act["documentation"].source or "")
     for _, m in s.models:  # every behaviour figure is sourced or marked
         for name, p in m.parameters().items():
