@@ -404,3 +404,37 @@ def test_two_concurrent_importers_each_write_all_of_theirs(postgres_url: str, tm
     store = open_store(postgres_url, create=False)
     assert len(projection.load(store).visits) == 12_000
     store.close()
+
+
+def test_a_killed_import_leaves_whole_chunks_and_a_rerun_completes_it(postgres_url: str, tmp_path: Path) -> None:
+    """SIGKILL in the middle of an import: every chunk is in whole or not at all, and the same command again
+    adds exactly what is missing (the rows already in count as such)."""
+    n, chunk = 100_000, 5_000
+    src = _visits_csv(tmp_path / "v.csv", n, "K")
+    args = [sys.executable, "-m", "ersattning.cli.main", "import", str(src), "--store", postgres_url, "--chunk-rows", str(chunk)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ERSATTNING_PSEUDONYM_KEY": "ab" * 32}
+    open_store(postgres_url).close()
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    stored = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        with psycopg.connect(postgres_url) as conn:
+            stored = conn.execute(f"SELECT count(*) FROM public.{EVENTS_TABLE}").fetchone()[0]  # type: ignore[index]
+        if stored >= chunk:  # the first chunk is in
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the import finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute(f"SELECT count(*) FROM public.{EVENTS_TABLE}").fetchone()[0]  # type: ignore[index]
+    assert 0 < stored < n and stored % chunk == 0, stored  # whole chunks only (one event a new visit)
+
+    rerun = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"rows read {n:,}, imported {n - stored:,}, already in the store {stored:,}" in rerun.stdout
+    store = open_store(postgres_url, create=False)
+    visits = projection.load(store).visits
+    assert len(visits) == n and visits["status"].astype(str).eq("performed").all()
+    store.close()
