@@ -312,17 +312,7 @@ def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt:
         text = render.table(result)
         lines = render_analysis.break_even_lines(break_even(result), result.baseline)
         text += f"\n\n{lines}" if lines else ""
-    if output:
-        try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        except OSError as e:
-            fail(f"cannot write {output}: {e.strerror}")
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text)
-    for path in written:
-        click.echo(f"wrote {path}", err=True)
+    _emit(text, output, written)
 
 
 @cli.command()
