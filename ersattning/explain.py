@@ -19,9 +19,9 @@ import pandas as pd
 from ersattning.compare import Comparison
 from ersattning.context import SettlementContext
 from ersattning.domain import stable_id
-from ersattning.ingest.ids import visit_ids
 from ersattning.privacy import Pseudonymiser
 from ersattning.privacy.identity_numbers import canonical
+from ersattning.privacy.visit_ids import visit_ids
 
 
 class ExplainError(ValueError):

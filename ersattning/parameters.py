@@ -24,6 +24,7 @@ each day with one ``searchsorted``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any, Literal
 
@@ -206,3 +207,18 @@ def raise_before(name: str, day: object, first: object) -> None:
 def param(value: float, source: str | None = None, *, assumption: bool = False, since: date = BEGINNING) -> Param:
     """A parameter in code, for defaults: ``param(0.064, "Stockholm 2023 escort scale")``."""
     return Param(values={since: value}, source=source, assumption=assumption)
+
+
+def iter_params(obj: object, prefix: str = "") -> Iterator[tuple[str, Param]]:
+    """Every ``Param`` inside a validated object (a model, a scenario section), by its dotted path: ``rates.personal_care``, ``tiers[0].amount``."""
+    if isinstance(obj, Param):
+        yield prefix, obj
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from iter_params(getattr(obj, name), f"{prefix}.{name}" if prefix else name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from iter_params(v, f"{prefix}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from iter_params(v, f"{prefix}[{i}]")

@@ -34,7 +34,8 @@ from ersattning.domain import (
     stable_id,
 )
 from ersattning.store import Store, StoreError
-from ersattning.store.bulk import EventBatch, append_batch, encoder_for, random_uuids, uuid_hex
+from ersattning.store.bulk import EventBatch, append_batch, encoder_for, random_uuids
+from ersattning.uuids import uuid_hex
 
 META_KEY = "synth_spec"
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ersattning.models.base import _walk
-from ersattning.parameters import Param
+from ersattning.parameters import Param, iter_params
 from ersattning.scenario import Scenario
 
 PRICES = "prices"
@@ -35,11 +34,11 @@ def scenario_parameters(scenario: Scenario) -> dict[str, Param]:
     out: dict[str, Param] = {}
     for entry, model in scenario.models:
         prefix = f"models.{entry.name}"
-        out.update({f"{prefix}.{k}": p for k, p in _walk(model, "")})
+        out.update({f"{prefix}.{k}": p for k, p in iter_params(model, "")})
         for field in type(entry).model_fields:
             if field not in ("params", "name", "kind", "label", "description", "admin_acts"):
-                out.update({f"{prefix}.{k}": p for k, p in _walk(getattr(entry, field), field)})
-    out.update({f"admin.{k}": p for k, p in _walk(scenario.spec.admin, "")})
+                out.update({f"{prefix}.{k}": p for k, p in iter_params(getattr(entry, field), field)})
+    out.update({f"admin.{k}": p for k, p in iter_params(scenario.spec.admin, "")})
     return out
 
 

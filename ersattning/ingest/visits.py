@@ -60,7 +60,7 @@ from ersattning.ingest.cells import (
     split_staff,
     stripped,
 )
-from ersattning.ingest.ids import ImportIds, visit_ids
+from ersattning.ingest.ids import ImportIds
 from ersattning.ingest.known import KnownVisits, actual_digest, category_codes, plan_digest
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
@@ -70,6 +70,7 @@ from ersattning.ingest.readers import Chunk, read_rows_or_header
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
+from ersattning.privacy.visit_ids import visit_ids
 from ersattning.projection.known_visits import visit_index
 from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for

@@ -9,7 +9,7 @@ bonuses …) are kept apart all the way to the provider-month.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ersattning.behaviour import Behaviour
 from ersattning.context import SettlementContext
-from ersattning.parameters import Param, raise_before
+from ersattning.parameters import Param, iter_params, raise_before
 
 
 class ReimbursementModel(BaseModel):
@@ -51,7 +51,7 @@ class ReimbursementModel(BaseModel):
 
     def parameters(self) -> dict[str, Param]:
         """Every dated parameter of the model, by dotted name (for assumptions and explain)."""
-        return dict(_walk(self, ""))
+        return dict(iter_params(self))
 
     # -- explain: the rules behind one amount, as lines of text (``ersattning explain``) --
 
@@ -107,20 +107,6 @@ UNPRICED = {
 def no_decision_rule(kind: str) -> str:
     """The reason a recipient-month without a decision is paid nothing by a model that prices decisions."""
     return f"no decision in force this month: {kind} prices the decision's granted time, so it pays 0.00 SEK here (import decisions with ersattning import --kind decisions)"
-
-
-def _walk(obj: object, prefix: str) -> Iterator[tuple[str, Param]]:
-    if isinstance(obj, Param):
-        yield prefix, obj
-    elif isinstance(obj, BaseModel):
-        for name in type(obj).model_fields:
-            yield from _walk(getattr(obj, name), f"{prefix}.{name}" if prefix else name)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _walk(v, f"{prefix}.{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _walk(v, f"{prefix}[{i}]")
 
 
 class Rates(BaseModel):

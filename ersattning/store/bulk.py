@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, StoredField, event_schema, type_tag, wrapped_prefix
+from ersattning.uuids import uuid_hex
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _SPACE = ord(" ")
 _ZERO = ord("0")
@@ -275,15 +275,6 @@ class Arena:
         out = self._buf[self._used : self._used + nbytes]
         self._used += nbytes
         return out
-
-
-def uuid_hex(raw: np.ndarray) -> np.ndarray:
-    """Lower-case hex (``S32``) of UUIDs given as an (n, 16) uint8 array."""
-    raw = np.asarray(raw, dtype=np.uint8).reshape(-1, 16)
-    out = np.empty((len(raw), 32), dtype=np.uint8)
-    out[:, 0::2] = _HEX[raw >> 4]
-    out[:, 1::2] = _HEX[raw & 15]
-    return out.view("S32").ravel()
 
 
 def random_uuids(rng: np.random.Generator, n: int) -> np.ndarray:

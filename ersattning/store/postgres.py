@@ -49,7 +49,7 @@ from ersattning.store.base import (
     empty_page,
     redact_url,
 )
-from ersattning.store.bulk import uuid_hex
+from ersattning.uuids import uuid_hex
 
 if TYPE_CHECKING:
     import psycopg
