@@ -209,8 +209,8 @@ def test_cache_is_rebuilt_when_missing_stale_or_foreign(module_store_factory, ba
     a.append(*ROWS)
     projection.load(a)
     cache = a.projection_dir()
-    assert (cache / "visits.parquet").exists()
     meta = json.loads((cache / "meta.json").read_text())
+    assert (cache / meta["fold"]).exists()  # each cache file is named by its position (projection/cache.py)
     assert meta["position"] == a.position() and meta["store_id"] == a.store_id
 
     # missing

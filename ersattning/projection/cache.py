@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from ersattning import __version__
 from ersattning.calendar import TZ
 from ersattning.files import write_atomic, write_text_atomic
-from ersattning.projection.decode import ProjectionError, VisitEvents, _decode_entities, _decode_visits, _unknown_topics
+from ersattning.projection.decode import ProjectionError, VisitEvents, decode_entities, decode_visits, unknown_topics
 from ersattning.projection.entities import fold_entities
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
@@ -74,7 +74,7 @@ class Projection:
 
 
 @dataclass
-class _Cached:
+class CachedFold:
     state: VisitState
     entity_events: pd.DataFrame
     position: int
@@ -91,10 +91,10 @@ class ProjectionCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.dir = directory
-        self._memory: _Cached | None = None  # memory:// stores keep it here
+        self._memory: CachedFold | None = None  # memory:// stores keep it here
         self._meta: dict = {}  # the meta.json last read or written
 
-    def load(self, store_id: str) -> _Cached | None:
+    def load(self, store_id: str) -> CachedFold | None:
         if self.dir is None:
             return self._memory
         meta_path = self.dir / self.META
@@ -105,17 +105,17 @@ class ProjectionCache:
         if meta.get("store_id") != store_id or meta.get("schema") != CACHE_SCHEMA:
             return None
         try:
-            vocab = json.loads((self.dir / "vocab.json").read_text())
-            state = VisitState.from_table(pq.read_table(self.dir / "visits.parquet"), vocab)
+            vocab = json.loads((self.dir / meta.get("vocab", "vocab.json")).read_text())
+            state = VisitState.from_table(pq.read_table(self.dir / meta.get("fold", "visits.parquet")), vocab)
             for name in meta.get("deltas", []):
                 state.apply_delta(pq.read_table(self.dir / name))
-            entities = pd.read_parquet(self.dir / "entity_events.parquet")
+            entities = pd.read_parquet(self.dir / meta.get("entities", "entity_events.parquet"))
         except (OSError, ValueError, KeyError, pa.ArrowException):
             return None
         self._meta = meta
-        return _Cached(state, entities, int(meta["position"]))
+        return CachedFold(state, entities, int(meta["position"]))
 
-    def save(self, store_id: str, cached: _Cached, new_events: VisitEvents, first: int) -> None:
+    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int) -> None:
         if self.dir is None:
             cached.state.touched = []
             self._memory = cached
@@ -128,25 +128,39 @@ class ProjectionCache:
         # The fold: a full file, plus delta files of the rows each later update
         # touched, until the deltas hold a fifth as many rows as the fold; then
         # the full file is written again. Plain encodings write and read fastest.
+        # Every file is named by the position it holds and listed in meta.json,
+        # written last: until then the old meta names only the old files, so a
+        # kill anywhere before it leaves the old, consistent cache.
+        position = cached.position
         previous = self._meta if self._meta.get("store_id") == store_id else {}
-        deltas = list(previous.get("deltas", [])) if (self.dir / "visits.parquet").exists() else []
+        fold = previous.get("fold", "visits.parquet")
+        deltas = list(previous.get("deltas", [])) if (self.dir / fold).exists() else []
         delta_rows = int(previous.get("delta_rows", 0)) if deltas or previous else 0
         touched = len(cached.state.touched_rows())
-        if "position" not in previous or delta_rows + touched > 0.2 * max(len(cached.state), 1):
-            _write_parquet(cached.state.to_table(), self.dir / "visits.parquet", use_dictionary=False, write_statistics=False)
-            stale, deltas, delta_rows = deltas, [], 0
+        if "position" not in previous or not (self.dir / fold).exists() or delta_rows + touched > 0.2 * max(len(cached.state), 1):
+            fold = f"visits-{position:015d}.parquet"
+            _write_parquet(cached.state.to_table(), self.dir / fold, use_dictionary=False, write_statistics=False)
+            deltas, delta_rows = [], 0
         else:
-            name = f"visits-delta-{cached.position:015d}.parquet"
+            name = f"visits-delta-{position:015d}.parquet"
             _write_parquet(cached.state.delta_table(), self.dir / name, use_dictionary=False, write_statistics=False)
-            stale, deltas, delta_rows = [], [*deltas, name], delta_rows + touched
+            deltas, delta_rows = [*deltas, name], delta_rows + touched
         cached.state.touched = []
-        _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / "entity_events.parquet")
-        write_text_atomic(self.dir / "vocab.json", json.dumps(cached.state.vocab_table(), ensure_ascii=False))
+        entities, vocab = f"entity_events-{position:015d}.parquet", f"vocab-{position:015d}.json"
+        _write_parquet(pa.Table.from_pandas(cached.entity_events, preserve_index=False), self.dir / entities)
+        write_text_atomic(self.dir / vocab, json.dumps(cached.state.vocab_table(), ensure_ascii=False))
         # the position is written last: a crash before this leaves the old, consistent cache
-        self._meta = {"store_id": store_id, "position": cached.position, "schema": CACHE_SCHEMA, "version": __version__, "deltas": deltas, "delta_rows": delta_rows}
+        self._meta = {
+            "store_id": store_id, "position": position, "schema": CACHE_SCHEMA, "version": __version__,
+            "fold": fold, "deltas": deltas, "delta_rows": delta_rows, "entities": entities, "vocab": vocab,
+        }  # fmt: skip
         write_text_atomic(self.dir / self.META, json.dumps(self._meta))
-        for name in stale:
-            (self.dir / name).unlink(missing_ok=True)
+        # what the new meta does not name: the previous files, and any left by a save that did not finish
+        current = {fold, entities, vocab, *deltas}
+        for pattern in ("visits*.parquet", "entity_events*.parquet", "vocab*.json"):
+            for path in self.dir.glob(pattern):
+                if path.name not in current:
+                    path.unlink(missing_ok=True)
 
     def events(self, position: int) -> VisitEvents | None:
         """Every visit event up to ``position`` from the part files (None without a directory)."""
@@ -176,11 +190,11 @@ def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, li
     visits, entities = VisitEvents(), []
     position = after
     for page in store.read_pages(after, page_size):
-        unknown = _unknown_topics(page)
+        unknown = unknown_topics(page)
         if unknown:
             raise ProjectionError(f"the store holds events this version cannot read: {', '.join(sorted(unknown))}")
-        visits.extend(_decode_visits(page))
-        e = _decode_entities(page)
+        visits.extend(decode_visits(page))
+        e = decode_entities(page)
         if e is not None:
             entities.append(e)
         position = int(page.notification_id[-1])
@@ -194,7 +208,7 @@ def cache_for(store: Store) -> ProjectionCache:
     return store.projection_cache
 
 
-def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> _Cached:
+def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> CachedFold:
     """Bring the cached fold up to the store's current position, reading only what is new."""
     cache = cache_for(store)
     if rebuild:
@@ -205,7 +219,7 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
         cached = None  # the cache is ahead of the store: not this store's history any more
     if cached is None:
         cache.clear()
-        cached = _Cached(VisitState.empty(), _empty_entities(), 0)
+        cached = CachedFold(VisitState.empty(), _empty_entities(), 0)
     if cached.position == current:
         return cached
     first = cached.position + 1

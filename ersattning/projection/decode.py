@@ -170,7 +170,7 @@ class VisitEvents:
         return VisitEvents({k: v.filter(pa.compute.less_equal(v.column("recorded_at"), ts)) for k, v in self.kinds.items()})
 
 
-def _decode_visits(page: RawPage) -> VisitEvents:
+def decode_visits(page: RawPage) -> VisitEvents:
     topics = pd.Series(page.topic, dtype=object)
     kinds = topics.map(_VISIT_TOPICS).fillna(-1).to_numpy(dtype=np.int8)
     parts: dict[int, list[pa.Table]] = {}
@@ -191,7 +191,7 @@ def _decode_visits(page: RawPage) -> VisitEvents:
     return out
 
 
-def _decode_entities(page: RawPage) -> pd.DataFrame | None:
+def decode_entities(page: RawPage) -> pd.DataFrame | None:
     """Recipient and provider events as rows of generic columns (few per recipient)."""
     names = np.array([_ENTITY_EVENTS.get(t) for t in page.topic], dtype=object)
     idx = np.flatnonzero(names != None)  # noqa: E711
@@ -218,5 +218,5 @@ def _decode_entities(page: RawPage) -> pd.DataFrame | None:
     return df
 
 
-def _unknown_topics(page: RawPage) -> set[str]:
+def unknown_topics(page: RawPage) -> set[str]:
     return {t for t in set(page.topic.tolist()) if t not in _VISIT_TOPICS and t not in _COMBINED_TOPICS and t not in _ENTITY_EVENTS}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ersattning.projection.cache import ProjectionCache, _Cached, update
+from ersattning.projection.cache import CachedFold, ProjectionCache, update
 from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
 from ersattning.store import Store
@@ -48,10 +48,10 @@ class VisitIndex:
 class _ReadOnlyCache(ProjectionCache):
     """The projection cache as it is on disk, brought up to date in memory only (a dry run writes nothing)."""
 
-    def load(self, store_id: str) -> _Cached | None:
+    def load(self, store_id: str) -> CachedFold | None:
         return self._memory if self._memory is not None else super().load(store_id)
 
-    def save(self, store_id: str, cached: _Cached, new_events: VisitEvents, first: int) -> None:
+    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int) -> None:
         self._memory = cached
 
     def clear(self) -> None:
