@@ -482,14 +482,3 @@ def winners_and_losers(c: Comparison, n: int = 3) -> dict[str, dict[str, list[tu
         winners = [(p.loc[i, "provider"], float(delta[i]), float(pct[i])) for i in order.index[::-1][:n] if delta[i] > 0]
         out[name] = {"winners": winners, "losers": losers}
     return out
-
-
-def break_even(c: Comparison) -> list[dict[str, Any]]:
-    """Per alternative model, the uniform factor on its prices at which it costs what the baseline costs, solved and verified
-    (ersattning.analysis.breakeven, docs/models.md); hidden with the region's figures. Computed once per comparison."""
-    if "_break_even" not in c.__dict__:
-        from ersattning.analysis.breakeven import break_evens
-
-        c.__dict__["_break_even"] = [b.to_json(hidden=c.region_hidden) for b in break_evens(c)]
-    out: list[dict[str, Any]] = c.__dict__["_break_even"]
-    return out

@@ -85,3 +85,12 @@ def break_evens(c: Comparison, evaluator: Evaluator | None = None) -> list[Break
     """The default break-even of every alternative model (its price factor)."""
     ev = evaluator or Evaluator.of(c)
     return [break_even(c, m, evaluator=ev) for m in ev.names if m != ev.baseline]
+
+
+def break_even_summary(c: Comparison) -> list[dict[str, Any]]:
+    """Per alternative model, the uniform factor on its prices at which it costs what the baseline costs, solved and verified
+    (docs/models.md); hidden with the region's figures. Computed once per comparison."""
+    if "_break_even" not in c.__dict__:
+        c.__dict__["_break_even"] = [b.to_json(hidden=c.region_hidden) for b in break_evens(c)]
+    out: list[dict[str, Any]] = c.__dict__["_break_even"]
+    return out

@@ -14,10 +14,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ersattning import __version__, projection
+from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.paths import PathError
 from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
-from ersattning.compare import break_even
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.report import report_steps, write_report
@@ -305,12 +305,12 @@ def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt:
     """
     result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare")
     if fmt == "json":
-        text = json.dumps({**result.to_json(), "break_even": break_even(result)}, indent=2, ensure_ascii=False)
+        text = json.dumps({**result.to_json(), "break_even": break_even_summary(result)}, indent=2, ensure_ascii=False)
     elif fmt == "csv":
         text = render.models_csv(result)
     else:
         text = render.table(result)
-        lines = render_analysis.break_even_lines(break_even(result), result.baseline)
+        lines = render_analysis.break_even_lines(break_even_summary(result), result.baseline)
         text += f"\n\n{lines}" if lines else ""
     _emit(text, output, written)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ersattning.analysis import Sensitivity, Sweep, Uncertainty
+from ersattning.analysis.sensitivity import FIGURES
 from ersattning.suppression import SUPPRESSED_MARK
 
 
@@ -61,8 +62,6 @@ def sensitivity_table(s: Sensitivity) -> str:
 
 
 def sensitivity_csv(s: Sensitivity) -> str:
-    from ersattning.analysis.sensitivity import FIGURES
-
     return _csv(s.rows, s.suppressed, FIGURES)
 
 

@@ -14,7 +14,14 @@ from typing import Any
 
 from ersattning.report.charts import CHARTS
 from ersattning.report.i18n import SHARE_INDICATORS, label, money, number, percent
-from ersattning.report.tables import BEHAVIOUR_COLUMNS, TRANSFORMATION_COLUMNS, ReportTables, behaviour_label
+from ersattning.report.tables import (
+    BEHAVIOUR_COLUMNS,
+    SENSITIVITY_TABLE,
+    TRANSFORMATION_COLUMNS,
+    UNCERTAINTY_TABLE,
+    ReportTables,
+    behaviour_label,
+)
 from ersattning.suppression import SUPPRESSED_MARK
 
 CSS = """
@@ -276,15 +283,6 @@ def _admin_table(t: ReportTables, lang: str) -> str:
     return f'<section id="admin"><h2>{label("admin", lang)}</h2>{_table(headers, rows, lang, "admin-table")}</section>'
 
 
-SENSITIVITY_TABLE = [
-    ("model", "text"), ("parameter", "text"), ("low", "factor"), ("high", "factor"), ("low_source", "text"), ("high_source", "text"),
-    ("change_low_sek", "sek_signed"), ("change_high_sek", "sek_signed"), ("swing_sek", "sek"),
-    ("admin_hours_change_low", "decimal"), ("admin_hours_change_high", "decimal"), ("continuity_change_low", "decimal"), ("continuity_change_high", "decimal"),
-]  # fmt: skip
-UNCERTAINTY_TABLE = [
-    ("model", "text"), ("cost_median_sek", "sek"), ("cost_p05_sek", "sek"), ("cost_p95_sek", "sek"),
-    ("delta_median_sek", "sek_signed"), ("delta_p05_sek", "sek_signed"), ("delta_p95_sek", "sek_signed"), ("p_cheaper", "share"),
-]  # fmt: skip
 
 
 def _analysis_section(t: ReportTables, lang: str) -> str:

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ersattning.compare import Comparison, break_even
+from ersattning.analysis import Sensitivity, Sweep, Uncertainty, sensitivity
+from ersattning.analysis.breakeven import break_even_summary
+from ersattning.analysis.sensitivity import FIGURES
+from ersattning.analysis.sweep import price_sweep
+from ersattning.compare import Comparison
 from ersattning.report.assumptions import scenario_assumptions
 from ersattning.report.i18n import label
 from ersattning.suppression import SUPPRESSED_MARK
 
-if TYPE_CHECKING:
-    from ersattning.analysis import Sensitivity, Sweep, Uncertainty
-
-    Analysis = Sensitivity | Sweep | Uncertainty
+Analysis = Sensitivity | Sweep | Uncertainty
 
 MODEL_COLUMNS = [
     "model",
@@ -279,9 +280,9 @@ BREAK_EVEN_COLUMNS = ["model", "parameter", "current", "value", "delta_sek", "de
 
 
 def break_even_table(c: Comparison) -> pd.DataFrame:
-    """Each alternative model's break-even price factor (compare.break_even); the mark where the region is hidden, NaN where there is none."""
+    """Each alternative model's break-even price factor (analysis.breakeven.break_even_summary); the mark where the region is hidden, NaN where there is none."""
     rows = []
-    for b in break_even(c):
+    for b in break_even_summary(c):
         hidden = b["suppressed"]
         rows.append({k: (SUPPRESSED_MARK if hidden and k in BREAK_EVEN_COLUMNS[3:] else _nan(b[k])) for k in BREAK_EVEN_COLUMNS})
     return pd.DataFrame(rows, columns=BREAK_EVEN_COLUMNS)
@@ -289,10 +290,6 @@ def break_even_table(c: Comparison) -> pd.DataFrame:
 
 def analysis_tables(c: Comparison, analyses: Sequence[Analysis]) -> dict[str, Any]:
     """The report's fields for sensitivity, sweep and uncertainty results; their hidden figures (NaN) become the mark."""
-    from ersattning.analysis import Sensitivity, Sweep, Uncertainty, sensitivity
-    from ersattning.analysis.sensitivity import FIGURES
-    from ersattning.analysis.sweep import price_sweep
-
     out: dict[str, Any] = {"analysis_manifest": {}}
     # every report has a tornado and a sweep: the scenario's ranges (else prices ±10 %) and each alternative's prices × 0.8–1.2
     if not any(isinstance(a, Sensitivity) for a in analyses):
@@ -335,3 +332,15 @@ def _nan(v: object) -> object:
 def numeric(values: pd.Series | np.ndarray | list) -> np.ndarray:
     """Values as float64, suppressed and undefined cells as NaN (for charts)."""
     return pd.to_numeric(pd.Series(values, dtype=object).replace(SUPPRESSED_MARK, np.nan), errors="coerce").to_numpy(dtype=np.float64)
+
+
+# the columns of the sensitivity and uncertainty tables in the HTML and XLSX reports, with their formats
+SENSITIVITY_TABLE = [
+    ("model", "text"), ("parameter", "text"), ("low", "factor"), ("high", "factor"), ("low_source", "text"), ("high_source", "text"),
+    ("change_low_sek", "sek_signed"), ("change_high_sek", "sek_signed"), ("swing_sek", "sek"),
+    ("admin_hours_change_low", "decimal"), ("admin_hours_change_high", "decimal"), ("continuity_change_low", "decimal"), ("continuity_change_high", "decimal"),
+]  # fmt: skip
+UNCERTAINTY_TABLE = [
+    ("model", "text"), ("cost_median_sek", "sek"), ("cost_p05_sek", "sek"), ("cost_p95_sek", "sek"),
+    ("delta_median_sek", "sek_signed"), ("delta_p05_sek", "sek_signed"), ("delta_p95_sek", "sek_signed"), ("p_cheaper", "share"),
+]  # fmt: skip

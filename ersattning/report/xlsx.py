@@ -22,7 +22,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ersattning.files import write_atomic
 from ersattning.report.i18n import SHARE_INDICATORS, label
-from ersattning.report.tables import BEHAVIOUR_COLUMNS, MODEL_COLUMNS, TRANSFORMATION_COLUMNS, ReportTables, behaviour_label
+from ersattning.report.tables import (
+    BEHAVIOUR_COLUMNS,
+    MODEL_COLUMNS,
+    SENSITIVITY_TABLE,
+    TRANSFORMATION_COLUMNS,
+    UNCERTAINTY_TABLE,
+    ReportTables,
+    behaviour_label,
+)
 from ersattning.suppression import SUPPRESSED_MARK
 
 SHEETS = ("models", "components", "providers", "monthly", "indicators", "admin", "distribution", "assumptions", "break_even", "manifest")
@@ -155,8 +163,6 @@ def _behaviour_sheets(wb: Workbook, t: ReportTables, fmt: dict[str, str], lang: 
 
 def _analysis_sheets(t: ReportTables, lang: str) -> dict[str, tuple[list[tuple[str, str]], list[list[Any]]]]:
     """Break-even (always) and the sensitivity, sweep and uncertainty tables of the analyses that ran."""
-    from ersattning.report.html import SENSITIVITY_TABLE, UNCERTAINTY_TABLE
-
     L = lambda key: label(key, lang)  # noqa: E731
     out: dict[str, tuple[list[tuple[str, str]], list[list[Any]]]] = {}
     out["break_even"] = (
