@@ -28,7 +28,7 @@ from ersattning.ingest.mapping import PROVIDER_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk
 from ersattning.ingest.report import ImportReport, Quarantine
-from ersattning.ingest.rows import append_chunks, finish_rows, reject_numbers, start_frame
+from ersattning.ingest.rows import append_chunks, finish_rows, first_reasons, reject_numbers, start_frame
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser
 from ersattning.store import Store
@@ -137,10 +137,7 @@ def _providers(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: 
 
     def batch_of(chunk: Chunk) -> EventBatch:
         frame = start_frame(chunk, mapping, PROVIDER_REQUIRED, report)
-        reason = np.full(len(frame), None, dtype=object)
-
-        def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
-            reason[mask & (reason == None)] = why  # noqa: E711
+        reason, reject = first_reasons(len(frame))
 
         cells = {c: text_column(frame, c) for c in ("code", "name", "ownership", "teams", "area")}
         for column, table in mapping.values.items():

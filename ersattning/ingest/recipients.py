@@ -23,7 +23,7 @@ from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk
 from ersattning.ingest.report import ImportReport, Quarantine
-from ersattning.ingest.rows import append_chunks, finish_rows, reject_numbers, start_frame
+from ersattning.ingest.rows import append_chunks, finish_rows, first_reasons, reject_numbers, start_frame
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
 from ersattning.store import Store
@@ -148,10 +148,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     """Enrol, choose provider, grant, revise and end, as the chunk's rows say."""
     frame = start_frame(chunk, mapping, DECISION_REQUIRED, report)
     n = len(frame)
-    reason = np.full(n, None, dtype=object)
-
-    def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
-        reason[mask & (reason == None)] = why  # noqa: E711
+    reason, reject = first_reasons(n)
 
     cells = {c: text_column(frame, c) for c in ("recipient", "decision_id", "provider", "category", "per", "area", "birth_year")}
     if mapping.default_provider:
@@ -225,10 +222,7 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     """Stays started and ended, as the chunk's rows say."""
     frame = start_frame(chunk, mapping, STAY_REQUIRED, report)
     n = len(frame)
-    reason = np.full(n, None, dtype=object)
-
-    def reject(mask: np.ndarray, why: str, reason: np.ndarray = reason) -> None:
-        reason[mask & (reason == None)] = why  # noqa: E711
+    reason, reject = first_reasons(n)
 
     cells = {c: text_column(frame, c) for c in ("recipient", "stay_id", "kind")}
     for column, table in mapping.values.items():

@@ -30,6 +30,16 @@ def start_frame(chunk: Chunk, mapping: Mapping, required: tuple[str, ...], repor
     return frame
 
 
+def first_reasons(n: int) -> tuple[np.ndarray, Callable[[np.ndarray, str], None]]:
+    """Each of ``n`` rows' first reason to be rejected (None: kept), and the function that gives the rows of a mask one."""
+    reason = np.full(n, None, dtype=object)
+
+    def reject(mask: np.ndarray, why: str) -> None:
+        reason[mask & (reason == None)] = why  # noqa: E711  (element-wise)
+
+    return reason, reject
+
+
 def reject_numbers(cells: dict[str, pd.Series], kept: tuple[str, ...], reject: Callable[[np.ndarray, str], None]) -> None:
     """Rows with an identity number in a column that is kept in clear: rejected, never stored."""
     for c in kept:
