@@ -27,14 +27,15 @@ P = Pseudonymiser(b"k" * 32)
 CANONICAL = "recipient,provider,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status\n"
 
 
-def _visits(path: Path, n: int) -> Path:
+def _visits(path: Path, n: int, prefix: str = "") -> Path:
+    """``n`` performed visits, 40 a day at 15-minute steps, each staff member once a day (no overlaps); ids start with ``prefix``."""
     t0 = datetime(2024, 3, 4, 7, 0)
     with path.open("w", encoding="utf-8") as f:
         f.write(CANONICAL)
         for i in range(n):
             s = t0 + timedelta(days=i // 40, minutes=(i % 40) * 15)
             a, b = s.strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
-            f.write(f"R{i % 50},P1,V{i},personal_care,{a},{b},{a},{b},S{i % 40},performed\n")
+            f.write(f"{prefix}R{i % 50},P1,{prefix}V{i},personal_care,{a},{b},{a},{b},S{i % 40},performed\n")
     return path
 
 

@@ -28,6 +28,7 @@ from ersattning.store import StoreError, open_store
 from ersattning.store.postgres import EVENTS_TABLE, PostgresStore, copy_data
 from ersattning.synth import RegionSpec, iter_chunks
 from tests.conftest import PostgresServer
+from tests.test_append_process import _visits
 
 pytestmark = pytest.mark.postgres
 
@@ -360,22 +361,6 @@ def test_sqlite_and_postgresql_give_the_same_comparison(postgres_url: str, tmp_p
 
 # -- imports --------------------------------------------------------------------------------------
 
-CANONICAL = "recipient,provider,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status\n"
-
-
-def _visits_csv(path: Path, n: int, prefix: str) -> Path:
-    from datetime import datetime, timedelta
-
-    t0 = datetime(2024, 3, 4, 7, 0)
-    with path.open("w", encoding="utf-8") as f:
-        f.write(CANONICAL)
-        for i in range(n):
-            s = t0 + timedelta(days=i // 40, minutes=(i % 40) * 15)
-            a, b = s.strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
-            f.write(f"{prefix}R{i % 50},P1,{prefix}V{i},personal_care,{a},{b},{a},{b},S{i % 40},performed\n")
-    return path
-
-
 def test_two_concurrent_importers_each_write_all_of_theirs(postgres_url: str, tmp_path: Path) -> None:
     from ersattning.ingest.mapping import Mapping
     from ersattning.ingest.options import ImportOptions
@@ -384,7 +369,7 @@ def test_two_concurrent_importers_each_write_all_of_theirs(postgres_url: str, tm
 
     pseudonymiser = Pseudonymiser(b"k" * 32)
     open_store(postgres_url).close()
-    files = {p: _visits_csv(tmp_path / f"{p}.csv", 6000, p) for p in ("A", "B")}
+    files = {p: _visits(tmp_path / f"{p}.csv", 6000, p) for p in ("A", "B")}
     errors: list[BaseException] = []
 
     def run(prefix: str) -> None:
@@ -410,7 +395,7 @@ def test_a_killed_import_leaves_whole_chunks_and_a_rerun_completes_it(postgres_u
     """SIGKILL in the middle of an import: every chunk is in whole or not at all, and the same command again
     adds exactly what is missing (the rows already in count as such)."""
     n, chunk = 100_000, 5_000
-    src = _visits_csv(tmp_path / "v.csv", n, "K")
+    src = _visits(tmp_path / "v.csv", n, "K")
     args = [sys.executable, "-m", "ersattning.cli.main", "import", str(src), "--store", postgres_url, "--chunk-rows", str(chunk)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ERSATTNING_PSEUDONYM_KEY": "ab" * 32}
     open_store(postgres_url).close()
