@@ -148,52 +148,50 @@ def test_an_arena_reuses_its_memory_batch_after_batch_and_never_hands_out_overla
     t = np.array(["2024-01-01T00:00:00"] * 50, dtype="datetime64[s]")
     cols = {"timestamp": t, "departed_on": t.astype("datetime64[D]"), "reason": ["moved"] * 50}
     expected = enc.encode(50, cols)
+    deceased = enc.encode(50, {**cols, "reason": ["deceased"] * 50})
+    assert expected.tolist() != deceased.tolist()
     first = [enc.encode(50, cols, arena), enc.encode(50, {**cols, "reason": ["deceased"] * 50}, arena)]
-    assert first[0].tolist() == expected.tolist() and all(b"deceased" in s for s in first[1].tolist())  # the second did not overwrite the first
+    assert first[0].tolist() == expected.tolist() and first[1].tolist() == deceased.tolist()  # the second did not overwrite the first
     arena.reset()
     again = enc.encode(50, cols, arena)
     other = enc.encode(50, {**cols, "reason": ["deceased"] * 50}, arena)  # both in the grown buffer now
-    assert again.tolist() == expected.tolist() and not np.shares_memory(again, other)
+    assert again.tolist() == expected.tolist() and not np.shares_memory(again.buffer, other.buffer)
     arena.reset()
-    assert np.shares_memory(enc.encode(50, cols, arena), again)  # the batch after fits in the grown buffer
+    assert np.shares_memory(enc.encode(50, cols, arena).buffer, again.buffer)  # the batch after fits in the grown buffer
 
 
 def test_the_columnar_decoder_reads_the_columns_derived_from_each_visit_event_class() -> None:
-    """The Arrow schemas the projection parses stored states with come from the event classes
-    (ersattning.store.encoding); these are the columns and types its decoding relies on."""
+    """The generic tables the projection builds its kinds from come from the event classes
+    (ersattning.store.encoding, ersattning.store.compact); these are the columns and types its decoding relies on."""
     import pyarrow as pa
 
     from ersattning.projection import decode
-    from ersattning.store.encoding import event_schema
+    from ersattning.store.compact import decode_columns, table_schema
 
-    wrapped = pa.struct([("_data_", pa.string())])
+    ts, text = pa.timestamp("s"), pa.string()
     planned = {
-        "timestamp": wrapped, "recipient_id": wrapped, "provider": pa.string(), "team": pa.string(), "category": wrapped,
-        "planned_start": wrapped, "planned_minutes": pa.int64(), "staff_planned": pa.int64(),
+        "timestamp": ts, "recipient_id": text, "provider": text, "team": text, "category": text,
+        "planned_start": ts, "planned_minutes": pa.int64(), "staff_planned": pa.int64(),
     }
-    performed = {"actual_start": wrapped, "actual_end": wrapped, "staff": pa.struct([("_data_", pa.list_(pa.string()))]), "registration": wrapped}
-    cancelled = {"by": wrapped, "reason": wrapped, "cancelled_at": wrapped}
-    corrected = {"actual_start": wrapped, "actual_end": wrapped, "reason": pa.string()}
+    performed = {"actual_start": ts, "actual_end": ts, "staff": pa.list_(text), "registration": text}
+    cancelled = {"by": text, "reason": text, "cancelled_at": ts}
+    corrected = {"actual_start": ts, "actual_end": ts, "reason": text}
+    version = {"class_version": pa.int64()}  # an old (v1) Visit.Planned lacks staff_planned
     needed: dict[type, dict[str, pa.DataType]] = {
-        Visit.Planned: {**planned, "class_version": pa.int64()},  # class_version: an old (v1) event lacks staff_planned
-        Visit.Performed: {"timestamp": wrapped, **performed},
-        Visit.Cancelled: {"timestamp": wrapped, **cancelled},
-        Visit.Corrected: {"timestamp": wrapped, **corrected},
-        Visit.PlannedAndPerformed: {**planned, **performed, "performed_recorded_at": wrapped},
-        Visit.PlannedAndCancelled: {**planned, **cancelled, "cancelled_recorded_at": wrapped},
+        Visit.Planned: {**planned, **version},
+        Visit.Performed: {"timestamp": ts, **performed, **version},
+        Visit.Cancelled: {"timestamp": ts, **cancelled, **version},
+        Visit.Corrected: {"timestamp": ts, **corrected, **version},
+        Visit.PlannedAndPerformed: {**planned, **performed, "performed_recorded_at": ts, **version},
+        Visit.PlannedAndCancelled: {**planned, **cancelled, "cancelled_recorded_at": ts, **version},
     }
 
     def columns(schema: pa.Schema) -> dict[str, pa.DataType]:
         return {f.name: f.type for f in schema}
 
     for event_class, expected in needed.items():
-        assert columns(event_schema(event_class).arrow_schema()) == expected, event_class.__qualname__
-    assert {kind: columns(s) for kind, s in decode._VISIT_SCHEMAS.items()} == {
-        kind: needed[c] for kind, c in decode.VISIT_EVENTS.items()
-    }
-    assert {kind: columns(s) for kind, s in decode._COMBINED_SCHEMAS.items()} == {
-        kind: needed[c] for c, (kind, _) in decode.COMBINED_EVENTS.items()
-    }
+        assert columns(table_schema(event_class)) == expected, event_class.__qualname__
+        assert columns(decode_columns(event_class, []).schema) == expected, event_class.__qualname__
     # every visit event class the store may hold is decoded
     visit_events = {c for c in vars(Visit).values() if isinstance(c, type) and issubclass(c, Visit.Event) and c not in (Visit.Event, Visit.Created)}
     assert visit_events == set(decode.VISIT_EVENTS.values()) | set(decode.COMBINED_EVENTS)

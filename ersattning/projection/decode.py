@@ -1,7 +1,10 @@
 """Decoding pages of the notification log into columns, per event type.
 
-States are parsed with Arrow's JSON reader (C++, no Python call per event); each
-visit event kind becomes a table of the same columns, entity events one frame.
+Each event class's rows of a page become one generic table (a column per field),
+from compact states by numpy gathers (``ersattning.store.compact.decode_columns``)
+and from legacy JSON states by Arrow's JSON reader (``decode_json_columns``):
+both give the same columns, so each visit event kind is built from either by one
+code path. Entity events (few per recipient) are decoded one at a time.
 """
 
 
@@ -9,13 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
-import pyarrow.json as pajson
 
 from ersattning.domain import (
     Provider,
@@ -23,7 +28,8 @@ from ersattning.domain import (
     Visit,
 )
 from ersattning.store import RawPage
-from ersattning.store.encoding import CLASS_VERSION, DATA_KEY, ORIGINATOR_TOPIC, event_schema, unwrap
+from ersattning.store.compact import decode_columns, decode_json_columns, decode_state
+from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, compact_topic, event_schema, unwrap
 
 # Visit event kinds in the event table
 PLANNED, PERFORMED, CANCELLED, CORRECTED = 0, 1, 2, 3
@@ -46,13 +52,14 @@ ENTITY_EVENTS: tuple[type, ...] = (
     Recipient.Departed,
 )
 
-_VISIT_TOPICS = {event_schema(c).topic: kind for kind, c in VISIT_EVENTS.items()}
-_COMBINED_TOPICS = {event_schema(c).topic: outcome for c, outcome in COMBINED_EVENTS.items()}
-_ENTITY_EVENTS = {event_schema(c).topic: c.__qualname__ for c in ENTITY_EVENTS}
-
-# The columns parsed from each kind's stored states, derived from the event classes (ersattning.store.encoding)
-_VISIT_SCHEMAS = {kind: event_schema(c).arrow_schema() for kind, c in VISIT_EVENTS.items()}
-_COMBINED_SCHEMAS = {kind: event_schema(c).arrow_schema() for c, (kind, _) in COMBINED_EVENTS.items()}
+# Every topic the projection reads, compact and legacy, → (event class, whether compact)
+_TOPICS: dict[str, tuple[type, bool]] = {}
+for _cls in (*VISIT_EVENTS.values(), *COMBINED_EVENTS, *ENTITY_EVENTS):
+    _TOPICS[event_schema(_cls).topic] = (_cls, False)
+    _TOPICS[str(compact_topic(_cls))] = (_cls, True)
+_VISIT_KIND = {c: kind for kind, c in VISIT_EVENTS.items()}
+_CLASSES = list(dict.fromkeys(c for c, _ in _TOPICS.values()))
+_TOPIC_CODE = {t: 2 * _CLASSES.index(c) + int(compact) for t, (c, compact) in _TOPICS.items()}
 
 
 class ProjectionError(Exception):
@@ -70,51 +77,15 @@ def _hex_to_u64(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def _parse(states: list[bytes], schema: pa.Schema) -> pa.Table:
-    buf = b"\n".join(states)
-    return pajson.read_json(
-        pa.BufferReader(buf),
-        # blocks of a few MB let Arrow parse on both cores
-        read_options=pajson.ReadOptions(block_size=4 << 20, use_threads=True),
-        parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-    )
+def event_table(event_class: type, page: RawPage, idx: np.ndarray, compact: bool) -> pa.Table:
+    """The rows ``idx`` of a page (all of ``event_class``, in one format) as the generic table of its fields."""
+    states = [page.state[i] for i in idx.tolist()]
+    return decode_columns(event_class, states) if compact else decode_json_columns(event_class, states)
 
 
-def _data(table: pa.Table, name: str) -> pa.ChunkedArray:
-    col = table.column(name)
-    if pa.types.is_struct(col.type):
-        return pa.chunked_array([c.field(DATA_KEY) for c in col.chunks], type=col.type.field(DATA_KEY).type)
-    return col
-
-
-def _utc_seconds(values: pa.ChunkedArray) -> np.ndarray:
-    """ISO-8601 strings with offsets → UTC datetime64[s] (NaT for null).
-
-    The common form written here, ``YYYY-MM-DDTHH:MM:SS+00:00``, is cast by
-    Arrow directly; anything else (other offsets, fractions) goes through pandas.
-    """
-    pc = pa.compute
-    lengths = pc.utf8_length(values)
-    plain = pc.and_(pc.equal(lengths, 25), pc.ends_with(values, "+00:00"))
-    if pc.all(pc.or_(plain, pc.is_null(values))).as_py() in (True, None):
-        naive = pc.utf8_slice_codeunits(values, 0, 19)
-        return naive.cast(pa.timestamp("s")).to_numpy().astype("datetime64[s]")
-    s = pd.to_datetime(pd.Series(values.to_numpy(zero_copy_only=False), dtype=object), utc=True, format="ISO8601")
-    return s.dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
-
-
-def _kind_table(kind: int, page: RawPage, idx: np.ndarray) -> pa.Table:
-    """One kind of visit event from a page as an Arrow table of typed columns."""
-    table = _parse([page.state[i] for i in idx.tolist()], _VISIT_SCHEMAS[kind])
-    return _kind_columns(kind, table, _key_columns(page, idx), "timestamp", len(idx))
-
-
-def _combined_tables(kind: int, recorded: str, page: RawPage, idx: np.ndarray) -> tuple[pa.Table, pa.Table]:
-    """Combined events (plan and outcome in one) as a planned table and an outcome table of ``kind``,
-    exactly as the two separate events would be read (the outcome with its own recorded time)."""
-    table = _parse([page.state[i] for i in idx.tolist()], _COMBINED_SCHEMAS[kind])
-    keys = _key_columns(page, idx)
-    return _kind_columns(PLANNED, table, keys, "timestamp", len(idx)), _kind_columns(kind, table, keys, recorded, len(idx))
+def _seconds(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Naive UTC timestamps (any unit) → datetime64[s] (NaT for null)."""
+    return pa.compute.cast(values, pa.timestamp("s"), safe=False).to_numpy().astype("datetime64[s]")
 
 
 def _key_columns(page: RawPage, idx: np.ndarray) -> dict[str, Any]:
@@ -123,32 +94,32 @@ def _key_columns(page: RawPage, idx: np.ndarray) -> dict[str, Any]:
 
 
 def _kind_columns(kind: int, table: pa.Table, keys: dict[str, Any], recorded: str, n: int) -> pa.Table:
-    cols: dict[str, Any] = {**keys, "recorded_at": _utc_seconds(_data(table, recorded))}
+    cols: dict[str, Any] = {**keys, "recorded_at": _seconds(table.column(recorded))}
     if kind == PLANNED:
-        cols["recipient"] = _data(table, "recipient_id")
+        cols["recipient"] = table.column("recipient_id")
         cols["provider"] = table.column("provider")
         cols["team"] = table.column("team")
-        cols["category"] = _data(table, "category")
-        cols["planned_start"] = _utc_seconds(_data(table, "planned_start"))
+        cols["category"] = table.column("category")
+        cols["planned_start"] = _seconds(table.column("planned_start"))
         cols["planned_minutes"] = table.column("planned_minutes")
         # class_version 1 had no staff_planned: one staff (the upcast rule)
-        cols["staff_planned"] = table.column("staff_planned").fill_null(1) if CLASS_VERSION in table.column_names else table.column("staff_planned")
+        cols["staff_planned"] = table.column("staff_planned").fill_null(1)
     elif kind == PERFORMED:
-        cols["actual_start"] = _utc_seconds(_data(table, "actual_start"))
-        cols["actual_end"] = _utc_seconds(_data(table, "actual_end"))
-        staff = _data(table, "staff")
+        cols["actual_start"] = _seconds(table.column("actual_start"))
+        cols["actual_end"] = _seconds(table.column("actual_end"))
+        staff = table.column("staff")
         pc = pa.compute
         cols["staff1"] = pc.list_element(staff, 0)
         padded = pc.list_slice(staff, 0, 2, return_fixed_size_list=True)  # [a, null] for one staff
         cols["staff2"] = pc.list_flatten(padded).take(pa.array(np.arange(1, 2 * n, 2)))
-        cols["registration"] = _data(table, "registration")
+        cols["registration"] = table.column("registration")
     elif kind == CANCELLED:
-        cols["cancelled_by"] = _data(table, "by")
-        cols["cancel_reason"] = _data(table, "reason")
-        cols["cancelled_at"] = _utc_seconds(_data(table, "cancelled_at"))
+        cols["cancelled_by"] = table.column("by")
+        cols["cancel_reason"] = table.column("reason")
+        cols["cancelled_at"] = _seconds(table.column("cancelled_at"))
     else:
-        cols["actual_start"] = _utc_seconds(_data(table, "actual_start"))
-        cols["actual_end"] = _utc_seconds(_data(table, "actual_end"))
+        cols["actual_start"] = _seconds(table.column("actual_start"))
+        cols["actual_end"] = _seconds(table.column("actual_end"))
     return pa.table(cols)
 
 
@@ -170,37 +141,62 @@ class VisitEvents:
         return VisitEvents({k: v.filter(pa.compute.less_equal(v.column("recorded_at"), ts)) for k, v in self.kinds.items()})
 
 
+def _topic_codes(page: RawPage) -> np.ndarray:
+    return pd.Series(page.topic, dtype=object).map(_TOPIC_CODE).fillna(-1).to_numpy(dtype=np.int64)
+
+
 def decode_visits(page: RawPage) -> VisitEvents:
-    topics = pd.Series(page.topic, dtype=object)
-    kinds = topics.map(_VISIT_TOPICS).fillna(-1).to_numpy(dtype=np.int8)
+    codes = _topic_codes(page)
     parts: dict[int, list[pa.Table]] = {}
-    for kind in _VISIT_SCHEMAS:
-        idx = np.flatnonzero(kinds == kind)
-        if len(idx):
-            parts.setdefault(kind, []).append(_kind_table(kind, page, idx))
-    for topic, (kind, recorded) in _COMBINED_TOPICS.items():
-        idx = np.flatnonzero((topics == topic).to_numpy())
-        if len(idx):
-            planned, outcome = _combined_tables(kind, recorded, page, idx)
-            parts.setdefault(PLANNED, []).append(planned)
-            parts.setdefault(kind, []).append(outcome)
+    for code in np.unique(codes[codes >= 0]).tolist():
+        cls, compact = _CLASSES[code // 2], bool(code % 2)
+        if cls not in _VISIT_KIND and cls not in COMBINED_EVENTS:
+            continue
+        idx = np.flatnonzero(codes == code)
+        table = event_table(cls, page, idx, compact)
+        keys = _key_columns(page, idx)
+        if cls in _VISIT_KIND:
+            kind = _VISIT_KIND[cls]
+            parts.setdefault(kind, []).append(_kind_columns(kind, table, keys, "timestamp", len(idx)))
+        else:
+            # combined events (plan and outcome in one): a planned row and an outcome row, exactly as
+            # the two separate events would be read (the outcome with its own recorded time)
+            kind, recorded = COMBINED_EVENTS[cls]
+            parts.setdefault(PLANNED, []).append(_kind_columns(PLANNED, table, keys, "timestamp", len(idx)))
+            parts.setdefault(kind, []).append(_kind_columns(kind, table, keys, recorded, len(idx)))
     out = VisitEvents()
     for kind, tables in parts.items():
-        # each kind's rows in notification order, whichever event they came from
+        # each kind's rows in notification order, whichever event (and format) they came from
         out.kinds[kind] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("notification_id")
     return out
 
 
+def _plain(value: Any) -> Any:
+    """A decoded field value as the legacy JSON holds it once unwrapped (ISO text, hex, enum value, list)."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return value.hex
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def decode_entities(page: RawPage) -> pd.DataFrame | None:
     """Recipient and provider events as rows of generic columns (few per recipient)."""
-    names = np.array([_ENTITY_EVENTS.get(t) for t in page.topic], dtype=object)
-    idx = np.flatnonzero(names != None)  # noqa: E711
-    if not len(idx):
-        return None
+    entity = set(ENTITY_EVENTS)
     rows = []
-    for i in idx.tolist():
-        state = json.loads(page.state[i])
-        flat = {k: unwrap(v) for k, v in state.items()}
+    for i, topic in enumerate(page.topic.tolist()):
+        found = _TOPICS.get(topic)
+        if found is None or found[0] not in entity:
+            continue
+        cls, compact = found
+        if compact:
+            flat = {k: _plain(v) for k, v in decode_state(cls, page.state[i]).items()}
+        else:
+            flat = {k: unwrap(v) for k, v in json.loads(page.state[i]).items()}
         flat.pop(ORIGINATOR_TOPIC, None)
         flat.pop(CLASS_VERSION, None)
         rows.append(
@@ -208,15 +204,18 @@ def decode_entities(page: RawPage) -> pd.DataFrame | None:
                 "notification_id": int(page.notification_id[i]),
                 "aggregate": page.originator_id[i].decode(),
                 "version": int(page.originator_version[i]),
-                "event": names[i],
+                "event": cls.__qualname__,
                 "recorded_at": flat.pop("timestamp"),
                 "fields": json.dumps(flat, ensure_ascii=False, sort_keys=True),
             }
         )
+    if not rows:
+        return None
     df = pd.DataFrame(rows)
     df["recorded_at"] = pd.to_datetime(df["recorded_at"], utc=True, format="ISO8601").dt.tz_localize(None).astype("datetime64[s]")
     return df
 
 
 def unknown_topics(page: RawPage) -> set[str]:
-    return {t for t in set(page.topic.tolist()) if t not in _VISIT_TOPICS and t not in _COMBINED_TOPICS and t not in _ENTITY_EVENTS}
+    """Topics on the page the projection does not read (compact and legacy topics are both known)."""
+    return {t for t in set(page.topic.tolist()) if t not in _TOPICS}

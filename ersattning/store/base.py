@@ -40,6 +40,7 @@ import numpy as np
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from ersattning.store.application import ServiceHistory
+from ersattning.store.encoding import by_long_topic
 from ersattning.store.writer import BulkWriter, ThreadBulkWriter
 
 DEFAULT_STORE_URL = "sqlite:///ersattning.db"
@@ -236,7 +237,7 @@ class Store:
         for page in self.read_pages(0):
             for topic in page.topic:
                 counts[topic] = counts.get(topic, 0) + 1
-        return counts
+        return by_long_topic(counts)  # compact and legacy together
 
     def contains(self, originator_id: UUID, version: int) -> bool:
         events = self.recorder.select_events(originator_id, gt=version - 1, lte=version)

@@ -1,16 +1,22 @@
-"""The stored event encoding: one schema per event class, and everything derived from it.
+"""The stored event encoding: one schema per event class, its compact topic, and the legacy JSON.
 
-Events are stored as the library's JSON (``JSONTranscoder``: compact separators,
-values of registered types wrapped as ``{"_type_": NAME, "_data_": VALUE}``).
-The library knows UUID, Decimal and datetime. A ``date`` is not handled, an enum
-would come back as a plain string and a tuple as a list, so a replayed event
-would differ from the one recorded: the transcodings below add them.
+Each service-history event class has a schema (:func:`event_schema`, from its
+annotated fields in ``ersattning.domain``) and a short *compact topic*
+(:data:`COMPACT_TOPICS`, e.g. ``c1:VPF``) that is also the version tag of the
+stored state: an event stored under its compact topic has the binary state of
+``ersattning.store.compact``; under its long topic (``module:qualname``) it has
+the library's JSON (the *legacy* format, written before the compact one and
+still read everywhere). The library resolves both topics to the class
+(``register_topic``). See docs/events.md, "Stored encoding".
 
-The same format is written by the vectorised bulk encoder
-(``ersattning.store.bulk``) and read by the columnar decoder
-(``ersattning.projection.decode``). Both take it from :func:`event_schema`,
-derived from the annotated fields of the event classes in ``ersattning.domain``
-(see docs/events.md), so the three never drift apart.
+Legacy JSON is the library's ``JSONTranscoder`` (values of registered types
+wrapped as ``{"_type_": NAME, "_data_": VALUE}``) with the transcodings below
+for dates, enums and tuples, so that a replayed event equals the one recorded.
+
+The compact writer (``ersattning.store.compact``), the bulk encoder
+(``ersattning.store.bulk``) and the columnar decoder
+(``ersattning.projection.decode``) all take the fields from :func:`event_schema`,
+so they never drift apart.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Transcoding, UUIDAsHex
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, register_topic
 
-from ersattning.domain import ENUMS
+from ersattning.domain import ENUMS, Provider, Recipient, Visit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -234,3 +240,58 @@ def event_schema(event_class: type) -> EventSchema:
         class_version=int(getattr(event_class, "class_version", 1)),
         originator_topic=originator_topic,
     )
+
+
+# -- compact topics ---------------------------------------------------------------------
+
+#: The version tag of the compact stored state: the prefix of every compact topic.
+COMPACT_TAG = "c1"
+
+#: The short code of each service-history event class; its compact topic is ``c1:CODE``.
+#: Codes are stored: never change or reuse one (a new class gets a new code).
+COMPACT_CODES: dict[type, str] = {
+    Provider.Registered: "PRG",
+    Recipient.Enrolled: "REN",
+    Recipient.ProviderChosen: "RPC",
+    Recipient.DecisionGranted: "RDG",
+    Recipient.DecisionRevised: "RDR",
+    Recipient.DecisionEnded: "RDE",
+    Recipient.StayStarted: "RSS",
+    Recipient.StayEnded: "RSE",
+    Recipient.Departed: "RDP",
+    Visit.Planned: "VPL",
+    Visit.Performed: "VPE",
+    Visit.Cancelled: "VCA",
+    Visit.Corrected: "VCO",
+    Visit.PlannedAndPerformed: "VPF",
+    Visit.PlannedAndCancelled: "VPC",
+}
+COMPACT_TOPICS: dict[type, str] = {c: f"{COMPACT_TAG}:{code}" for c, code in COMPACT_CODES.items()}
+_COMPACT_CLASSES: dict[str, type] = {t: c for c, t in COMPACT_TOPICS.items()}
+for _cls, _topic in COMPACT_TOPICS.items():
+    register_topic(_topic, _cls)  # the library's resolve_topic finds the class by its compact topic
+
+
+def compact_topic(event_class: type) -> str | None:
+    """The compact topic of ``event_class``, or None when it is not stored compactly."""
+    return COMPACT_TOPICS.get(event_class)
+
+
+def compact_class(topic: str) -> type | None:
+    """The event class stored compactly under ``topic``, or None (a legacy or foreign topic)."""
+    return _COMPACT_CLASSES.get(topic)
+
+
+def long_topic(topic: str) -> str:
+    """The class topic (``module:qualname``) of a stored topic, compact or legacy."""
+    cls = _COMPACT_CLASSES.get(topic)
+    return topic if cls is None else get_topic(cls)
+
+
+def by_long_topic(counts: dict[str, int]) -> dict[str, int]:
+    """Event counts per stored topic → per class topic (compact and legacy counted together)."""
+    out: dict[str, int] = {}
+    for topic, n in counts.items():
+        key = long_topic(topic)
+        out[key] = out.get(key, 0) + n
+    return out

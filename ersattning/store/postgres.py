@@ -49,6 +49,7 @@ from ersattning.store.base import (
     empty_page,
     redact_url,
 )
+from ersattning.store.encoding import by_long_topic
 from ersattning.uuids import uuid_hex
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class PostgresStore(SQLStore):
     def events_by_topic(self) -> dict[str, int]:
         with self._cursor() as c:
             rows = c.execute(f"SELECT topic, COUNT(*) FROM {SCHEMA}.{EVENTS_TABLE} GROUP BY topic").fetchall()
-            return {str(r[0]): int(r[1]) for r in rows}
+            return by_long_topic({str(r[0]): int(r[1]) for r in rows})  # compact and legacy together
 
     def _read_page(self, after: int, limit: int, stop: int | None) -> RawPage:
         """One page in two statements of one snapshot, with no Python object per event but its state.

@@ -34,6 +34,7 @@ from ersattning.store.base import (
     empty_page,
     redact_url,
 )
+from ersattning.store.encoding import by_long_topic
 from ersattning.store.sqlite_writer import BULK_PRAGMAS, CHECKPOINT_SQL, AppendProcess, insert_rows
 from ersattning.store.writer import BulkWriter
 
@@ -85,7 +86,7 @@ class SQLiteStore(SQLStore):
     def events_by_topic(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT topic, COUNT(*) FROM stored_events GROUP BY topic")
-            return {str(r[0]): int(r[1]) for r in c.fetchall()}
+            return by_long_topic({str(r[0]): int(r[1]) for r in c.fetchall()})  # compact and legacy together
 
     def _read_page(self, after: int, limit: int, stop: int | None) -> RawPage:
         sql = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE rowid > ?"

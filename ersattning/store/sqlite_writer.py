@@ -97,15 +97,17 @@ class AppendProcess:
         """Hand over one batch.
 
         ``ids`` (S32) and ``versions`` (int64) are the rows in the order of
-        ``parts`` (per event class its topic and ``S``-width states, classes one
-        after another); ``order`` (int64) is the order to insert the rows in.
-        The caller has waited for the previous batch (:meth:`result`), so the
-        child no longer reads the shared memory.
+        ``parts`` (per event class its topic and states, ``ersattning.store.bulk.States``:
+        a byte buffer and int64 offsets; classes one after another); ``order``
+        (int64) is the order to insert the rows in. The caller has waited for the
+        previous batch (:meth:`result`), so the child no longer reads the shared memory.
         """
         import numpy as np
 
         codes = np.repeat(np.arange(len(parts), dtype=np.uint8), [len(states) for _, states in parts])
-        columns = [ids[order], versions[order], order, codes[order], *(states for _, states in parts)]
+        columns = [ids[order], versions[order], order, codes[order]]
+        for _, states in parts:
+            columns += [np.asarray(states.offsets, dtype=np.int64), states.buffer[: int(states.offsets[-1])]]
         size = sum(c.nbytes for c in columns)
         if self._shm is None or len(self._shm) < size:
             self._map(size + size // 4)
@@ -116,7 +118,7 @@ class AppendProcess:
             memory[at : at + c.nbytes] = np.ascontiguousarray(c).view(np.uint8).reshape(-1)
             at += c.nbytes
         del memory
-        header = json.dumps({"n": len(ids), "size": len(self._shm), "parts": [[topic, len(states), states.dtype.itemsize] for topic, states in parts]})
+        header = json.dumps({"n": len(ids), "size": len(self._shm), "parts": [[topic, len(states), int(states.offsets[-1])] for topic, states in parts]})
         pipe = self._proc.stdin
         assert pipe is not None
         try:
@@ -205,9 +207,11 @@ class _BatchReader:
         topics = [topic for topic, _, _ in parts]
         states: list[memoryview] = []
         at = 49 * n
-        for _, count, width in parts:
-            states.extend(view[i : i + width] for i in range(at, at + count * width, width))  # fixed-width rows (space-padded JSON)
-            at += count * width
+        for _, count, nbytes in parts:  # per part: count + 1 offsets (int64), then the states' bytes
+            offsets = view[at : at + 8 * (count + 1)].cast("q").tolist()
+            at += 8 * (count + 1)
+            states.extend(view[at + a : at + b] for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+            at += nbytes
         return zip(ids, versions, map(topics.__getitem__, codes), map(states.__getitem__, order), strict=True)
 
 

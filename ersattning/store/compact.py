@@ -1,0 +1,599 @@
+"""The compact stored state of the service-history events (docs/events.md, "Stored encoding").
+
+An event stored under its compact topic (``ersattning.store.encoding.COMPACT_TOPICS``)
+has this state, little-endian, driven by the class's schema (:func:`event_schema`):
+
+- a 4-byte header: format (1), flags (bit 0: *wide* times), the class version, and k,
+  the number of stored fields (the first k of the schema without ``originator_topic``,
+  which follows from the class). Fields are only ever appended to a class, so an
+  older event has fewer fields and the library's ``upcast_vN_vN+1`` adds them;
+- the fixed part, fields in schema order: a datetime as u4 seconds since 1970 UTC
+  (wide: i8 microseconds), a date as i4 days since 1970, an int as i4 (null: INT32_MIN),
+  an enum as u1 (its index in the enum's declaration order; 255: null), a UUID as 16 bytes;
+- the variable part, fields in schema order: a str as a u1 length (0–253 bytes of
+  UTF-8; 254: null; 255: a u4 length follows) and its bytes, a tuple of str as a u1
+  count and each string so.
+
+Rows of one topic and header have their fixed fields at the same offsets, so the
+columnar decoder gathers them with numpy and walks the strings with one
+vectorised step per string slot (:func:`decode_columns`). One event at a time
+(the library's mapper) uses :func:`encode_state` / :func:`decode_state`; many at
+once (bulk appends) :func:`encode_columns`. The legacy JSON states decode into
+the same columns (:func:`decode_json_columns`).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from ersattning.store.encoding import CLASS_VERSION, DATA_KEY, ORIGINATOR_TOPIC, StoredField, event_schema
+
+FORMAT = 1
+WIDE = 0x01  # flag: datetimes as i8 microseconds
+HEADER = 4
+NULL_I4 = -(2**31)
+NULL_ENUM = 255
+STR_NULL = 254
+STR_LONG = 255
+U4_MAX = 2**32 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
+
+#: Field kinds and the width of the fixed ones (datetimes: narrow; wide is 8).
+_FIXED_WIDTH = {"datetime": 4, "date": 4, "int": 4, "enum": 1, "uuid": 16}
+
+
+def field_kind(f: StoredField) -> str:
+    tp = f.python_type
+    if tp is datetime:
+        return "datetime"
+    if tp is date:
+        return "date"
+    if tp is int:
+        return "int"
+    if tp is UUID:
+        return "uuid"
+    if tp is str:
+        return "str"
+    if tp is tuple:
+        if f.item is not str:
+            raise TypeError(f"field {f.name!r}: only tuples of str are stored compactly")
+        return "tuple"
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return "enum"
+    raise TypeError(f"field {f.name!r}: the compact encoding does not support {tp!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The stored fields of one event class, and where they go."""
+
+    event_class: type
+    fields: tuple[StoredField, ...]  # schema order, without originator_topic
+    kinds: tuple[str, ...]
+    class_version: int
+    originator_topic: str | None
+
+    def fixed(self, k: int, wide: bool) -> tuple[list[tuple[int, int, int]], int]:
+        """(field index, offset, width) of the fixed fields among the first ``k``, and the fixed part's width."""
+        out, at = [], HEADER
+        for i in range(k):
+            kind = self.kinds[i]
+            if kind in _FIXED_WIDTH:
+                w = 8 if (kind == "datetime" and wide) else _FIXED_WIDTH[kind]
+                out.append((i, at, w))
+                at += w
+        return out, at
+
+    def variable(self, k: int) -> list[int]:
+        return [i for i in range(k) if self.kinds[i] in ("str", "tuple")]
+
+
+@cache
+def layout(event_class: type) -> Layout:
+    schema = event_schema(event_class)
+    fields = tuple(f for f in schema.fields if f.name != ORIGINATOR_TOPIC)
+    if len(fields) > 255 or schema.class_version > 255:
+        raise TypeError(f"{event_class.__qualname__}: too many fields or versions for the compact header")
+    return Layout(event_class, fields, tuple(field_kind(f) for f in fields), schema.class_version, schema.originator_topic)
+
+
+@cache
+def enum_codes(enum: type[StrEnum]) -> dict[str, int]:
+    """An enum member's stored code: its index in declaration order (append new members at the end)."""
+    return {m.value: i for i, m in enumerate(enum)}
+
+
+@cache
+def enum_members(enum: type[StrEnum]) -> tuple[StrEnum, ...]:
+    """The members by stored code."""
+    return tuple(enum)
+
+
+# -- one event -------------------------------------------------------------------------
+
+
+def _micros(name: str, v: datetime) -> int:
+    if not isinstance(v, datetime) or v.tzinfo is None or v.utcoffset() is None:
+        raise ValueError(f"field {name!r}: expected a timezone-aware datetime, got {v!r}")
+    return (v - _EPOCH) // _MICRO
+
+
+def _needs_wide(us: int) -> bool:
+    return us % 1_000_000 != 0 or not 0 <= us // 1_000_000 <= U4_MAX
+
+
+def _i4(name: str, v: int | None) -> int:
+    if v is None:
+        return NULL_I4
+    if not NULL_I4 < int(v) < 2**31:
+        raise ValueError(f"field {name!r}: {v} does not fit the stored 32-bit integer")
+    return int(v)
+
+
+def _str_bytes(v: str | None) -> bytes:
+    if v is None:
+        return bytes((STR_NULL,))
+    b = str(v).encode()
+    return bytes((len(b),)) + b if len(b) < STR_NULL else bytes((STR_LONG,)) + struct.pack("<I", len(b)) + b
+
+
+def _tuple_bytes(name: str, v: Sequence[str]) -> bytes:
+    if len(v) > 255:
+        raise ValueError(f"field {name!r}: more than 255 items cannot be stored")
+    return bytes((len(v),)) + b"".join(_str_bytes(x) for x in v)
+
+
+def _uuid_bytes(v: Any) -> bytes:
+    if isinstance(v, UUID):
+        return v.bytes
+    return UUID(v.decode() if isinstance(v, bytes) else str(v)).bytes
+
+
+def encode_state(event_class: type, state: Mapping[str, Any]) -> bytes:
+    """The compact state of one event from its field values (the library's event ``__dict__``)."""
+    lay = layout(event_class)
+    micros = {f.name: _micros(f.name, state[f.name]) for f, k in zip(lay.fields, lay.kinds, strict=True) if k == "datetime"}
+    wide = any(_needs_wide(us) for us in micros.values())
+    fixed = [bytes((FORMAT, WIDE if wide else 0, lay.class_version, len(lay.fields)))]
+    var: list[bytes] = []
+    for f, kind in zip(lay.fields, lay.kinds, strict=True):
+        v = state[f.name]
+        if kind == "datetime":
+            us = micros[f.name]
+            fixed.append(struct.pack("<q", us) if wide else struct.pack("<I", us // 1_000_000))
+        elif kind == "date":
+            fixed.append(struct.pack("<i", NULL_I4 if v is None else (v - _EPOCH_DAY).days))
+        elif kind == "int":
+            fixed.append(struct.pack("<i", _i4(f.name, v)))
+        elif kind == "enum":
+            fixed.append(bytes((NULL_ENUM if v is None else enum_codes(f.python_type)[f.python_type(v).value],)))
+        elif kind == "uuid":
+            fixed.append(_uuid_bytes(v))
+        elif kind == "str":
+            var.append(_str_bytes(v))
+        else:
+            var.append(_tuple_bytes(f.name, v))
+    return b"".join(fixed) + b"".join(var)
+
+
+def _read_str(data: bytes, at: int) -> tuple[str | None, int]:
+    n = data[at]
+    if n == STR_NULL:
+        return None, at + 1
+    if n == STR_LONG:
+        (n,) = struct.unpack_from("<I", data, at + 1)
+        at += 4
+    return data[at + 1 : at + 1 + n].decode(), at + 1 + n
+
+
+def decode_state(event_class: type, data: bytes) -> dict[str, Any]:
+    """The field values of one compact state, with ``originator_topic`` (Created events) and
+    ``class_version`` (the version it was written at: the library's mapper upcasts from it)."""
+    lay = layout(event_class)
+    if len(data) < HEADER or data[0] != FORMAT:
+        raise ValueError(f"{event_class.__qualname__}: not a compact state of format {FORMAT}")
+    wide, version, k = bool(data[1] & WIDE), data[2], data[3]
+    state: dict[str, Any] = {}
+    fixed, at = lay.fixed(k, wide)
+    for i, o, w in fixed:
+        f, kind = lay.fields[i], lay.kinds[i]
+        if kind == "datetime":
+            state[f.name] = _EPOCH + (_MICRO * struct.unpack_from("<q", data, o)[0] if wide else timedelta(seconds=struct.unpack_from("<I", data, o)[0]))
+        elif kind in ("date", "int"):
+            (n,) = struct.unpack_from("<i", data, o)
+            state[f.name] = None if n == NULL_I4 else (_EPOCH_DAY + timedelta(days=n) if kind == "date" else n)
+        elif kind == "enum":
+            state[f.name] = None if data[o] == NULL_ENUM else enum_members(f.python_type)[data[o]]
+        else:
+            state[f.name] = UUID(bytes=bytes(data[o : o + w]))
+    for i in lay.variable(k):
+        f = lay.fields[i]
+        if lay.kinds[i] == "str":
+            state[f.name], at = _read_str(data, at)
+        else:
+            items = []
+            count, at = data[at], at + 1
+            for _ in range(count):
+                s, at = _read_str(data, at)
+                items.append(s)
+            state[f.name] = tuple(items)
+    if lay.originator_topic is not None:
+        state[ORIGINATOR_TOPIC] = lay.originator_topic
+    state[CLASS_VERSION] = version
+    return state
+
+
+# -- many events at once -----------------------------------------------------------------
+
+_FRAGMENT_CACHE_MAX = 200_000
+
+
+def _factorize(values: Any) -> tuple[np.ndarray, list[Any]]:
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values.codes, dtype=np.int64), list(values.categories)
+    seq = values if isinstance(values, (np.ndarray, pd.Series, pd.Index)) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(seq, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), list(uniques)
+
+
+def _fragments(values: Any, encode: Any, cache: dict[Any, bytes] | None) -> tuple[np.ndarray, list[bytes]]:
+    """Each distinct value's encoding once (remembered in ``cache`` across batches); codes < 0 for missing."""
+    codes, uniques = _factorize(values)
+    if cache is None:
+        return codes, [encode(u) for u in uniques]
+    if len(cache) > _FRAGMENT_CACHE_MAX:
+        cache.clear()
+    frags = []
+    for u in uniques:
+        f = cache.get(u)
+        if f is None:
+            f = cache[u] = encode(u)
+        frags.append(f)
+    return codes, frags
+
+
+def _with_null(name: str, optional: bool, codes: np.ndarray, frags: list[bytes], null: bytes) -> tuple[np.ndarray, list[bytes]]:
+    if (codes < 0).any():
+        if not optional:
+            raise ValueError(f"field {name!r} is required but missing in some rows")
+        frags = [*frags, null]
+        codes = np.where(codes < 0, len(frags) - 1, codes)
+    return codes, frags
+
+
+def _column_micros(name: str, values: Any) -> np.ndarray:
+    us = np.asarray(values).astype("datetime64[us]")
+    if np.isnat(us).any():
+        raise ValueError(f"field {name!r}: a required datetime is missing (NaT)")
+    return us.astype(np.int64)
+
+
+def _uuid_block(name: str, values: Any) -> np.ndarray:
+    """(n, 16) raw bytes of ids given as 32-hex strings (str or bytes) or UUIDs."""
+    arr = np.asarray(values) if not isinstance(values, pd.Categorical) else None
+    if arr is not None and arr.dtype.kind in "SU" and arr.dtype.itemsize in (32, 128):
+        hexes = arr.astype("S32")
+        try:
+            return np.frombuffer(bytes.fromhex(hexes.tobytes().decode("ascii")), dtype=np.uint8).reshape(-1, 16)
+        except ValueError:
+            pass  # not all plain hex: one at a time below
+    codes, uniques = _factorize(values)
+    if (codes < 0).any():
+        raise ValueError(f"field {name!r} is required but missing in some rows")
+    table = np.frombuffer(b"".join(_uuid_bytes(u) for u in uniques), dtype=np.uint8).reshape(-1, 16)
+    return table[codes]
+
+
+class ColumnEncoder:
+    """Encodes columns of one event class into compact states, remembering encoded values across batches."""
+
+    def __init__(self, event_class: type) -> None:
+        self.layout = layout(event_class)
+        self._caches: dict[str, dict[Any, bytes]] = {}
+
+    def encode(self, n: int, columns: Mapping[str, Any]) -> tuple[bytes, np.ndarray]:
+        """The states of ``n`` events as one buffer and ``n + 1`` int64 offsets.
+
+        ``columns`` holds one array per stored field: datetimes as UTC ``datetime64``,
+        dates as ``datetime64[D]`` (NaT for None), ints, enums as members or values,
+        UUIDs as 32-hex text or UUIDs, strings, tuples of strings.
+        """
+        lay = self.layout
+        k = len(lay.fields)
+        micros: dict[int, np.ndarray] = {}
+        blocks: dict[int, np.ndarray] = {}  # fixed fields other than datetimes: (n, w) uint8
+        var: list[tuple[np.ndarray, np.ndarray]] = []  # per variable field: codes, fragments (object array)
+        for i, (f, kind) in enumerate(zip(lay.fields, lay.kinds, strict=True)):
+            values = columns[f.name]
+            if len(values) != n:
+                raise ValueError(f"{lay.event_class.__qualname__}: column {f.name!r} has {len(values)} rows, expected {n}")
+            if kind == "datetime":
+                micros[i] = _column_micros(f.name, values)
+            elif kind == "date":
+                days = np.asarray(values).astype("datetime64[D]")
+                missing = np.isnat(days)
+                if missing.any() and not f.optional:
+                    raise ValueError(f"field {f.name!r} is required but missing in some rows")
+                d = np.where(missing, NULL_I4, days.astype(np.int64))
+                if ((d <= NULL_I4) & ~missing).any() or (d >= 2**31).any():
+                    raise ValueError(f"field {f.name!r}: a date out of the stored range")
+                blocks[i] = d.astype("<i4").view(np.uint8).reshape(n, 4)
+            elif kind == "int":
+                s = pd.Series(values) if not isinstance(values, pd.Series) else values
+                missing = s.isna().to_numpy()
+                if missing.any() and not f.optional:
+                    raise ValueError(f"field {f.name!r} is required but missing in some rows")
+                v = s.fillna(0).to_numpy().astype(np.int64) if missing.any() else s.to_numpy().astype(np.int64)
+                if ((v <= NULL_I4) | (v >= 2**31)).any():
+                    raise ValueError(f"field {f.name!r}: a value does not fit the stored 32-bit integer")
+                blocks[i] = np.where(missing, NULL_I4, v).astype("<i4").view(np.uint8).reshape(n, 4)
+            elif kind == "enum":
+                codes, frags = _fragments(values, lambda u, e=f.python_type: bytes((enum_codes(e)[e(u).value],)), self._caches.setdefault(f.name, {}))
+                codes, frags = _with_null(f.name, f.optional, codes, frags, bytes((NULL_ENUM,)))
+                blocks[i] = np.frombuffer(b"".join(frags), dtype=np.uint8)[codes].reshape(n, 1)
+            elif kind == "uuid":
+                blocks[i] = _uuid_block(f.name, values)
+            else:
+                encode = _str_bytes if kind == "str" else (lambda u, name=f.name: _tuple_bytes(name, u))
+                codes, frags = _fragments(values, encode, self._caches.setdefault(f.name, {}))
+                codes, frags = _with_null(f.name, f.optional, codes, frags, bytes((STR_NULL,)))
+                pieces_of = np.empty(len(frags), dtype=object)
+                pieces_of[:] = frags
+                var.append((codes, pieces_of))
+        wide = np.zeros(n, dtype=bool)
+        for us in micros.values():
+            wide |= (us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)
+        # per row: its fixed part (narrow and wide rows apart), then its strings, joined in C
+        pieces = np.empty((n, 1 + len(var)), dtype=object)
+        fixed_len = np.empty(n, dtype=np.int64)
+        for is_wide in (False, True):
+            rows = np.flatnonzero(wide == is_wide)
+            if not len(rows):
+                continue
+            spots, width = lay.fixed(k, is_wide)
+            block = np.empty((len(rows), width), dtype=np.uint8)
+            block[:, :HEADER] = (FORMAT, WIDE if is_wide else 0, lay.class_version, k)
+            for i, o, w in spots:
+                if i in micros:
+                    us = micros[i][rows]
+                    block[:, o : o + w] = (us if is_wide else us // 1_000_000).astype("<i8" if is_wide else "<u4").view(np.uint8).reshape(-1, w)
+                else:
+                    block[:, o : o + w] = blocks[i][rows]
+            pieces[rows, 0] = block.view(f"V{width}").ravel().tolist()
+            fixed_len[rows] = width
+        lengths = fixed_len
+        for j, (codes, pieces_of) in enumerate(var):
+            pieces[:, 1 + j] = pieces_of[codes]
+            lengths = lengths + np.fromiter(map(len, pieces_of), dtype=np.int64, count=len(pieces_of))[codes]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return b"".join(pieces.ravel().tolist()), offsets
+
+
+_COLUMN_ENCODERS: dict[type, ColumnEncoder] = {}
+
+
+def encode_columns(event_class: type, n: int, columns: Mapping[str, Any]) -> tuple[bytes, np.ndarray]:
+    """The compact states of ``n`` events of ``event_class`` (see :meth:`ColumnEncoder.encode`)."""
+    enc = _COLUMN_ENCODERS.get(event_class)
+    if enc is None:
+        enc = _COLUMN_ENCODERS[event_class] = ColumnEncoder(event_class)
+    return enc.encode(n, columns)
+
+
+# -- columnar decoding ---------------------------------------------------------------------
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def arrow_type(f: StoredField, wide: bool = False) -> pa.DataType:
+    """The column type of a field in the decoded table (both formats)."""
+    kind = field_kind(f)
+    return {
+        "datetime": pa.timestamp("us" if wide else "s"),
+        "date": pa.date32(),
+        "int": pa.int64(),
+        "enum": pa.string(),
+        "uuid": pa.string(),
+        "str": pa.string(),
+        "tuple": pa.list_(pa.string()),
+    }[kind]
+
+
+def table_schema(event_class: type, wide: bool = False) -> pa.Schema:
+    """The columns :func:`decode_columns` and :func:`decode_json_columns` give for ``event_class``."""
+    fields = layout(event_class).fields
+    return pa.schema([*((f.name, arrow_type(f, wide)) for f in fields), (CLASS_VERSION, pa.int64())])
+
+
+def _buffer(states: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    lens = np.fromiter(map(len, states), dtype=np.int64, count=len(states))
+    starts = np.zeros(len(states), dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    return np.frombuffer(b"".join(states), dtype=np.uint8), starts
+
+
+def _gather(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The bytes of many slices of ``buf``, one after another."""
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.uint8)
+    ends = np.cumsum(lens)
+    return buf[np.repeat(starts - (ends - lens), lens) + np.arange(total)]
+
+
+def _strings(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The strings starting at ``at``: (data start, length, valid, position after)."""
+    first = buf[at].astype(np.int64)
+    lens = np.where(first < STR_NULL, first, 0)
+    start = at + 1
+    long = np.flatnonzero(first == STR_LONG)
+    if len(long):
+        four = buf[at[long, None] + np.arange(1, 5)]
+        lens[long] = np.ascontiguousarray(four).view("<u4").ravel()
+        start = start.copy()
+        start[long] += 4
+    return start, lens, first != STR_NULL, start + lens
+
+
+def _string_array(buf: np.ndarray, start: np.ndarray, lens: np.ndarray, valid: np.ndarray) -> pa.Array:
+    offsets = np.zeros(len(lens) + 1, dtype=np.int32 if lens.sum() < 2**31 else np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    data = _gather(buf, start, lens)
+    typ = pa.string() if offsets.dtype == np.int32 else pa.large_string()
+    nulls = int((~valid).sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    arr = pa.Array.from_buffers(typ, len(lens), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
+    return arr if typ == pa.string() else arr.cast(pa.string())
+
+
+def _hex_array(raw: np.ndarray) -> pa.Array:
+    m = len(raw)
+    text = np.empty((m, 32), dtype=np.uint8)
+    text[:, 0::2] = _HEX[raw >> 4]
+    text[:, 1::2] = _HEX[raw & 15]
+    offsets = np.arange(0, 32 * m + 1, 32, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), m, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+
+
+def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, wide: bool, version: int) -> dict[str, pa.Array]:
+    m = len(starts)
+    spots, width = lay.fixed(k, wide)
+    fixed = buf[starts[:, None] + np.arange(width)]
+    cols: dict[str, pa.Array] = {}
+    for i, o, w in spots:
+        f, kind = lay.fields[i], lay.kinds[i]
+        raw = np.ascontiguousarray(fixed[:, o : o + w])
+        if kind == "datetime":
+            cols[f.name] = pa.array(raw.view("<i8" if wide else "<u4").ravel().astype(np.int64), pa.timestamp("us" if wide else "s"))
+        elif kind in ("date", "int"):
+            v = raw.view("<i4").ravel()
+            null = v == NULL_I4
+            cols[f.name] = pa.array(v, pa.int32(), mask=null if null.any() else None).cast(pa.date32() if kind == "date" else pa.int64())
+        elif kind == "enum":
+            codes = raw.ravel()
+            null = codes == NULL_ENUM
+            values = pa.array([m_.value for m_ in enum_members(f.python_type)], pa.string())
+            cols[f.name] = values.take(pa.array(codes, pa.uint8(), mask=null if null.any() else None))
+        else:
+            cols[f.name] = _hex_array(raw)
+    at = starts + width
+    for i in lay.variable(k):
+        f = lay.fields[i]
+        if lay.kinds[i] == "str":
+            start, lens, valid, at = _strings(buf, at)
+            cols[f.name] = _string_array(buf, start, lens, valid)
+            continue
+        count = buf[at].astype(np.int64)
+        at = at + 1
+        list_offsets = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(count, out=list_offsets[1:])
+        total = int(list_offsets[-1])
+        item_start = np.empty(total, dtype=np.int64)
+        item_len = np.empty(total, dtype=np.int64)
+        item_valid = np.empty(total, dtype=bool)
+        for j in range(int(count.max()) if m else 0):
+            rows = np.flatnonzero(count > j)
+            start, lens, valid, after = _strings(buf, at[rows])
+            pos = list_offsets[rows] + j
+            item_start[pos], item_len[pos], item_valid[pos] = start, lens, valid
+            at[rows] = after
+        items = _string_array(buf, item_start, item_len, item_valid)
+        cols[f.name] = pa.ListArray.from_arrays(pa.array(list_offsets.astype(np.int32)), items)
+    cols[CLASS_VERSION] = pa.array(np.full(m, version, dtype=np.int64))
+    return cols
+
+
+def decode_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
+    """Compact states of one class as a table: one column per stored field (datetimes as naive UTC
+    timestamps, seconds, or microseconds when a wide row is among them; UUIDs as 32-hex text; enums as
+    their values; tuples as lists; dates as date32; ints as int64) and ``class_version``.
+    Fields an older event lacks are null."""
+    lay = layout(event_class)
+    n = len(states)
+    buf, starts = _buffer(states)
+    if n and (buf[starts] != FORMAT).any():
+        raise ValueError(f"{event_class.__qualname__}: a state is not of compact format {FORMAT}")
+    head = buf[starts[:, None] + np.arange(1, HEADER)].astype(np.int64) if n else np.empty((0, 3), dtype=np.int64)
+    key = head[:, 0] * 65536 + head[:, 1] * 256 + head[:, 2]
+    groups = np.unique(key)
+    schema = table_schema(event_class, wide=bool((head[:, 0] & WIDE).any()))
+    tables, order = [], []
+    for g in groups.tolist() or [None]:
+        rows = np.arange(n) if g is None else np.flatnonzero(key == g)
+        flags, version, k = (0, lay.class_version, len(lay.fields)) if g is None else (g >> 16, (g >> 8) & 255, g & 255)
+        cols = _group_table(lay, buf, starts[rows], min(k, len(lay.fields)), bool(flags & WIDE), version)
+        arrays = [cols[name].cast(typ) if name in cols else pa.nulls(len(rows), typ) for name, typ in zip(schema.names, schema.types, strict=True)]
+        tables.append(pa.Table.from_arrays(arrays, schema=schema))
+        order.append(rows)
+    if len(tables) == 1:
+        return tables[0]
+    table = pa.concat_tables(tables)
+    return table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+
+
+# -- the legacy JSON, into the same columns ---------------------------------------------------
+
+
+def utc_seconds(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """ISO-8601 strings with offsets → naive UTC timestamps in seconds (null stays null).
+
+    The common form written by the legacy encoder, ``YYYY-MM-DDTHH:MM:SS+00:00``, is
+    cast by Arrow directly; anything else (other offsets, fractions) goes through pandas.
+    """
+    lengths = pc.utf8_length(values)
+    plain = pc.and_(pc.equal(lengths, 25), pc.ends_with(values, "+00:00"))
+    if pc.all(pc.or_(plain, pc.is_null(values))).as_py() in (True, None):
+        naive = pc.utf8_slice_codeunits(values, 0, 19)
+        out = naive.cast(pa.timestamp("s"))
+        return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    s = pd.to_datetime(pd.Series(values.to_numpy(zero_copy_only=False), dtype=object), utc=True, format="ISO8601")
+    return pa.array(s.dt.tz_localize(None).to_numpy(dtype="datetime64[s]"), pa.timestamp("s"))
+
+
+def decode_json_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
+    """Legacy JSON states of one class as the table :func:`decode_columns` gives (datetimes in seconds)."""
+    lay = layout(event_class)
+    schema = event_schema(event_class).arrow_schema()
+    if CLASS_VERSION not in schema.names:
+        schema = schema.append(pa.field(CLASS_VERSION, pa.int64()))
+    parsed = pajson.read_json(
+        pa.BufferReader(b"\n".join(states)),
+        # blocks of a few MB let Arrow parse on both cores
+        read_options=pajson.ReadOptions(block_size=4 << 20, use_threads=True),
+        parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+    )
+    arrays, names = [], []
+    for f, kind in zip(lay.fields, lay.kinds, strict=True):
+        col = parsed.column(f.name)
+        if pa.types.is_struct(col.type):
+            col = pa.chunked_array([c.field(DATA_KEY) for c in col.chunks], type=col.type.field(DATA_KEY).type)
+        if kind == "datetime":
+            arr: Any = utc_seconds(col)
+        elif kind == "date":
+            arr = col.cast(pa.date32())
+        else:
+            arr = col.cast(arrow_type(f))
+        arrays.append(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        names.append(f.name)
+    arrays.append(parsed.column(CLASS_VERSION).fill_null(1).combine_chunks())
+    names.append(CLASS_VERSION)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+__all__ = ["ColumnEncoder", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "enum_codes", "layout", "table_schema"]
