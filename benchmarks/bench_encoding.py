@@ -34,8 +34,8 @@ import legacy_json_bulk  # noqa: E402
 
 from ersattning import projection  # noqa: E402
 from ersattning.projection.decode import COMBINED_EVENTS, VISIT_EVENTS  # noqa: E402
-from ersattning.store import open_store  # noqa: E402
 from ersattning.store import bulk as compact_bulk  # noqa: E402
+from ersattning.store import open_store  # noqa: E402
 from ersattning.store.compact import decode_columns, decode_json_columns  # noqa: E402
 from ersattning.store.encoding import compact_class  # noqa: E402
 from ersattning.synth import RegionSpec, generate_chunk, make_providers, provider_batch  # noqa: E402
