@@ -60,6 +60,7 @@ for _cls in (*VISIT_EVENTS.values(), *COMBINED_EVENTS, *ENTITY_EVENTS):
 _VISIT_KIND = {c: kind for kind, c in VISIT_EVENTS.items()}
 _CLASSES = list(dict.fromkeys(c for c, _ in _TOPICS.values()))
 _TOPIC_CODE = {t: 2 * _CLASSES.index(c) + int(compact) for t, (c, compact) in _TOPICS.items()}
+_ENTITY_CODES = np.array([code for t, code in _TOPIC_CODE.items() if _TOPICS[t][0] in ENTITY_EVENTS], dtype=np.int64)
 
 
 class ProjectionError(Exception):
@@ -142,7 +143,10 @@ class VisitEvents:
 
 
 def _topic_codes(page: RawPage) -> np.ndarray:
-    return pd.Series(page.topic, dtype=object).map(_TOPIC_CODE).fillna(-1).to_numpy(dtype=np.int64)
+    """Per row, 2 × its class's index + 1 when compact; -1 for a topic the projection does not read."""
+    rows, topics = pd.factorize(page.topic)
+    table = np.array([_TOPIC_CODE.get(t, -1) for t in topics] + [-1], dtype=np.int64)
+    return table[rows]
 
 
 def decode_visits(page: RawPage) -> VisitEvents:
@@ -186,13 +190,10 @@ def _plain(value: Any) -> Any:
 
 def decode_entities(page: RawPage) -> pd.DataFrame | None:
     """Recipient and provider events as rows of generic columns (few per recipient)."""
-    entity = set(ENTITY_EVENTS)
+    codes = _topic_codes(page)
     rows = []
-    for i, topic in enumerate(page.topic.tolist()):
-        found = _TOPICS.get(topic)
-        if found is None or found[0] not in entity:
-            continue
-        cls, compact = found
+    for i in np.flatnonzero(np.isin(codes, _ENTITY_CODES)).tolist():
+        cls, compact = _CLASSES[codes[i] // 2], bool(codes[i] % 2)
         if compact:
             flat = {k: _plain(v) for k, v in decode_state(cls, page.state[i]).items()}
         else:
