@@ -97,12 +97,12 @@ def test_an_aggregate_with_a_legacy_event_then_compact_ones_reconstructs(tmp_pat
 SPEC = RegionSpec(recipients=14, months=2, chunk_recipients=5, seed=11)
 
 
-def _rows() -> tuple[list[str], list[int], list[str], list[bytes]]:
+def _rows(spec: RegionSpec = SPEC) -> tuple[list[str], list[int], list[str], list[bytes]]:
     ids: list[str] = []
     versions: list[int] = []
     topics: list[str] = []
     states: list[bytes] = []
-    for batch in iter_chunks(SPEC):
+    for batch in iter_chunks(spec):
         i, v, t, s = batch.columns()
         ids += i
         versions += v
