@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ersattning.domain import ENUMS, CancelledBy, CancelReason, Category, Ownership, Per, Provider, Recipient, Registration, Visit
-from ersattning.store.compact import decode_columns, decode_state, encode_columns, encode_state, layout
+from ersattning.store.compact import decode_columns, decode_state, encode_columns, encode_state, encoder_columns, layout
 from ersattning.store.encoding import COMPACT_TOPICS, by_long_topic, compact_class, long_topic
 
 # -- frozen tables: stored codes never move ---------------------------------------------------
@@ -129,7 +129,10 @@ def _check(event_class: type, rows: list[dict[str, Any]]) -> None:
     buffer, offsets = encode_columns(event_class, len(rows), _columns(event_class, rows))
     states = [buffer[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
     assert states == [encode_state(event_class, r) for r in rows]
-    table = decode_columns(event_class, states).to_pylist()
+    decoded = decode_columns(event_class, states)
+    again, again_offsets = encode_columns(event_class, len(rows), encoder_columns(event_class, decoded))
+    assert again == buffer and again_offsets.tolist() == offsets.tolist()  # decoding then encoding gives the states back
+    table = decoded.to_pylist()
     for row, state, got in zip(rows, states, table, strict=True):
         back = decode_state(event_class, state)
         assert {k: back[k] for k in row} == row

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from ersattning import projection
+from ersattning.domain import Category, Registration, Visit
 from ersattning.store import open_store
+from ersattning.store.application import CompactMapper
 from ersattning.store.encoding import COMPACT_TAG
 from ersattning.synth import RegionSpec
 from tests.test_compact_store import _as_legacy, _rows
@@ -25,10 +32,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ersattning.cli.main", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def _stored(path: Path) -> list[tuple[int, str, int, str]]:
+def _stored(path: Path) -> list[tuple[int, str, int, str, bytes]]:
     con = sqlite3.connect(path)
     try:
-        return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in con.execute("SELECT rowid, originator_id, originator_version, topic FROM stored_events ORDER BY rowid")]
+        rows = con.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid")
+        return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in rows]
     finally:
         con.close()
 
@@ -56,7 +64,7 @@ def test_migrate_rewrites_old_events_compactly_keeping_ids_and_the_store_id(tmp_
     assert f"rewrote {len(before):,} of {len(before):,} events compactly" in run.stdout
     after = _stored(old)
     assert [r[:3] for r in after] == [r[:3] for r in before]  # every notification id, aggregate and version kept
-    assert all(r[3].startswith(f"{COMPACT_TAG}:") for r in after) and [r[3] for r in after] == [r[3] for r in _stored(new)]
+    assert [r[3:] for r in after] == [r[3:] for r in _stored(new)]  # the very topics and states the bulk encoder wrote
     migrated = open_store(f"sqlite:///{old}", create=False)
     assert migrated.store_id == store_id
     _assert_same(projection.load(migrated), projection.load(open_store(f"sqlite:///{new}", create=False)))
@@ -89,6 +97,28 @@ def test_a_migration_killed_midway_leaves_the_old_store_intact_and_the_next_run_
     store.projection_cache = None
     projection.update(store, rebuild=True)
     _assert_same(projection.load(store), reference)
+
+
+def test_events_with_microseconds_or_an_old_class_version_are_migrated_exactly(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    mapper = store.app.mapper
+    assert isinstance(mapper, CompactMapper)
+    t = datetime(2024, 3, 1, 9, 0, 0, 250, tzinfo=timezone(timedelta(hours=1)))
+    v = Visit.plan(key="a", recipient_id=UUID(int=3), provider="P. 1", team="T", category=Category.escort, planned_start=t, planned_minutes=30, recorded_at=t)
+    v.perform(actual_start=t, actual_end=t + timedelta(minutes=20), staff=("x",), registration=Registration.nfc, recorded_at=t + timedelta(seconds=1))
+    events = v.collect_events()
+    old_plan = mapper.to_legacy_stored_event(events[0])
+    state = json.loads(old_plan.state)
+    del state["staff_planned"], state["class_version"]  # as Visit.Planned v1 was stored
+    store.recorder.insert_events([StoredEvent(old_plan.originator_id, 1, old_plan.topic, json.dumps(state).encode()), mapper.to_legacy_stored_event(events[1])])
+    store.close()
+    run = _cli("store", "migrate", "--store", f"sqlite:///{tmp_path / 's.db'}")
+    assert run.returncode == 0, run.stderr
+    assert [r[3] for r in _stored(tmp_path / "s.db")] == ["c1:VPL", "c1:VPE"]
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", create=False)
+    got: Visit = store.app.repository.get(v.id)
+    assert vars(got) == vars(v) and got.staff_planned == 1
+    assert list(store.app.events.get(v.id))[1] == events[1]  # microseconds kept
 
 
 def test_migrate_refuses_a_store_that_is_not_there(tmp_path: Path) -> None:

@@ -547,6 +547,26 @@ def decode_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     return table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
 
 
+def encoder_columns(event_class: type, table: pa.Table) -> dict[str, Any]:
+    """A decoded table (:func:`decode_columns`, :func:`decode_json_columns`) as the columns
+    :func:`encode_columns` takes: decoding then encoding gives the states back."""
+    lay = layout(event_class)
+    cols: dict[str, Any] = {}
+    for f, kind in zip(lay.fields, lay.kinds, strict=True):
+        col = table.column(f.name)
+        if kind == "datetime":
+            cols[f.name] = col.to_numpy().astype("datetime64[us]")
+        elif kind == "date":
+            cols[f.name] = pc.cast(col, pa.timestamp("s")).to_numpy().astype("datetime64[D]")
+        elif kind == "int":
+            cols[f.name] = pd.Series(col.to_numpy(zero_copy_only=False)) if col.null_count else col.to_numpy()
+        elif kind == "tuple":
+            cols[f.name] = pd.Series([tuple(x) for x in col.to_pylist()], dtype=object)
+        else:
+            cols[f.name] = col.to_numpy(zero_copy_only=False)
+    return cols
+
+
 # -- the legacy JSON, into the same columns ---------------------------------------------------
 
 
@@ -596,4 +616,4 @@ def decode_json_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-__all__ = ["ColumnEncoder", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "enum_codes", "layout", "table_schema"]
+__all__ = ["ColumnEncoder", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "encoder_columns", "enum_codes", "layout", "table_schema"]
