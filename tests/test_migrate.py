@@ -124,3 +124,22 @@ def test_events_with_microseconds_or_an_old_class_version_are_migrated_exactly(t
 def test_migrate_refuses_a_store_that_is_not_there(tmp_path: Path) -> None:
     run = _cli("store", "migrate", "--store", f"sqlite:///{tmp_path / 'none.db'}")
     assert run.returncode != 0 and "no store at" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_postgresql_store_is_migrated_in_one_transaction(postgres_url: str, tmp_path: Path) -> None:
+    rows = _rows(RegionSpec(recipients=8, months=2, chunk_recipients=4, seed=9))
+    store = open_store(postgres_url)
+    store.append(*_as_legacy(store, rows))
+    before = [(n.id, n.originator_id, n.originator_version) for n in store.recorder.select_notifications(1, 100_000)]
+    store.close()
+    run = _cli("store", "migrate", "--store", postgres_url)
+    assert run.returncode == 0, run.stderr
+    assert f"rewrote {len(before):,} of {len(before):,} events compactly" in run.stdout
+    store = open_store(postgres_url, create=False)
+    notes = store.recorder.select_notifications(1, 100_000)
+    assert [(n.id, n.originator_id, n.originator_version) for n in notes] == before
+    assert [(n.topic, n.state) for n in notes] == list(zip(rows[2], rows[3], strict=True))  # what the bulk encoder writes
+    reference = open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    reference.append(*rows)
+    _assert_same(projection.load(store), projection.load(reference))
+    assert "nothing to do" in _cli("store", "migrate", "--store", postgres_url).stdout

@@ -618,7 +618,7 @@ def store_migrate(store_url: str | None) -> None:
         rate = report.migrated / report.seconds if report.seconds else 0.0
         click.echo(
             f"{shown}: rewrote {report.migrated:,} of {report.events:,} events compactly in {report.seconds:.1f} s "
-            f"({rate:,.0f} events/s); {report.bytes_before / 1e6:,.1f} MB → {report.bytes_after / 1e6:,.1f} MB"
+            f"({rate:,.0f} events/s)" + (f"; {report.bytes_before / 1e6:,.1f} MB → {report.bytes_after / 1e6:,.1f} MB" if report.bytes_before else "")
         )
 
     run_guarded(work)

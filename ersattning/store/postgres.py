@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,6 +219,41 @@ class PostgresStore(SQLStore):
             raise  # Store.append says what a conflict means
         except PersistenceError as e:
             raise StoreError(f"cannot write to the store {self.location.display_url}: {_one_line(e, self.location)}") from None
+
+    def rewrite_events(self, topics: Collection[str], rewrite: Callable[[list[str], list[bytes], list[str], list[int]], int], page: int = 50_000) -> int:
+        """``store migrate``: in one transaction under the library's table lock, each event stored under one of
+        ``topics`` gets the topic and state ``rewrite`` puts in its lists (topics, states, ids as hex, versions;
+        it returns how many it changed). Notification ids stay; a failure changes nothing."""
+        from psycopg.rows import tuple_row
+
+        changed = 0
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row, binary=True) as c:
+                for statement in self.recorder.lock_table_statements:  # type: ignore[attr-defined]  # the PostgreSQL recorder has them
+                    c.execute(statement)
+                c.execute("CREATE TEMPORARY TABLE ersattning_migrate (notification_id bigint PRIMARY KEY, topic text, state bytea) ON COMMIT DROP")
+                after = 0
+                while True:
+                    rows = c.execute(
+                        f"SELECT notification_id, originator_id, originator_version, topic, state FROM {SCHEMA}.{EVENTS_TABLE} "
+                        "WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s",
+                        (after, list(topics), page),
+                    ).fetchall()
+                    if not rows:
+                        break
+                    new_topics, states = [str(r[3]) for r in rows], [bytes(r[4]) for r in rows]
+                    changed += rewrite(new_topics, states, [r[1].hex for r in rows], [int(r[2]) for r in rows])
+                    with c.copy("COPY ersattning_migrate (notification_id, topic, state) FROM STDIN") as copy:
+                        for r, t, st in zip(rows, new_topics, states, strict=True):
+                            copy.write_row((r[0], t, st))
+                    after = int(rows[-1][0])
+                c.execute(
+                    f"UPDATE {SCHEMA}.{EVENTS_TABLE} e SET topic = m.topic, state = m.state FROM ersattning_migrate m "
+                    "WHERE e.notification_id = m.notification_id"
+                )
+        except PersistenceError as e:
+            raise StoreError(f"cannot migrate the store {self.location.display_url}: {_one_line(e, self.location)}") from None
+        return changed
 
 
 def copy_data(ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> bytes:
