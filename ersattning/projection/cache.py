@@ -186,10 +186,11 @@ def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="lz4", **options))
 
 
-def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, list[pd.DataFrame], int]:
+def _read_new(store: Store, after: int, page_size: int, stop: int | None = None) -> tuple[VisitEvents, list[pd.DataFrame], int]:
+    """The notifications after ``after`` (up to ``stop``) decoded; the last id read (``after`` when none)."""
     visits, entities = VisitEvents(), []
     position = after
-    for page in store.read_pages(after, page_size):
+    for page in store.read_pages(after, page_size, stop):
         unknown = unknown_topics(page)
         if unknown:
             raise ProjectionError(f"the store holds events this version cannot read: {', '.join(sorted(unknown))}")
@@ -214,22 +215,74 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
     if rebuild:
         cache.clear()
     current = store.position()
-    cached = cache.load(store.store_id)
-    if cached is not None and cached.position > current:
-        cached = None  # the cache is ahead of the store: not this store's history any more
-    if cached is None:
-        cache.clear()
-        cached = CachedFold(VisitState.empty(), _empty_entities(), 0)
+    cached = _loaded(cache, store, current)
     if cached.position == current:
         return cached
-    first = cached.position + 1
     visits, entities, position = _read_new(store, cached.position, page_size)
+    return _fold(cache, store.store_id, cached, visits, entities, position)
+
+
+def _fold(cache: ProjectionCache, store_id: str, cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int) -> CachedFold:
+    """Fold the events after ``cached.position`` up to ``position`` (in notification order) and save."""
+    first = cached.position + 1
     cached.state.apply(visits)
     if entities:
         cached.entity_events = pd.concat([cached.entity_events, *entities], ignore_index=True)
     cached.position = position
-    cache.save(store.store_id, cached, visits, first)
+    cache.save(store_id, cached, visits, first)
     return cached
+
+
+def _loaded(cache: ProjectionCache, store: Store, current: int) -> CachedFold:
+    """The cached fold, or an empty one at position 0 (a cache ahead of the store is not this store's history)."""
+    cached = cache.load(store.store_id)
+    if cached is not None and cached.position > current:
+        cached = None
+    if cached is None:
+        cache.clear()
+        cached = CachedFold(VisitState.empty(), _empty_entities(), 0)
+    return cached
+
+
+@dataclass
+class DecodedRange:
+    """Notifications ``first`` … ``last`` (one committed batch, ids contiguous), decoded in memory."""
+
+    first: int
+    last: int
+    visits: VisitEvents
+    entities: pd.DataFrame | None
+
+
+def fold_ranges(store: Store, ranges: list[DecodedRange], *, page_size: int = 250_000) -> CachedFold | None:
+    """Fold ranges of the log decoded elsewhere (an import's committed batches) into the cache and save it.
+
+    What lies between the cache's position and the ranges, or between two
+    ranges (another writer's events), is read from the store, so everything is
+    folded in notification order and the saved position never passes an event
+    the cache lacks. Events after the last range are left to the next load.
+    None (nothing saved) when the cache already holds part of a range.
+    """
+    cache = cache_for(store)
+    cached = _loaded(cache, store, store.position())
+    position = cached.position
+    visits, entities = VisitEvents(), []
+    for r in sorted(ranges, key=lambda r: r.first):
+        if r.last <= position:
+            continue  # a load during the import folded it already
+        if r.first <= position:
+            return None  # the cache holds part of it: leave it to the next load
+        if r.first > position + 1:
+            gap, gap_entities, _ = _read_new(store, position, page_size, stop=r.first - 1)
+            visits.extend(gap)
+            entities.extend(gap_entities)
+        visits.extend(r.visits)
+        if r.entities is not None:
+            entities.append(r.entities)
+        position = r.last
+    if position == cached.position:
+        return cached
+    return _fold(cache, store.store_id, cached, visits, entities, position)
 
 
 def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = False) -> Projection:
