@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from ersattning import __version__
 from ersattning.calendar import TZ
 from ersattning.files import write_atomic, write_text_atomic
-from ersattning.projection.decode import ProjectionError, VisitEvents, decode_entities, decode_visits, unknown_topics
+from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
+from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
@@ -124,7 +125,7 @@ class ProjectionCache:
         parts = self.dir / "visit_events"
         parts.mkdir(exist_ok=True)
         for kind, table in new_events.kinds.items():
-            _write_parquet(table, parts / f"part-{first:015d}-{cached.position:015d}-{kind}.parquet")
+            _write_parquet(table, parts / part_name(first, cached.position, kind))
         # The fold: a full file, plus delta files of the rows each later update
         # touched, until the deltas hold a fifth as many rows as the fold; then
         # the full file is written again. Plain encodings write and read fastest.
@@ -186,22 +187,6 @@ def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="lz4", **options))
 
 
-def _read_new(store: Store, after: int, page_size: int, stop: int | None = None) -> tuple[VisitEvents, list[pd.DataFrame], int]:
-    """The notifications after ``after`` (up to ``stop``) decoded; the last id read (``after`` when none)."""
-    visits, entities = VisitEvents(), []
-    position = after
-    for page in store.read_pages(after, page_size, stop):
-        unknown = unknown_topics(page)
-        if unknown:
-            raise ProjectionError(f"the store holds events this version cannot read: {', '.join(sorted(unknown))}")
-        visits.extend(decode_visits(page))
-        e = decode_entities(page)
-        if e is not None:
-            entities.append(e)
-        position = int(page.notification_id[-1])
-    return visits, entities, position
-
-
 def cache_for(store: Store) -> ProjectionCache:
     """The store's projection cache, made on first use; it lives as long as the store object."""
     if store.projection_cache is None:
@@ -218,18 +203,25 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
     cached = _loaded(cache, store, current)
     if cached.position == current:
         return cached
-    visits, entities, position = _read_new(store, cached.position, page_size)
+    workers = workers_for(store, current) if cached.position == 0 else 1
+    if workers > 1 and cache.dir is not None:  # a rebuild of a big store: on every core
+        visits, entities = read_parallel(store, cache.dir / "visit_events", current, workers)
+        return _fold(cache, store.store_id, cached, visits, entities, current, parts_written=True)
+    visits, entities, position = read_decoded(store, cached.position, page_size)
     return _fold(cache, store.store_id, cached, visits, entities, position)
 
 
-def _fold(cache: ProjectionCache, store_id: str, cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int) -> CachedFold:
-    """Fold the events after ``cached.position`` up to ``position`` (in notification order) and save."""
+def _fold(
+    cache: ProjectionCache, store_id: str, cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int, *, parts_written: bool = False
+) -> CachedFold:
+    """Fold the events after ``cached.position`` up to ``position`` (in notification order) and save
+    (``parts_written``: their per-event part files are in the cache already)."""
     first = cached.position + 1
     cached.state.apply(visits)
     if entities:
         cached.entity_events = pd.concat([cached.entity_events, *entities], ignore_index=True)
     cached.position = position
-    cache.save(store_id, cached, visits, first)
+    cache.save(store_id, cached, VisitEvents() if parts_written else visits, first)
     return cached
 
 
@@ -273,7 +265,7 @@ def fold_ranges(store: Store, ranges: list[DecodedRange], *, page_size: int = 25
         if r.first <= position:
             return None  # the cache holds part of it: leave it to the next load
         if r.first > position + 1:
-            gap, gap_entities, _ = _read_new(store, position, page_size, stop=r.first - 1)
+            gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
             visits.extend(gap)
             entities.extend(gap_entities)
         visits.extend(r.visits)
@@ -294,7 +286,7 @@ def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = F
         t = _as_utc(as_of)
         events = cache_for(store).events(cached.position)
         if events is None:  # no cache directory (memory store): read the log again
-            events = _read_new(store, 0, 250_000)[0]
+            events = read_decoded(store, 0, 250_000)[0]
         state = VisitState.empty()
         state.apply(events.recorded_until(t), drop_orphans=True)
         entity_events = cached.entity_events[cached.entity_events["recorded_at"].to_numpy() <= t]
