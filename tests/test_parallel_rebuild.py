@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ersattning import projection
-from ersattning.domain import Area, CancelledBy, CancelReason, Category, Per, Provider, Recipient, Registration, Visit
+from ersattning.domain import Area, CancelledBy, CancelReason, Category, Ownership, Per, Provider, Recipient, Registration, Visit
 from ersattning.projection import cache as projection_cache
 from ersattning.projection import rebuild
 from ersattning.store import Store, open_store
@@ -41,7 +42,7 @@ def pool() -> Iterator[ProcessPoolExecutor]:
 def _history(store: Store, seed: int, visits: int, recipients: int) -> None:
     """A random history saved in random groups; some corrections and revisions are recorded weeks later."""
     rng = random.Random(seed)
-    p = Provider.register(code="P1", name="Omsorg", ownership="private", teams=("P1-A", "P1-B"), recorded_at=T0 - timedelta(days=30))
+    p = Provider.register(code="P1", name="Omsorg", ownership=Ownership.private, teams=("P1-A", "P1-B"), recorded_at=T0 - timedelta(days=30))
     people = []
     for k in range(recipients):
         r = Recipient.enrol(pseudonym=f"r{k}", birth_year=1930 + k, area=Area.urban, enrolled_on=date(2024, 3, 1), recorded_at=T0 + timedelta(hours=k))
@@ -52,7 +53,7 @@ def _history(store: Store, seed: int, visits: int, recipients: int) -> None:
     starts: dict[int, datetime] = {}  # performed visits' actual start, by position in ``made``
     for i in range(visits):
         start = T0 + timedelta(days=rng.randrange(40), minutes=15 * rng.randrange(40))
-        common = dict(key=f"v{seed}-{i}", recipient_id=people[i % recipients].id, provider="P1", team=rng.choice(["P1-A", "P1-B"]), category=rng.choice(list(Category)), planned_start=start, planned_minutes=rng.choice([15, 30, 45]), recorded_at=start - timedelta(days=rng.randrange(1, 5)))
+        common: dict[str, Any] = dict(key=f"v{seed}-{i}", recipient_id=people[i % recipients].id, provider="P1", team=rng.choice(["P1-A", "P1-B"]), category=rng.choice(list(Category)), planned_start=start, planned_minutes=rng.choice([15, 30, 45]), recorded_at=start - timedelta(days=rng.randrange(1, 5)))
         end = start + timedelta(minutes=rng.randrange(5, 60))
         how = rng.randrange(5)
         if how == 0:
@@ -134,6 +135,11 @@ def test_the_first_load_without_a_cache_goes_parallel_with_its_own_pool(monkeypa
     monkeypatch.setattr(rebuild.os, "cpu_count", lambda: 2)
     calls: list[int] = []
     read_parallel = rebuild.read_parallel
-    monkeypatch.setattr(projection_cache, "read_parallel", lambda *a, **k: calls.append(1) or read_parallel(*a, **k))
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return read_parallel(*args, **kwargs)
+
+    monkeypatch.setattr(projection_cache, "read_parallel", counted)
     _assert_same(single, projection.load(open_store(url)))
     assert calls == [1]
