@@ -11,7 +11,8 @@ import random
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -35,7 +36,7 @@ CUTS = ["2024-03-01 12:00", "2024-03-03", "2024-03-10", "2024-04-20", "2030-01-0
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    with ProcessPoolExecutor(2, mp_context=rebuild._context()) as executor:
+    with ProcessPoolExecutor(2, mp_context=rebuild.worker_context()) as executor:
         yield executor
 
 
@@ -143,3 +144,24 @@ def test_the_first_load_without_a_cache_goes_parallel_with_its_own_pool(monkeypa
     monkeypatch.setattr(projection_cache, "read_parallel", counted)
     _assert_same(single, projection.load(open_store(url)))
     assert calls == [1]
+
+
+class _BrokenPool(Executor):
+    """Workers that never started (a script without a main guard re-runs itself in them and stops)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_exception(BrokenProcessPool("a worker stopped"))
+        return future
+
+
+def test_workers_that_cannot_start_leave_the_rebuild_to_this_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _history(open_store(url), 11, 30, 2)
+    single = projection.load(open_store(url), rebuild=True)
+    cuts = [projection.load(open_store(url), as_of=t) for t in CUTS]
+    monkeypatch.setattr(projection_cache, "workers_for", lambda store, events: 2)
+    monkeypatch.setattr(projection_cache, "read_parallel", partial(rebuild.read_parallel, ranges=3, executor=_BrokenPool()))
+    _assert_same(single, projection.load(open_store(url), rebuild=True))
+    for t, cut in zip(CUTS, cuts, strict=True):  # the part files for as-of loads were written by this process
+        _assert_same(cut, projection.load(open_store(url), as_of=t))

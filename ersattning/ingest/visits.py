@@ -199,6 +199,9 @@ def _import_chunks(
         feed.committed(writer.first_ids)
         if not options.dry_run:
             store.checkpoint()
+    except BaseException:
+        feed.close()  # nothing of a failed import goes into the cache
+        raise
     finally:
         writer.close()
         report.events_written = writer.events

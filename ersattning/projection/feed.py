@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -44,15 +45,21 @@ def decode_batch(columns: Columns, first: int) -> DecodedRange | None:
 
 class ImportFeed:
     """Follows a bulk writer: :meth:`submitted` before each batch is handed over, :meth:`committed` with the
-    writer's ``first_ids`` after, :meth:`finish` once the writer is closed. A batch that fails is never decoded
-    into the cache; a batch whose ids are unknown (a backend that cannot tell) stops the feed, and the next
-    load folds the import from the store as before."""
+    writer's ``first_ids`` after, :meth:`finish` once the writer is closed (:meth:`close` in any case).
+
+    A batch that fails is never decoded into the cache; a batch whose ids are unknown (a backend that cannot
+    tell) stops the feed, and the next load folds the import from the store as before. Batches are decoded on
+    a thread, beside the import's own work (Arrow's JSON parser lets go of the interpreter lock); at most two
+    wait for it, so memory stays at a few batches.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._waiting: deque[Columns] = deque()
+        self._decoding: list[Future[DecodedRange | None]] = []
         self._ranges: list[DecodedRange] = []
         self._seen = 0
+        self._pool: ThreadPoolExecutor | None = None
         self.following = True
 
     def submitted(self, batch: EventBatch) -> None:
@@ -65,23 +72,47 @@ class ImportFeed:
             if not self.following:
                 return
             columns = self._waiting.popleft()
-            decoded = None if first is None else decode_batch(columns, first)
-            if decoded is None:
+            if first is None:
                 self._stop()
-            else:
-                self._ranges.append(decoded)
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-feed")
+            self._decoding.append(self._pool.submit(decode_batch, columns, first))
+            while len(self._decoding) > 2:
+                self._collect(self._decoding.pop(0))
+
+    def _collect(self, decoding: Future[DecodedRange | None]) -> None:
+        decoded = decoding.result()
+        if decoded is None:
+            self._stop()
+        elif self.following:
+            self._ranges.append(decoded)
 
     def _stop(self) -> None:
         self.following = False
         self._waiting.clear()
         self._ranges.clear()
+        for decoding in self._decoding:
+            decoding.cancel()
+        self._decoding.clear()
 
     def finish(self) -> None:
         """Fold the committed batches into the projection cache and save it (nothing when the feed stopped)."""
-        if not self.following or not self._ranges:
-            return
-        ranges, self._ranges = self._ranges, []
         try:
-            fold_ranges(self.store, ranges)
-        except ProjectionError:
-            pass  # the store holds what the projection cannot fold: the next load says so, as it always has
+            while self._decoding and self.following:
+                self._collect(self._decoding.pop(0))
+            if not self.following or not self._ranges:
+                return
+            ranges, self._ranges = self._ranges, []
+            try:
+                fold_ranges(self.store, ranges)
+            except ProjectionError:
+                pass  # the store holds what the projection cannot fold: the next load says so, as it always has
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of the decoding thread (an import that failed leaves its decoded batches unused)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

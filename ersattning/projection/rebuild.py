@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -71,10 +73,19 @@ def read_parallel(
     in ``parts``. The result is in notification order, as :func:`read_decoded` gives it."""
     parts.mkdir(parents=True, exist_ok=True)
     bounds = np.unique(np.linspace(0, position, (ranges or 2 * workers) + 1).round().astype(np.int64))
-    pool = executor or ProcessPoolExecutor(workers, mp_context=_context())
+    pool = executor or ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
         futures = [pool.submit(decode_range, store.location.url, int(a), int(b), str(parts)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         results = [f.result() for f in futures]
+    except BrokenProcessPool:
+        # workers that could not start (a script without ``if __name__ == "__main__":`` re-runs itself in
+        # them and stops there) or were killed: this process reads it all, as for a small store
+        visits, entities, _ = read_decoded(store, 0, stop=position)
+        shutil.rmtree(parts)  # the workers' parts that were written, and the new ones for all of it
+        parts.mkdir(parents=True)
+        for kind, table in visits.kinds.items():
+            write_atomic(parts / part_name(1, position, kind), partial(_write_part, table))
+        return visits, entities
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
@@ -103,7 +114,7 @@ def _write_part(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="lz4")
 
 
-def _context() -> BaseContext:
+def worker_context() -> BaseContext:
     """Fresh workers (no copy of the caller's threads and connections): a fork server that has this module
     imported already, where there is one; else spawned interpreters."""
     if "forkserver" in multiprocessing.get_all_start_methods():
