@@ -27,6 +27,7 @@ from ersattning.privacy import Pseudonymiser
 from ersattning.projection.feed import ImportFeed
 from ersattning.store import Store, StoreError, open_store
 from ersattning.store import sqlite_writer as append_process
+from ersattning.synth import RegionSpec, iter_chunks
 from tests.test_cli import run
 from tests.test_projection import _assert_same
 
@@ -232,3 +233,34 @@ def test_a_killed_import_leaves_a_projection_equal_to_a_rebuild(tmp_path: Path, 
     _assert_same(loaded, projection.load(open_store(url, create=False), rebuild=True))
     _assert_same(projection.load(open_store(url, create=False), as_of="2030-01-01"), projection.load(open_store(url, create=False), as_of="2030-01-01", rebuild=True))
 
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "memory"])
+def test_the_writer_reports_the_notification_ids_its_batches_got(tmp_path: Path, scheme: str) -> None:
+    """Each committed batch's rows got the ids first … first + n - 1, in the order of ``EventBatch.columns()``."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}" if scheme == "sqlite" else "memory://")
+    batches = list(iter_chunks(RegionSpec(recipients=6, months=1, chunk_recipients=2, seed=3)))
+    ids0, versions0, topics0, states0 = batches[0].columns()
+    store.append(ids0, versions0, topics0, states0)  # another writer's events first
+    before = store.position()
+    assert before == len(states0)
+    writer = store.bulk_writer()
+    try:
+        for batch in batches[1:]:
+            writer.submit(batch)
+        writer.wait()
+    finally:
+        writer.close()
+    expected, first = [], before + 1
+    for batch in batches[1:]:
+        expected.append(first)
+        first += len(batch)
+    assert writer.first_ids == expected
+    stored = list(store.read_pages(before))
+    ids = [i.decode() for page in stored for i in page.originator_id]
+    nids = [int(n) for page in stored for n in page.notification_id]
+    for batch, first in zip(batches[1:], expected, strict=True):
+        n = len(batch)
+        at = first - before - 1
+        assert nids[at : at + n] == list(range(first, first + n))
+        assert ids[at : at + n] == batch.columns()[0]
