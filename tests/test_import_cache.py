@@ -184,7 +184,7 @@ def test_a_failed_batch_goes_nowhere_near_the_cache(tmp_path: Path, monkeypatch:
 KILLED_IMPORT = """
 import os, random, signal, sys
 from ersattning.cli.main import main
-from ersattning.projection import cache, feed
+from ersattning.projection import cache
 
 where, seed = sys.argv[1], int(sys.argv[2])
 rng = random.Random(seed)
@@ -192,12 +192,19 @@ rng = random.Random(seed)
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-if where == "before-cache":  # every batch committed, nothing of the cache written
-    feed.fold_ranges = die
-elif where == "in-cache":  # killed at a random file of the cache's save
+if where == "before-cache":  # every batch committed and folded in memory, its part files written, the cache not saved
+    cache.RangeFold.save = die
+elif where == "at-meta":  # the cache's files all written but meta.json, which names them
+    write_text_atomic = cache.write_text_atomic
+    def meta(path, *args):
+        if path.name == "meta.json":
+            die()
+        write_text_atomic(path, *args)
+    cache.write_text_atomic = meta
+elif where == "in-cache":  # killed at a random file the import writes into the cache (part files as it goes, then the save)
     write_atomic, write_text_atomic = cache.write_atomic, cache.write_text_atomic
     files = [0]
-    cut = rng.randrange(1, 8)
+    cut = rng.randrange(1, 25)
     def writing(path, *args):
         files[0] += 1
         if files[0] == cut:
@@ -209,7 +216,7 @@ main()
 """
 
 
-@pytest.mark.parametrize(("where", "seed"), [("before-cache", 0), ("in-cache", 1), ("in-cache", 2), ("in-cache", 3), ("random", 4), ("random", 5)])
+@pytest.mark.parametrize(("where", "seed"), [("before-cache", 0), ("at-meta", 0), ("in-cache", 1), ("in-cache", 2), ("in-cache", 3), ("in-cache", 6), ("random", 4), ("random", 5)])
 def test_a_killed_import_leaves_a_projection_equal_to_a_rebuild(tmp_path: Path, where: str, seed: int) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     first = run("import", str(_visits(tmp_path / "a.csv", 800)), "--store", url, "--chunk-rows", "300", env=ENV)

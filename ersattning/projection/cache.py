@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,8 @@ class ProjectionCache:
     """Parquet files in the store's projection directory (``Store.projection_dir``): the fold, every event row, and the position."""
 
     META = "meta.json"
+    #: a cache that is read, never written (a dry run's): no worker writes part files for it
+    read_only: ClassVar[bool] = False
 
     def __init__(self, directory: Path | None) -> None:
         self.dir = directory
@@ -116,16 +119,20 @@ class ProjectionCache:
         self._meta = meta
         return CachedFold(state, entities, int(meta["position"]))
 
-    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int) -> None:
+    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, *, written: Collection[str] = ()) -> None:
+        """Save the fold at ``cached.position``: ``new_events`` (notifications ``first`` … position) become part
+        files, beside those already ``written`` for them; parts of a save that did not finish are removed."""
         if self.dir is None:
             cached.state.touched = []
             self._memory = cached
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        parts = self.dir / "visit_events"
+        parts = self.parts_dir()
         parts.mkdir(exist_ok=True)
-        for kind, table in new_events.kinds.items():
-            _write_parquet(table, parts / part_name(first, cached.position, kind))
+        for stale in parts.glob("part-*.parquet"):  # left by a save or an import that did not finish
+            if stale.name not in written and int(stale.stem.split("-")[1]) >= first:
+                stale.unlink(missing_ok=True)
+        self.write_parts(first, cached.position, new_events)
         # The fold: a full file, plus delta files of the rows each later update
         # touched, until the deltas hold a fifth as many rows as the fold; then
         # the full file is written again. Plain encodings write and read fastest.
@@ -162,6 +169,31 @@ class ProjectionCache:
             for path in self.dir.glob(pattern):
                 if path.name not in current:
                     path.unlink(missing_ok=True)
+
+    def parts_dir(self) -> Path:
+        assert self.dir is not None
+        return self.dir / "visit_events"
+
+    def write_parts(self, first: int, last: int, events: VisitEvents) -> list[str]:
+        """Notifications ``first`` … ``last`` as the cache's per-event part files (none without a directory);
+        their names. A saved meta.json (:meth:`save`) makes them part of the cache."""
+        if self.dir is None:
+            return []
+        parts = self.parts_dir()
+        parts.mkdir(parents=True, exist_ok=True)
+        names = [part_name(first, last, kind) for kind in events.kinds]
+        for name, table in zip(names, events.kinds.values(), strict=True):
+            _write_parquet(table, parts / name)
+        return names
+
+    def meta_position(self) -> int | None:
+        """The position meta.json on disk names now (None: no cache saved)."""
+        if self.dir is None:
+            return self._memory.position if self._memory is not None else None
+        try:
+            return int(json.loads((self.dir / self.META).read_text())["position"])
+        except (OSError, ValueError, KeyError):
+            return None
 
     def events(self, position: int) -> VisitEvents | None:
         """Every visit event up to ``position`` from the part files (None without a directory)."""
@@ -204,25 +236,24 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
     if cached.position == current:
         return cached
     workers = workers_for(store, current) if cached.position == 0 else 1
-    if workers > 1 and cache.dir is not None:  # a rebuild of a big store: on every core
-        visits, entities = read_parallel(store, cache.dir / "visit_events", current, workers)
-        return _fold(cache, store.store_id, cached, visits, entities, current, parts_written=True)
-    visits, entities, position = read_decoded(store, cached.position, page_size)
-    return _fold(cache, store.store_id, cached, visits, entities, position)
-
-
-def _fold(
-    cache: ProjectionCache, store_id: str, cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int, *, parts_written: bool = False
-) -> CachedFold:
-    """Fold the events after ``cached.position`` up to ``position`` (in notification order) and save
-    (``parts_written``: their per-event part files are in the cache already)."""
+    if workers > 1 and cache.dir is not None and not cache.read_only:  # a rebuild of a big store: on every core
+        visits, entities, written = read_parallel(store, cache.parts_dir(), current, workers)
+        _apply(cached, visits, entities, current)
+        cache.save(store.store_id, cached, VisitEvents(), 1, written=written)
+        return cached
     first = cached.position + 1
+    visits, entities, position = read_decoded(store, cached.position, page_size)
+    _apply(cached, visits, entities, position)
+    cache.save(store.store_id, cached, visits, first)
+    return cached
+
+
+def _apply(cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int) -> None:
+    """Fold the events after ``cached.position`` up to ``position``, in notification order."""
     cached.state.apply(visits)
     if entities:
         cached.entity_events = pd.concat([cached.entity_events, *entities], ignore_index=True)
     cached.position = position
-    cache.save(store_id, cached, VisitEvents() if parts_written else visits, first)
-    return cached
 
 
 def _loaded(cache: ProjectionCache, store: Store, current: int) -> CachedFold:
@@ -246,35 +277,67 @@ class DecodedRange:
     entities: pd.DataFrame | None
 
 
-def fold_ranges(store: Store, ranges: list[DecodedRange], *, page_size: int = 250_000) -> CachedFold | None:
-    """Fold ranges of the log decoded elsewhere (an import's committed batches) into the cache and save it.
+class RangeFold:
+    """Ranges of the log decoded elsewhere (an import's committed batches, in order) folded into the cache.
 
-    What lies between the cache's position and the ranges, or between two
-    ranges (another writer's events), is read from the store, so everything is
-    folded in notification order and the saved position never passes an event
-    the cache lacks. Events after the last range are left to the next load.
-    None (nothing saved) when the cache already holds part of a range.
+    :meth:`add` folds each range into the loaded fold as it comes and writes its part files, so memory
+    holds the fold, not the import's events; it never touches the store, which the import's writer
+    has to itself. A range that does not follow the fold (another writer appended in between) is kept
+    until :meth:`save`, which reads what lies between from the store and folds everything in
+    notification order, so the saved position never passes an event the cache lacks. Events after
+    the last range are left to the next load. When another process saved the cache meanwhile, this
+    fold is dropped (its part files removed) and the cache brought up to date from the store.
     """
-    cache = cache_for(store)
-    cached = _loaded(cache, store, store.position())
-    position = cached.position
-    visits, entities = VisitEvents(), []
-    for r in sorted(ranges, key=lambda r: r.first):
-        if r.last <= position:
-            continue  # a load during the import folded it already
-        if r.first <= position:
-            return None  # the cache holds part of it: leave it to the next load
-        if r.first > position + 1:
-            gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
-            visits.extend(gap)
-            entities.extend(gap_entities)
-        visits.extend(r.visits)
-        if r.entities is not None:
-            entities.append(r.entities)
-        position = r.last
-    if position == cached.position:
-        return cached
-    return _fold(cache, store.store_id, cached, visits, entities, position)
+
+    def __init__(self, store_id: str, cache: ProjectionCache) -> None:
+        self.store_id = store_id
+        self.cache = cache
+        self.cached: CachedFold | None = None
+        self.start = 0  # the loaded cache's position
+        self.held: list[DecodedRange] = []
+        self.written: list[str] = []
+
+    def add(self, r: DecodedRange) -> None:
+        if self.cached is None:
+            loaded = self.cache.load(self.store_id)
+            if loaded is None:
+                self.cache.clear()
+                loaded = CachedFold(VisitState.empty(), _empty_entities(), 0)
+            self.cached, self.start = loaded, loaded.position
+        if self.held or r.first != self.cached.position + 1:
+            self.held.append(r)
+        else:
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+
+    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int) -> None:
+        assert self.cached is not None
+        self.written += self.cache.write_parts(first, last, visits)
+        _apply(self.cached, visits, entities, last)
+
+    def save(self, store: Store, *, page_size: int = 250_000) -> CachedFold | None:
+        """Fold the kept ranges and the gaps before them, and save (None: nothing was saved here)."""
+        if self.cached is None:
+            return None
+        current = store.position()
+        moved = self.cache.dir is not None and self.cache.meta_position() != (self.start or None)
+        if self.start > current or moved or any(r.first <= self.start for r in self.held):
+            self._drop()  # the cache is not this store's history, or another process saved it meanwhile
+            return update(store) if self.start <= current else None
+        for r in self.held:
+            position = self.cached.position
+            if r.first > position + 1:
+                gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
+                self._take(gap, gap_entities, position + 1, r.first - 1)
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+        self.held = []
+        self.cache.save(self.store_id, self.cached, VisitEvents(), self.start + 1, written=self.written)
+        return self.cached
+
+    def _drop(self) -> None:
+        if self.cache.dir is not None:
+            for name in self.written:
+                (self.cache.parts_dir() / name).unlink(missing_ok=True)
+        self.cached, self.held, self.written = None, [], []
 
 
 def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = False) -> Projection:

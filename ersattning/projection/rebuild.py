@@ -67,10 +67,10 @@ def part_name(first: int, last: int, kind: int) -> str:
 
 def read_parallel(
     store: Store, parts: Path, position: int, workers: int, *, ranges: int | None = None, executor: Executor | None = None
-) -> tuple[VisitEvents, list[pd.DataFrame]]:
+) -> tuple[VisitEvents, list[pd.DataFrame], list[str]]:
     """Notifications 1 … ``position`` read and decoded by ``workers`` processes in ``ranges`` ranges (twice the
     workers by default, so that a slow range does not leave a core idle); the visit events' part files are left
-    in ``parts``. The result is in notification order, as :func:`read_decoded` gives it."""
+    in ``parts`` (their names come last). The result is in notification order, as :func:`read_decoded` gives it."""
     parts.mkdir(parents=True, exist_ok=True)
     bounds = np.unique(np.linspace(0, position, (ranges or 2 * workers) + 1).round().astype(np.int64))
     pool = executor or ProcessPoolExecutor(workers, mp_context=worker_context())
@@ -85,7 +85,7 @@ def read_parallel(
         parts.mkdir(parents=True)
         for kind, table in visits.kinds.items():
             write_atomic(parts / part_name(1, position, kind), partial(_write_part, table))
-        return visits, entities
+        return visits, entities, [part_name(1, position, kind) for kind in visits.kinds]
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
@@ -93,7 +93,7 @@ def read_parallel(
     for names, range_entities in results:
         visits.extend(VisitEvents({kind: pq.read_table(parts / name) for kind, name in names.items()}))
         entities.extend(range_entities)
-    return visits, entities
+    return visits, entities, [name for names, _ in results for name in names.values()]
 
 
 def decode_range(url: str, after: int, stop: int, parts: str) -> tuple[dict[int, str], list[pd.DataFrame]]:
