@@ -84,7 +84,7 @@ class ImportFeed:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-feed")
             self._folding.append(self._pool.submit(self._fold_batch, columns, first))
-            while len(self._folding) > 2 and self.following:
+            while len(self._folding) > 1 and self.following:
                 self._wait(self._folding.popleft())
 
     def _fold_batch(self, columns: Columns, first: int) -> None:
