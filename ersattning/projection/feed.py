@@ -55,7 +55,7 @@ class ImportFeed:
 
     A batch that fails is never folded; a batch whose ids are unknown (a backend that cannot tell) or that
     the projection cannot fold stops the feed, and the next load folds the import from the store as before.
-    At most two batches wait for the thread (Arrow's JSON parser lets go of the interpreter lock), so memory
+    At most one batch waits for the thread (Arrow's JSON parser lets go of the interpreter lock), so memory
     holds the fold and a few batches, not the import.
     """
 
