@@ -14,6 +14,7 @@ from ersattning.ingest.mapping import Mapping
 from ersattning.ingest.options import ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows_or_header
 from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
+from ersattning.projection import update
 from ersattning.store import Store
 from ersattning.store.bulk import EventBatch, append_batch
 
@@ -67,5 +68,7 @@ def append_chunks(
                     options.progress(report.rows_read, time.perf_counter() - started, None)
     finally:
         q.close()
+    if report.events_written:
+        update(store)  # the projection current again: these few events, read back (the cache was current at the start)
     report.seconds = time.perf_counter() - started
     return report

@@ -71,6 +71,7 @@ from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, rej
 from ersattning.ingest.strict import Paths, checked_first
 from ersattning.privacy import Pseudonymiser, canonical_ids
 from ersattning.privacy.visit_ids import visit_ids
+from ersattning.projection.feed import ImportFeed
 from ersattning.projection.known_visits import visit_index
 from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for
@@ -175,6 +176,7 @@ def _import_chunks(
     ids = ImportIds(pseudonymiser)
     providers = ProviderRegistry.from_store(store) if "ownership" in mapping.columns.values() or "ownership" in mapping.defaults else None
     writer = store.bulk_writer()
+    feed = ImportFeed(store)  # the committed batches, decoded, go into the projection cache at the end
     arena = Arena()
     try:
         for i, (chunk, fraction) in enumerate(chunks):
@@ -188,18 +190,25 @@ def _import_chunks(
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
                 batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, stored, arena, providers)
                 if len(batch) and not options.dry_run:
+                    feed.submitted(batch)
                     writer.submit(batch)
+                    feed.committed(writer.first_ids)
             if options.progress:
                 options.progress(report.rows_read, time.perf_counter() - started, fraction)
         writer.wait()
+        feed.committed(writer.first_ids)
         if not options.dry_run:
             store.checkpoint()
+    except BaseException:
+        feed.close()  # nothing of a failed import goes into the cache
+        raise
     finally:
         writer.close()
         report.events_written = writer.events
         report.journal = writer.journal
         report.writer_seconds = writer.busy_seconds
         staff_seen.close()
+    feed.finish()  # after the writer has stopped: the store is this process's again
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak
     return report

@@ -10,7 +10,9 @@ Everything that settles or counts runs on these frames, never on event objects.
   small tables folded from the recipient and provider events.
 
 Modules: ``decode`` (pages → columns), ``visits`` (the visit fold), ``entities``
-(the small tables), ``cache`` (the Parquet cache, ``load`` and ``update``).
+(the small tables), ``cache`` (the Parquet cache, ``load`` and ``update``),
+``rebuild`` (reading the log, in ranges on every core for a big store), ``feed``
+(an import's committed batches into the cache).
 """
 
 from ersattning.projection.cache import Projection, ProjectionCache, load, update

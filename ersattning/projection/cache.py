@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,9 @@ import pyarrow.parquet as pq
 from ersattning import __version__
 from ersattning.calendar import TZ
 from ersattning.files import write_atomic, write_text_atomic
-from ersattning.projection.decode import ProjectionError, VisitEvents, decode_entities, decode_visits, unknown_topics
+from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
+from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
@@ -88,6 +90,8 @@ class ProjectionCache:
     """Parquet files in the store's projection directory (``Store.projection_dir``): the fold, every event row, and the position."""
 
     META = "meta.json"
+    #: a cache that is read, never written (a dry run's): no worker writes part files for it
+    read_only: ClassVar[bool] = False
 
     def __init__(self, directory: Path | None) -> None:
         self.dir = directory
@@ -115,16 +119,20 @@ class ProjectionCache:
         self._meta = meta
         return CachedFold(state, entities, int(meta["position"]))
 
-    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int) -> None:
+    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, *, written: Collection[str] = ()) -> None:
+        """Save the fold at ``cached.position``: ``new_events`` (notifications ``first`` … position) become part
+        files, beside those already ``written`` for them; parts of a save that did not finish are removed."""
         if self.dir is None:
             cached.state.touched = []
             self._memory = cached
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        parts = self.dir / "visit_events"
+        parts = self.parts_dir()
         parts.mkdir(exist_ok=True)
-        for kind, table in new_events.kinds.items():
-            _write_parquet(table, parts / f"part-{first:015d}-{cached.position:015d}-{kind}.parquet")
+        for stale in parts.glob("part-*.parquet"):  # left by a save or an import that did not finish
+            if stale.name not in written and int(stale.stem.split("-")[1]) >= first:
+                stale.unlink(missing_ok=True)
+        self.write_parts(first, cached.position, new_events)
         # The fold: a full file, plus delta files of the rows each later update
         # touched, until the deltas hold a fifth as many rows as the fold; then
         # the full file is written again. Plain encodings write and read fastest.
@@ -162,6 +170,31 @@ class ProjectionCache:
                 if path.name not in current:
                     path.unlink(missing_ok=True)
 
+    def parts_dir(self) -> Path:
+        assert self.dir is not None
+        return self.dir / "visit_events"
+
+    def write_parts(self, first: int, last: int, events: VisitEvents) -> list[str]:
+        """Notifications ``first`` … ``last`` as the cache's per-event part files (none without a directory);
+        their names. A saved meta.json (:meth:`save`) makes them part of the cache."""
+        if self.dir is None:
+            return []
+        parts = self.parts_dir()
+        parts.mkdir(parents=True, exist_ok=True)
+        names = [part_name(first, last, kind) for kind in events.kinds]
+        for name, table in zip(names, events.kinds.values(), strict=True):
+            _write_parquet(table, parts / name)
+        return names
+
+    def meta_position(self) -> int | None:
+        """The position meta.json on disk names now (None: no cache saved)."""
+        if self.dir is None:
+            return self._memory.position if self._memory is not None else None
+        try:
+            return int(json.loads((self.dir / self.META).read_text())["position"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def events(self, position: int) -> VisitEvents | None:
         """Every visit event up to ``position`` from the part files (None without a directory)."""
         if self.dir is None:
@@ -186,21 +219,6 @@ def _write_parquet(table: pa.Table, path: Path, **options: Any) -> None:
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="lz4", **options))
 
 
-def _read_new(store: Store, after: int, page_size: int) -> tuple[VisitEvents, list[pd.DataFrame], int]:
-    visits, entities = VisitEvents(), []
-    position = after
-    for page in store.read_pages(after, page_size):
-        unknown = unknown_topics(page)
-        if unknown:
-            raise ProjectionError(f"the store holds events this version cannot read: {', '.join(sorted(unknown))}")
-        visits.extend(decode_visits(page))
-        e = decode_entities(page)
-        if e is not None:
-            entities.append(e)
-        position = int(page.notification_id[-1])
-    return visits, entities, position
-
-
 def cache_for(store: Store) -> ProjectionCache:
     """The store's projection cache, made on first use; it lives as long as the store object."""
     if store.projection_cache is None:
@@ -214,22 +232,112 @@ def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> 
     if rebuild:
         cache.clear()
     current = store.position()
-    cached = cache.load(store.store_id)
-    if cached is not None and cached.position > current:
-        cached = None  # the cache is ahead of the store: not this store's history any more
-    if cached is None:
-        cache.clear()
-        cached = CachedFold(VisitState.empty(), _empty_entities(), 0)
+    cached = _loaded(cache, store, current)
     if cached.position == current:
         return cached
+    workers = workers_for(store, current) if cached.position == 0 else 1
+    if workers > 1 and cache.dir is not None and not cache.read_only:  # a rebuild of a big store: on every core
+        visits, entities, written = read_parallel(store, cache.parts_dir(), current, workers)
+        _apply(cached, visits, entities, current)
+        cache.save(store.store_id, cached, VisitEvents(), 1, written=written)
+        return cached
     first = cached.position + 1
-    visits, entities, position = _read_new(store, cached.position, page_size)
+    visits, entities, position = read_decoded(store, cached.position, page_size)
+    _apply(cached, visits, entities, position)
+    cache.save(store.store_id, cached, visits, first)
+    return cached
+
+
+def _apply(cached: CachedFold, visits: VisitEvents, entities: list[pd.DataFrame], position: int) -> None:
+    """Fold the events after ``cached.position`` up to ``position``, in notification order."""
     cached.state.apply(visits)
     if entities:
         cached.entity_events = pd.concat([cached.entity_events, *entities], ignore_index=True)
     cached.position = position
-    cache.save(store.store_id, cached, visits, first)
+
+
+def _loaded(cache: ProjectionCache, store: Store, current: int) -> CachedFold:
+    """The cached fold, or an empty one at position 0 (a cache ahead of the store is not this store's history)."""
+    cached = cache.load(store.store_id)
+    if cached is not None and cached.position > current:
+        cached = None
+    if cached is None:
+        cache.clear()
+        cached = CachedFold(VisitState.empty(), _empty_entities(), 0)
     return cached
+
+
+@dataclass
+class DecodedRange:
+    """Notifications ``first`` … ``last`` (one committed batch, ids contiguous), decoded in memory."""
+
+    first: int
+    last: int
+    visits: VisitEvents
+    entities: pd.DataFrame | None
+
+
+class RangeFold:
+    """Ranges of the log decoded elsewhere (an import's committed batches, in order) folded into the cache.
+
+    :meth:`add` folds each range into the loaded fold as it comes and writes its part files, so memory
+    holds the fold, not the import's events; it never touches the store, which the import's writer
+    has to itself. A range that does not follow the fold (another writer appended in between) is kept
+    until :meth:`save`, which reads what lies between from the store and folds everything in
+    notification order, so the saved position never passes an event the cache lacks. Events after
+    the last range are left to the next load. When another process saved the cache meanwhile, this
+    fold is dropped (its part files removed) and the cache brought up to date from the store.
+    """
+
+    def __init__(self, store_id: str, cache: ProjectionCache) -> None:
+        self.store_id = store_id
+        self.cache = cache
+        self.cached: CachedFold | None = None
+        self.start = 0  # the loaded cache's position
+        self.held: list[DecodedRange] = []
+        self.written: list[str] = []
+
+    def add(self, r: DecodedRange) -> None:
+        if self.cached is None:
+            loaded = self.cache.load(self.store_id)
+            if loaded is None:
+                self.cache.clear()
+                loaded = CachedFold(VisitState.empty(), _empty_entities(), 0)
+            self.cached, self.start = loaded, loaded.position
+        if self.held or r.first != self.cached.position + 1:
+            self.held.append(r)
+        else:
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+
+    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int) -> None:
+        assert self.cached is not None
+        self.written += self.cache.write_parts(first, last, visits)
+        _apply(self.cached, visits, entities, last)
+
+    def save(self, store: Store, *, page_size: int = 250_000) -> CachedFold | None:
+        """Fold the kept ranges and the gaps before them, and save (None: nothing was saved here)."""
+        if self.cached is None:
+            return None
+        current = store.position()
+        moved = self.cache.dir is not None and self.cache.meta_position() != (self.start or None)
+        if self.start > current or moved or any(r.first <= self.start for r in self.held):
+            self._drop()  # the cache is not this store's history, or another process saved it meanwhile
+            return update(store) if self.start <= current else None
+        for r in self.held:
+            position = self.cached.position
+            if r.first > position + 1:
+                gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
+                self._take(gap, gap_entities, position + 1, r.first - 1)
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+        self.held = []
+        self.cache.save(self.store_id, self.cached, VisitEvents(), self.start + 1, written=self.written)
+        return self.cached
+
+    def _drop(self) -> None:
+        if self.cache.dir is not None:
+            for name in self.written:
+                (self.cache.parts_dir() / name).unlink(missing_ok=True)
+        self.cached, self.held, self.written = None, [], []
 
 
 def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = False) -> Projection:
@@ -241,7 +349,7 @@ def load(store: Store, *, as_of: datetime | str | None = None, rebuild: bool = F
         t = _as_utc(as_of)
         events = cache_for(store).events(cached.position)
         if events is None:  # no cache directory (memory store): read the log again
-            events = _read_new(store, 0, 250_000)[0]
+            events = read_decoded(store, 0, 250_000)[0]
         state = VisitState.empty()
         state.apply(events.recorded_until(t), drop_orphans=True)
         entity_events = cached.entity_events[cached.entity_events["recorded_at"].to_numpy() <= t]

@@ -7,6 +7,7 @@ fold keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,9 @@ class _ReadOnlyCache(ProjectionCache):
     def load(self, store_id: str) -> CachedFold | None:
         return self._memory if self._memory is not None else super().load(store_id)
 
-    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int) -> None:
+    read_only = True
+
+    def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, *, written: Collection[str] = ()) -> None:
         self._memory = cached
 
     def clear(self) -> None:

@@ -279,31 +279,34 @@ class Store:
 
     # -- writing ----------------------------------------------------------------
 
-    def append(self, originator_ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
+    def append(self, originator_ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> int | None:
         """Append stored events in one transaction: all of them or none.
 
         ``originator_ids`` are lower-case hex UUIDs (the library's own form).
+        Returns the first row's notification id when the backend knows that the
+        rows' ids follow one another in order (else None).
         """
         n = len(states)
         if not (len(originator_ids) == len(versions) == len(topics) == n):
             raise ValueError("append: columns differ in length")
         if n == 0:
-            return
+            return None
         try:
-            self._insert(originator_ids, versions, topics, states)
+            return self._insert(originator_ids, versions, topics, states)
         except IntegrityError as e:
             raise AppendConflict(
                 "append rejected: an event with the same aggregate id and version is already stored "
                 f"(another writer got there first, or this batch was appended before); nothing of this batch was written ({e})"
             ) from None
 
-    def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
-        """Insert stored events in one transaction through the library's recorder."""
+    def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> int | None:
+        """Insert stored events in one transaction through the library's recorder; the first
+        notification id when the recorder's ids for them are contiguous."""
         stored = [
             StoredEvent(originator_id=UUID(hex=i), originator_version=int(v), topic=t, state=s)
             for i, v, t, s in zip(ids, versions, topics, states, strict=True)
         ]
-        self.recorder.insert_events(stored)
+        return contiguous_first(self.recorder.insert_events(stored))
 
     def checkpoint(self) -> None:
         """Fold what bulk work left aside back into the store (nothing to do for most backends)."""
@@ -357,6 +360,14 @@ class SQLStore(Store):
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {META_TABLE} WHERE key={mark}", (key,))
             c.execute(f"INSERT INTO {META_TABLE} VALUES ({mark}, {mark})", (key, value))
+
+
+def contiguous_first(notification_ids: Sequence[int] | None) -> int | None:
+    """The first of ids that follow one another (1, 2, 3 …), else None."""
+    if not notification_ids:
+        return None
+    first = int(notification_ids[0])
+    return first if int(notification_ids[-1]) - first == len(notification_ids) - 1 else None
 
 
 def _hex(originator_id: UUID | str) -> str:

@@ -179,6 +179,7 @@ class ProcessBulkWriter(BulkWriter):
             self.events += self._process.result()
             self.journal = self._process.journal or self.journal
             self.busy_seconds = self._process.busy_seconds
+            self.first_ids = self._process.first_ids
         except sqlite_writer.AppendFailed as e:
             if e.conflict:
                 raise AppendConflict(

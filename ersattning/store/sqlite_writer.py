@@ -92,6 +92,7 @@ class AppendProcess:
         self._in_flight = False
         self.journal = ""  # the journal mode the child writes in ("delete" or "wal"), known after the first batch
         self.busy_seconds = 0.0  # the child's time writing batches (SQLite), for benchmarks
+        self.first_ids: list[int | None] = []  # each written batch's first notification id (its rows' ids follow in insert order)
 
     def send(self, ids: Any, versions: Any, order: Any, parts: list[tuple[str, Any]]) -> None:
         """Hand over one batch.
@@ -147,8 +148,9 @@ class AppendProcess:
             self._died()
         kind, _, rest = line.partition(" ")
         if kind == "ok":
-            count, self.journal, seconds = rest.split(" ")
+            count, self.journal, seconds, first = rest.split(" ")
             self.busy_seconds += float(seconds)
+            self.first_ids.append(int(first))
             return int(count)
         raise AppendFailed(rest, conflict=kind == "conflict")
 
@@ -226,7 +228,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> None:
     """Write each batch read from ``stdin`` in its own transaction and answer a line on ``stdout``:
-    ``ok N JOURNAL SECONDS``, ``conflict MESSAGE`` or ``error MESSAGE``."""
+    ``ok N JOURNAL SECONDS FIRST_ID``, ``conflict MESSAGE`` or ``error MESSAGE``."""
     con = sqlite3.connect(db_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
     try:
         for pragma in BULK_PRAGMAS:
@@ -242,6 +244,8 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
             try:
                 con.execute("BEGIN")
                 insert_rows(con, rows)
+                # the batch's rowids (notification ids) are contiguous in insert order: no one else writes inside the transaction
+                first = con.execute("SELECT last_insert_rowid()").fetchone()[0] - (con.total_changes - changes) + 1
                 con.execute("COMMIT")
             except sqlite3.IntegrityError as e:
                 con.execute("ROLLBACK")
@@ -255,7 +259,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
                 journal = str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower()
                 if journal == "wal":
                     con.execute(CHECKPOINT_SQL)
-                stdout.write(f"ok {con.total_changes - changes} {journal} {time.perf_counter() - started:.3f}\n".encode())
+                stdout.write(f"ok {con.total_changes - changes} {journal} {time.perf_counter() - started:.3f} {first}\n".encode())
             rows = None  # no views into the shared memory outlive the batch: the parent writes the next one there
             stdout.flush()
     finally:

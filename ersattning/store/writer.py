@@ -27,6 +27,9 @@ class BulkWriter:
         self.events = 0
         self.journal = ""  # the journal mode a backend wrote in, where it has one
         self.busy_seconds = 0.0  # the writer's own time writing, for benchmarks (where known)
+        #: per committed batch, in order, the notification id of its first row (its rows' ids follow in
+        #: insert order); None where the backend cannot tell. The import folds them into the projection.
+        self.first_ids: list[int | None] = []
 
     def submit(self, batch: EventBatch) -> None:
         """Hand over a batch, after the one in flight is written."""
@@ -55,7 +58,7 @@ class ThreadBulkWriter(BulkWriter):
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[int] | None = None
+        self._pending: Future[tuple[int, int | None]] | None = None
 
     def submit(self, batch: EventBatch) -> None:
         columns = batch.columns()  # the Python lists for the driver, built here: the thread only writes
@@ -64,15 +67,17 @@ class ThreadBulkWriter(BulkWriter):
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="ersattning-append")
         self._pending = self._pool.submit(self._append, columns)
 
-    def _append(self, columns: tuple[list[str], list[int], list[str], list[bytes]]) -> int:
-        self.store.append(*columns)
+    def _append(self, columns: tuple[list[str], list[int], list[str], list[bytes]]) -> tuple[int, int | None]:
+        first = self.store.append(*columns)
         self.store.checkpoint()  # what the store left aside folded back while the next chunk is checked
-        return len(columns[3])
+        return len(columns[3]), first
 
     def wait(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            self.events += pending.result()
+            count, first = pending.result()
+            self.events += count
+            self.first_ids.append(first)
 
     def _stop(self) -> None:
         if self._pool is not None:
