@@ -65,7 +65,7 @@ class Comparison:
     def ctx(self) -> SettlementContext:
         """The settlement context; a comparison settled partition by partition holds none (explain, the report and the analyses need one)."""
         if self.context is None:
-            raise PartitionedComparisonError("this comparison was settled partition by partition and holds no settlement context; run it in one process (--partitions 1)")
+            raise PartitionedComparisonError("this comparison was settled partition by partition and holds no settlement context; run it in one process (compare --partitions 0)")
         return self.context
 
     @property

@@ -181,7 +181,7 @@ def continuity_medians(windows: pd.DataFrame, n_providers: int) -> np.ndarray:
     if len(w):
         w = w.groupby(["provider", "distinct_staff"], sort=True)["windows"].sum().reset_index()
         for p, g in w.groupby("provider", sort=True):
-            out[int(p)] = median_of_counts(g["distinct_staff"].to_numpy(), g["windows"].to_numpy())  # type: ignore[call-overload]
+            out[int(p)] = median_of_counts(g["distinct_staff"].to_numpy(), g["windows"].to_numpy())
     return out
 
 

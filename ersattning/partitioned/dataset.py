@@ -78,18 +78,32 @@ def open_dataset(path: Path | str) -> Dataset:
         raise DatasetError(f"{path} is not a readable partitioned projection ({e.__class__.__name__}: {e}); is the path shared with the workers?") from e
 
 
-def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path | None = None) -> Dataset:
+def existing_dataset(store: Store, position: int) -> Dataset | None:
+    """A dataset of ``store`` already written at ``position`` (any P), or None."""
+    base = dataset_path(store, position, 1)
+    if base is None or not base.parent.is_dir():
+        return None
+    for path in sorted(base.parent.glob(f"position-{position}-p*")):
+        if (path / META).exists():
+            return open_dataset(path)
+    return None
+
+
+def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path | None = None, proj: Projection | None = None) -> Dataset:
     """The store's partitioned projection at its current position, written when missing.
 
     ``partitions``: P (None: from the visit count, ``partition_count``). A store with no cache
-    directory (memory://) writes it under ``workdir`` (a temporary directory when None).
+    directory (memory://) writes it under ``workdir`` (a temporary directory when None). ``proj``:
+    the store's projection at its current position, when the caller has it already.
     """
     position = store.position()
     if partitions is not None:
         path = dataset_path(store, position, partitions)
         if path is not None and (path / META).exists():
             return open_dataset(path)
-    proj = projection.load(store)
+    elif proj is None and (found := existing_dataset(store, position)) is not None:
+        return found
+    proj = proj if proj is not None else projection.load(store)
     p = partitions or partition_count(len(proj.visits))
     path = dataset_path(store, int(proj.position), p)
     if path is None:

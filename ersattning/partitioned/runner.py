@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ersattning import projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.engine import Evaluator, Outcome
 from ersattning.analysis.paths import model_of, with_values
-from ersattning.compare import Comparison, PartitionSummary, combine, comparison_manifest
+from ersattning.compare import Comparison, PartitionSummary, combine, compare, comparison_manifest
 from ersattning.exact import ExactSum
-from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset
+from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
 from ersattning.partitioned.settle import (
     RegionInputs,
     TaskResult,
@@ -41,6 +42,8 @@ from ersattning.store import Store
 #: the partitioned path is chosen without being asked above this many visits
 AUTO_VISITS = 2_000_000
 SCHEDULER_ENV = "ERSATTNING_DASK_SCHEDULER"
+#: how long to try to reach a scheduler before saying it cannot be reached
+CONNECT_TIMEOUT = "10s"
 
 
 class ClusterError(RuntimeError):
@@ -70,6 +73,16 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
+class InlinePool:
+    """Tasks run one after another in this process (tests, debugging: the same tasks, no processes)."""
+
+    def map(self, fn: Callable[..., TaskResult], args: Sequence[tuple[Any, ...]]) -> list[TaskResult]:
+        return [fn(*a) for a in args]
+
+    def close(self) -> None:
+        pass
+
+
 class LocalPool:
     """A pool of fresh processes (spawned: they do not inherit the parent's memory) on the local cores."""
 
@@ -94,7 +107,7 @@ class DaskPool:
         self.cluster: Any = None
         try:
             if scheduler:
-                self.client = Client(scheduler, timeout="10s")
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
             else:
                 self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None)
                 self.client = Client(self.cluster)
@@ -179,10 +192,11 @@ class PartitionedEvaluator(Evaluator):
         cost = dict(self.base.cost)
         if touched:
             args = [(str(self.ds.path), i, scenario, self.inputs, touched) for i in range(self.ds.partitions)]
-            parts = [r.value for r in _run(self.pool, cost_task, args, self.stats)]
+            parts: list[dict[str, dict[str, ExactSum]]] = [r.value for r in _run(self.pool, cost_task, args, self.stats)]  # type: ignore[misc]
             for name in touched:
-                components = list(dict.fromkeys(c for p in parts for c in p[name]))  # type: ignore[index]
-                cost[name] = float(sum(float(sum((p[name][c] for p in parts if c in p[name]), ExactSum())) for c in components))  # type: ignore[index]
+                components = list(dict.fromkeys(c for p in parts for c in p[name]))
+                totals = [float(sum((p[name][c] for p in parts if c in p[name]), ExactSum())) for c in components]
+                cost[name] = float(sum(totals))  # as Settlement.total: the components' exact sums, added in order
                 self.settles += 1
         return Outcome(cost, dict(self.base.admin_hours), dict(self.base.continuity))
 
@@ -231,4 +245,49 @@ def compare_partitioned(
     return c, stats
 
 
-__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "LocalPool", "RunStats", "compare_partitioned", "not_partitionable"]
+def compare_auto(
+    scenario: Scenario,
+    store: Store,
+    *,
+    as_of: datetime | str | None = None,
+    suppress: bool = True,
+    progress: Callable[[str], None] | None = None,
+    partitions: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    needs_context: str | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Comparison:
+    """``compare`` in one process or in partitions, whichever fits.
+
+    Partitioned when asked (``partitions`` ≥ 1, ``scheduler``, ``ERSATTNING_DASK_SCHEDULER``, ``workers``) or,
+    unasked, when the region has more than ``AUTO_VISITS`` visits; in one process when ``partitions`` is 0,
+    when the comparison cannot be partitioned (``not_partitionable``) or when ``needs_context`` says why the
+    caller needs the settlement context (a report). ``note`` hears why an asked-for partitioned run was not made.
+    """
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    asked = bool(partitions or scheduler or workers)
+    reason = needs_context or not_partitionable(scenario, as_of)
+    single = partitions == 0 or reason is not None
+    if asked and reason is not None and note is not None:
+        note(f"settling in one process: {reason}")
+    proj = None
+    if not single and not asked:
+        found = existing_dataset(store, store.position())
+        if found is not None:
+            visits = sum(found.visits)
+        else:
+            proj = projection.load(store)
+            visits = len(proj.visits)
+        single = visits <= AUTO_VISITS
+    if single:
+        del proj
+        return compare(scenario, store, as_of=as_of, suppress=suppress, progress=progress)
+    if proj is not None:
+        ensure_dataset(store, partition_count(len(proj.visits)), proj=proj)
+        del proj
+    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress)
+    return c
+
+
+__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "not_partitionable"]
