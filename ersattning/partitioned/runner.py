@@ -25,6 +25,7 @@ from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.engine import Evaluator, Outcome
 from ersattning.analysis.paths import model_of, with_values
 from ersattning.compare import Comparison, PartitionSummary, combine, compare, comparison_manifest
+from ersattning.context import ContextError
 from ersattning.exact import ExactSum
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
 from ersattning.partitioned.settle import (
@@ -228,9 +229,12 @@ def compare_partitioned(
         path = str(ds.path)
         if needs_prepass(scenario):
             step(f"region-wide inputs ({ds.partitions} partitions)")
-            inputs = region_inputs([r.value for r in _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats)])  # type: ignore[misc]
+            inputs = region_inputs([r.value for r in _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats) if r.value is not None])  # type: ignore[misc]
         step(f"settle {ds.partitions} partitions on {mode}")
-        summaries: list[PartitionSummary] = [r.value for r in _run(pool, settle_task, [(path, i, scenario, inputs) for i in range(ds.partitions)], stats)]  # type: ignore[misc]
+        results = _run(pool, settle_task, [(path, i, scenario, inputs) for i in range(ds.partitions)], stats)
+        summaries: list[PartitionSummary] = [r.value for r in results if r.value is not None]  # type: ignore[misc]
+        if not summaries:
+            raise ContextError(f"no recipients or visits in {scenario.spec.period.start} … {scenario.spec.period.end}")
         step("combine")
         c = combine(scenario, summaries, comparison_manifest(scenario, store, ds.position, None), suppress=suppress)
         # the break-even compare shows re-settles on the partitions: solved now, while the pool is open

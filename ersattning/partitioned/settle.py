@@ -67,8 +67,11 @@ def _peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kilobytes on Linux
 
 
-def _context(path: str, i: int, scenario: Scenario) -> SettlementContext:
+def _context(path: str, i: int, scenario: Scenario) -> SettlementContext | None:
+    """Partition ``i``'s settlement context; None when no recipient hashed to it (a small region in many partitions)."""
     proj = read_partition(path, i)
+    if not len(proj.recipients) and not len(proj.visits):
+        return None
     return build_context(proj, scenario.spec.period.start, scenario.spec.period.end, scenario.default_ownership)
 
 
@@ -83,9 +86,11 @@ class Prepass:
 
 
 def prepass_task(path: str, i: int, scenario: Scenario) -> TaskResult:
-    """The partition's continuity windows (provider, distinct staff → how many) and planned minutes per team-month."""
+    """The partition's continuity windows (provider, distinct staff → how many) and planned minutes per team-month (None: an empty partition)."""
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
+    if ctx is None:
+        return TaskResult(i, None, time.perf_counter() - t, _peak_rss(), os.getpid())
     n_m = len(ctx.months)
     n_t = max(len(ctx.visits["team"].cat.categories), 1)
     keys = ctx.v_team.astype(np.int64) * n_m + ctx.v_month
@@ -106,9 +111,11 @@ def region_inputs(parts: list[Prepass]) -> RegionInputs:
 
 
 def settle_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs) -> TaskResult:
-    """Settle every model on partition ``i`` and return its summary (settlements themselves stay in the worker)."""
+    """Settle every model on partition ``i`` and return its summary (None: an empty partition; settlements stay in the worker)."""
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
+    if ctx is None:
+        return TaskResult(i, None, time.perf_counter() - t, _peak_rss(), os.getpid())
     inputs.apply(ctx)
     summary: PartitionSummary = settle_partition(scenario, ctx, recipient_offset=i * RECIPIENT_STRIDE).summary
     return TaskResult(i, summary, time.perf_counter() - t, _peak_rss(), os.getpid())
@@ -118,8 +125,10 @@ def cost_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, names
     """The exact component sums of the named models on partition ``i`` (a point of the break-even search)."""
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
+    value: dict[str, dict[str, ExactSum]] = {name: {} for name in names}
+    if ctx is None:
+        return TaskResult(i, value, time.perf_counter() - t, _peak_rss(), os.getpid())
     inputs.apply(ctx)
-    value: dict[str, dict[str, ExactSum]] = {}
     for entry, model in scenario.models:
         if entry.name in names:
             s = model.settle(ctx)
