@@ -575,15 +575,17 @@ def combine(scenario: Scenario, parts: list[PartitionSummary], manifest: dict[st
     )
 
 
-def comparison_manifest(scenario: Scenario, store: Store, position: int, as_of: datetime | str | None) -> dict[str, Any]:
-    """The manifest's fields that come from the scenario and the store (``combine`` adds the counts)."""
+def comparison_manifest(scenario: Scenario, store: Store | tuple[str, str], position: int, as_of: datetime | str | None) -> dict[str, Any]:
+    """The manifest's fields that come from the scenario and the store (``combine`` adds the counts); ``store``
+    may be given as (where, store id) when only its partitioned projection is at hand."""
+    where, store_id = store if isinstance(store, tuple) else (store.location.display_url, store.store_id)
     return {
         "version": __version__,
         "scenario": scenario.name,
         "scenario_path": scenario.path,
         "scenario_sha256": scenario.sha256,
-        "store": store.location.display_url,
-        "store_id": store.store_id,
+        "store": where,
+        "store_id": store_id,
         "store_position": int(position),
         "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
         "period": {"start": scenario.spec.period.start, "end": scenario.spec.period.end},

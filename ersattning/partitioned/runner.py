@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
@@ -33,6 +32,7 @@ from ersattning.partitioned.settle import (
     TaskResult,
     cost_task,
     needs_prepass,
+    peak_rss,
     prepass_task,
     region_inputs,
     settle_task,
@@ -204,7 +204,7 @@ class PartitionedEvaluator(Evaluator):
 
 def compare_partitioned(
     scenario: Scenario,
-    store: Store,
+    store: Store | None,
     *,
     partitions: int | None = None,
     scheduler: str | None = None,
@@ -212,12 +212,20 @@ def compare_partitioned(
     suppress: bool = True,
     progress: Callable[[str], None] | None = None,
     pool: Pool | None = None,
+    dataset: Dataset | None = None,
+    break_even: bool = True,
 ) -> tuple[Comparison, RunStats]:
-    """The comparison of ``scenario`` on ``store``, settled partition by partition (same figures as ``compare``)."""
+    """The comparison of ``scenario`` on ``store``, settled partition by partition (same figures as ``compare``).
+
+    ``dataset``: a partitioned projection already written (then ``store`` may be None: the manifest names the dataset).
+    ``break_even``: also solve the break-even ``compare`` prints (each step re-settles the partitions, while the pool is open).
+    """
     step = progress or (lambda _: None)
     t = time.perf_counter()
     step("partitioned projection")
-    ds = ensure_dataset(store, partitions)
+    if dataset is None and store is None:
+        raise ValueError("compare_partitioned needs a store or a dataset")
+    ds = dataset if dataset is not None else ensure_dataset(store, partitions)  # type: ignore[arg-type]
     own = pool is None
     if pool is None:
         pool, mode = open_pool(ds.partitions, scheduler, workers)
@@ -236,16 +244,17 @@ def compare_partitioned(
         if not summaries:
             raise ContextError(f"no recipients or visits in {scenario.spec.period.start} … {scenario.spec.period.end}")
         step("combine")
-        c = combine(scenario, summaries, comparison_manifest(scenario, store, ds.position, None), suppress=suppress)
-        # the break-even compare shows re-settles on the partitions: solved now, while the pool is open
-        step("break-even")
-        c.__dict__["_evaluator"] = PartitionedEvaluator(c, pool, ds, inputs, stats)
-        break_even_summary(c)
+        where = store if store is not None else (f"partitioned projection {ds.path}", ds.store_id)
+        c = combine(scenario, summaries, comparison_manifest(scenario, where, ds.position, None), suppress=suppress)
+        if break_even:
+            step("break-even")
+            c.__dict__["_evaluator"] = PartitionedEvaluator(c, pool, ds, inputs, stats)
+            break_even_summary(c)
     finally:
         if own:
             pool.close()
     stats.seconds = time.perf_counter() - t
-    stats.parent_peak_rss_bytes = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    stats.parent_peak_rss_bytes = peak_rss()
     return c, stats
 
 

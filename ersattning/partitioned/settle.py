@@ -14,6 +14,7 @@ import os
 import resource
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,15 @@ def needs_prepass(scenario: Scenario) -> bool:
     return any(isinstance(m, TrustBased) and (m.quality is not None or m.basis == "team") for _, m in scenario.models)
 
 
-def _peak_rss() -> int:
+def peak_rss() -> int:
+    """This process's peak resident memory, bytes: VmHWM where /proc has it (``ru_maxrss`` on Linux carries
+    the parent's peak over fork and exec, so a fresh worker would seem as big as the process that started it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kilobytes on Linux
 
 
@@ -90,13 +99,13 @@ def prepass_task(path: str, i: int, scenario: Scenario) -> TaskResult:
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
     if ctx is None:
-        return TaskResult(i, None, time.perf_counter() - t, _peak_rss(), os.getpid())
+        return TaskResult(i, None, time.perf_counter() - t, peak_rss(), os.getpid())
     n_m = len(ctx.months)
     n_t = max(len(ctx.visits["team"].cat.categories), 1)
     keys = ctx.v_team.astype(np.int64) * n_m + ctx.v_month
     planned = ctx.visits["planned_minutes"].to_numpy(np.float64)
     value = Prepass(window_counts(ctx), exact_bincount(keys, planned, n_t * n_m), np.unique(keys), len(ctx.provider_ids))
-    return TaskResult(i, value, time.perf_counter() - t, _peak_rss(), os.getpid())
+    return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
 
 
 def region_inputs(parts: list[Prepass]) -> RegionInputs:
@@ -115,10 +124,10 @@ def settle_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs) -> 
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
     if ctx is None:
-        return TaskResult(i, None, time.perf_counter() - t, _peak_rss(), os.getpid())
+        return TaskResult(i, None, time.perf_counter() - t, peak_rss(), os.getpid())
     inputs.apply(ctx)
     summary: PartitionSummary = settle_partition(scenario, ctx, recipient_offset=i * RECIPIENT_STRIDE).summary
-    return TaskResult(i, summary, time.perf_counter() - t, _peak_rss(), os.getpid())
+    return TaskResult(i, summary, time.perf_counter() - t, peak_rss(), os.getpid())
 
 
 def cost_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, names: list[str]) -> TaskResult:
@@ -127,10 +136,10 @@ def cost_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, names
     ctx = _context(path, i, scenario)
     value: dict[str, dict[str, ExactSum]] = {name: {} for name in names}
     if ctx is None:
-        return TaskResult(i, value, time.perf_counter() - t, _peak_rss(), os.getpid())
+        return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
     inputs.apply(ctx)
     for entry, model in scenario.models:
         if entry.name in names:
             s = model.settle(ctx)
             value[entry.name] = {c: exact_sum(s.component_rm(c)) for c in s.components}
-    return TaskResult(i, value, time.perf_counter() - t, _peak_rss(), os.getpid())
+    return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
