@@ -25,6 +25,7 @@ from ersattning.context import OwnershipError, SettlementContext, build_context,
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
 from ersattning.indicators import SharedSummary, combine_shared, shared_summary
 from ersattning.models.base import UNPRICED, Settlement
+from ersattning.projection import Projection
 from ersattning.scenario import Scenario
 from ersattning.store import Store
 from ersattning.suppression import MIN_PERSONS, complementary, is_small
@@ -600,7 +601,14 @@ def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = 
     """
     step = progress or (lambda _: None)
     step("projection")
-    proj = projection.load(store, as_of=as_of)
+    return compare_projection(scenario, store, projection.load(store, as_of=as_of), as_of=as_of, suppress=suppress, progress=step)
+
+
+def compare_projection(
+    scenario: Scenario, store: Store, proj: Projection, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None
+) -> Comparison:
+    """``compare`` on a projection of ``store`` already loaded (as known at ``as_of``)."""
+    step = progress or (lambda _: None)
     ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end, scenario.default_ownership)
     problem = ctx.ownership_problem(scenario.ownership_models())
     if problem:

@@ -23,7 +23,7 @@ from ersattning import projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.engine import Evaluator, Outcome
 from ersattning.analysis.paths import model_of, with_values
-from ersattning.compare import Comparison, PartitionSummary, combine, compare, comparison_manifest
+from ersattning.compare import Comparison, PartitionSummary, combine, compare, compare_projection, comparison_manifest
 from ersattning.context import ContextError
 from ersattning.exact import ExactSum
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
@@ -294,7 +294,8 @@ def compare_auto(
             visits = len(proj.visits)
         single = visits <= AUTO_VISITS
     if single:
-        del proj
+        if proj is not None:  # loaded to count the visits: settle on it rather than load it again
+            return compare_projection(scenario, store, proj, suppress=suppress, progress=progress)
         return compare(scenario, store, as_of=as_of, suppress=suppress, progress=progress)
     if proj is not None:
         ensure_dataset(store, partition_count(len(proj.visits)), proj=proj)
