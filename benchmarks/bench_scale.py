@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from region import region_store  # noqa: E402
 
@@ -53,7 +54,7 @@ def replicated(proj: Projection, copies: int) -> Projection:
     v = proj.visits
     cats = pd.Index(v["recipient"].cat.categories.astype(str))
     names = pd.Index([*cats] + [f"{r}~{c}" for c in range(1, copies) for r in cats])
-    codes = v["recipient"].cat.codes.to_numpy()
+    codes = v["recipient"].cat.codes.to_numpy().astype(np.int64)
     frames = []
     for c in range(copies):
         f = v.copy(deep=False)

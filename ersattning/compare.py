@@ -290,53 +290,91 @@ class Settled:
 _REGION_UNITS = ("provider_month", "team_month")
 
 
-def _provider_month_sums(s: Settlement) -> dict[str, GroupedSum]:
-    """Each component by provider × month, exactly: a recipient-month's own-provider visits and its own amounts
-    summed per recipient-month first (the same in every partition), visits at another provider one by one."""
-    ctx = s.ctx
+@dataclass
+class _VisitKeys:
+    """What every settlement on one context shares in its summary (computed once per context)."""
+
+    staff_minutes: np.ndarray  # performed minutes × staff, per visit
+    staff_minutes_rm: np.ndarray  # … per recipient-month
+    rm_key: np.ndarray  # provider × months + month of each recipient-month (providers × months: none known)
+    v_key: np.ndarray  # provider × months + month of each visit
+    foreign: np.ndarray  # visits at another provider than their recipient-month's
+    mixed: np.ndarray  # recipient-months with such visits
+    mixed_own: np.ndarray  # the other visits of those recipient-months
+
+
+def _visit_keys(ctx: SettlementContext) -> _VisitKeys:
+    cached = ctx.cache.get("summary.keys")
+    if isinstance(cached, _VisitKeys):
+        return cached
     n_p, n_m = len(ctx.provider_ids), len(ctx.months)
     rm_p = ctx.rm["provider"].to_numpy()
     rm_key = np.where(rm_p >= 0, rm_p * n_m + ctx.rm["month"].to_numpy(), n_p * n_m)
     v_key = ctx.v_provider.astype(np.int64) * n_m + ctx.v_month
     own = v_key == rm_key[ctx.v_rm] if ctx.n_visits else np.zeros(0, dtype=bool)
     foreign = np.flatnonzero(~own)
+    mixed = np.unique(ctx.v_rm[foreign])
+    is_mixed = np.zeros(len(ctx.rm), dtype=bool)
+    is_mixed[mixed] = True
+    staff_minutes = ctx.v_minutes * ctx.v_staff
+    keys = _VisitKeys(staff_minutes, ctx.rm_sum(staff_minutes), rm_key, v_key, foreign, mixed, np.flatnonzero(own & is_mixed[ctx.v_rm]))
+    ctx.cache["summary.keys"] = keys
+    return keys
+
+
+def _provider_month_sums(s: Settlement, per_rm: dict[str, np.ndarray]) -> dict[str, GroupedSum]:
+    """Each component by provider × month, exactly: a recipient-month's visits at its own provider and its own
+    amounts summed per recipient-month first (the same in every partition), visits at another provider one by one."""
+    ctx = s.ctx
+    k = _visit_keys(ctx)
+    n = len(ctx.provider_ids) * len(ctx.months) + 1
     out = {}
     for c in s.components:
-        per_rm = np.zeros(len(ctx.rm))
-        if c in s.visit:
-            per_rm += ctx.rm_sum(s.visit[c], own)
-        if c in s.month:
-            per_rm += s.month[c]
-        bins = exact_bincount(rm_key, per_rm, n_p * n_m + 1)
-        if c in s.visit and len(foreign):
-            bins = bins + exact_bincount(v_key[foreign], s.visit[c][foreign], n_p * n_m + 1)
+        own = per_rm[c]
+        if c in s.visit and len(k.foreign):  # the recipient-months with visits elsewhere: their own visits again
+            own = own.copy()
+            own[k.mixed] = np.bincount(ctx.v_rm[k.mixed_own], weights=s.visit[c][k.mixed_own], minlength=len(ctx.rm))[k.mixed]
+            if c in s.month:
+                own[k.mixed] += s.month[c][k.mixed]
+        bins = exact_bincount(k.rm_key, own, n)
+        if c in s.visit and len(k.foreign):
+            bins = bins + exact_bincount(k.v_key[k.foreign], s.visit[c][k.foreign], n)
         if bins.scaled[-1] or bins.special[-1]:
             raise ValueError(f"{s.name}: {bins.to_floats()[-1]:.2f} SEK of {c} belong to recipient-months with no provider")
         out[c] = GroupedSum(bins.scaled[:-1], bins.special[:-1])
     return out
 
 
-def summarise_model(s: Settlement, acts: dict[str, str], shared: SharedSummary | None) -> ModelSummary:
-    """What ``combine`` needs of one settlement on one partition."""
+def recipient_month_components(s: Settlement) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each component per recipient-month and their total (as ``Settlement.recipient_months``)."""
+    per_rm = {c: s.component_rm(c) for c in s.components}
+    total = pd.DataFrame(per_rm).sum(axis=1).to_numpy() if per_rm else np.zeros(len(s.ctx.rm))
+    return per_rm, total
+
+
+def summarise_model(s: Settlement, acts: dict[str, str], shared: SharedSummary | None, per_rm: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> ModelSummary:
+    """What ``combine`` needs of one settlement on one partition (``per_rm``: ``recipient_month_components(s)`` if at hand)."""
     ctx = s.ctx
-    performed_staff_minutes = ctx.rm_sum(ctx.v_minutes * ctx.v_staff)
+    k = _visit_keys(ctx)
+    components, totals = per_rm or recipient_month_components(s)
     paid = s.paid_minutes_by_rm()
     known = bool(len(paid)) and not np.isnan(paid).all()
-    weights = ctx.v_minutes * ctx.v_staff
-    per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0) if weights.any() else np.zeros(ctx.n_visits)
-    totals = s.recipient_months()["total"].to_numpy() if s.unpriced_months else np.zeros(0)
-    unpriced: dict[str, tuple[int, ExactSum]] = {k: (int(mask.sum()), exact_sum(totals[mask])) for k, mask in s.unpriced_months.items()}
-    for k, mask in s.unpriced_visits.items():
-        unpriced[k] = (int(mask.sum()), sum((exact_sum(ctx.rm_sum(a, mask)) for a in s.visit.values()), ExactSum()))
+    marginal = ExactSum()
+    if k.staff_minutes.any():
+        per_staff_minute = np.where(ctx.v_staff > 0, s.marginal_minute / np.maximum(ctx.v_staff, 1), 0.0)
+        marginal = exact_sum(ctx.rm_sum(per_staff_minute * k.staff_minutes))
+    unpriced: dict[str, tuple[int, ExactSum]] = {r: (int(mask.sum()), exact_sum(totals[mask])) for r, mask in s.unpriced_months.items()}
+    for r, mask in s.unpriced_visits.items():
+        unpriced[r] = (int(mask.sum()), sum((exact_sum(ctx.rm_sum(a, mask)) for a in s.visit.values()), ExactSum()))
     units = {u: count_units(ctx, s, u) for u in set(acts.values()) if u not in _REGION_UNITS}
     team_months = np.unique(ctx.v_team.astype(np.int64) * len(ctx.months) + ctx.v_month) if "team_month" in acts.values() else np.zeros(0, dtype=np.int64)
     return ModelSummary(
-        components={c: exact_sum(s.component_rm(c)) for c in s.components},
-        provider_months=_provider_month_sums(s),
+        components={c: exact_sum(v) for c, v in components.items()},
+        provider_months=_provider_month_sums(s, components),
         paid=exact_sum(paid) if known else None,
-        unpaid_performed=exact_sum(np.maximum(performed_staff_minutes - paid, 0)) if known else ExactSum(),
-        paid_not_performed=exact_sum(np.maximum(paid - performed_staff_minutes, 0)) if known else ExactSum(),
-        marginal=(exact_sum(ctx.rm_sum(per_staff_minute * weights)), exact_sum(ctx.rm_sum(weights))),
+        unpaid_performed=exact_sum(np.maximum(k.staff_minutes_rm - paid, 0)) if known else ExactSum(),
+        paid_not_performed=exact_sum(np.maximum(paid - k.staff_minutes_rm, 0)) if known else ExactSum(),
+        marginal=(marginal, exact_sum(k.staff_minutes_rm)),
         unpriced=unpriced,
         units=units,
         team_months=team_months,
@@ -366,8 +404,9 @@ def settle_partition(scenario: Scenario, ctx: SettlementContext, *, recipient_of
         s = model.settle(cf)
         s.name = entry.name
         settlements[entry.name] = s
-        models[entry.name] = summarise_model(s, acts, shared if cf is ctx else shared_summary(cf, tolerance))
-        payments[entry.name] = s.recipient_months()["total"].to_numpy()[enrolled]
+        per_rm = recipient_month_components(s)
+        models[entry.name] = summarise_model(s, acts, shared if cf is ctx else shared_summary(cf, tolerance), per_rm)
+        payments[entry.name] = per_rm[1][enrolled]
         if cf is ctx:
             static_settlements[entry.name] = s
         else:
