@@ -168,3 +168,15 @@ def test_behaviour_that_changes_visits_runs_in_one_process(tmp_path: Path) -> No
     c = compare_auto(sc, store, partitions=3, note=notes.append)
     assert c.context is not None and notes == [f"settling in one process: {reason}"]
     assert not_partitionable(load_scenario("default"), "2024-06-30") is not None  # --as-of too
+
+
+def test_region_wide_inputs_are_kept_beside_the_dataset(tmp_path: Path) -> None:
+    store = region(str(tmp_path), 20, 2, 9)
+    sc = load_scenario("karlskrona")  # the team amount and the quality bonus need the first pass
+    first, stats1 = compare_partitioned(sc, store, partitions=3, suppress=False, pool=InlinePool(), break_even=False)
+    again, stats2 = compare_partitioned(sc, store, partitions=3, suppress=False, pool=InlinePool(), break_even=False)
+    assert len(stats1.tasks) == 6 and len(stats2.tasks) == 3  # the second run skips the first pass
+    docs = [c.to_json() for c in (first, again)]
+    for d in docs:
+        d["manifest"].pop("created_at")
+    assert json.dumps(docs[0], sort_keys=True) == json.dumps(docs[1], sort_keys=True)

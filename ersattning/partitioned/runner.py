@@ -35,6 +35,8 @@ from ersattning.partitioned.settle import (
     peak_rss,
     prepass_task,
     region_inputs,
+    save_inputs,
+    saved_inputs,
     settle_task,
 )
 from ersattning.scenario import Scenario
@@ -236,8 +238,13 @@ def compare_partitioned(
         inputs = RegionInputs()
         path = str(ds.path)
         if needs_prepass(scenario):
-            step(f"region-wide inputs ({ds.partitions} partitions)")
-            inputs = region_inputs([r.value for r in _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats) if r.value is not None])  # type: ignore[misc]
+            saved = saved_inputs(path, scenario)
+            if saved is None:
+                step(f"region-wide inputs ({ds.partitions} partitions)")
+                inputs = region_inputs([r.value for r in _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats) if r.value is not None])  # type: ignore[misc]
+                save_inputs(path, scenario, inputs)
+            else:
+                inputs = saved
         step(f"settle {ds.partitions} partitions on {mode}")
         results = _run(pool, settle_task, [(path, i, scenario, inputs) for i in range(ds.partitions)], stats)
         summaries: list[PartitionSummary] = [r.value for r in results if r.value is not None]  # type: ignore[misc]

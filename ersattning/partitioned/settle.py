@@ -5,7 +5,8 @@ Tasks take the dataset's path and a partition number and return small summaries
 recipient-month); a worker never receives a frame of visits. Two quantities of a model
 need the whole region before it can settle: the providers' continuity medians (the
 trust-based quality bonus) and the team-months' planned minutes (the trust-based team
-amount). A first pass gathers them (``prepass``), and each settlement task gets them.
+amount). A first pass gathers them (``prepass``), and each settlement task gets them; they
+depend only on the dataset and the period, so they are kept beside the dataset for the next run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from ersattning.compare import PartitionSummary, settle_partition
 from ersattning.context import SettlementContext, build_context
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
+from ersattning.files import write_atomic
 from ersattning.indicators import continuity_medians, window_counts
 from ersattning.models.trust_based import TrustBased
 from ersattning.partitioned.dataset import read_partition
@@ -106,6 +108,35 @@ def prepass_task(path: str, i: int, scenario: Scenario) -> TaskResult:
     planned = ctx.visits["planned_minutes"].to_numpy(np.float64)
     value = Prepass(window_counts(ctx), exact_bincount(keys, planned, n_t * n_m), np.unique(keys), len(ctx.provider_ids))
     return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
+
+
+def _inputs_path(path: str, scenario: Scenario) -> Path:
+    spec = scenario.spec
+    return Path(path) / "inputs" / f"{spec.period.start}_{spec.period.end}_{scenario.default_ownership or 'none'}.npz"
+
+
+def saved_inputs(path: str, scenario: Scenario) -> RegionInputs | None:
+    """The region-wide inputs a previous run saved beside the dataset for this period (they depend on nothing else)."""
+    try:
+        with np.load(_inputs_path(path, scenario), allow_pickle=False) as f:
+            return RegionInputs(f["continuity_medians"], f["team_month_keys"], f["team_month_minutes"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def save_inputs(path: str, scenario: Scenario, inputs: RegionInputs) -> None:
+    """Keep the region-wide inputs beside the dataset (written atomically), so the next compare skips the first pass."""
+    if inputs.continuity_medians is None or inputs.team_month_keys is None or inputs.team_month_minutes is None:
+        return
+    medians, keys, minutes = inputs.continuity_medians, inputs.team_month_keys, inputs.team_month_minutes
+    target = _inputs_path(path, scenario)
+    target.parent.mkdir(exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, continuity_medians=medians, team_month_keys=keys, team_month_minutes=minutes)
+
+    write_atomic(target, write)
 
 
 def region_inputs(parts: list[Prepass]) -> RegionInputs:
