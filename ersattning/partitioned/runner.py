@@ -204,6 +204,22 @@ class PartitionedEvaluator(Evaluator):
         return Outcome(cost, dict(self.base.admin_hours), dict(self.base.continuity))
 
 
+def ensure_region_inputs(ds: Dataset, scenario: Scenario, pool: Pool, stats: RunStats | None = None, progress: Callable[[str], None] | None = None) -> RegionInputs:
+    """What the scenario's models need of the whole region before they settle: saved beside the dataset, or a first pass."""
+    if not needs_prepass(scenario):
+        return RegionInputs()
+    path = str(ds.path)
+    saved = saved_inputs(path, scenario)
+    if saved is not None:
+        return saved
+    if progress is not None:
+        progress(f"region-wide inputs ({ds.partitions} partitions)")
+    results = _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats or RunStats("", ds.partitions))
+    inputs = region_inputs([r.value for r in results if r.value is not None])  # type: ignore[misc]
+    save_inputs(path, scenario, inputs)
+    return inputs
+
+
 def compare_partitioned(
     scenario: Scenario,
     store: Store | None,
@@ -235,16 +251,8 @@ def compare_partitioned(
         mode = "given pool"
     stats = RunStats(mode, ds.partitions)
     try:
-        inputs = RegionInputs()
         path = str(ds.path)
-        if needs_prepass(scenario):
-            saved = saved_inputs(path, scenario)
-            if saved is None:
-                step(f"region-wide inputs ({ds.partitions} partitions)")
-                inputs = region_inputs([r.value for r in _run(pool, prepass_task, [(path, i, scenario) for i in range(ds.partitions)], stats) if r.value is not None])  # type: ignore[misc]
-                save_inputs(path, scenario, inputs)
-            else:
-                inputs = saved
+        inputs = ensure_region_inputs(ds, scenario, pool, stats, step)
         step(f"settle {ds.partitions} partitions on {mode}")
         results = _run(pool, settle_task, [(path, i, scenario, inputs) for i in range(ds.partitions)], stats)
         summaries: list[PartitionSummary] = [r.value for r in results if r.value is not None]  # type: ignore[misc]
@@ -311,4 +319,4 @@ def compare_auto(
     return c
 
 
-__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "not_partitionable"]
+__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "ensure_region_inputs", "not_partitionable"]
