@@ -457,7 +457,8 @@ def _provider_month_frame(parts: list[ModelSummary], provider_ids: list[str], mo
 def model_indicators(s: Settlement) -> dict[str, float | None]:
     """What a model pays for, and the incentive it sets (one settlement, the region in one piece)."""
     ctx = s.ctx
-    return _model_indicators([summarise_model(s, {}, None)], _provider_month_frame([summarise_model(s, {}, None)], [str(p) for p in ctx.provider_ids], [str(m) for m in ctx.months.astype(str)]))
+    part = [summarise_model(s, {}, None)]
+    return _model_indicators(part, _provider_month_frame(part, [str(p) for p in ctx.provider_ids], [str(m) for m in ctx.months.astype(str)]))
 
 
 def _model_indicators(parts: list[ModelSummary], pm: pd.DataFrame) -> dict[str, float | None]:
