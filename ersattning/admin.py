@@ -68,13 +68,17 @@ def under_behaviour(assumptions: AdminAssumptions, minutes: dict[str, Param]) ->
 
 def admin_load(ctx: SettlementContext, s: Settlement, acts: dict[str, str], assumptions: AdminAssumptions) -> pd.DataFrame:
     """One row per kind of act: count, minutes each, hours and SEK."""
-    day = ctx.month_starts[:1]
+    return admin_table(ctx.month_starts[:1], acts, assumptions, {unit: count_units(ctx, s, unit) for unit in set(acts.values())})
+
+
+def admin_table(day: np.ndarray, acts: dict[str, str], assumptions: AdminAssumptions, counts: dict[str, float]) -> pd.DataFrame:
+    """The admin load from the count of each unit (a region settled in partitions adds its counts up first)."""
     cost = float(assumptions.hourly_cost.at(day, "admin.hourly_cost")[0])
     rows = []
     for act, unit in acts.items():
         if act not in assumptions.minutes_per_act:
             raise ValueError(f"admin.minutes_per_act has no figure for {act!r}")
-        count = count_units(ctx, s, unit)
+        count = counts[unit]
         minutes = float(assumptions.minutes_per_act[act].at(day, f"admin.minutes_per_act.{act}")[0])
         hours = count * minutes / 60
         rows.append({"act": act, "unit": unit, "count": count, "minutes_per_act": minutes, "hours": hours, "cost_sek": hours * cost})

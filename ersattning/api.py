@@ -13,16 +13,31 @@ from pathlib import Path
 
 from ersattning.compare import Comparison
 from ersattning.compare import compare as _compare
+from ersattning.partitioned.runner import compare_auto
 from ersattning.report import write_report
 from ersattning.scenario import Scenario, load_scenario
 from ersattning.store import Store, open_store
 from ersattning.synth import RegionSpec, synthesize
 
 
-def compare(scenario: Scenario | str | Path | None = None, store: Store | str | None = None, *, as_of: datetime | str | None = None) -> Comparison:
-    """Compare a scenario (object, file, bundled name; default ``default``) on a store (object or URL)."""
+def compare(
+    scenario: Scenario | str | Path | None = None,
+    store: Store | str | None = None,
+    *,
+    as_of: datetime | str | None = None,
+    partitions: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> Comparison:
+    """Compare a scenario (object, file, bundled name; default ``default``) on a store (object or URL).
+
+    In one process (the comparison keeps its settlement context for reports and analyses) unless
+    ``partitions``, ``scheduler`` or ``workers`` ask for recipient partitions (README, "Large regions").
+    """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     st = store if isinstance(store, Store) else open_store(store or sc.spec.store, create=False)
+    if partitions or scheduler or workers:
+        return compare_auto(sc, st, as_of=as_of, partitions=partitions, scheduler=scheduler, workers=workers)
     return _compare(sc, st, as_of=as_of)
 
 

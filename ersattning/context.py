@@ -247,14 +247,7 @@ class SettlementContext:
 
     def ownership_problem(self, models: list[str]) -> str | None:
         """Why ``models`` (those that pay private providers other rates) cannot be settled, or None."""
-        if not models or not self.unknown_ownership or self.default_ownership is not None:
-            return None
-        shown = ", ".join(self.unknown_ownership[:10]) + (f" and {len(self.unknown_ownership) - 10} more" if len(self.unknown_ownership) > 10 else "")
-        return (
-            f"the ownership of {len(self.unknown_ownership)} provider(s) is not known: {shown}; models {', '.join(models)} pay private providers other rates. "
-            "Either import the providers with their ownership (ersattning import --kind providers FILE: code, name, ownership municipal|private, teams), "
-            "or state the assumption in the scenario: providers: {default_ownership: municipal} (or private)"
-        )
+        return ownership_problem(self.unknown_ownership, self.default_ownership, models)
 
     def per_visit(self, p: Param, name: str) -> np.ndarray | float:
         """A parameter on each visit's planned day: a plain number when it never changes."""
@@ -280,6 +273,18 @@ _CARRY_ALWAYS = ("day0", "days_table", "day_kind_table", "planned_local", "v_day
 #: … and those that depend on status and times, when these did not change
 _CARRY_TIMING = ("performed", "actual_local", "_when", "v_when_code", "v_day_kind_bits", "minute_of_day", "v_cancelled_by_recipient", "v_cancel_reason")
 _NOT_PER_VISIT = ("day0", "days_table", "day_kind_table")
+
+
+def ownership_problem(unknown_ownership: list[str], default_ownership: str | None, models: list[str]) -> str | None:
+    """Why ``models`` cannot be settled with providers of ``unknown_ownership`` and no default, or None."""
+    if not models or not unknown_ownership or default_ownership is not None:
+        return None
+    shown = ", ".join(unknown_ownership[:10]) + (f" and {len(unknown_ownership) - 10} more" if len(unknown_ownership) > 10 else "")
+    return (
+        f"the ownership of {len(unknown_ownership)} provider(s) is not known: {shown}; models {', '.join(models)} pay private providers other rates. "
+        "Either import the providers with their ownership (ersattning import --kind providers FILE: code, name, ownership municipal|private, teams), "
+        "or state the assumption in the scenario: providers: {default_ownership: municipal} (or private)"
+    )
 
 
 def _merged(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,10 +8,13 @@ compare.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ersattning.context import SettlementContext
+from ersattning.exact import ExactSum, exact_sum
 
 DAY_START, DAY_END = 7 * 60, 22 * 60  # Kolada counts visits 07–22 only
 WINDOW_DAYS = 14
@@ -101,48 +104,124 @@ def _continuity_windows(ctx: SettlementContext) -> pd.DataFrame:
     return out
 
 
-def continuity(ctx: SettlementContext) -> dict[str, float | int | None]:
+@dataclass
+class SharedSummary:
+    """What the shared indicators need from one partition of recipients: counts, exact sums and the
+    continuity windows as (provider, distinct staff) → how many; they add up across partitions
+    (``combine_shared``), so a region settled in pieces gets the same indicators (docs/indicators.md)."""
+
+    windows: pd.DataFrame  # provider, distinct_staff, windows
+    visits: int
+    performed: int
+    punctual: int
+    cancelled_by_recipient: int
+    cancelled_by_provider: int
+    performed_minutes: ExactSum
+    granted_minutes: ExactSum
+    home_days: int
+    recipient_months: int
+    recipients: int
+
+
+def window_counts(ctx: SettlementContext) -> pd.DataFrame:
+    """The eligible person-windows as (provider, distinct staff) → how many (small whatever the region)."""
     w = _continuity_windows(ctx)
-    if not len(w):
+    return w.groupby(["provider", "distinct_staff"], sort=True).size().rename("windows").reset_index()
+
+
+def shared_summary(ctx: SettlementContext, punctuality_tolerance_minutes: float = 15.0) -> SharedSummary:
+    performed = ctx.performed
+    status = ctx.v_status
+    punctual = 0
+    if performed.any():
+        diff = (ctx.actual_local[performed] - ctx.planned_local[performed]).astype("timedelta64[s]").astype(np.int64) / 60
+        punctual = int((np.abs(diff) <= punctuality_tolerance_minutes).sum())
+    cancelled = status == 2
+    return SharedSummary(
+        windows=window_counts(ctx),
+        visits=int(ctx.n_visits),
+        performed=int(performed.sum()),
+        punctual=punctual,
+        cancelled_by_recipient=int((cancelled & (ctx.visits["cancelled_by"] == "recipient").to_numpy()).sum()),
+        cancelled_by_provider=int((cancelled & (ctx.visits["cancelled_by"] == "provider").to_numpy()).sum()),
+        performed_minutes=exact_sum(ctx.rm_sum(ctx.v_minutes)),
+        granted_minutes=exact_sum((ctx.rm["granted_full_pc"] + ctx.rm["granted_full_service"]).to_numpy()),
+        home_days=int(ctx.rm["days_at_home"].sum()),
+        recipient_months=int((ctx.rm["days_enrolled"] > 0).sum()),
+        recipients=int(len(np.unique(ctx.rm["recipient"].to_numpy()))),
+    )
+
+
+def median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
+    """``np.median`` of ``values`` repeated ``counts`` times (values sorted), without repeating them."""
+    n = int(counts.sum())
+    ends = np.cumsum(counts)
+    lo = values[np.searchsorted(ends, (n - 1) // 2, side="right")]
+    hi = values[np.searchsorted(ends, n // 2, side="right")]
+    return float((float(lo) + float(hi)) / 2)
+
+
+def continuity_from(windows: pd.DataFrame) -> dict[str, float | int | None]:
+    """The continuity indicators from window counts (``window_counts``, summed across partitions)."""
+    n = int(windows["windows"].sum()) if len(windows) else 0
+    if not n:
         return {"continuity_median": None, "continuity_share_above_20": None, "continuity_person_windows": 0}
+    by_value = windows.groupby("distinct_staff", sort=True)["windows"].sum()
     return {
-        "continuity_median": float(np.median(w["distinct_staff"])),
-        "continuity_share_above_20": float((w["distinct_staff"] > CONTINUITY_HIGH).mean()),
-        "continuity_person_windows": int(len(w)),
+        "continuity_median": median_of_counts(by_value.index.to_numpy(), by_value.to_numpy()),
+        "continuity_share_above_20": float(int(by_value[by_value.index > CONTINUITY_HIGH].sum()) / n),
+        "continuity_person_windows": n,
     }
 
 
-def continuity_by_provider(ctx: SettlementContext) -> np.ndarray:
-    """Median distinct staff per provider (NaN where no person-window is eligible)."""
-    w = _continuity_windows(ctx)
-    out = np.full(len(ctx.provider_ids), np.nan)
+def continuity_medians(windows: pd.DataFrame, n_providers: int) -> np.ndarray:
+    """Median distinct staff per provider code from window counts (NaN where none is eligible)."""
+    out = np.full(n_providers, np.nan)
+    w = windows[windows["provider"] >= 0]
     if len(w):
-        w = w[w["provider"] >= 0]
-        med = w.groupby("provider")["distinct_staff"].median()
-        out[med.index.to_numpy().astype(np.int64)] = med.to_numpy()
+        w = w.groupby(["provider", "distinct_staff"], sort=True)["windows"].sum().reset_index()
+        for p, g in w.groupby("provider", sort=True):
+            out[int(p)] = median_of_counts(g["distinct_staff"].to_numpy(), g["windows"].to_numpy())
+    return out
+
+
+def continuity(ctx: SettlementContext) -> dict[str, float | int | None]:
+    return continuity_from(window_counts(ctx))
+
+
+def continuity_by_provider(ctx: SettlementContext) -> np.ndarray:
+    """Median distinct staff per provider (NaN where no person-window is eligible).
+
+    A region settled partition by partition puts the region's medians in ``ctx.cache["continuity_by_provider"]``.
+    """
+    given = ctx.cache.get("continuity_by_provider")
+    if isinstance(given, np.ndarray):
+        return given
+    return continuity_medians(window_counts(ctx), len(ctx.provider_ids))
+
+
+def combine_shared(parts: list[SharedSummary]) -> dict[str, float | int | None]:
+    """The shared indicators of the partitions together."""
+    windows = pd.concat([p.windows for p in parts], ignore_index=True)
+    out: dict[str, float | int | None] = dict(continuity_from(windows))
+    n = sum(p.visits for p in parts)
+    performed = sum(p.performed for p in parts)
+    out["punctuality"] = float(sum(p.punctual for p in parts) / performed) if performed else None
+    out["share_planned_performed"] = float(performed / n) if n else None
+    out["share_cancelled_by_recipient"] = float(sum(p.cancelled_by_recipient for p in parts) / n) if n else None
+    out["share_cancelled_by_provider"] = float(sum(p.cancelled_by_provider for p in parts) / n) if n else None
+    minutes = float(sum((p.performed_minutes for p in parts), ExactSum()))
+    granted = float(sum((p.granted_minutes for p in parts), ExactSum()))
+    out["performed_hours"] = minutes / 60
+    out["granted_hours"] = granted / 60
+    out["performed_to_granted"] = minutes / granted if granted else None
+    home_days = sum(p.home_days for p in parts)
+    out["visits_per_recipient_day"] = float(performed / home_days) if home_days else None
+    out["recipient_months"] = sum(p.recipient_months for p in parts)
+    out["recipients"] = sum(p.recipients for p in parts)
     return out
 
 
 def shared_indicators(ctx: SettlementContext, punctuality_tolerance_minutes: float = 15.0) -> dict[str, float | int | None]:
-    """What happened, the same under every model."""
-    n = ctx.n_visits
-    performed = ctx.performed
-    status = ctx.v_status
-    out: dict[str, float | int | None] = dict(continuity(ctx))
-    if performed.any():
-        diff = (ctx.actual_local[performed] - ctx.planned_local[performed]).astype("timedelta64[s]").astype(np.int64) / 60
-        out["punctuality"] = float((np.abs(diff) <= punctuality_tolerance_minutes).mean())
-    else:
-        out["punctuality"] = None
-    out["share_planned_performed"] = float(performed.mean()) if n else None
-    out["share_cancelled_by_recipient"] = float(((status == 2) & (ctx.visits["cancelled_by"] == "recipient").to_numpy()).mean()) if n else None
-    out["share_cancelled_by_provider"] = float(((status == 2) & (ctx.visits["cancelled_by"] == "provider").to_numpy()).mean()) if n else None
-    granted = float((ctx.rm["granted_full_pc"] + ctx.rm["granted_full_service"]).sum())
-    out["performed_hours"] = float(ctx.v_minutes.sum() / 60)
-    out["granted_hours"] = granted / 60
-    out["performed_to_granted"] = float(ctx.v_minutes.sum() / granted) if granted else None
-    home_days = float(ctx.rm["days_at_home"].sum())
-    out["visits_per_recipient_day"] = float(performed.sum() / home_days) if home_days else None
-    out["recipient_months"] = int((ctx.rm["days_enrolled"] > 0).sum())
-    out["recipients"] = int(len(np.unique(ctx.rm["recipient"].to_numpy())))
-    return out
+    """What happened, the same under every model (the region as one partition)."""
+    return combine_shared([shared_summary(ctx, punctuality_tolerance_minutes)])

@@ -20,6 +20,8 @@ from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.partitioned.dataset import DatasetError
+from ersattning.partitioned.runner import SCHEDULER_ENV, ClusterError, compare_auto
 from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
@@ -267,7 +269,7 @@ def _warn_no_suppress(no_suppress: bool) -> None:
 
 
 def _comparison_and_report(
-    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, partitioned: dict[str, Any] | None = None
 ) -> tuple[Any, list[Any]]:
     """Run the comparison and write the requested report files (one progress line for both)."""
     when = _as_of(as_of)
@@ -278,7 +280,14 @@ def _comparison_and_report(
         store = _open_for_compare(sc, store_url)
         show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None))
         try:
-            result = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            if partitioned is None:
+                result = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            else:  # compare: in partitions when asked or when the region is large (ersattning/partitioned/)
+                reason = "a report (--html, --xlsx) needs the settlement context in one process" if (html or xlsx) else None
+                try:
+                    result = compare_auto(sc, store, as_of=when, suppress=not no_suppress, progress=show, needs_context=reason, note=lambda m: click.echo(f"ersattning: {m}", err=True), **partitioned)
+                except (ClusterError, DatasetError) as e:
+                    fail(str(e))
             written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
         finally:
             _end_progress(show)
@@ -299,12 +308,20 @@ def _comparison_and_report(
 @click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the Excel workbook here.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
-def compare(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
+@click.option("--partitions", type=click.IntRange(min=0), default=None, help="Settle in this many recipient partitions (0: in one process; default: partitions above 2M visits).")
+@click.option("--scheduler", default=None, help=f"Send the partitions to this Dask scheduler (tcp://HOST:8786; or ${SCHEDULER_ENV}).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Settle the partitions on a local Dask cluster of this many worker processes.")
+def compare(
+    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    partitions: int | None, scheduler: str | None, workers: int | None,
+) -> None:
     """Settle a scenario's models on the store and compare cost, quality and administration.
 
-    With no arguments: the bundled default scenario on the default store.
+    With no arguments: the bundled default scenario on the default store. Large regions are
+    settled in recipient partitions, on the local cores or a Dask cluster (README, "Large regions").
     """
-    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare")
+    options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare", options)
     if fmt == "json":
         text = json.dumps({**result.to_json(), "break_even": break_even_summary(result)}, indent=2, ensure_ascii=False)
     elif fmt == "csv":

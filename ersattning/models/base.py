@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ersattning.behaviour import Behaviour
 from ersattning.context import SettlementContext
+from ersattning.exact import ExactSum, exact_sum, exact_total
 from ersattning.parameters import Param, iter_params, raise_before
 
 
@@ -186,14 +187,7 @@ class Settlement:
     def recipient_months(self) -> pd.DataFrame:
         """One row per recipient-month: each component, the total and the paid minutes."""
         ctx = self.ctx
-        out = {}
-        for c in self.components:
-            total = np.zeros(len(ctx.rm))
-            if c in self.visit:
-                total += ctx.rm_sum(self.visit[c])
-            if c in self.month:
-                total += self.month[c]
-            out[c] = total
+        out = {c: self.component_rm(c) for c in self.components}
         frame = pd.DataFrame(out, index=ctx.rm.index)
         frame["total"] = frame.sum(axis=1) if out else 0.0
         frame["paid_minutes"] = self.paid_minutes_by_rm()
@@ -255,17 +249,25 @@ class Settlement:
             totals = self.recipient_months()["total"].to_numpy()
             for k, mask in self.unpriced_months.items():
                 if mask.any():
-                    out[k] = (int(mask.sum()), float(totals[mask].sum()))
+                    out[k] = (int(mask.sum()), exact_total(totals[mask]))
         for k, mask in self.unpriced_visits.items():
             if mask.any():
-                out[k] = (int(mask.sum()), float(sum(a[mask].sum() for a in self.visit.values())))
+                paid = sum((exact_sum(self.ctx.rm_sum(a, mask)) for a in self.visit.values()), ExactSum())
+                out[k] = (int(mask.sum()), float(paid))
         return out
 
+    def component_rm(self, c: str) -> np.ndarray:
+        """Component ``c`` per recipient-month (its visits' and its own)."""
+        total = np.zeros(len(self.ctx.rm))
+        if c in self.visit:
+            total += self.ctx.rm_sum(self.visit[c])
+        if c in self.month:
+            total += self.month[c]
+        return total
+
     def component_totals(self) -> dict[str, float]:
-        out = {}
-        for c in self.components:
-            out[c] = float(self.visit[c].sum() if c in self.visit else 0.0) + float(self.month[c].sum() if c in self.month else 0.0)
-        return out
+        """Each component's exact sum over the recipient-months (the same öre however the region is partitioned, ersattning/exact.py)."""
+        return {c: exact_total(self.component_rm(c)) for c in self.components}
 
     def total(self) -> float:
         return float(sum(self.component_totals().values()))

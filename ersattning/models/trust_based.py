@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ersattning.context import SettlementContext
+from ersattning.exact import exact_bincount
 from ersattning.indicators import continuity_by_provider
 from ersattning.models.base import ReimbursementModel, Settlement, money, no_decision_rule
 from ersattning.parameters import Param, param
@@ -84,7 +85,7 @@ class TrustBased(ReimbursementModel):
             n_m = len(ctx.months)
             team_month = ctx.v_team.astype(np.int64) * n_m + ctx.v_month
             teams, inverse = np.unique(team_month, return_inverse=True)
-            team_minutes = np.bincount(inverse, weights=planned)
+            team_minutes = team_month_minutes(ctx, teams, inverse, planned)
             amount = self.team_amount.at(ctx.month_starts[teams % n_m], "team_amount")
             # each team-month's amount shared across its visits by planned time, then summed per recipient-month
             per_visit = amount[inverse] * planned / team_minutes[inverse]
@@ -126,3 +127,16 @@ class TrustBased(ReimbursementModel):
         else:
             rule = "team amount per team-month, shared across the team's recipients by planned time"
         return [rule, *super().explain_month(s, j)]
+
+
+def team_month_minutes(ctx: SettlementContext, teams: np.ndarray, inverse: np.ndarray, planned: np.ndarray) -> np.ndarray:
+    """Planned minutes of each team-month ``teams`` (team × months + month), summed exactly.
+
+    A team serves many recipients: a region settled partition by partition puts the region's
+    sums in ``ctx.cache["team_month_minutes"]`` as (sorted keys, minutes).
+    """
+    given = ctx.cache.get("team_month_minutes")
+    if isinstance(given, tuple):
+        keys, minutes = given
+        return np.asarray(minutes)[np.searchsorted(keys, teams)]
+    return exact_bincount(inverse, planned, len(teams)).to_floats()
