@@ -223,7 +223,14 @@ class VisitState:
         return pa.table(dict(self.cols))
 
     def touched_rows(self) -> np.ndarray:
-        return np.unique(np.concatenate(self.touched)) if self.touched else np.empty(0, dtype=np.int64)
+        """The rows changed since the cache was last written, in order, each once (a mask, not a sort: a
+        rebuild touches every row, and ``np.unique`` of 20 M rows took 15 s of a 67 s rebuild)."""
+        if not self.touched:
+            return np.empty(0, dtype=np.int64)
+        mask = np.zeros(len(self), dtype=bool)
+        for rows in self.touched:
+            mask[rows] = True
+        return np.flatnonzero(mask)
 
     def delta_table(self) -> pa.Table:
         """The touched rows, with their positions, for an incremental cache write."""
