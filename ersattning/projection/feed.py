@@ -25,7 +25,7 @@ from ersattning.projection.decode import ProjectionError, decode_entities, decod
 from ersattning.store import RawPage, Store
 from ersattning.store.bulk import EventBatch
 
-Columns = tuple[list[str], list[int], list[str], list[bytes]]
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]  # EventBatch.in_order()
 
 
 class _Unknown(Exception):
@@ -33,17 +33,11 @@ class _Unknown(Exception):
 
 
 def decode_batch(columns: Columns, first: int) -> DecodedRange:
-    """A committed batch (``EventBatch.columns()``, in insert order) whose first row got notification id
-    ``first``, decoded as the same rows read from the store would be."""
+    """A committed batch (``EventBatch.in_order()``) whose first row got notification id ``first``, decoded
+    as the same rows read from the store would be."""
     ids, versions, topics, states = columns
     n = len(states)
-    page = RawPage(
-        notification_id=np.arange(first, first + n, dtype=np.int64),
-        originator_id=np.array(ids, dtype="S32"),
-        originator_version=np.array(versions, dtype=np.int64),
-        topic=np.array(topics, dtype=object),
-        state=states,
-    )
+    page = RawPage(notification_id=np.arange(first, first + n, dtype=np.int64), originator_id=ids, originator_version=versions, topic=topics, state=states)
     if unknown_topics(page):
         raise _Unknown
     return DecodedRange(first, first + n - 1, decode_visits(page), decode_entities(page))
@@ -70,7 +64,7 @@ class ImportFeed:
 
     def submitted(self, batch: EventBatch) -> None:
         if self.following:
-            self._waiting.append(batch.columns())
+            self._waiting.append(batch.in_order())
 
     def committed(self, first_ids: Sequence[int | None]) -> None:
         new, self._seen = first_ids[self._seen :], len(first_ids)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
@@ -145,6 +145,7 @@ class EventBatch:
     topic: list[str]  # one per part: each ``add`` is one event class
     state: list[States]  # per part, the encoded states
     encode_seconds: float = 0.0  # time spent encoding, for benchmarks
+    _order: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(cls) -> EventBatch:
@@ -157,6 +158,7 @@ class EventBatch:
         self.originator_id.append(np.asarray(originator_id, dtype="S32"))
         self.version.append(np.broadcast_to(np.asarray(version, dtype=np.int64), (n,)))
         self.topic.append(encoder.topic)
+        self._order = None
         started = time.perf_counter()
         self.state.append(encoder.encode(n, columns, arena))
         self.encode_seconds += time.perf_counter() - started
@@ -169,8 +171,14 @@ class EventBatch:
 
         Rows go in ordered by (aggregate id, version): the primary-key index
         then grows by appends instead of random inserts (~25 % faster), and
-        each aggregate's events keep their version order in the log.
+        each aggregate's events keep their version order in the log. Worked
+        out once per batch (the writer and the import's projection feed both ask).
         """
+        if self._order is None:
+            self._order = self._ids_versions_order()
+        return self._order
+
+    def _ids_versions_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ids = np.ascontiguousarray(np.concatenate(self.originator_id))
         versions = np.ascontiguousarray(np.concatenate(self.version))
         # hex ids sort as their bytes do: four big-endian 64-bit words per id; the first word
@@ -183,16 +191,20 @@ class EventBatch:
             order = np.lexsort((versions, words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
         return ids, versions, order.astype(np.int64)
 
-    def columns(self) -> tuple[list[str], list[int], list[str], list[bytes]]:
-        """Python lists for the database driver (ids as text, states as bytes), in insert order."""
+    def in_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
+        """Every row in insert order: ids (S32), versions (int64), topics (object) as arrays, states as bytes."""
         if not self.state:
-            return [], [], [], []
+            return np.empty(0, dtype="S32"), np.empty(0, dtype=np.int64), np.empty(0, dtype=object), []
         ids, versions, order = self.ids_versions_order()
-        topics = [t for t, s in zip(self.topic, self.state, strict=True) for _ in range(len(s))]
+        topics = np.repeat(np.array(self.topic, dtype=object), [len(s) for s in self.state])
         # each part's states become bytes, then the list is put in order (moving pointers, not the states)
         states = [x for part in self.state for x in part.tolist()]
-        at = order.tolist()
-        return ids[order].astype("U32").tolist(), versions[order].tolist(), [topics[i] for i in at], [states[i] for i in at]
+        return ids[order], versions[order], topics[order], [states[i] for i in order.tolist()]
+
+    def columns(self) -> tuple[list[str], list[int], list[str], list[bytes]]:
+        """Python lists for the database driver (ids as text, states as bytes), in insert order."""
+        ids, versions, topics, states = self.in_order()
+        return ids.astype("U32").tolist(), versions.tolist(), topics.tolist(), states
 
 
 _ENCODERS: dict[type, EventEncoder] = {}
