@@ -73,6 +73,10 @@ def measure(url: str, spec: RegionSpec, repeat: int, work: Path, label: str) -> 
     append_s += time.perf_counter() - t
     print(f"[{label}] region: {spec.recipients} recipients x {spec.months} months = {events:,} events")
     print(f"[{label}] append: {events / append_s:,.0f} events/s ({append_s:.1f} s; synthetic generation {gen_s:.1f} s apart)")
+    db_path = getattr(store, "path", None)  # an SQLite file (checkpointed above); a server's size is its own business
+    disk_bytes = db_path.stat().st_size if db_path is not None else None
+    if disk_bytes is not None:
+        print(f"[{label}] on disk: {disk_bytes / 1e6:,.1f} MB = {disk_bytes / events:.1f} bytes per event")
 
     # -- projection rebuild -----------------------------------------------------------
     cores = os.cpu_count() or 1
@@ -128,6 +132,7 @@ def measure(url: str, spec: RegionSpec, repeat: int, work: Path, label: str) -> 
     store.close()
     return {
         "events": events,
+        "bytes_per_event_on_disk": round(disk_bytes / events, 1) if disk_bytes is not None else None,
         "visits": visits,
         "append_events_per_s": round(events / append_s),
         "rebuild_events_per_s": round(events / rebuild_s),
