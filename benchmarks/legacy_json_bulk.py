@@ -1,6 +1,6 @@
 """The legacy bulk encoder (the library's JSON under long topics), kept only as the benchmarks' baseline.
 
-This is ``ersattning/store/bulk.py`` as it was before the compact encoding
+This is the encoder of ``ersattning/store/bulk.py`` as it was before the compact encoding
 (docs/events.md, "Stored encoding"): stores written by it are what "legacy"
 means, and ``bench_encoding.py`` measures it beside the compact encoder in the
 same run. Nothing in the package uses it.
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -32,8 +30,8 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
+from ersattning.store.bulk import Arena
 from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, StoredField, event_schema, type_tag, wrapped_prefix
-from ersattning.uuids import uuid_hex
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _SPACE = ord(" ")
@@ -250,106 +248,6 @@ class EventEncoder:
         return out.view(f"S{out.shape[1]}").ravel()
 
 
-class Arena:
-    """Reusable memory for the encoded states of one batch at a time.
-
-    A fresh 150 MB array costs more in page faults than filling it (measured
-    ~0.4 s against ~8 ms on this kind of virtual machine), so a loop that hands
-    each batch on before encoding the next (the import) encodes into the same
-    memory again: :meth:`reset` before each batch; states taken earlier must be
-    dead by then. A batch bigger than the buffer takes fresh memory for what
-    does not fit, and the next batch gets a buffer of that size.
-    """
-
-    def __init__(self) -> None:
-        self._buf = np.empty(0, dtype=np.uint8)
-        self._used = 0
-        self._wanted = 0  # bytes the current batch has asked for in all
-
-    def reset(self) -> None:
-        if self._wanted > len(self._buf):
-            self._buf = np.empty(self._wanted + self._wanted // 8, dtype=np.uint8)
-        self._used = self._wanted = 0
-
-    def take(self, nbytes: int) -> np.ndarray:
-        self._wanted += nbytes
-        if self._used + nbytes > len(self._buf):
-            if self._used:  # earlier rows of this batch live in the buffer: fresh memory for these
-                return np.empty(nbytes, dtype=np.uint8)
-            self._buf = np.empty(nbytes + nbytes // 4, dtype=np.uint8)  # room for this batch's smaller classes too
-        out = self._buf[self._used : self._used + nbytes]
-        self._used += nbytes
-        return out
-
-
-def random_uuids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` version-4 style UUIDs (n × 16 bytes) drawn from a seeded generator."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    return raw
-
-
-@dataclass
-class EventBatch:
-    """Stored events ready for one append transaction, as columns."""
-
-    originator_id: list[np.ndarray]  # S32 hex
-    version: list[np.ndarray]
-    topic: list[str]  # one per part: each ``add`` is one event class
-    state: list[np.ndarray]  # per part, the encoded states, ``S``-dtype at that class's width
-    encode_seconds: float = 0.0  # time spent encoding, for benchmarks
-
-    @classmethod
-    def empty(cls) -> EventBatch:
-        return cls([], [], [], [])
-
-    def add(self, encoder: EventEncoder, originator_id: np.ndarray, version: np.ndarray | int, columns: Mapping[str, Any], arena: Arena | None = None) -> None:
-        n = len(originator_id)
-        if n == 0:
-            return
-        self.originator_id.append(np.asarray(originator_id, dtype="S32"))
-        self.version.append(np.broadcast_to(np.asarray(version, dtype=np.int64), (n,)))
-        self.topic.append(encoder.topic)
-        started = time.perf_counter()
-        self.state.append(encoder.encode(n, columns, arena))
-        self.encode_seconds += time.perf_counter() - started
-
-    def __len__(self) -> int:
-        return sum(len(s) for s in self.state)
-
-    def ids_versions_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All rows' ids (S32) and versions, parts one after another, and the order to insert them in.
-
-        Rows go in ordered by (aggregate id, version): the primary-key index
-        then grows by appends instead of random inserts (~25 % faster), and
-        each aggregate's events keep their version order in the log.
-        """
-        ids = np.ascontiguousarray(np.concatenate(self.originator_id))
-        versions = np.ascontiguousarray(np.concatenate(self.version))
-        # hex ids sort as their bytes do: four big-endian 64-bit words per id; the first word
-        # almost always decides, the others are looked at only when two different ids share it
-        words = ids.view(">u8").reshape(-1, 4)
-        order = np.lexsort((versions, words[:, 0]))
-        first = words[order, 0]
-        tie = np.flatnonzero(first[1:] == first[:-1])
-        if len(tie) and (ids[order[tie]] != ids[order[tie + 1]]).any():
-            order = np.lexsort((versions, words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
-        return ids, versions, order.astype(np.int64)
-
-    def columns(self) -> tuple[list[str], list[int], list[str], list[bytes]]:
-        """Python lists for the database driver (ids as text, states as bytes), in insert order."""
-        if not self.state:
-            return [], [], [], []
-        ids, versions, order = self.ids_versions_order()
-        topics = [t for t, s in zip(self.topic, self.state, strict=True) for _ in range(len(s))]
-        # each class's states become bytes at their own width, then the list is put in order
-        # (moving pointers, not the states)
-        states = [x for part in self.state for x in part.tolist()]
-        at = order.tolist()
-        return ids[order].astype("U32").tolist(), versions[order].tolist(), [topics[i] for i in at], [states[i] for i in at]
-
-
 _ENCODERS: dict[type, EventEncoder] = {}
 
 
@@ -358,13 +256,3 @@ def encoder_for(event_class: type) -> EventEncoder:
     if enc is None:
         enc = _ENCODERS[event_class] = EventEncoder(event_class)
     return enc
-
-
-def append_batch(store: Any, batch: EventBatch) -> int:
-    """Append a batch in one transaction; returns the number of events."""
-    ids, versions, topics, states = batch.columns()
-    store.append(ids, versions, topics, states)
-    return len(states)
-
-
-__all__ = ["Arena", "EventBatch", "EventEncoder", "append_batch", "encoder_for", "random_uuids", "uuid_hex"]
