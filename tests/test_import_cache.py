@@ -242,10 +242,20 @@ def test_a_killed_import_leaves_a_projection_equal_to_a_rebuild(tmp_path: Path, 
 
 
 
-@pytest.mark.parametrize("scheme", ["sqlite", "memory"])
-def test_the_writer_reports_the_notification_ids_its_batches_got(tmp_path: Path, scheme: str) -> None:
+def test_a_postgres_import_keeps_its_projection_current(tmp_path: Path, postgres_url: str) -> None:
+    """The COPY under the table lock tells each batch's first notification id, so the import feeds the cache."""
+    store = open_store(postgres_url)
+    import_visits(store, [str(_visits(tmp_path / "a.csv", 1000))], Mapping(), P, ImportOptions(chunk_rows=300))
+    import_visits(store, [str(_visits(tmp_path / "b.csv", 1500, late=5))], Mapping(), P, ImportOptions(chunk_rows=400))
+    store.close()
+    _assert_current_and_equal_to_rebuild(postgres_url, as_of="2030-01-01")
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "memory", "postgresql"])
+def test_the_writer_reports_the_notification_ids_its_batches_got(tmp_path: Path, scheme: str, request: pytest.FixtureRequest) -> None:
     """Each committed batch's rows got the ids first … first + n - 1, in the order of ``EventBatch.columns()``."""
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}" if scheme == "sqlite" else "memory://")
+    urls = {"sqlite": f"sqlite:///{tmp_path / 's.db'}", "memory": "memory://"}
+    store = open_store(urls[scheme] if scheme in urls else request.getfixturevalue("postgres_url"))
     batches = list(iter_chunks(RegionSpec(recipients=6, months=1, chunk_recipients=2, seed=3)))
     ids0, versions0, topics0, states0 = batches[0].columns()
     store.append(ids0, versions0, topics0, states0)  # another writer's events first

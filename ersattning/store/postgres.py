@@ -205,20 +205,32 @@ class PostgresStore(SQLStore):
 
     # -- writing ----------------------------------------------------------------
 
-    def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> None:
-        """One transaction: the library's table lock, then the rows by binary COPY (see the module's docstring)."""
+    def _insert(self, ids: Sequence[str], versions: Sequence[int], topics: Sequence[str], states: Sequence[bytes]) -> int | None:
+        """One transaction: the library's table lock, then the rows by binary COPY (see the module's docstring).
+
+        Returns the first row's notification id: under the exclusive lock no other session inserts, and the
+        COPY draws the ids from the sequence in row order, so they follow one another unless the sequence
+        skipped (then None, and the import's projection feed lets the next load fold the batch)."""
+        from psycopg.rows import tuple_row
+
+        table = f"{SCHEMA}.{EVENTS_TABLE}"
         try:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as c:
                 for statement in self.recorder.lock_table_statements:  # type: ignore[attr-defined]  # the PostgreSQL recorder has them
                     c.execute(statement)
                 c.execute(f"NOTIFY {self.recorder.channel_name}")  # type: ignore[attr-defined]  # as the library's insert does, for its subscribers
-                with c.copy(f"COPY {SCHEMA}.{EVENTS_TABLE} (originator_id, originator_version, state, topic) FROM STDIN (FORMAT BINARY)") as copy:
+                before = c.execute(f"SELECT COALESCE(MAX(notification_id), 0) FROM {table}").fetchone()
+                with c.copy(f"COPY {table} (originator_id, originator_version, state, topic) FROM STDIN (FORMAT BINARY)") as copy:
                     for piece in copy_chunks(ids, versions, topics, states):
                         copy.write(piece)
+                span = c.execute(f"SELECT MIN(notification_id), MAX(notification_id) FROM {table} WHERE notification_id > %s", (before[0] if before else 0,)).fetchone()
         except IntegrityError:
             raise  # Store.append says what a conflict means
         except PersistenceError as e:
             raise StoreError(f"cannot write to the store {self.location.display_url}: {_one_line(e, self.location)}") from None
+        if span is None or span[0] is None or int(span[1]) - int(span[0]) + 1 != len(states):
+            return None
+        return int(span[0])
 
     def rewrite_events(self, topics: Collection[str], rewrite: Callable[[list[str], list[bytes], list[str], list[int]], int], page: int = 50_000) -> int:
         """``store migrate``: in one transaction under the library's table lock, each event stored under one of
