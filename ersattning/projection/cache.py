@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ersattning import __version__
 from ersattning.calendar import TZ
-from ersattning.files import write_atomic, write_text_atomic
+from ersattning.files import FileLock, write_atomic, write_text_atomic
 from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
 from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for
@@ -86,6 +88,21 @@ def _empty_entities() -> pd.DataFrame:
     return pd.DataFrame({"notification_id": pd.Series(dtype=np.int64), "aggregate": pd.Series(dtype=str), "version": pd.Series(dtype=np.int64), "event": pd.Series(dtype=str), "recorded_at": pd.Series(dtype="datetime64[s]"), "fields": pd.Series(dtype=str)})
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(method: Callable[Concatenate[ProjectionCache, _P], _R]) -> Callable[Concatenate[ProjectionCache, _P], _R]:
+    """The method runs holding the cache directory's lock (:meth:`ProjectionCache.lock`)."""
+
+    @wraps(method)
+    def locked(self: ProjectionCache, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self.lock():
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class ProjectionCache:
     """Parquet files in the store's projection directory (``Store.projection_dir``): the fold, every event row, and the position."""
 
@@ -97,7 +114,20 @@ class ProjectionCache:
         self.dir = directory
         self._memory: CachedFold | None = None  # memory:// stores keep it here
         self._meta: dict = {}  # the meta.json last read or written
+        self._lock = FileLock(directory.with_name(directory.name + ".lock")) if directory is not None else None
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory's lock (re-entrant): loads, saves, part files and clearing never interleave
+        with another process's or store object's, so none reads a half-saved cache or deletes files
+        another is saving (docs/ARCHITECTURE.md)."""
+        if self._lock is None:
+            yield
+            return
+        with self._lock.held():
+            yield
+
+    @_locked
     def load(self, store_id: str) -> CachedFold | None:
         if self.dir is None:
             return self._memory
@@ -119,6 +149,7 @@ class ProjectionCache:
         self._meta = meta
         return CachedFold(state, entities, int(meta["position"]))
 
+    @_locked
     def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, *, written: Collection[str] = ()) -> None:
         """Save the fold at ``cached.position``: ``new_events`` (notifications ``first`` … position) become part
         files, beside those already ``written`` for them; parts of a save that did not finish are removed."""
@@ -174,6 +205,7 @@ class ProjectionCache:
         assert self.dir is not None
         return self.dir / "visit_events"
 
+    @_locked
     def write_parts(self, first: int, last: int, events: VisitEvents) -> list[str]:
         """Notifications ``first`` … ``last`` as the cache's per-event part files (none without a directory);
         their names. A saved meta.json (:meth:`save`) makes them part of the cache."""
@@ -186,6 +218,7 @@ class ProjectionCache:
             _write_parquet(table, parts / name)
         return names
 
+    @_locked
     def meta_position(self) -> int | None:
         """The position meta.json on disk names now (None: no cache saved)."""
         if self.dir is None:
@@ -195,6 +228,7 @@ class ProjectionCache:
         except (OSError, ValueError, KeyError):
             return None
 
+    @_locked
     def events(self, position: int) -> VisitEvents | None:
         """Every visit event up to ``position`` from the part files (None without a directory)."""
         if self.dir is None:
@@ -208,6 +242,7 @@ class ProjectionCache:
             out.extend(VisitEvents({int(kind): pq.read_table(p)}))
         return out
 
+    @_locked
     def clear(self) -> None:
         self._memory = None
         self._meta = {}
@@ -229,6 +264,11 @@ def cache_for(store: Store) -> ProjectionCache:
 def update(store: Store, *, page_size: int = 250_000, rebuild: bool = False) -> CachedFold:
     """Bring the cached fold up to the store's current position, reading only what is new."""
     cache = cache_for(store)
+    with cache.lock():  # another process updating the same cache waits, then finds it current
+        return _update(store, cache, page_size, rebuild)
+
+
+def _update(store: Store, cache: ProjectionCache, page_size: int, rebuild: bool) -> CachedFold:
     if rebuild:
         cache.clear()
     current = store.position()
@@ -298,6 +338,10 @@ class RangeFold:
         self.written: list[str] = []
 
     def add(self, r: DecodedRange) -> None:
+        with self.cache.lock():
+            self._add(r)
+
+    def _add(self, r: DecodedRange) -> None:
         if self.cached is None:
             loaded = self.cache.load(self.store_id)
             if loaded is None:
@@ -315,7 +359,12 @@ class RangeFold:
         _apply(self.cached, visits, entities, last)
 
     def save(self, store: Store, *, page_size: int = 250_000) -> CachedFold | None:
-        """Fold the kept ranges and the gaps before them, and save (None: nothing was saved here)."""
+        """Fold the kept ranges and the gaps before them, and save (None: nothing was saved here); the check
+        that no other process saved meanwhile and this save are one step under the directory's lock."""
+        with self.cache.lock():
+            return self._save(store, page_size)
+
+    def _save(self, store: Store, page_size: int) -> CachedFold | None:
         if self.cached is None:
             return None
         current = store.position()

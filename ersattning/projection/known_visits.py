@@ -7,7 +7,8 @@ fold keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,10 @@ class _ReadOnlyCache(ProjectionCache):
 
     def clear(self) -> None:
         self._memory = None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        yield  # writes nothing, not even the lock file: a cache saved meanwhile is read whole or not at all
 
 
 def read_only_projection(store: Store) -> None:
