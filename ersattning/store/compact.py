@@ -287,11 +287,9 @@ def _uuid_block(name: str, values: Any) -> np.ndarray:
     """(n, 16) raw bytes of ids given as 32-hex strings (str or bytes) or UUIDs."""
     arr = np.asarray(values) if not isinstance(values, pd.Categorical) else None
     if arr is not None and arr.dtype.kind in "SU" and arr.dtype.itemsize in (32, 128):
-        hexes = arr.astype("S32")
-        try:
-            return np.frombuffer(bytes.fromhex(hexes.tobytes().decode("ascii")), dtype=np.uint8).reshape(-1, 16)
-        except ValueError:
-            pass  # not all plain hex: one at a time below
+        raw = _raw_from_hex(arr.astype("S32").tobytes().decode("ascii"), len(arr))
+        if raw is not None:
+            return raw
     codes, uniques = _factorize(values)
     if (codes < 0).any():
         raise ValueError(f"field {name!r} is required but missing in some rows")
@@ -300,13 +298,22 @@ def _uuid_block(name: str, values: Any) -> np.ndarray:
 
 def _uuid_table(uniques: list[Any]) -> np.ndarray:
     """(len, 16) raw bytes of distinct ids: 32-hex text in one C call (an import's recipient ids, ~1 µs each
-    through ``UUID``), anything else one at a time."""
+    through ``UUID``), anything else one at a time (which names a bad one)."""
     if all(isinstance(u, str) and len(u) == 32 for u in uniques):
-        try:
-            return np.frombuffer(bytes.fromhex("".join(uniques)), dtype=np.uint8).reshape(-1, 16)
-        except ValueError:
-            pass  # not all hex: one at a time, which names the bad one
+        raw = _raw_from_hex("".join(uniques), len(uniques))
+        if raw is not None:
+            return raw
     return np.frombuffer(b"".join(_uuid_bytes(u) for u in uniques), dtype=np.uint8).reshape(-1, 16)
+
+
+def _raw_from_hex(text: str, n: int) -> np.ndarray | None:
+    """(n, 16) raw bytes of ``n`` ids written back to back as 32 hex digits each; None unless it is exactly
+    that (``bytes.fromhex`` also skips spaces, which would shift every later id)."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return np.frombuffer(raw, dtype=np.uint8).reshape(n, 16) if len(raw) == 16 * n else None
 
 
 class ColumnEncoder:
