@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ersattning.allocator import keep_freed_memory
 from ersattning.compare import PartitionSummary, settle_partition
 from ersattning.context import SettlementContext, build_context
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
@@ -80,6 +81,7 @@ def peak_rss() -> int:
 
 def _context(path: str, i: int, scenario: Scenario) -> SettlementContext | None:
     """Partition ``i``'s settlement context; None when no recipient hashed to it (a small region in many partitions)."""
+    keep_freed_memory()  # the worker settles partition after partition: reuse freed arrays rather than fault them in again
     proj = read_partition(path, i)
     if not len(proj.recipients) and not len(proj.visits):
         return None
