@@ -12,8 +12,10 @@ the store position and P, and reused while the store is unchanged (docs/ARCHITEC
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,23 +163,30 @@ def write_dataset(proj: Projection, path: Path, partitions: int) -> Dataset:
         tables = {name: getattr(proj, name) for name in RECIPIENT_TABLES}
         t_bucket = {name: bucket_of(t["recipient"], partitions) if len(t) else np.zeros(0, dtype=np.int64) for name, t in tables.items()}
         counts = []
-        for i in range(partitions):
-            part = tmp / f"part-{i:04d}"
-            part.mkdir()
-            rows = np.flatnonzero(v_bucket == i)
-            frame = plain.iloc[rows].reset_index(drop=True)
-            for c in categorical:
-                frame[c] = codes[c][rows].astype(np.int32)
-            # the partition's recipients, in the region's order, coded among themselves
-            mine = np.flatnonzero(cat_bucket == i)
-            recode = np.full(len(recipient_cats), -1, dtype=np.int32)
-            recode[mine] = np.arange(len(mine), dtype=np.int32)
-            frame["recipient"] = recode[codes["recipient"][rows]]
-            _write_table(pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), part / "recipient_categories.parquet")
-            _write_table(frame, part / "visits.parquet")
-            for name, t in tables.items():
-                _write_table(t[t_bucket[name] == i].reset_index(drop=True), part / f"{name}.parquet")
-            counts.append(int(len(rows)))
+        # Parquet encoding lets go of the interpreter lock: partitions are written on threads while the next is cut
+        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ersattning-partition") as writers:
+            written = []
+            for i in range(partitions):
+                part = tmp / f"part-{i:04d}"
+                part.mkdir()
+                rows = np.flatnonzero(v_bucket == i)
+                frame = plain.iloc[rows].reset_index(drop=True)
+                for c in categorical:
+                    frame[c] = codes[c][rows].astype(np.int32)
+                # the partition's recipients, in the region's order, coded among themselves
+                mine = np.flatnonzero(cat_bucket == i)
+                recode = np.full(len(recipient_cats), -1, dtype=np.int32)
+                recode[mine] = np.arange(len(mine), dtype=np.int32)
+                frame["recipient"] = recode[codes["recipient"][rows]]
+                written.append(writers.submit(_write_table, pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), part / "recipient_categories.parquet"))
+                written.append(writers.submit(_write_table, frame, part / "visits.parquet"))
+                for name, t in tables.items():
+                    written.append(writers.submit(_write_table, t[t_bucket[name] == i].reset_index(drop=True), part / f"{name}.parquet"))
+                counts.append(int(len(rows)))
+                while len(written) > 4 * (len(tables) + 2):  # at most a few partitions' frames wait in memory
+                    written.pop(0).result()
+            for w in written:
+                w.result()
         meta = {"partitions": partitions, "position": int(proj.position), "store_id": proj.store_id, "visits": counts, "categorical": categorical, "columns": [str(c) for c in visits.columns],
                 "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}}
         (tmp / META).write_text(json.dumps(meta))
