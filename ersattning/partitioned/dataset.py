@@ -122,10 +122,13 @@ def _global_provider_ids(proj: Projection) -> list[str]:
 
 
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
-    """One table as Parquet, with its pandas dtypes in the schema's metadata (Parquet keeps seconds as milliseconds)."""
+    """One table as Parquet, with its pandas dtypes in the schema's metadata (Parquet keeps seconds as milliseconds).
+
+    Uncompressed (dictionary and run-length encodings only): every compare reads every partition, and
+    decompressing took a quarter of the read (a region-year partition: 126 → 96 ms, 19.5 → 22.1 MB)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     dtypes = json.dumps({str(c): str(frame[c].dtype) for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)})
-    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), b"ersattning.dtypes": dtypes.encode()}), path)
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), b"ersattning.dtypes": dtypes.encode()}), path, compression="none")
 
 
 def _read_table(path: Path) -> pd.DataFrame:
