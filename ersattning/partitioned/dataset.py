@@ -7,6 +7,12 @@ whole dataset, so that codes (teams, staff, providers) mean the same in every pa
 partition's settlement context numbers the providers as the region's does. The dataset is written
 to a temporary directory and renamed into place (a kill never leaves half a dataset), named by
 the store position and P, and reused while the store is unchanged (docs/ARCHITECTURE.md).
+
+A dataset lives in a local directory (beside the projection cache; on a shared filesystem for a
+cluster) or under an fsspec URL (``s3://bucket/prefix``, ``gcs://…``, any protocol fsspec knows and
+whose package is installed) that every worker reads itself. At a URL, where nothing renames a
+directory atomically, the partitions are written first and ``meta.json`` last: a dataset without it
+is unfinished and is written again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ersattning import projection
@@ -50,69 +57,119 @@ def bucket_of(ids: pd.Index | np.ndarray | pd.Series, partitions: int) -> np.nda
     return (pd.util.hash_array(values) % np.uint64(partitions)).astype(np.int64)
 
 
+def is_url(location: Path | str) -> bool:
+    """Whether ``location`` is an fsspec URL (``s3://…``) rather than a local path."""
+    return "://" in str(location)
+
+
+def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem ``location`` is on and its path there (a URL through fsspec, read by Arrow)."""
+    if not is_url(location):
+        return pafs.LocalFileSystem(), str(Path(location).absolute())
+    try:
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(location)
+    except (ImportError, ValueError) as e:  # an unknown protocol, or its package (s3fs, gcsfs, …) not installed
+        raise DatasetError(f"cannot open {location}: {e}") from e
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), str(root).rstrip("/")
+
+
+def _join(location: Path | str, *names: str) -> str:
+    return "/".join([str(location).rstrip("/"), *names])
+
+
+def _exists(location: str) -> bool:
+    fs, path = _filesystem(location)
+    return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)
+
+
+def _read_text(location: str) -> str:
+    fs, path = _filesystem(location)
+    with fs.open_input_stream(path) as f:
+        return bytes(f.read()).decode()
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A written partitioned projection: where it is and what it holds."""
+    """A written partitioned projection: where it is (a local directory or an fsspec URL) and what it holds."""
 
-    path: Path
+    location: str
     partitions: int
     position: int
     store_id: str
     visits: list[int]  # visits per partition
 
-    def partition_path(self, i: int) -> Path:
-        return self.path / f"part-{i:04d}"
+    @property
+    def path(self) -> Path:
+        """The local directory (a dataset at a URL has none)."""
+        if is_url(self.location):
+            raise ValueError(f"the partitioned projection at {self.location} is not in a local directory")
+        return Path(self.location)
+
+    def partition_location(self, i: int) -> str:
+        return _join(self.location, f"part-{i:04d}")
 
 
-def dataset_path(store: Store, position: int, partitions: int) -> Path | None:
-    """Where the dataset of ``store`` at ``position`` in ``partitions`` goes (None: the store has no cache directory)."""
+def dataset_path(store: Store, position: int, partitions: int, root: str | None = None) -> str | None:
+    """Where the dataset of ``store`` at ``position`` in ``partitions`` goes: under ``root`` (a directory or URL, by
+    store id) or beside the projection cache (None: no root and the store has no cache directory)."""
+    name = f"position-{position}-p{partitions}"
+    if root:
+        return _join(root, store.store_id, name)
     base = store.projection_dir()
-    return None if base is None else Path(base) / "partitions" / f"position-{position}-p{partitions}"
+    return None if base is None else str(Path(base) / "partitions" / name)
 
 
-def open_dataset(path: Path | str) -> Dataset:
-    """The dataset at ``path`` (DatasetError when it is not one)."""
-    path = Path(path)
+def open_dataset(location: Path | str) -> Dataset:
+    """The dataset at ``location`` (DatasetError when it is not one)."""
+    where = str(location)
     try:
-        meta = json.loads((path / META).read_text())
-        return Dataset(path, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]])
+        meta = json.loads(_read_text(_join(where, META)))
+        return Dataset(where, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]])
     except (OSError, ValueError, KeyError) as e:
-        raise DatasetError(f"{path} is not a readable partitioned projection ({e.__class__.__name__}: {e}); is the path shared with the workers?") from e
+        raise DatasetError(f"{where} is not a readable partitioned projection ({e.__class__.__name__}: {e}); is the path shared with the workers?") from e
 
 
-def existing_dataset(store: Store, position: int) -> Dataset | None:
+def existing_dataset(store: Store, position: int, root: str | None = None) -> Dataset | None:
     """A dataset of ``store`` already written at ``position`` (any P), or None."""
-    base = dataset_path(store, position, 1)
-    if base is None or not base.parent.is_dir():
+    base = dataset_path(store, position, 1, root)
+    if base is None:
         return None
-    for path in sorted(base.parent.glob(f"position-{position}-p*")):
-        if (path / META).exists():
-            return open_dataset(path)
+    fs, parent = _filesystem(base.rsplit("/", 1)[0])
+    if fs.get_file_info(parent).type != pafs.FileType.Directory:
+        return None
+    found = fs.get_file_info(pafs.FileSelector(parent))
+    for info in sorted(found, key=lambda i: i.base_name):
+        if info.base_name.startswith(f"position-{position}-p") and fs.get_file_info(f"{info.path}/{META}").type == pafs.FileType.File:
+            return open_dataset(_join(base.rsplit("/", 1)[0], info.base_name))
     return None
 
 
-def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path | None = None, proj: Projection | None = None) -> Dataset:
+def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path | None = None, proj: Projection | None = None, root: str | None = None) -> Dataset:
     """The store's partitioned projection at its current position, written when missing.
 
-    ``partitions``: P (None: from the visit count, ``partition_count``). A store with no cache
-    directory (memory://) writes it under ``workdir`` (a temporary directory when None). ``proj``:
-    the store's projection at its current position, when the caller has it already.
+    ``partitions``: P (None: from the visit count, ``partition_count``). ``root``: a directory or an
+    fsspec URL the workers can reach, under which datasets go by store id (None: beside the projection
+    cache). A store with no cache directory (memory://) and no root writes it under ``workdir`` (a
+    temporary directory when None). ``proj``: the store's projection at its current position, when the
+    caller has it already.
     """
     position = store.position()
     if partitions is not None:
-        path = dataset_path(store, position, partitions)
-        if path is not None and (path / META).exists():
-            return open_dataset(path)
-    elif proj is None and (found := existing_dataset(store, position)) is not None:
+        where = dataset_path(store, position, partitions, root)
+        if where is not None and _exists(_join(where, META)):
+            return open_dataset(where)
+    elif proj is None and (found := existing_dataset(store, position, root)) is not None:
         return found
     proj = proj if proj is not None else projection.load(store)
     p = partitions or partition_count(len(proj.visits))
-    path = dataset_path(store, int(proj.position), p)
-    if path is None:
-        path = Path(workdir or tempfile.mkdtemp(prefix="ersattning-partitions-")) / f"position-{proj.position}-p{p}"
-    if (path / META).exists():
-        return open_dataset(path)
-    return write_dataset(proj, path, p)
+    where = dataset_path(store, int(proj.position), p, root)
+    if where is None:
+        where = str(Path(workdir or tempfile.mkdtemp(prefix="ersattning-partitions-")) / f"position-{proj.position}-p{p}")
+    if _exists(_join(where, META)):
+        return open_dataset(where)
+    return write_dataset(proj, where, p)
 
 
 def _global_provider_ids(proj: Projection) -> list[str]:
@@ -121,19 +178,21 @@ def _global_provider_ids(proj: Projection) -> list[str]:
     return [str(p) for p in pd.unique(pd.concat(named, ignore_index=True))]
 
 
-def _write_table(frame: pd.DataFrame, path: Path) -> None:
+def _write_table(frame: pd.DataFrame, location: str) -> None:
     """One table as Parquet, with its pandas dtypes in the schema's metadata (Parquet keeps seconds as milliseconds).
 
     Uncompressed (dictionary and run-length encodings only): every compare reads every partition, and
     decompressing took a quarter of the read (a region-year partition: 126 → 96 ms, 19.5 → 22.1 MB)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     dtypes = json.dumps({str(c): str(frame[c].dtype) for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)})
-    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), b"ersattning.dtypes": dtypes.encode()}), path, compression="none")
+    fs, path = _filesystem(location)
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), b"ersattning.dtypes": dtypes.encode()}), path, compression="none", filesystem=fs)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(location: str) -> pd.DataFrame:
     """A table ``_write_table`` wrote, in the dtypes it had."""
-    table = pq.read_table(path)
+    fs, path = _filesystem(location)
+    table = pq.read_table(path, filesystem=fs)
     frame = table.to_pandas()
     dtypes = json.loads((table.schema.metadata or {}).get(b"ersattning.dtypes", b"{}"))
     for c, dtype in dtypes.items():
@@ -142,97 +201,110 @@ def _read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def write_dataset(proj: Projection, path: Path, partitions: int) -> Dataset:
-    """Write ``proj`` as ``partitions`` recipient partitions at ``path`` (atomically: a temporary directory renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+def write_dataset(proj: Projection, location: Path | str, partitions: int) -> Dataset:
+    """Write ``proj`` as ``partitions`` recipient partitions at ``location``: a local directory atomically (a temporary
+    directory renamed), a URL with ``meta.json`` last (an unfinished one there is removed and written again)."""
+    where = str(location)
+    if is_url(where):
+        fs, path = _filesystem(where)
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)  # no meta.json (the caller looked): an unfinished write
+        fs.create_dir(path, recursive=True)
+        _write_parts(proj, where, partitions)
+        return open_dataset(where)
+    final = Path(where)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        visits = proj.visits
-        categorical = [c for c in visits.columns if isinstance(visits[c].dtype, pd.CategoricalDtype)]
-        categories = {c: visits[c].cat.categories for c in categorical}
-        categories["provider"] = pd.Index(_global_provider_ids(proj))
-        (tmp / "categories").mkdir()
-        for c, cats in categories.items():
-            _write_table(pd.DataFrame({"category": pd.Series(cats)}), tmp / "categories" / f"{c}.parquet")
-        _write_table(proj.providers, tmp / "providers.parquet")
-        # the recipient's partition, by its category (a recipient without visits still has one)
-        recipient_cats = categories["recipient"]
-        cat_bucket = bucket_of(recipient_cats, partitions)
-        codes = {c: visits[c].cat.codes.to_numpy() for c in categorical}
-        codes["provider"] = pd.Index(categories["provider"]).get_indexer(visits["provider"].cat.categories.astype(str))[codes["provider"]]
-        codes["provider"][visits["provider"].cat.codes.to_numpy() < 0] = -1
-        plain = visits.drop(columns=categorical)
-        v_bucket = cat_bucket[codes["recipient"]]
-        tables = {name: getattr(proj, name) for name in RECIPIENT_TABLES}
-        t_bucket = {name: bucket_of(t["recipient"], partitions) if len(t) else np.zeros(0, dtype=np.int64) for name, t in tables.items()}
-        counts = []
-        # Parquet encoding lets go of the interpreter lock: partitions are written on threads while the next is cut
-        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ersattning-partition") as writers:
-            written = []
-            for i in range(partitions):
-                part = tmp / f"part-{i:04d}"
-                part.mkdir()
-                rows = np.flatnonzero(v_bucket == i)
-                frame = plain.iloc[rows].reset_index(drop=True)
-                for c in categorical:
-                    frame[c] = codes[c][rows].astype(np.int32)
-                # the partition's recipients, in the region's order, coded among themselves
-                mine = np.flatnonzero(cat_bucket == i)
-                recode = np.full(len(recipient_cats), -1, dtype=np.int32)
-                recode[mine] = np.arange(len(mine), dtype=np.int32)
-                frame["recipient"] = recode[codes["recipient"][rows]]
-                written.append(writers.submit(_write_table, pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), part / "recipient_categories.parquet"))
-                written.append(writers.submit(_write_table, frame, part / "visits.parquet"))
-                for name, t in tables.items():
-                    written.append(writers.submit(_write_table, t[t_bucket[name] == i].reset_index(drop=True), part / f"{name}.parquet"))
-                counts.append(int(len(rows)))
-                while len(written) > 4 * (len(tables) + 2):  # at most a few partitions' frames wait in memory
-                    written.pop(0).result()
-            for w in written:
-                w.result()
-        meta = {"partitions": partitions, "position": int(proj.position), "store_id": proj.store_id, "visits": counts, "categorical": categorical, "columns": [str(c) for c in visits.columns],
-                "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}}
-        (tmp / META).write_text(json.dumps(meta))
+        _write_parts(proj, str(tmp), partitions)
         try:
-            tmp.rename(path)
+            tmp.rename(final)
         except OSError:
-            if not (path / META).exists():  # another process wrote it first: theirs is as good
+            if not (final / META).exists():  # another process wrote it first: theirs is as good
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return open_dataset(path)
+    return open_dataset(final)
 
 
-def _categories(path: Path, dtypes: dict[str, str], name: str) -> pd.Index:
-    """The categories in ``path`` (a Parquet file of one column), in the dtype they had."""
-    values = pd.read_parquet(path)["category"]
+def _write_parts(proj: Projection, where: str, partitions: int) -> None:
+    """The dataset's files under ``where``, ``meta.json`` last."""
+    fs, _ = _filesystem(where)
+    visits = proj.visits
+    categorical = [c for c in visits.columns if isinstance(visits[c].dtype, pd.CategoricalDtype)]
+    categories = {c: visits[c].cat.categories for c in categorical}
+    categories["provider"] = pd.Index(_global_provider_ids(proj))
+    fs.create_dir(_filesystem(_join(where, "categories"))[1], recursive=True)
+    for c, cats in categories.items():
+        _write_table(pd.DataFrame({"category": pd.Series(cats)}), _join(where, "categories", f"{c}.parquet"))
+    _write_table(proj.providers, _join(where, "providers.parquet"))
+    # the recipient's partition, by its category (a recipient without visits still has one)
+    recipient_cats = categories["recipient"]
+    cat_bucket = bucket_of(recipient_cats, partitions)
+    codes = {c: visits[c].cat.codes.to_numpy() for c in categorical}
+    codes["provider"] = pd.Index(categories["provider"]).get_indexer(visits["provider"].cat.categories.astype(str))[codes["provider"]]
+    codes["provider"][visits["provider"].cat.codes.to_numpy() < 0] = -1
+    plain = visits.drop(columns=categorical)
+    v_bucket = cat_bucket[codes["recipient"]]
+    tables = {name: getattr(proj, name) for name in RECIPIENT_TABLES}
+    t_bucket = {name: bucket_of(t["recipient"], partitions) if len(t) else np.zeros(0, dtype=np.int64) for name, t in tables.items()}
+    counts = []
+    # Parquet encoding lets go of the interpreter lock: partitions are written on threads while the next is cut
+    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ersattning-partition") as writers:
+        written = []
+        for i in range(partitions):
+            part = _join(where, f"part-{i:04d}")
+            fs.create_dir(_filesystem(part)[1], recursive=True)
+            rows = np.flatnonzero(v_bucket == i)
+            frame = plain.iloc[rows].reset_index(drop=True)
+            for c in categorical:
+                frame[c] = codes[c][rows].astype(np.int32)
+            # the partition's recipients, in the region's order, coded among themselves
+            mine = np.flatnonzero(cat_bucket == i)
+            recode = np.full(len(recipient_cats), -1, dtype=np.int32)
+            recode[mine] = np.arange(len(mine), dtype=np.int32)
+            frame["recipient"] = recode[codes["recipient"][rows]]
+            written.append(writers.submit(_write_table, pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), _join(part, "recipient_categories.parquet")))
+            written.append(writers.submit(_write_table, frame, _join(part, "visits.parquet")))
+            for name, t in tables.items():
+                written.append(writers.submit(_write_table, t[t_bucket[name] == i].reset_index(drop=True), _join(part, f"{name}.parquet")))
+            counts.append(int(len(rows)))
+            while len(written) > 4 * (len(tables) + 2):  # at most a few partitions' frames wait in memory
+                written.pop(0).result()
+        for w in written:
+            w.result()
+    meta = {"partitions": partitions, "position": int(proj.position), "store_id": proj.store_id, "visits": counts, "categorical": categorical, "columns": [str(c) for c in visits.columns],
+            "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}}
+    with fs.open_output_stream(_filesystem(_join(where, META))[1]) as f:
+        f.write(json.dumps(meta).encode())
+
+
+def _categories(location: str, dtypes: dict[str, str], name: str) -> pd.Index:
+    """The categories in ``location`` (a Parquet file of one column), in the dtype they had."""
+    fs, path = _filesystem(location)
+    values = pq.read_table(path, filesystem=fs).to_pandas()["category"]
     return pd.Index(values.astype(dtypes[name]) if name in dtypes else values)
 
 
-def read_partition(path: Path | str, i: int) -> Projection:
-    """Partition ``i`` of the dataset at ``path`` as a Projection (the worker reads it itself)."""
-    ds = open_dataset(path)
-    part = ds.partition_path(i)
+def read_partition(location: Path | str, i: int) -> Projection:
+    """Partition ``i`` of the dataset at ``location`` as a Projection (the worker reads it itself)."""
+    ds = open_dataset(location)
+    part = ds.partition_location(i)
     try:
-        meta = json.loads((ds.path / META).read_text())
-        frame = _read_table(part / "visits.parquet")
+        meta = json.loads(_read_text(_join(ds.location, META)))
+        frame = _read_table(_join(part, "visits.parquet"))
         for c in meta["categorical"]:
-            where = part / "recipient_categories.parquet" if c == "recipient" else ds.path / "categories" / f"{c}.parquet"
+            where = _join(part, "recipient_categories.parquet") if c == "recipient" else _join(ds.location, "categories", f"{c}.parquet")
             cats = _categories(where, meta.get("category_dtypes", {}), c)
             frame[c] = pd.Categorical.from_codes(frame[c].to_numpy(), categories=cats)
-        visits = frame[[*_column_order(ds.path, frame.columns)]]
-        tables = {name: _read_table(part / f"{name}.parquet") for name in RECIPIENT_TABLES}
-        providers = _read_table(ds.path / "providers.parquet")
+        visits = frame[list(meta.get("columns") or frame.columns)]
+        tables = {name: _read_table(_join(part, f"{name}.parquet")) for name in RECIPIENT_TABLES}
+        providers = _read_table(_join(ds.location, "providers.parquet"))
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
-        raise DatasetError(f"cannot read partition {i} of {ds.path} ({e.__class__.__name__}: {e})") from e
+        raise DatasetError(f"cannot read partition {i} of {ds.location} ({e.__class__.__name__}: {e})") from e
     return Projection(
         visits, tables["recipients"], tables["decisions"], tables["stays"], providers, tables["provider_choices"],
         ds.position, None, ds.store_id, pd.DataFrame({"key_hi": np.zeros(0, np.uint64), "key_lo": np.zeros(0, np.uint64)}),
     )  # fmt: skip
-
-
-def _column_order(path: Path, columns: pd.Index) -> list[str]:
-    order = json.loads((path / META).read_text()).get("columns")
-    return list(order) if order else list(columns)
