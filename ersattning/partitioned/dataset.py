@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ersattning import projection
+from ersattning.files import write_atomic
 from ersattning.projection import Projection
 from ersattning.store import Store
 
@@ -85,9 +86,32 @@ def _exists(location: str) -> bool:
 
 
 def _read_text(location: str) -> str:
+    return read_file(location).decode()
+
+
+def dataset_file(location: Path | str, *names: str) -> str:
+    """A file in the dataset at ``location`` (a directory or URL): ``dataset_file(ds.location, "inputs", "x.npz")``."""
+    return _join(location, *names)
+
+
+def read_file(location: str) -> bytes:
+    """The bytes of a file in a dataset, local or at a URL (OSError when it is missing)."""
     fs, path = _filesystem(location)
     with fs.open_input_stream(path) as f:
-        return bytes(f.read()).decode()
+        return bytes(f.read())
+
+
+def write_file(location: str, data: bytes) -> None:
+    """A file in a dataset written whole or not at all: locally a temporary file renamed; at a URL one upload
+    (object stores show an object only once it is complete)."""
+    if not is_url(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(location, lambda tmp: tmp.write_bytes(data))
+        return
+    fs, path = _filesystem(location)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(data)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ depend only on the dataset and the period, so they are kept beside the dataset f
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import time
@@ -24,10 +25,9 @@ from ersattning.allocator import keep_freed_memory
 from ersattning.compare import PartitionSummary, settle_partition
 from ersattning.context import SettlementContext, build_context
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
-from ersattning.files import write_atomic
 from ersattning.indicators import continuity_medians, window_counts
 from ersattning.models.trust_based import TrustBased
-from ersattning.partitioned.dataset import read_partition
+from ersattning.partitioned.dataset import dataset_file, read_file, read_partition, write_file
 from ersattning.scenario import Scenario
 
 #: partition i's recipients are numbered from i × this in the gathered payments and provider pairs
@@ -112,33 +112,27 @@ def prepass_task(path: str, i: int, scenario: Scenario) -> TaskResult:
     return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
 
 
-def _inputs_path(path: str, scenario: Scenario) -> Path:
+def _inputs_location(path: str, scenario: Scenario) -> str:
     spec = scenario.spec
-    return Path(path) / "inputs" / f"{spec.period.start}_{spec.period.end}_{scenario.default_ownership or 'none'}.npz"
+    return dataset_file(path, "inputs", f"{spec.period.start}_{spec.period.end}_{scenario.default_ownership or 'none'}.npz")
 
 
 def saved_inputs(path: str, scenario: Scenario) -> RegionInputs | None:
     """The region-wide inputs a previous run saved beside the dataset for this period (they depend on nothing else)."""
     try:
-        with np.load(_inputs_path(path, scenario), allow_pickle=False) as f:
+        with np.load(io.BytesIO(read_file(_inputs_location(path, scenario))), allow_pickle=False) as f:
             return RegionInputs(f["continuity_medians"], f["team_month_keys"], f["team_month_minutes"])
     except (OSError, KeyError, ValueError):
         return None
 
 
 def save_inputs(path: str, scenario: Scenario, inputs: RegionInputs) -> None:
-    """Keep the region-wide inputs beside the dataset (written atomically), so the next compare skips the first pass."""
+    """Keep the region-wide inputs beside the dataset (written whole or not at all), so the next compare skips the first pass."""
     if inputs.continuity_medians is None or inputs.team_month_keys is None or inputs.team_month_minutes is None:
         return
-    medians, keys, minutes = inputs.continuity_medians, inputs.team_month_keys, inputs.team_month_minutes
-    target = _inputs_path(path, scenario)
-    target.parent.mkdir(exist_ok=True)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, continuity_medians=medians, team_month_keys=keys, team_month_minutes=minutes)
-
-    write_atomic(target, write)
+    buffer = io.BytesIO()
+    np.savez(buffer, continuity_medians=inputs.continuity_medians, team_month_keys=inputs.team_month_keys, team_month_minutes=inputs.team_month_minutes)
+    write_file(_inputs_location(path, scenario), buffer.getvalue())
 
 
 def region_inputs(parts: list[Prepass]) -> RegionInputs:
