@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from ersattning.domain import CancelledBy, CancelReason, Category, Ownership, Per, Provider, Recipient, Registration, Visit
-from ersattning.store.compact import decode_columns, decode_state
+from ersattning.store.compact import decode_columns, decode_state, encode_state
 
 T = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)
 RID = UUID("00112233-4455-6677-8899-aabbccddeeff")
@@ -96,3 +96,25 @@ def test_format_1_states_decode_into_columns_as_written() -> None:
             want = want.value if hasattr(want, "value") else list(want) if isinstance(want, tuple) else want
             want = want.hex if isinstance(want, UUID) else want
             assert row[k] == want, (name, k)
+
+
+def test_both_formats_decode_into_the_same_table_in_one_batch() -> None:
+    """Old and new states of one class, interleaved (a store written before and after): one table, rows in order."""
+    for name, (cls, values) in CASES.items():
+        new = encode_state(cls, values)
+        assert new[0] == 2 and len(new) <= len(_golden(name)), name
+        mixed = decode_columns(cls, [_golden(name), new, _golden(name)])
+        alone = decode_columns(cls, [new])
+        for column in mixed.column_names:
+            assert mixed.column(column).to_pylist() == alone.column(column).to_pylist() * 3, (name, column)
+
+
+def test_an_unknown_format_is_refused_naming_it() -> None:
+    data = bytes([3]) + _golden("rdg")[1:]
+    for decode in (lambda: decode_state(Recipient.DecisionGranted, data), lambda: decode_columns(Recipient.DecisionGranted, [data])):
+        try:
+            decode()
+        except ValueError as e:
+            assert "format 3" in str(e)
+        else:
+            raise AssertionError("format 3 was read")
