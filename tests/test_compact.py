@@ -93,9 +93,10 @@ def test_hex_strings_are_packed_and_a_repeated_string_is_one_byte() -> None:
     anything else (upper case, 31 or 33 digits) keeps its text."""
     t = datetime(2024, 1, 1, tzinfo=UTC)
     pseudonym = "c0936ece66756c31f5334f47162e42ae"
-    state = {"timestamp": t, "recipient_id": UUID(int=7), "provider": "Hemtjänst Söder", "team": "Hemtjänst Söder", "category": Category.cleaning,
+    staff = (pseudonym, pseudonym.upper(), pseudonym[:31], pseudonym + "0", "")
+    state: dict[str, Any] = {"timestamp": t, "recipient_id": UUID(int=7), "provider": "Hemtjänst Söder", "team": "Hemtjänst Söder", "category": Category.cleaning,
              "planned_start": t, "planned_minutes": 30, "staff_planned": 1, "actual_start": t, "actual_end": t, "registration": Registration.nfc,
-             "performed_recorded_at": t, "staff": (pseudonym, pseudonym.upper(), pseudonym[:31], pseudonym + "0", "")}  # fmt: skip
+             "performed_recorded_at": t, "staff": staff}  # fmt: skip
     data = encode_state(Visit.PlannedAndPerformed, state)
     provider = "Hemtjänst Söder".encode()
     strings = (
@@ -106,9 +107,9 @@ def test_hex_strings_are_packed_and_a_repeated_string_is_one_byte() -> None:
         + bytes([0])
     )  # fmt: skip
     assert data[4 + 4 + 16 + 1 + 4 + 2 + 2 + 4 + 4 + 1 + 4 :] == strings
-    assert decode_state(Visit.PlannedAndPerformed, data)["staff"] == state["staff"]
+    assert decode_state(Visit.PlannedAndPerformed, data)["staff"] == staff
     (row,) = decode_columns(Visit.PlannedAndPerformed, [data]).to_pylist()
-    assert (row["provider"], row["team"], row["staff"]) == ("Hemtjänst Söder", "Hemtjänst Söder", list(state["staff"]))
+    assert (row["provider"], row["team"], row["staff"]) == ("Hemtjänst Söder", "Hemtjänst Söder", list(staff))
     long = "x" * 252  # 252 and 253 are markers now: such a string takes the long form
     assert _str_bytes(long) == bytes([255]) + (252).to_bytes(4, "little") + long.encode()
 
