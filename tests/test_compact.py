@@ -268,3 +268,26 @@ def test_legacy_json_decodes_into_the_table_compact_states_decode_into(performed
         if legacy.schema != expected.schema:  # a wide row (before 1970 or after 2106): compare in microseconds
             legacy = legacy.cast(expected.schema)
         assert legacy.equals(expected), event_class.__qualname__
+
+
+def test_categorical_columns_repeat_and_pack_as_one_at_a_time() -> None:
+    """The import hands provider and team as categoricals (categories in their own orders, a team missing
+    where it equals the provider): the bulk states equal the one-at-a-time ones, repeats and packed hex included."""
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    pseudonym = "0f" * 16
+    providers = ["Söder", "Norr", "Söder", "Norr"]
+    teams = ["Söder", "Lag 1", "Norr", "Norr"]
+    rows = [
+        {"timestamp": t, "recipient_id": UUID(int=i), "provider": p, "team": tm, "category": Category.cleaning, "planned_start": t,
+         "planned_minutes": 30 if i else 40_000, "staff_planned": 1, "actual_start": t, "actual_end": t, "staff": (pseudonym,) * i,
+         "registration": Registration.mobile, "performed_recorded_at": t}
+        for i, (p, tm) in enumerate(zip(providers, teams, strict=True))
+    ]  # fmt: skip
+    cols = _columns(Visit.PlannedAndPerformed, rows)
+    cols["provider"] = pd.Categorical(providers, categories=["Norr", "Söder"])
+    cols["team"] = pd.Categorical(teams, categories=["Lag 1", "Söder", "Norr"])
+    buffer, offsets = encode_columns(Visit.PlannedAndPerformed, len(rows), cols)
+    states = [buffer[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+    assert states == [encode_state(Visit.PlannedAndPerformed, r) for r in rows]
+    assert [s.count(bytes([253])) for s in states] == [1, 0, 0, 1] and [s[1] for s in states] == [0, 2, 2, 2]
+    assert decode_columns(Visit.PlannedAndPerformed, states).column("team").to_pylist() == teams

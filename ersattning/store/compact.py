@@ -626,7 +626,7 @@ def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, fmt: 
             cols[f.name] = pa.array(raw.view("<i8" if wide else "<u4").ravel().astype(np.int64), pa.timestamp("us" if wide else "s"))
         elif kind in ("date", "int"):
             narrow = kind == "int" and bool(flags & NARROW)
-            v = raw.view("<i2" if narrow else "<i4").ravel().astype(np.int32)
+            v = raw.view("<i2").ravel().astype(np.int32) if narrow else raw.view("<i4").ravel()
             null = v == (NULL_I2 if narrow else NULL_I4)
             cols[f.name] = pa.array(v, pa.int32(), mask=null if null.any() else None).cast(pa.date32() if kind == "date" else pa.int64())
         elif kind == "enum":
