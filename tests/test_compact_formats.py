@@ -7,10 +7,15 @@ ints narrowed) and are frozen: changing how they decode breaks every compact sto
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
+from ersattning import projection
 from ersattning.domain import CancelledBy, CancelReason, Category, Ownership, Per, Provider, Recipient, Registration, Visit
+from ersattning.store import open_store
 from ersattning.store.compact import decode_columns, decode_state, encode_state
 
 T = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)
@@ -118,3 +123,23 @@ def test_an_unknown_format_is_refused_naming_it() -> None:
             assert "format 3" in str(e)
         else:
             raise AssertionError("format 3 was read")
+
+
+def test_the_library_reads_a_format_1_event_then_writes_format_2(tmp_path: Path) -> None:
+    """A visit whose first event a store holds in format 1 reconstructs through the library's repository; the
+    events it adds are format 2 (the pseudonym packed), and the projection reads both."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    cls, values = CASES["vpc_wide"]
+    vid = UUID(int=99)
+    store.recorder.insert_events([StoredEvent(originator_id=vid, originator_version=1, topic="c1:VPC", state=_golden("vpc_wide"))])
+    visit: Visit = store.app.repository.get(vid)
+    assert (visit.provider, visit.planned_minutes, visit.status) == ("P", 70000, "cancelled")
+    planned = Visit.plan(key="k", recipient_id=RID, provider="P", team="P", category=Category.escort, planned_start=T, planned_minutes=30, recorded_at=T)
+    planned.perform(actual_start=T, actual_end=T + timedelta(minutes=25), staff=(HEX,), registration=Registration.mobile, recorded_at=T + timedelta(hours=1))
+    store.app.save(planned)
+    notes = store.recorder.select_notifications(1, 10)
+    assert [n.state[0] for n in notes] == [1, 2, 2] and bytes.fromhex(HEX) in notes[2].state
+    assert vars(store.app.repository.get(planned.id)) == vars(planned)
+    visits = projection.load(store).visits.sort_values("status")  # (the projection keeps minutes as int16: not 70000)
+    assert visits["status"].tolist() == ["cancelled", "performed"] and visits["planned_minutes"].tolist()[1] == 30
+    store.close()
