@@ -541,24 +541,30 @@ def _gather(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray
 @dataclass
 class _Strings:
     """One string slot of many rows: where each string's stored bytes start, how many (16 for a packed hex
-    one), whether it is there, whether it is packed hex, and where the next slot starts."""
+    one), whether it is there, which are packed hex (None: none), and where the next slot starts."""
 
     start: np.ndarray
     lens: np.ndarray
     valid: np.ndarray
-    hex: np.ndarray
+    hex: np.ndarray | None
     after: np.ndarray
 
     def where(self, rows: np.ndarray, other: _Strings) -> _Strings:
         """``other`` in ``rows``, this elsewhere (the position after stays this one's)."""
+
         def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return np.where(rows, b, a)
 
-        return _Strings(pick(self.start, other.start), pick(self.lens, other.lens), pick(self.valid, other.valid), pick(self.hex, other.hex), self.after)
+        packed = None if self.hex is None and other.hex is None else pick(_flags(self.hex, len(rows)), _flags(other.hex, len(rows)))
+        return _Strings(pick(self.start, other.start), pick(self.lens, other.lens), pick(self.valid, other.valid), packed, self.after)
 
 
-def _strings(buf: np.ndarray, at: np.ndarray, fmt: int) -> tuple[_Strings, np.ndarray]:
-    """The strings starting at ``at``, and the rows that repeat the string before (format 2)."""
+def _flags(mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool) if mask is None else mask
+
+
+def _strings(buf: np.ndarray, at: np.ndarray, fmt: int) -> tuple[_Strings, np.ndarray | None]:
+    """The strings starting at ``at``, and the rows that repeat the string before (format 2; None: none)."""
     first = buf[at].astype(np.int64)
     inline = _inline_max(fmt)
     lens = np.where(first < inline, first, 0)
@@ -569,11 +575,12 @@ def _strings(buf: np.ndarray, at: np.ndarray, fmt: int) -> tuple[_Strings, np.nd
         lens[long] = np.ascontiguousarray(four).view("<u4").ravel()
         start = start.copy()
         start[long] += 4
-    if fmt == FORMAT_1:
-        packed = repeat = np.zeros(len(at), dtype=bool)
-    else:
+    packed = repeat = None
+    if fmt != FORMAT_1 and (first >= STR_HEX).any():  # a marker, or null or long: look closer
         packed, repeat = first == STR_HEX, first == STR_REPEAT
         lens[packed] = 16
+        packed = packed if packed.any() else None
+        repeat = repeat if repeat.any() else None
     return _Strings(start, lens, first != STR_NULL, packed, start + lens), repeat
 
 
@@ -586,13 +593,13 @@ def _hex_text(raw: np.ndarray) -> np.ndarray:
 
 
 def _string_array(buf: np.ndarray, s: _Strings) -> pa.Array:
-    packed = np.flatnonzero(s.hex)
-    lens = s.lens if not len(packed) else np.where(s.hex, 32, s.lens)
+    lens = s.lens if s.hex is None else np.where(s.hex, 32, s.lens)
     offsets: np.ndarray = np.zeros(len(lens) + 1, dtype=np.int32 if lens.sum() < 2**31 else np.int64)
     np.cumsum(lens, out=offsets[1:])
-    if not len(packed):
+    if s.hex is None:
         data = _gather(buf, s.start, lens)
     else:
+        packed = np.flatnonzero(s.hex)
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
         plain = ~s.hex
         plain_lens = lens[plain]
@@ -642,7 +649,7 @@ def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, fmt: 
         f = lay.fields[i]
         if lay.kinds[i] == "str":
             s, repeat = _strings(buf, at, fmt)
-            if repeat.any():
+            if repeat is not None:
                 if previous is None or lay.repeat_of[i] is None:
                     raise ValueError(f"{lay.event_class.__qualname__}: field {f.name!r} repeats a string where there is none before it")
                 s = s.where(repeat, previous)
@@ -655,14 +662,18 @@ def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, fmt: 
         list_offsets = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(count, out=list_offsets[1:])
         total = int(list_offsets[-1])
-        items = _Strings(np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), np.empty(total, dtype=bool), np.empty(total, dtype=bool), at)
+        items = _Strings(np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), np.empty(total, dtype=bool), None, at)
         for j in range(int(count.max()) if m else 0):
             rows = np.flatnonzero(count > j)
             s, repeat = _strings(buf, at[rows], fmt)
-            if repeat.any():
+            if repeat is not None:
                 raise ValueError(f"{lay.event_class.__qualname__}: an item of field {f.name!r} repeats a string")
             pos = list_offsets[rows] + j
-            items.start[pos], items.lens[pos], items.valid[pos], items.hex[pos] = s.start, s.lens, s.valid, s.hex
+            items.start[pos], items.lens[pos], items.valid[pos] = s.start, s.lens, s.valid
+            if s.hex is not None:
+                if items.hex is None:
+                    items.hex = np.zeros(total, dtype=bool)
+                items.hex[pos] = s.hex
             at[rows] = s.after
         cols[f.name] = pa.ListArray.from_arrays(pa.array(list_offsets.astype(np.int32)), _string_array(buf, items))
     cols[CLASS_VERSION] = pa.array(np.full(m, version, dtype=np.int64))
