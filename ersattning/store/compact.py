@@ -684,7 +684,8 @@ def decode_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     """Compact states of one class as a table: one column per stored field (datetimes as naive UTC
     timestamps, seconds, or microseconds when a wide row is among them; UUIDs as 32-hex text; enums as
     their values; tuples as lists; dates as date32; ints as int64) and ``class_version``.
-    Fields an older event lacks are null."""
+    Fields an older event lacks are null. States of both formats may be mixed: rows are decoded in groups
+    of one header (format, flags, version, k), whose fixed fields share offsets."""
     lay = layout(event_class)
     n = len(states)
     buf, starts = _buffer(states)
