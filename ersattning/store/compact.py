@@ -3,16 +3,20 @@
 An event stored under its compact topic (``ersattning.store.encoding.COMPACT_TOPICS``)
 has this state, little-endian, driven by the class's schema (:func:`event_schema`):
 
-- a 4-byte header: format (1), flags (bit 0: *wide* times), the class version, and k,
-  the number of stored fields (the first k of the schema without ``originator_topic``,
-  which follows from the class). Fields are only ever appended to a class, so an
-  older event has fewer fields and the library's ``upcast_vN_vN+1`` adds them;
+- a 4-byte header: format (2; states of format 1 are still read), flags (bit 0: *wide*
+  times; bit 1: *narrow* ints), the class version, and k, the number of stored fields
+  (the first k of the schema without ``originator_topic``, which follows from the
+  class). Fields are only ever appended to a class, so an older event has fewer fields
+  and the library's ``upcast_vN_vN+1`` adds them;
 - the fixed part, fields in schema order: a datetime as u4 seconds since 1970 UTC
-  (wide: i8 microseconds), a date as i4 days since 1970, an int as i4 (null: INT32_MIN),
-  an enum as u1 (its index in the enum's declaration order; 255: null), a UUID as 16 bytes;
-- the variable part, fields in schema order: a str as a u1 length (0–253 bytes of
-  UTF-8; 254: null; 255: a u4 length follows) and its bytes, a tuple of str as a u1
-  count and each string so.
+  (wide: i8 microseconds), a date as i4 days since 1970, an int as i4 (narrow: i2; an
+  event is narrow when all its ints fit; null: the type's minimum), an enum as u1 (its
+  index in the enum's declaration order; 255: null), a UUID as 16 bytes;
+- the variable part, fields in schema order: a str as a u1 prefix and its bytes — 0–251:
+  that many bytes of UTF-8; 252: 16 bytes follow that are 32 lowercase hex digits (a
+  pseudonym); 253: the same value as the str field just before it; 254: null; 255: a u4
+  length follows — and a tuple of str as a u1 count and each string so (never 253).
+  Format 1 had only inline lengths 0–253, null and the long form.
 
 Rows of one topic and header have their fixed fields at the same offsets, so the
 columnar decoder gathers them with numpy and walks the strings with one
@@ -24,6 +28,7 @@ the same columns (:func:`decode_json_columns`).
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,20 +46,32 @@ import pyarrow.json as pajson
 
 from ersattning.store.encoding import CLASS_VERSION, DATA_KEY, ORIGINATOR_TOPIC, StoredField, event_schema
 
-FORMAT = 1
+FORMAT_1 = 1  # the first format: strings only inline, null or long; still read
+FORMAT = 2  # written now
+FORMATS = (FORMAT_1, FORMAT)
 WIDE = 0x01  # flag: datetimes as i8 microseconds
+NARROW = 0x02  # flag: ints as i2
 HEADER = 4
 NULL_I4 = -(2**31)
+NULL_I2 = -(2**15)
 NULL_ENUM = 255
+STR_HEX = 252  # format 2: 16 bytes follow, read as 32 lowercase hex digits
+STR_REPEAT = 253  # format 2: the value of the str field just before
 STR_NULL = 254
 STR_LONG = 255
+_LOWER_HEX = re.compile("[0-9a-f]{32}")
 U4_MAX = 2**32 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1)
 _MICRO = timedelta(microseconds=1)
 
-#: Field kinds and the width of the fixed ones (datetimes: narrow; wide is 8).
+#: Field kinds and the width of the fixed ones (datetimes: not wide, 8 when wide; ints: 2 when narrow).
 _FIXED_WIDTH = {"datetime": 4, "date": 4, "int": 4, "enum": 1, "uuid": 16}
+
+
+def _inline_max(fmt: int) -> int:
+    """The first prefix byte of a string that is not its length."""
+    return STR_NULL if fmt == FORMAT_1 else STR_HEX
 
 
 def field_kind(f: StoredField) -> str:
@@ -87,14 +104,19 @@ class Layout:
     kinds: tuple[str, ...]
     class_version: int
     originator_topic: str | None
+    repeat_of: tuple[int | None, ...]  # for a str field right after another str field: that field's index
 
-    def fixed(self, k: int, wide: bool) -> tuple[list[tuple[int, int, int]], int]:
+    def fixed(self, k: int, flags: int) -> tuple[list[tuple[int, int, int]], int]:
         """(field index, offset, width) of the fixed fields among the first ``k``, and the fixed part's width."""
         out, at = [], HEADER
         for i in range(k):
             kind = self.kinds[i]
             if kind in _FIXED_WIDTH:
-                w = 8 if (kind == "datetime" and wide) else _FIXED_WIDTH[kind]
+                w = _FIXED_WIDTH[kind]
+                if kind == "datetime" and flags & WIDE:
+                    w = 8
+                elif kind == "int" and flags & NARROW:
+                    w = 2
                 out.append((i, at, w))
                 at += w
         return out, at
@@ -109,7 +131,13 @@ def layout(event_class: type) -> Layout:
     fields = tuple(f for f in schema.fields if f.name != ORIGINATOR_TOPIC)
     if len(fields) > 255 or schema.class_version > 255:
         raise TypeError(f"{event_class.__qualname__}: too many fields or versions for the compact header")
-    return Layout(event_class, fields, tuple(field_kind(f) for f in fields), schema.class_version, schema.originator_topic)
+    kinds = tuple(field_kind(f) for f in fields)
+    variable = [i for i, kind in enumerate(kinds) if kind in ("str", "tuple")]
+    repeat_of: list[int | None] = [None] * len(fields)
+    for before, i in zip(variable, variable[1:], strict=False):
+        if kinds[before] == kinds[i] == "str":
+            repeat_of[i] = before
+    return Layout(event_class, fields, kinds, schema.class_version, schema.originator_topic, tuple(repeat_of))
 
 
 @cache
@@ -145,11 +173,19 @@ def _i4(name: str, v: int | None) -> int:
     return int(v)
 
 
+def _fits_i2(v: int) -> bool:
+    return v == NULL_I4 or NULL_I2 < v < 2**15
+
+
 def _str_bytes(v: str | None) -> bytes:
+    """A string as format 2 stores it; 32 lowercase hex digits (a pseudonym) as their 16 bytes."""
     if v is None:
         return bytes((STR_NULL,))
-    b = str(v).encode()
-    return bytes((len(b),)) + b if len(b) < STR_NULL else bytes((STR_LONG,)) + struct.pack("<I", len(b)) + b
+    s = str(v)
+    if len(s) == 32 and _LOWER_HEX.fullmatch(s):
+        return bytes((STR_HEX,)) + bytes.fromhex(s)
+    b = s.encode()
+    return bytes((len(b),)) + b if len(b) < STR_HEX else bytes((STR_LONG,)) + struct.pack("<I", len(b)) + b
 
 
 def _tuple_bytes(name: str, v: Sequence[str]) -> bytes:
@@ -168,10 +204,12 @@ def encode_state(event_class: type, state: Mapping[str, Any]) -> bytes:
     """The compact state of one event from its field values (the library's event ``__dict__``)."""
     lay = layout(event_class)
     micros = {f.name: _micros(f.name, state[f.name]) for f, k in zip(lay.fields, lay.kinds, strict=True) if k == "datetime"}
+    ints = {f.name: _i4(f.name, state[f.name]) for f, k in zip(lay.fields, lay.kinds, strict=True) if k == "int"}
     wide = any(_needs_wide(us) for us in micros.values())
-    fixed = [bytes((FORMAT, WIDE if wide else 0, lay.class_version, len(lay.fields)))]
+    narrow = bool(ints) and all(_fits_i2(v) for v in ints.values())  # the flag only where there are ints
+    fixed = [bytes((FORMAT, (WIDE if wide else 0) | (NARROW if narrow else 0), lay.class_version, len(lay.fields)))]
     var: list[bytes] = []
-    for f, kind in zip(lay.fields, lay.kinds, strict=True):
+    for f, kind, before in zip(lay.fields, lay.kinds, lay.repeat_of, strict=True):
         v = state[f.name]
         if kind == "datetime":
             us = micros[f.name]
@@ -179,41 +217,57 @@ def encode_state(event_class: type, state: Mapping[str, Any]) -> bytes:
         elif kind == "date":
             fixed.append(struct.pack("<i", NULL_I4 if v is None else (v - _EPOCH_DAY).days))
         elif kind == "int":
-            fixed.append(struct.pack("<i", _i4(f.name, v)))
+            n = ints[f.name]
+            fixed.append(struct.pack("<h", NULL_I2 if n == NULL_I4 else n) if narrow else struct.pack("<i", n))
         elif kind == "enum":
             fixed.append(bytes((NULL_ENUM if v is None else enum_codes(f.python_type)[f.python_type(v).value],)))
         elif kind == "uuid":
             fixed.append(_uuid_bytes(v))
         elif kind == "str":
-            var.append(_str_bytes(v))
+            same = before is not None and v is not None and v == state[lay.fields[before].name]
+            var.append(bytes((STR_REPEAT,)) if same else _str_bytes(v))
         else:
             var.append(_tuple_bytes(f.name, v))
     return b"".join(fixed) + b"".join(var)
 
 
-def _read_str(data: bytes, at: int) -> tuple[str | None, int]:
+def _read_str(data: bytes, at: int, fmt: int) -> tuple[str | None, int]:
     n = data[at]
     if n == STR_NULL:
         return None, at + 1
     if n == STR_LONG:
         (n,) = struct.unpack_from("<I", data, at + 1)
         at += 4
+    elif n >= _inline_max(fmt):
+        if n == STR_HEX:
+            return data[at + 1 : at + 17].hex(), at + 17
+        raise ValueError("a repeated string where there is none before it")
     return data[at + 1 : at + 1 + n].decode(), at + 1 + n
+
+
+def _check_header(event_class: type, fmt: int) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"{event_class.__qualname__}: not a compact state (format {fmt}; this version reads formats {', '.join(map(str, FORMATS))})")
 
 
 def decode_state(event_class: type, data: bytes) -> dict[str, Any]:
     """The field values of one compact state, with ``originator_topic`` (Created events) and
     ``class_version`` (the version it was written at: the library's mapper upcasts from it)."""
     lay = layout(event_class)
-    if len(data) < HEADER or data[0] != FORMAT:
-        raise ValueError(f"{event_class.__qualname__}: not a compact state of format {FORMAT}")
-    wide, version, k = bool(data[1] & WIDE), data[2], data[3]
+    if len(data) < HEADER:
+        raise ValueError(f"{event_class.__qualname__}: a compact state shorter than its header")
+    fmt, flags, version, k = data[0], data[1], data[2], data[3]
+    _check_header(event_class, fmt)
+    wide, narrow = bool(flags & WIDE), bool(flags & NARROW)
     state: dict[str, Any] = {}
-    fixed, at = lay.fixed(k, wide)
+    fixed, at = lay.fixed(k, flags)
     for i, o, w in fixed:
         f, kind = lay.fields[i], lay.kinds[i]
         if kind == "datetime":
             state[f.name] = _EPOCH + (_MICRO * struct.unpack_from("<q", data, o)[0] if wide else timedelta(seconds=struct.unpack_from("<I", data, o)[0]))
+        elif kind == "int" and narrow:
+            (n,) = struct.unpack_from("<h", data, o)
+            state[f.name] = None if n == NULL_I2 else n
         elif kind in ("date", "int"):
             (n,) = struct.unpack_from("<i", data, o)
             state[f.name] = None if n == NULL_I4 else (_EPOCH_DAY + timedelta(days=n) if kind == "date" else n)
@@ -222,14 +276,17 @@ def decode_state(event_class: type, data: bytes) -> dict[str, Any]:
         else:
             state[f.name] = UUID(bytes=bytes(data[o : o + w]))
     for i in lay.variable(k):
-        f = lay.fields[i]
+        f, before = lay.fields[i], lay.repeat_of[i]
         if lay.kinds[i] == "str":
-            state[f.name], at = _read_str(data, at)
+            if fmt != FORMAT_1 and data[at] == STR_REPEAT and before is not None:
+                state[f.name], at = state[lay.fields[before].name], at + 1
+            else:
+                state[f.name], at = _read_str(data, at, fmt)
         else:
             items = []
             count, at = data[at], at + 1
             for _ in range(count):
-                s, at = _read_str(data, at)
+                s, at = _read_str(data, at, fmt)
                 items.append(s)
             state[f.name] = tuple(items)
     if lay.originator_topic is not None:
@@ -251,11 +308,12 @@ def _factorize(values: Any) -> tuple[np.ndarray, list[Any]]:
     return codes.astype(np.int64, copy=False), list(uniques)
 
 
-def _fragments(values: Any, encode: Any, cache: dict[Any, bytes] | None) -> tuple[np.ndarray, list[bytes]]:
-    """Each distinct value's encoding once (remembered in ``cache`` across batches); codes < 0 for missing."""
+def _fragments(values: Any, encode: Any, cache: dict[Any, bytes] | None) -> tuple[np.ndarray, list[bytes], list[Any]]:
+    """Each distinct value's encoding once (remembered in ``cache`` across batches); codes < 0 for missing;
+    and the distinct values."""
     codes, uniques = _factorize(values)
     if cache is None:
-        return codes, [encode(u) for u in uniques]
+        return codes, [encode(u) for u in uniques], uniques
     if len(cache) > _FRAGMENT_CACHE_MAX:
         cache.clear()
     frags = []
@@ -264,7 +322,16 @@ def _fragments(values: Any, encode: Any, cache: dict[Any, bytes] | None) -> tupl
         if f is None:
             f = cache[u] = encode(u)
         frags.append(f)
-    return codes, frags
+    return codes, frags, uniques
+
+
+def _same_values(codes: np.ndarray, uniques: list[Any], before: tuple[np.ndarray, list[Any]]) -> np.ndarray:
+    """Rows whose value (not missing) equals the one in ``before`` (codes and distinct values of another column)."""
+    before_codes, before_uniques = before
+    if not uniques or not before_uniques:
+        return np.zeros(len(codes), dtype=bool)
+    where = pd.Index(before_uniques, dtype=object).get_indexer(pd.Index(uniques, dtype=object))  # each distinct value in before, or -1
+    return (codes >= 0) & (where[np.maximum(codes, 0)] == before_codes) & (before_codes >= 0)
 
 
 def _with_null(name: str, optional: bool, codes: np.ndarray, frags: list[bytes], null: bytes) -> tuple[np.ndarray, list[bytes]]:
@@ -333,8 +400,10 @@ class ColumnEncoder:
         lay = self.layout
         k = len(lay.fields)
         micros: dict[int, np.ndarray] = {}
-        blocks: dict[int, np.ndarray] = {}  # fixed fields other than datetimes: (n, w) uint8
+        ints: dict[int, np.ndarray] = {}  # int64 values, NULL_I4 for missing
+        blocks: dict[int, np.ndarray] = {}  # fixed fields other than datetimes and ints: (n, w) uint8
         var: list[tuple[np.ndarray, np.ndarray]] = []  # per variable field: codes, fragments (object array)
+        strings: dict[int, tuple[np.ndarray, list[Any]]] = {}  # per str field: codes and distinct values
         for i, (f, kind) in enumerate(zip(lay.fields, lay.kinds, strict=True)):
             values = columns[f.name]
             if len(values) != n:
@@ -358,37 +427,52 @@ class ColumnEncoder:
                 v = s.fillna(0).to_numpy().astype(np.int64) if missing.any() else s.to_numpy().astype(np.int64)
                 if ((v <= NULL_I4) | (v >= 2**31)).any():
                     raise ValueError(f"field {f.name!r}: a value does not fit the stored 32-bit integer")
-                blocks[i] = np.where(missing, NULL_I4, v).astype("<i4").view(np.uint8).reshape(n, 4)
+                ints[i] = np.where(missing, NULL_I4, v) if missing.any() else v
             elif kind == "enum":
-                codes, frags = _fragments(values, lambda u, e=f.python_type: bytes((enum_codes(e)[e(u).value],)), self._caches.setdefault(f.name, {}))
+                codes, frags, _ = _fragments(values, lambda u, e=f.python_type: bytes((enum_codes(e)[e(u).value],)), self._caches.setdefault(f.name, {}))
                 codes, frags = _with_null(f.name, f.optional, codes, frags, bytes((NULL_ENUM,)))
                 blocks[i] = np.frombuffer(b"".join(frags), dtype=np.uint8)[codes].reshape(n, 1)
             elif kind == "uuid":
                 blocks[i] = _uuid_block(f.name, values)
             else:
                 encode = _str_bytes if kind == "str" else (lambda u, name=f.name: _tuple_bytes(name, u))
-                codes, frags = _fragments(values, encode, self._caches.setdefault(f.name, {}))
+                codes, frags, uniques = _fragments(values, encode, self._caches.setdefault(f.name, {}))
+                before = lay.repeat_of[i]
+                same = _same_values(codes, uniques, strings[before]) if before is not None else None
+                if kind == "str":
+                    strings[i] = (codes, uniques)
                 codes, frags = _with_null(f.name, f.optional, codes, frags, bytes((STR_NULL,)))
+                if same is not None and same.any():
+                    frags = [*frags, bytes((STR_REPEAT,))]
+                    codes = np.where(same, len(frags) - 1, codes)
                 pieces_of = np.empty(len(frags), dtype=object)
                 pieces_of[:] = frags
                 var.append((codes, pieces_of))
-        wide = np.zeros(n, dtype=bool)
+        flags = np.zeros(n, dtype=np.uint8)
         for us in micros.values():
-            wide |= (us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)
-        # per row: its fixed part (narrow and wide rows apart), then its strings, joined in C
+            flags |= ((us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)).astype(np.uint8) * WIDE
+        if ints:
+            narrow = np.ones(n, dtype=bool)
+            for v in ints.values():
+                narrow &= (v == NULL_I4) | ((v > NULL_I2) & (v < 2**15))
+            flags |= narrow.astype(np.uint8) * NARROW
+        # per row: its fixed part (rows of one header together), then its strings, joined in C
         pieces = np.empty((n, 1 + len(var)), dtype=object)
         fixed_len = np.empty(n, dtype=np.int64)
-        for is_wide in (False, True):
-            rows = np.flatnonzero(wide == is_wide)
-            if not len(rows):
-                continue
-            spots, width = lay.fixed(k, is_wide)
+        for flag in np.unique(flags).tolist():
+            rows = np.flatnonzero(flags == flag)
+            spots, width = lay.fixed(k, flag)
             block = np.empty((len(rows), width), dtype=np.uint8)
-            block[:, :HEADER] = (FORMAT, WIDE if is_wide else 0, lay.class_version, k)
+            block[:, :HEADER] = (FORMAT, flag, lay.class_version, k)
             for i, o, w in spots:
                 if i in micros:
                     us = micros[i][rows]
-                    block[:, o : o + w] = (us if is_wide else us // 1_000_000).astype("<i8" if is_wide else "<u4").view(np.uint8).reshape(-1, w)
+                    block[:, o : o + w] = (us if flag & WIDE else us // 1_000_000).astype("<i8" if flag & WIDE else "<u4").view(np.uint8).reshape(-1, w)
+                elif i in ints:
+                    v = ints[i][rows]
+                    if flag & NARROW:
+                        v = np.where(v == NULL_I4, NULL_I2, v)
+                    block[:, o : o + w] = v.astype("<i2" if flag & NARROW else "<i4").view(np.uint8).reshape(-1, w)
                 else:
                     block[:, o : o + w] = blocks[i][rows]
             pieces[rows, 0] = block.view(f"V{width}").ravel().tolist()
@@ -454,10 +538,36 @@ def _gather(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray
     return buf[np.repeat(starts - (ends - lens), lens) + np.arange(total)]
 
 
-def _strings(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The strings starting at ``at``: (data start, length, valid, position after)."""
+@dataclass
+class _Strings:
+    """One string slot of many rows: where each string's stored bytes start, how many (16 for a packed hex
+    one), whether it is there, which are packed hex (None: none), and where the next slot starts."""
+
+    start: np.ndarray
+    lens: np.ndarray
+    valid: np.ndarray
+    hex: np.ndarray | None
+    after: np.ndarray
+
+    def where(self, rows: np.ndarray, other: _Strings) -> _Strings:
+        """``other`` in ``rows``, this elsewhere (the position after stays this one's)."""
+
+        def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.where(rows, b, a)
+
+        packed = None if self.hex is None and other.hex is None else pick(_flags(self.hex, len(rows)), _flags(other.hex, len(rows)))
+        return _Strings(pick(self.start, other.start), pick(self.lens, other.lens), pick(self.valid, other.valid), packed, self.after)
+
+
+def _flags(mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool) if mask is None else mask
+
+
+def _strings(buf: np.ndarray, at: np.ndarray, fmt: int) -> tuple[_Strings, np.ndarray | None]:
+    """The strings starting at ``at``, and the rows that repeat the string before (format 2; None: none)."""
     first = buf[at].astype(np.int64)
-    lens = np.where(first < STR_NULL, first, 0)
+    inline = _inline_max(fmt)
+    lens = np.where(first < inline, first, 0)
     start = at + 1
     long = np.flatnonzero(first == STR_LONG)
     if len(long):
@@ -465,42 +575,66 @@ def _strings(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         lens[long] = np.ascontiguousarray(four).view("<u4").ravel()
         start = start.copy()
         start[long] += 4
-    return start, lens, first != STR_NULL, start + lens
+    packed = repeat = None
+    if fmt != FORMAT_1 and (first >= STR_HEX).any():  # a marker, or null or long: look closer
+        packed, repeat = first == STR_HEX, first == STR_REPEAT
+        lens[packed] = 16
+        packed = packed if packed.any() else None
+        repeat = repeat if repeat.any() else None
+    return _Strings(start, lens, first != STR_NULL, packed, start + lens), repeat
 
 
-def _string_array(buf: np.ndarray, start: np.ndarray, lens: np.ndarray, valid: np.ndarray) -> pa.Array:
-    offsets = np.zeros(len(lens) + 1, dtype=np.int32 if lens.sum() < 2**31 else np.int64)
+def _hex_text(raw: np.ndarray) -> np.ndarray:
+    """(m, 32) lowercase hex digits of (m, 16) bytes."""
+    text = np.empty((len(raw), 32), dtype=np.uint8)
+    text[:, 0::2] = _HEX[raw >> 4]
+    text[:, 1::2] = _HEX[raw & 15]
+    return text
+
+
+def _string_array(buf: np.ndarray, s: _Strings) -> pa.Array:
+    lens = s.lens if s.hex is None else np.where(s.hex, 32, s.lens)
+    offsets: np.ndarray = np.zeros(len(lens) + 1, dtype=np.int32 if lens.sum() < 2**31 else np.int64)
     np.cumsum(lens, out=offsets[1:])
-    data = _gather(buf, start, lens)
+    if s.hex is None:
+        data = _gather(buf, s.start, lens)
+    else:
+        packed = np.flatnonzero(s.hex)
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        plain = ~s.hex
+        plain_lens = lens[plain]
+        ends = np.cumsum(plain_lens)
+        within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - plain_lens, plain_lens)
+        data[np.repeat(offsets[:-1][plain], plain_lens) + within] = buf[np.repeat(s.start[plain], plain_lens) + within]
+        data[offsets[packed].astype(np.int64)[:, None] + np.arange(32)] = _hex_text(buf[s.start[packed][:, None] + np.arange(16)])
     typ = pa.string() if offsets.dtype == np.int32 else pa.large_string()
-    nulls = int((~valid).sum())
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    nulls = int((~s.valid).sum())
+    bitmap = pa.py_buffer(np.packbits(s.valid, bitorder="little")) if nulls else None
     arr = pa.Array.from_buffers(typ, len(lens), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
     return arr if typ == pa.string() else arr.cast(pa.string())
 
 
 def _hex_array(raw: np.ndarray) -> pa.Array:
     m = len(raw)
-    text = np.empty((m, 32), dtype=np.uint8)
-    text[:, 0::2] = _HEX[raw >> 4]
-    text[:, 1::2] = _HEX[raw & 15]
     offsets = np.arange(0, 32 * m + 1, 32, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), m, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+    return pa.Array.from_buffers(pa.string(), m, [None, pa.py_buffer(offsets), pa.py_buffer(_hex_text(raw))])
 
 
-def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, wide: bool, version: int) -> dict[str, pa.Array]:
+def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, fmt: int, flags: int, version: int) -> dict[str, pa.Array]:
     m = len(starts)
-    spots, width = lay.fixed(k, wide)
+    spots, width = lay.fixed(k, flags)
     fixed = buf[starts[:, None] + np.arange(width)]
     cols: dict[str, pa.Array] = {}
     for i, o, w in spots:
         f, kind = lay.fields[i], lay.kinds[i]
         raw = np.ascontiguousarray(fixed[:, o : o + w])
         if kind == "datetime":
+            wide = bool(flags & WIDE)
             cols[f.name] = pa.array(raw.view("<i8" if wide else "<u4").ravel().astype(np.int64), pa.timestamp("us" if wide else "s"))
         elif kind in ("date", "int"):
-            v = raw.view("<i4").ravel()
-            null = v == NULL_I4
+            narrow = kind == "int" and bool(flags & NARROW)
+            v = raw.view("<i2").ravel().astype(np.int32) if narrow else raw.view("<i4").ravel()
+            null = v == (NULL_I2 if narrow else NULL_I4)
             cols[f.name] = pa.array(v, pa.int32(), mask=null if null.any() else None).cast(pa.date32() if kind == "date" else pa.int64())
         elif kind == "enum":
             codes = raw.ravel()
@@ -510,28 +644,38 @@ def _group_table(lay: Layout, buf: np.ndarray, starts: np.ndarray, k: int, wide:
         else:
             cols[f.name] = _hex_array(raw)
     at = starts + width
+    previous: _Strings | None = None  # the str slot just before, for repeats
     for i in lay.variable(k):
         f = lay.fields[i]
         if lay.kinds[i] == "str":
-            start, lens, valid, at = _strings(buf, at)
-            cols[f.name] = _string_array(buf, start, lens, valid)
+            s, repeat = _strings(buf, at, fmt)
+            if repeat is not None:
+                if previous is None or lay.repeat_of[i] is None:
+                    raise ValueError(f"{lay.event_class.__qualname__}: field {f.name!r} repeats a string where there is none before it")
+                s = s.where(repeat, previous)
+            cols[f.name] = _string_array(buf, s)
+            at, previous = s.after, s
             continue
+        previous = None
         count = buf[at].astype(np.int64)
         at = at + 1
         list_offsets = np.zeros(m + 1, dtype=np.int64)
         np.cumsum(count, out=list_offsets[1:])
         total = int(list_offsets[-1])
-        item_start = np.empty(total, dtype=np.int64)
-        item_len = np.empty(total, dtype=np.int64)
-        item_valid = np.empty(total, dtype=bool)
+        items = _Strings(np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), np.empty(total, dtype=bool), None, at)
         for j in range(int(count.max()) if m else 0):
             rows = np.flatnonzero(count > j)
-            start, lens, valid, after = _strings(buf, at[rows])
+            s, repeat = _strings(buf, at[rows], fmt)
+            if repeat is not None:
+                raise ValueError(f"{lay.event_class.__qualname__}: an item of field {f.name!r} repeats a string")
             pos = list_offsets[rows] + j
-            item_start[pos], item_len[pos], item_valid[pos] = start, lens, valid
-            at[rows] = after
-        items = _string_array(buf, item_start, item_len, item_valid)
-        cols[f.name] = pa.ListArray.from_arrays(pa.array(list_offsets.astype(np.int32)), items)
+            items.start[pos], items.lens[pos], items.valid[pos] = s.start, s.lens, s.valid
+            if s.hex is not None:
+                if items.hex is None:
+                    items.hex = np.zeros(total, dtype=bool)
+                items.hex[pos] = s.hex
+            at[rows] = s.after
+        cols[f.name] = pa.ListArray.from_arrays(pa.array(list_offsets.astype(np.int32)), _string_array(buf, items))
     cols[CLASS_VERSION] = pa.array(np.full(m, version, dtype=np.int64))
     return cols
 
@@ -540,21 +684,23 @@ def decode_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     """Compact states of one class as a table: one column per stored field (datetimes as naive UTC
     timestamps, seconds, or microseconds when a wide row is among them; UUIDs as 32-hex text; enums as
     their values; tuples as lists; dates as date32; ints as int64) and ``class_version``.
-    Fields an older event lacks are null."""
+    Fields an older event lacks are null. States of both formats may be mixed: rows are decoded in groups
+    of one header (format, flags, version, k), whose fixed fields share offsets."""
     lay = layout(event_class)
     n = len(states)
     buf, starts = _buffer(states)
-    if n and (buf[starts] != FORMAT).any():
-        raise ValueError(f"{event_class.__qualname__}: a state is not of compact format {FORMAT}")
-    head = buf[starts[:, None] + np.arange(1, HEADER)].astype(np.int64) if n else np.empty((0, 3), dtype=np.int64)
-    key = head[:, 0] * 65536 + head[:, 1] * 256 + head[:, 2]
+    head = buf[starts[:, None] + np.arange(HEADER)].astype(np.int64) if n else np.empty((0, HEADER), dtype=np.int64)
+    bad = ~np.isin(head[:, 0], FORMATS)
+    if bad.any():
+        _check_header(event_class, int(head[np.argmax(bad), 0]))
+    key = ((head[:, 0] * 256 + head[:, 1]) * 256 + head[:, 2]) * 256 + head[:, 3]
     groups = np.unique(key)
-    schema = table_schema(event_class, wide=bool((head[:, 0] & WIDE).any()))
+    schema = table_schema(event_class, wide=bool((head[:, 1] & WIDE).any()))
     tables, order = [], []
     for g in groups.tolist() or [None]:
         rows = np.arange(n) if g is None else np.flatnonzero(key == g)
-        flags, version, k = (0, lay.class_version, len(lay.fields)) if g is None else (g >> 16, (g >> 8) & 255, g & 255)
-        cols = _group_table(lay, buf, starts[rows], min(k, len(lay.fields)), bool(flags & WIDE), version)
+        fmt, flags, version, k = (FORMAT, 0, lay.class_version, len(lay.fields)) if g is None else (g >> 24, (g >> 16) & 255, (g >> 8) & 255, g & 255)
+        cols = _group_table(lay, buf, starts[rows], min(k, len(lay.fields)), fmt, flags, version)
         arrays = [cols[name].cast(typ) if name in cols else pa.nulls(len(rows), typ) for name, typ in zip(schema.names, schema.types, strict=True)]
         tables.append(pa.Table.from_arrays(arrays, schema=schema))
         order.append(rows)

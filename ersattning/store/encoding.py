@@ -4,7 +4,7 @@ Each service-history event class has a schema (:func:`event_schema`, from its
 annotated fields in ``ersattning.domain``) and a short *compact topic*
 (:data:`COMPACT_TOPICS`, e.g. ``c1:VPF``) that is also the version tag of the
 stored state: an event stored under its compact topic has the binary state of
-``ersattning.store.compact``; under its long topic (``module:qualname``) it has
+``ersattning.store.compact`` (whose header numbers its layout: format 1 or 2); under its long topic (``module:qualname``) it has
 the library's JSON (the *legacy* format, written before the compact one and
 still read everywhere). The library resolves both topics to the class
 (``register_topic``). See docs/events.md, "Stored encoding".
@@ -244,7 +244,8 @@ def event_schema(event_class: type) -> EventSchema:
 
 # -- compact topics ---------------------------------------------------------------------
 
-#: The version tag of the compact stored state: the prefix of every compact topic.
+#: The version tag of the compact stored state: the prefix of every compact topic. A new layout of the
+#: state gets a new format number in its header (``ersattning.store.compact.FORMAT``), not a new tag.
 COMPACT_TAG = "c1"
 
 #: The short code of each service-history event class; its compact topic is ``c1:CODE``.
