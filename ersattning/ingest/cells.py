@@ -219,8 +219,8 @@ def split_staff_coded(cells: Coded, separator: str) -> tuple[Coded, Coded]:
     firsts = cells.uniques.copy()
     seconds = np.full(len(firsts), None, dtype=object)
     for i, value in enumerate(cells.uniques.tolist()):
-        if separator in value:
-            parts = [x.strip() for x in value.split(separator)]
+        if separator in str(value):
+            parts = [x.strip() for x in str(value).split(separator)]
             firsts[i] = parts[0] or None
             seconds[i] = parts[1] or None if len(parts) > 1 else None
     return cells.remapped(firsts), cells.remapped(seconds)
@@ -458,13 +458,5 @@ def negative_minutes(values: pd.Series | pa.Array, decimal: str) -> np.ndarray:
 
 def split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
     """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
-    values = cells.to_numpy(dtype=object)
-    first = values.copy()
-    second = np.full(len(values), None, dtype=object)
-    arr = _arrow(cells)
-    has = pc.match_substring(arr, separator).fill_null(False).to_numpy(zero_copy_only=False) if arr is not None else np.array([separator in str(v) for v in values], dtype=bool)
-    for i in np.flatnonzero(has).tolist():
-        parts = [x.strip() for x in str(values[i]).split(separator)]
-        first[i] = parts[0] or None
-        second[i] = parts[1] or None if len(parts) > 1 else None
-    return pd.Series(first, index=cells.index, dtype=object), pd.Series(second, index=cells.index, dtype=object)
+    first, second = split_staff_coded(Coded.factorized(cells.to_numpy(dtype=object)), separator)
+    return pd.Series(first.objects(), index=cells.index, dtype=object), pd.Series(second.objects(), index=cells.index, dtype=object)
