@@ -149,8 +149,8 @@ def test_the_rows_status_from_coded_cells_is_the_one_by_one_status(rows: list[tu
     )  # fmt: skip
     mapping = Mapping(values={"status": {"Utförd": "performed"}}, units={"planned_duration": "minutes"}, performed_as_planned=as_planned_rule)
     chunk = Chunk(path="v.csv", first_row=1, frame=frame, lines=np.arange(2, len(rows) + 2))
-    _, text = visits._text_columns(chunk, mapping, ImportReport())
-    got = visits._checked_rows(chunk, mapping, text, visits._Checks(len(rows)))
+    _, text, coded = visits._text_columns(chunk, mapping, ImportReport())
+    got = visits._checked_rows(chunk, mapping, text, visits._Checks(len(rows)), coded)
     status = mapped_values(pd.Series([r[0] for r in rows], dtype=object), {"Utförd": "performed"})
     times = {c: visits.parse_local_times(text[c], mapping)[0] for c in ("actual_start", "actual_end")}
     expected_status, expected_as_planned = _status_one_by_one(status.tolist(), times["actual_start"], times["actual_end"], as_planned_rule)

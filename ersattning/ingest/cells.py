@@ -9,6 +9,7 @@ caller can quarantine the row with its reason.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -126,6 +127,7 @@ class Coded:
 
     codes: np.ndarray  # int64, -1 for an empty cell
     uniques: np.ndarray  # object: each distinct value once (str)
+    dictionary: pa.Array | None = None  # the uniques as Arrow text, when made from Arrow
 
     @classmethod
     def of(cls, arr: pa.Array) -> Coded:
@@ -134,7 +136,12 @@ class Coded:
         codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         uniques = np.empty(len(enc.dictionary), dtype=object)
         uniques[:] = enc.dictionary.to_pylist()
-        return cls(codes, uniques)
+        return cls(codes, uniques, enc.dictionary)
+
+    def has_personnummer(self) -> bool:
+        """Whether some cell holds an identity number (``personnummer_in`` of each distinct value once)."""
+        values = self.dictionary if self.dictionary is not None else pd.Series(self.uniques, dtype=object)
+        return bool(personnummer_in(values).any())
 
     @classmethod
     def factorized(cls, values: np.ndarray | pd.Series) -> Coded:
@@ -245,21 +252,25 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     m = len(data)
     if arr.null_count == n or m < 10:
         return np.zeros(n, dtype=bool)
-    d = np.less(data - np.uint8(48), 10)  # an ASCII digit (bytes below '0' wrap around)
-    r2 = d[:-1] & d[1:]  # r2[i]: digits at i and i + 1
-    r4 = r2[:-2] & r2[2:]
-    r6 = r4[: m - 5] & r2[4 : m - 1]
-    starts = [np.flatnonzero(data >= 0x80)]
-    if r6.any():
-        starts.append(np.flatnonzero(r6[: m - 9] & r4[6 : m - 3]))  # ten digits from i on
-        sep = (data[6 : m - 4] == 45) | (data[6 : m - 4] == 43)
-        starts.append(np.flatnonzero(r6[: m - 10] & sep & r4[7 : m - 3]))  # six digits, '-' or '+', four digits
-    wide = starts[0]
-    if len(wide) > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
+    # in reused memory: fresh temporaries of a column's size cost more in page faults than the passes themselves
+    byte, d, r2, r4, r6 = _scratch(m)
+    d = np.less(np.subtract(data, np.uint8(48), out=byte), 10, out=d)  # an ASCII digit (bytes below '0' wrap around)
+    r2 = np.logical_and(d[:-1], d[1:], out=r2[: m - 1])  # r2[i]: digits at i and i + 1
+    r4 = np.logical_and(r2[:-2], r2[2:], out=r4[: m - 3])
+    r6 = np.logical_and(r4[: m - 5], r2[4 : m - 1], out=r6[: m - 5])
+    wide_bytes = np.greater_equal(data, 0x80, out=d)
+    wide_count = int(np.count_nonzero(wide_bytes))
+    if wide_count > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
         enc = arr.dictionary_encode()
         if len(enc.dictionary) < n // 4:
             hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
             return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
+    starts = [np.flatnonzero(wide_bytes) if wide_count else np.zeros(0, np.int64)]
+    if r6.any():
+        ten = np.logical_and(r6[: m - 9], r4[6 : m - 3], out=d[: m - 9])  # ten digits from i on
+        starts.append(np.flatnonzero(ten))
+        sep = np.logical_or(np.equal(data[6 : m - 4], 45, out=r2[: m - 10]), np.equal(data[6 : m - 4], 43, out=d[: m - 10]), out=r2[: m - 10])
+        starts.append(np.flatnonzero(np.logical_and(np.logical_and(r6[: m - 10], sep, out=sep), r4[7 : m - 3], out=sep)))  # six digits, a sign, four
     flagged = np.zeros(n, dtype=bool)  # cells where the ASCII form starts, or with a byte beyond ASCII
     for at in starts:
         flagged[np.searchsorted(offsets, at, side="right") - 1] = True
@@ -270,6 +281,18 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     elif len(cells):
         maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return maybe
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Five byte arrays of ``m`` (one uint8, four bool), kept per thread and grown as needed."""
+    held = getattr(_SCRATCH, "arrays", None)
+    if held is None or len(held[0]) < m:
+        size = max(m, 1 << 20)
+        held = _SCRATCH.arrays = (np.empty(size, np.uint8), *(np.empty(size, bool) for _ in range(4)))
+    return held[0][:m], held[1][:m], held[2][:m], held[3][:m], held[4][:m]
 
 
 def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -342,11 +342,11 @@ def _import_chunk(
     n = len(chunk)
     report.rows_read += n
     clock.lap("other")
-    source, text = _text_columns(chunk, mapping, report)
+    source, text, coded = _text_columns(chunk, mapping, report)
     clock.lap("text_columns")
     checks = _Checks(n)
     skipped = _skipped(chunk, mapping, source, text, report)
-    rows = _checked_rows(chunk, mapping, text, checks)
+    rows = _checked_rows(chunk, mapping, text, checks, coded)
     clock.lap("checked_rows")
     keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
     clock.lap("pseudonymised")
@@ -397,15 +397,21 @@ def _require_columns(path: str, names: list[str], mapping: Mapping) -> None:
         raise ImportError_(f"{path}: no column for {', '.join(missing_columns)} (columns found: {found}; map them with columns: in the --mapping file)")
 
 
-def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
-    """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults."""
+def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array], dict[str, Coded]]:
+    """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults;
+    and the cell columns (recipient, provider, ...) coded (:class:`Coded`).
+
+    The columns holding an identity number are named in the report (a cell column's distinct values looked at
+    once; stripping a cell cannot make or break a number, so the stripped text is looked at).
+    """
     source = chunk_columns(chunk)
     _require_columns(chunk.path, list(source), mapping)
-    cols = renamed_columns(source, mapping, len(chunk))
-    for column, arr in cols.items():
-        if personnummer_in(arr).any():
+    text = {c: stripped(arr) for c, arr in renamed_columns(source, mapping, len(chunk)).items()}
+    coded = {c: Coded.of(text[c]) for c in _CELL_COLUMNS if c in text}
+    for column, arr in text.items():
+        if coded[column].has_personnummer() if column in coded else personnummer_in(arr).any():
             report.columns_with_personnummer.add(str(column))
-    return source, {c: stripped(arr) for c, arr in cols.items()}
+    return source, text, coded
 
 
 def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: dict[str, pa.Array], report: ImportReport) -> np.ndarray:
@@ -423,14 +429,15 @@ def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: 
     return skipped
 
 
-def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> _Rows:
+def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks, coded: dict[str, Coded] | None = None) -> _Rows:
     """Map the cells to canonical values (the mapping's ``values:``), read times and durations, and check each row.
 
     The text cells are coded (:class:`Coded`): each distinct value is mapped and checked once, not each cell.
     """
     n = len(chunk)
     empty = pa.nulls(n, pa.string())
-    coded = {c: Coded.of(text[c]) if c in text else Coded.of(empty) for c in _CELL_COLUMNS}
+    made = coded or {}  # coded by _text_columns
+    coded = {c: made[c] if c in made else Coded.of(text.get(c, empty)) for c in _CELL_COLUMNS}
     if mapping.default_provider:
         coded["provider"] = coded["provider"].filled(mapping.default_provider)
     visit_key = text.get("visit_id", empty)
