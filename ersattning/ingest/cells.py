@@ -101,9 +101,15 @@ def stripped(arr: pa.Array) -> pa.Array:
     """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
     one look at each cell's first and last byte shows: then the column is kept as it is."""
     offsets, data = _buffers(arr)
-    valid = is_present(arr)
-    if len(data) and np.array_equal(valid, np.diff(offsets) > 0):  # no empty text (and no null holding any)
-        if not (_EDGE_SPACE[data[offsets[:-1][valid]]].any() or _EDGE_SPACE[data[offsets[1:][valid] - 1]].any()):
+    if len(data):
+        nonempty = np.diff(offsets) > 0
+        if not arr.null_count:  # the usual column: every cell present, so no mask to apply
+            first, last = (offsets[:-1], offsets[1:] - 1) if nonempty.all() else (None, None)
+        else:
+            valid = is_present(arr)
+            first, last = (offsets[:-1][valid], offsets[1:][valid] - 1) if np.array_equal(valid, nonempty) else (None, None)
+        # no empty text (and no null holding any), and no cell begins or ends with a byte that may be whitespace
+        if first is not None and last is not None and not (_EDGE_SPACE[data[first]].any() or _EDGE_SPACE[data[last]].any()):
             return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
