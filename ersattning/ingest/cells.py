@@ -401,6 +401,15 @@ _DIGITS = {16: [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15], 19: [0, 1, 2, 3, 5, 6, 
 _MARKS = {16: [(4, b"-"), (7, b"-"), (13, b":")], 19: [(4, b"-"), (7, b"-"), (13, b":"), (16, b":")]}
 
 
+# the calendar of the years read on the fast path: each year's first day (days since 1970), leap years, and each
+# month's length and first day within its year (a common year's twelve months, then a leap year's)
+_FIRST_YEAR = 1678
+_YEAR_START = (np.arange(_FIRST_YEAR, 2263) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+_IS_LEAP = (np.diff(_YEAR_START) == 366).astype(np.int64)
+_MONTH_LENGTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_MONTH_START = np.concatenate([np.cumsum(_MONTH_LENGTH[:12]) - _MONTH_LENGTH[:12], np.cumsum(_MONTH_LENGTH[12:]) - _MONTH_LENGTH[12:]])
+
+
 def _fixed_width_local_times(arr: pa.Array, date_format: str | None, out: np.ndarray) -> np.ndarray:
     """Read the cells in a fixed-width form (``YYYY-MM-DD HH:MM[:SS]``, the separator as the format says) into ``out``
     (naive local times); the mask of cells read.
@@ -426,22 +435,26 @@ def _fixed_width_local_times(arr: pa.Array, date_format: str | None, out: np.nda
             cells = data.reshape(len(rows), width)
         else:
             cells = data[offsets[rows][:, None] + np.arange(width)]
-        digits = cells[:, _DIGITS[width]] - np.uint8(48)
-        ok = (digits < 10).all(axis=1) & np.isin(cells[:, 10], np.frombuffer(separators, np.uint8))
+        d = (cells[:, _DIGITS[width]] - np.uint8(48)).T.astype(np.int16)  # a row per digit (bytes below '0' wrap: > 9)
+        ok = (d.max(axis=0) < 10) & np.isin(cells[:, 10], np.frombuffer(separators, np.uint8))
         for at, mark in _MARKS[width]:
             ok &= cells[:, at] == mark[0]
-        d = digits.astype(np.int64)
-        year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-        month, day, hour, minute = (d[:, k] * 10 + d[:, k + 1] for k in (4, 6, 8, 10))
-        second = d[:, 12] * 10 + d[:, 13] if width == 19 else 0
+        year = (d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]).astype(np.int64)
+        month, day, hour, minute = (d[k] * 10 + d[k + 1] for k in (4, 6, 8, 10))
+        second = d[12] * 10 + d[13] if width == 19 else np.int16(0)
         # years pandas' nanosecond times hold, as the general path
-        ok &= (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
-        months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-        days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-        ok &= days.astype("datetime64[M]") == months  # the day exists in its month
-        read = rows[ok]
-        out[read] = days[ok].astype("datetime64[s]") + (hour * 3600 + minute * 60 + second)[ok].astype("timedelta64[s]")
-        mask[read] = True
+        ok &= (year >= _FIRST_YEAR) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
+        year_at = np.where(ok, year - _FIRST_YEAR, 0)
+        month_at = _IS_LEAP[year_at] * 12 + np.where(ok, month - 1, 0)
+        ok &= day <= _MONTH_LENGTH[month_at]  # the day exists in its month
+        days = _YEAR_START[year_at] + _MONTH_START[month_at] + day - 1  # since 1970-01-01
+        seconds = (days * 86400 + hour.astype(np.int64) * 3600 + minute * 60 + second).astype("datetime64[s]")
+        if ok.all():
+            out[rows] = seconds
+            mask[rows] = True
+        else:
+            out[rows[ok]] = seconds[ok]
+            mask[rows[ok]] = True
     return mask
 
 
