@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_PAIRS = np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 15]], axis=1).copy().view("<u2").ravel()  # byte → its two hex digits
 
 
 def uuid_hex(raw: np.ndarray) -> np.ndarray:
-    """Lower-case hex (``S32``) of UUIDs given as an (n, 16) uint8 array."""
+    """Lower-case hex (``S32``) of UUIDs given as an (n, 16) uint8 array (one table look-up a byte)."""
     raw = np.asarray(raw, dtype=np.uint8).reshape(-1, 16)
-    out = np.empty((len(raw), 32), dtype=np.uint8)
-    out[:, 0::2] = _HEX[raw >> 4]
-    out[:, 1::2] = _HEX[raw & 15]
-    return out.view("S32").ravel()
+    return _PAIRS[raw].view("S32").ravel()

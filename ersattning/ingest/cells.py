@@ -9,6 +9,9 @@ caller can quarantine the row with its reason.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,8 @@ import pyarrow.compute as pc
 
 from ersattning.ingest.mapping import Mapping
 from ersattning.ingest.readers import Chunk
-from ersattning.privacy import find_personnummer
+from ersattning.privacy import canonical_ids, find_personnummer
+from ersattning.privacy.identity_numbers import shaped_ids
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
@@ -97,9 +101,15 @@ def stripped(arr: pa.Array) -> pa.Array:
     """Text with surrounding whitespace removed; empty cells null. Most columns have neither, which
     one look at each cell's first and last byte shows: then the column is kept as it is."""
     offsets, data = _buffers(arr)
-    valid = is_present(arr)
-    if len(data) and np.array_equal(valid, np.diff(offsets) > 0):  # no empty text (and no null holding any)
-        if not (_EDGE_SPACE[data[offsets[:-1][valid]]].any() or _EDGE_SPACE[data[offsets[1:][valid] - 1]].any()):
+    if len(data):
+        nonempty = np.diff(offsets) > 0
+        if not arr.null_count:  # the usual column: every cell present, so no mask to apply
+            first, last = (offsets[:-1], offsets[1:] - 1) if nonempty.all() else (None, None)
+        else:
+            valid = is_present(arr)
+            first, last = (offsets[:-1][valid], offsets[1:][valid] - 1) if np.array_equal(valid, nonempty) else (None, None)
+        # no empty text (and no null holding any), and no cell begins or ends with a byte that may be whitespace
+        if first is not None and last is not None and not (_EDGE_SPACE[data[first]].any() or _EDGE_SPACE[data[last]].any()):
             return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
@@ -115,6 +125,120 @@ def as_objects(arr: pa.Array) -> pd.Series:
     return pd.Series(uniques[codes], dtype=object, copy=False)
 
 
+@dataclass(frozen=True)
+class Coded:
+    """A text column as codes into its distinct values (-1 for an empty cell), so that each distinct value is
+    mapped, checked and hashed once rather than each cell (the values of a visit log repeat: recipients, staff,
+    categories, statuses, durations)."""
+
+    codes: np.ndarray  # int64, -1 for an empty cell
+    uniques: np.ndarray  # object: each distinct value once (str)
+    dictionary: pa.Array | None = None  # the uniques as Arrow text, when made from Arrow
+
+    @classmethod
+    def of(cls, arr: pa.Array) -> Coded:
+        """Arrow text (stripped, empty cells null) by its dictionary: no Python string per cell."""
+        enc = arr.dictionary_encode()
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        uniques = np.empty(len(enc.dictionary), dtype=object)
+        uniques[:] = enc.dictionary.to_pylist()
+        return cls(codes, uniques, enc.dictionary)
+
+    def has_personnummer(self) -> bool:
+        """Whether some cell holds an identity number (``personnummer_in`` of each distinct value once)."""
+        values = self.dictionary if self.dictionary is not None else pd.Series(self.uniques, dtype=object)
+        return bool(personnummer_in(values).any())
+
+    @classmethod
+    def factorized(cls, values: np.ndarray | pd.Series) -> Coded:
+        """Object cells (``str`` or None) by ``pd.factorize``."""
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        return cls(codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def per_row(self, values: np.ndarray, missing: object = None) -> np.ndarray:
+        """``values`` (one per distinct value) for each cell, ``missing`` for an empty cell."""
+        values = np.asarray(values)
+        table = np.empty(len(values) + 1, dtype=values.dtype if missing is not None else object)
+        table[:-1] = values
+        table[-1] = missing
+        return table[self.codes]
+
+    def objects(self) -> np.ndarray:
+        """The cells as an object array (``str`` or None)."""
+        return self.per_row(self.uniques)
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.objects(), dtype=object, copy=False)
+
+    def missing(self) -> np.ndarray:
+        return self.codes < 0
+
+    def isin(self, allowed: Iterable[str]) -> np.ndarray:
+        """Cells holding one of ``allowed`` (an empty cell: False)."""
+        ok = set(allowed)
+        return np.append(np.array([u in ok for u in self.uniques], dtype=bool), False)[self.codes]
+
+    def take(self, rows: np.ndarray) -> Coded:
+        return Coded(self.codes[rows], self.uniques)
+
+    def remapped(self, uniques: np.ndarray) -> Coded:
+        """The cells with each distinct value replaced by ``uniques`` (None: an empty cell), merged where two
+        become one."""
+        codes, merged = pd.factorize(np.asarray(uniques, dtype=object), use_na_sentinel=True)
+        return Coded(np.append(codes, -1)[self.codes], np.asarray(merged, dtype=object))
+
+    def mapped(self, table: dict[str, str]) -> Coded:
+        """Source values → canonical values (as :func:`mapped_values`)."""
+        return self.remapped(np.array([table.get(u, u) for u in self.uniques], dtype=object))
+
+    def filled(self, value: str) -> Coded:
+        """Empty cells as ``value``."""
+        hit = np.flatnonzero(self.uniques == value) if len(self.uniques) else np.zeros(0, np.int64)
+        uniques = self.uniques if len(hit) else np.append(self.uniques, value)
+        at = int(hit[0]) if len(hit) else len(self.uniques)
+        return Coded(np.where(self.codes < 0, at, self.codes), uniques)
+
+    def or_else(self, other: Coded) -> Coded:
+        """Each empty cell filled from ``other``'s cell in the same row."""
+        codes = np.where(self.codes >= 0, self.codes, np.where(other.codes >= 0, other.codes + len(self.uniques), -1))
+        return Coded(codes, np.concatenate([self.uniques, other.uniques])).remapped_uniques()
+
+    def remapped_uniques(self) -> Coded:
+        """The same cells with distinct values that are equal merged."""
+        return self.remapped(self.uniques)
+
+    def categorical(self, rows: np.ndarray) -> pd.Categorical:
+        """The cells of ``rows`` as ``pd.Categorical`` (NaN for an empty cell), its categories the values they hold in
+        the order met (as ``pd.factorize`` gives them)."""
+        codes, used = pd.factorize(self.codes[rows])
+        held = used >= 0
+        new = np.where(held, np.cumsum(held) - 1, -1)
+        return pd.Categorical.from_codes(new[codes] if len(codes) else codes, pd.Index(self.uniques[used[held]], dtype=object))
+
+
+def canonical_coded(cells: Coded, on: np.ndarray) -> Coded:
+    """:func:`canonical_ids` of coded cells: the same cells when no distinct value has the shape of an identity
+    number (the usual ids, looked at once each), else the canonical forms (which depend on each row's date) coded."""
+    if not shaped_ids(cells.uniques).any():
+        return cells
+    return Coded.factorized(canonical_ids(cells.objects(), on))
+
+
+def split_staff_coded(cells: Coded, separator: str) -> tuple[Coded, Coded]:
+    """:func:`split_staff` of coded cells, each distinct value split once."""
+    firsts = cells.uniques.copy()
+    seconds = np.full(len(firsts), None, dtype=object)
+    for i, value in enumerate(cells.uniques.tolist()):
+        if separator in str(value):
+            parts = [x.strip() for x in str(value).split(separator)]
+            firsts[i] = parts[0] or None
+            seconds[i] = parts[1] or None if len(parts) > 1 else None
+    return cells.remapped(firsts), cells.remapped(seconds)
+
+
 def is_present(arr: pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False)
 
@@ -122,27 +246,39 @@ def is_present(arr: pa.Array) -> np.ndarray:
 def _pnr_screen(arr: pa.Array) -> np.ndarray:
     """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
 
-    numpy passes over Arrow's byte buffer find the cells with six ASCII digits
-    in a row, or with bytes beyond ASCII (other Unicode digits); only those get
-    the RE2 pattern (six digits, an optional separator, four digits, any
-    Unicode digits), and only the cells it flags are checked exactly (dates,
-    Luhn) in Python. Times, durations and short ids never reach RE2.
+    numpy passes over Arrow's byte buffer find where the pattern's ASCII form
+    (six digits, an optional ``-`` or ``+``, four digits) starts, and the bytes
+    beyond ASCII (other Unicode digits); only the cells holding one get the
+    RE2 pattern (the same, with any Unicode digits), and only the cells it
+    flags are checked exactly (dates, Luhn) in Python. Times, durations and
+    short ids (no ten digits in a row) never reach RE2.
     """
     n = len(arr)
     offsets, data = _buffers(arr)
-    if arr.null_count == n or len(data) < 10:
+    m = len(data)
+    if arr.null_count == n or m < 10:
         return np.zeros(n, dtype=bool)
-    run = (data >= 48) & (data <= 57)
-    for _ in range(5):  # after the k-th pass, run marks where k + 1 digits in a row start
-        run = run[:-1] & run[1:]
-    wide = np.flatnonzero(data >= 0x80)
-    if len(wide) > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
+    # in reused memory: fresh temporaries of a column's size cost more in page faults than the passes themselves
+    byte, d, r2, r4, r6 = _scratch(m)
+    d = np.less(np.subtract(data, np.uint8(48), out=byte), 10, out=d)  # an ASCII digit (bytes below '0' wrap around)
+    r2 = np.logical_and(d[:-1], d[1:], out=r2[: m - 1])  # r2[i]: digits at i and i + 1
+    r4 = np.logical_and(r2[:-2], r2[2:], out=r4[: m - 3])
+    r6 = np.logical_and(r4[: m - 5], r2[4 : m - 1], out=r6[: m - 5])
+    wide_bytes = np.greater_equal(data, 0x80, out=d)
+    wide_count = int(np.count_nonzero(wide_bytes))
+    if wide_count > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
         enc = arr.dictionary_encode()
         if len(enc.dictionary) < n // 4:
             hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
             return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
-    flagged = np.zeros(n, dtype=bool)  # cells with six digits in a row, or a byte beyond ASCII
-    for at in (np.flatnonzero(run), wide):
+    starts = [np.flatnonzero(wide_bytes) if wide_count else np.zeros(0, np.int64)]
+    if r6.any():
+        ten = np.logical_and(r6[: m - 9], r4[6 : m - 3], out=d[: m - 9])  # ten digits from i on
+        starts.append(np.flatnonzero(ten))
+        sep = np.logical_or(np.equal(data[6 : m - 4], 45, out=r2[: m - 10]), np.equal(data[6 : m - 4], 43, out=d[: m - 10]), out=r2[: m - 10])
+        starts.append(np.flatnonzero(np.logical_and(np.logical_and(r6[: m - 10], sep, out=sep), r4[7 : m - 3], out=sep)))  # six digits, a sign, four
+    flagged = np.zeros(n, dtype=bool)  # cells where the ASCII form starts, or with a byte beyond ASCII
+    for at in starts:
         flagged[np.searchsorted(offsets, at, side="right") - 1] = True
     cells = np.flatnonzero(flagged)
     maybe = np.zeros(n, dtype=bool)
@@ -151,6 +287,18 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     elif len(cells):
         maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return maybe
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Five byte arrays of ``m`` (one uint8, four bool), kept per thread and grown as needed."""
+    held = getattr(_SCRATCH, "arrays", None)
+    if held is None or len(held[0]) < m:
+        size = max(m, 1 << 20)
+        held = _SCRATCH.arrays = (np.empty(size, np.uint8), *(np.empty(size, bool) for _ in range(4)))
+    return held[0][:m], held[1][:m], held[2][:m], held[3][:m], held[4][:m]
 
 
 def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -240,50 +388,73 @@ def parse_local_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[n
     return out, bad, repeated
 
 
-# the forms read on the fast path, by the mapping's date format (None: ISO 8601)
-_FIXED_FORMS: dict[str | None, str] = {
-    None: r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$",
-    "%Y-%m-%d %H:%M": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$",
-    "%Y-%m-%d %H:%M:%S": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
-    "%Y-%m-%dT%H:%M": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$",
-    "%Y-%m-%dT%H:%M:%S": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+# the forms read on the fast path, by the mapping's date format (None: ISO 8601): the separator between date and
+# time, and the cell lengths (16: no seconds, 19: with seconds)
+_FIXED_FORMS: dict[str | None, tuple[bytes, tuple[int, ...]]] = {
+    None: (b" T", (16, 19)),
+    "%Y-%m-%d %H:%M": (b" ", (16,)),
+    "%Y-%m-%d %H:%M:%S": (b" ", (19,)),
+    "%Y-%m-%dT%H:%M": (b"T", (16,)),
+    "%Y-%m-%dT%H:%M:%S": (b"T", (19,)),
 }
+_DIGITS = {16: [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15], 19: [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]}
+_MARKS = {16: [(4, b"-"), (7, b"-"), (13, b":")], 19: [(4, b"-"), (7, b"-"), (13, b":"), (16, b":")]}
+
+
+# the calendar of the years read on the fast path: each year's first day (days since 1970), leap years, and each
+# month's length and first day within its year (a common year's twelve months, then a leap year's)
+_FIRST_YEAR = 1678
+_YEAR_START = (np.arange(_FIRST_YEAR, 2263) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+_IS_LEAP = (np.diff(_YEAR_START) == 366).astype(np.int64)
+_MONTH_LENGTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_MONTH_START = np.concatenate([np.cumsum(_MONTH_LENGTH[:12]) - _MONTH_LENGTH[:12], np.cumsum(_MONTH_LENGTH[12:]) - _MONTH_LENGTH[12:]])
 
 
 def _fixed_width_local_times(arr: pa.Array, date_format: str | None, out: np.ndarray) -> np.ndarray:
-    """Read the cells in a fixed-width form into ``out`` (naive local times); the mask of cells read.
+    """Read the cells in a fixed-width form (``YYYY-MM-DD HH:MM[:SS]``, the separator as the format says) into ``out``
+    (naive local times); the mask of cells read.
 
-    A cell of the right form but an impossible date or time (2024-02-30,
-    25:00) is left to the general path, which rejects it as pandas does.
+    The cells of one length are a matrix of bytes (a view of Arrow's buffer when every present cell has that length,
+    the usual column), checked position by position (ASCII digits, ``-``, ``:``) and read with numpy. A cell of the
+    right form but an impossible date or time (2024-02-30, 25:00) is left to the general path, which rejects it as
+    pandas does.
     """
-    pattern = _FIXED_FORMS.get(date_format, "")
+    form = _FIXED_FORMS.get(date_format)
     n = len(arr)
-    if not pattern:
-        return np.zeros(n, dtype=bool)
-    rows = np.flatnonzero(pc.match_substring_regex(arr, pattern).fill_null(False).to_numpy(zero_copy_only=False))
-    if not len(rows):
-        return np.zeros(n, dtype=bool)
-    offsets, data = _buffers(arr)
-    start = offsets[rows].astype(np.int64)
-    seconds = (offsets[rows + 1] - offsets[rows]) == 19
-
-    def number(at: int, width: int) -> np.ndarray:
-        v = np.zeros(len(rows), dtype=np.int64)
-        for k in range(width):
-            v = v * 10 + (data[np.minimum(start + at + k, len(data) - 1)].astype(np.int64) - 48)
-        return v
-
-    year, month, day, hour, minute = number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2)
-    second = np.where(seconds, number(17, 2), 0)
-    # years pandas' nanosecond times hold, as the general path
-    ok = (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-    ok &= days.astype("datetime64[M]") == months  # the day exists in its month
-    read = rows[ok]
-    out[read] = days[ok].astype("datetime64[s]") + (hour * 3600 + minute * 60 + second)[ok].astype("timedelta64[s]")
     mask = np.zeros(n, dtype=bool)
-    mask[read] = True
+    if form is None or arr.null_count == n:
+        return mask
+    separators, widths = form
+    offsets, data = _buffers(arr)
+    lengths = np.diff(offsets)
+    for width in widths:
+        rows = np.flatnonzero(lengths == width)
+        if not len(rows):
+            continue
+        if len(rows) * width == len(data):  # every present cell has this length: the bytes are the matrix
+            cells = data.reshape(len(rows), width)
+        else:
+            cells = data[offsets[rows][:, None] + np.arange(width)]
+        d = (cells[:, _DIGITS[width]] - np.uint8(48)).T.astype(np.int16)  # a row per digit (bytes below '0' wrap: > 9)
+        ok = (d.max(axis=0) < 10) & np.isin(cells[:, 10], np.frombuffer(separators, np.uint8))
+        for at, mark in _MARKS[width]:
+            ok &= cells[:, at] == mark[0]
+        year = (d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]).astype(np.int64)
+        month, day, hour, minute = (d[k] * 10 + d[k + 1] for k in (4, 6, 8, 10))
+        second = d[12] * 10 + d[13] if width == 19 else np.int16(0)
+        # years pandas' nanosecond times hold, as the general path
+        ok &= (year >= _FIRST_YEAR) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) & (second <= 59)
+        year_at = np.where(ok, year - _FIRST_YEAR, 0)
+        month_at = _IS_LEAP[year_at] * 12 + np.where(ok, month - 1, 0)
+        ok &= day <= _MONTH_LENGTH[month_at]  # the day exists in its month
+        days = _YEAR_START[year_at] + _MONTH_START[month_at] + day - 1  # since 1970-01-01
+        seconds = (days * 86400 + hour.astype(np.int64) * 3600 + minute * 60 + second).astype("datetime64[s]")
+        if ok.all():
+            out[rows] = seconds
+            mask[rows] = True
+        else:
+            out[rows[ok]] = seconds[ok]
+            mask[rows[ok]] = True
     return mask
 
 
@@ -293,9 +464,13 @@ def parse_minutes(values: pd.Series | pa.Array, unit: str, decimal: str) -> tupl
     A value in another unit's form ("0:30" in a decimal-hours column, "0.5" in
     an h:mm column) is ambiguous and rejected, never reinterpreted.
     """
-    if isinstance(values, pa.Array):
-        values = as_objects(values)  # durations repeat: few distinct strings
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if isinstance(values, pa.Array):  # durations repeat: few distinct strings
+        coded = Coded.of(values)
+        codes, uniques = coded.codes, coded.uniques
+        if len(uniques) >= len(values) // 2:
+            values = coded.series()
+    else:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     if len(uniques) < len(values) // 2:  # durations repeat: read each distinct one once
         out, bad = parse_minutes(pd.Series(np.asarray(uniques, dtype=object)), unit, decimal)
         out, bad = np.append(out, np.nan)[codes], np.append(bad, False)[codes]
@@ -325,13 +500,5 @@ def negative_minutes(values: pd.Series | pa.Array, decimal: str) -> np.ndarray:
 
 def split_staff(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
     """The first and second staff id of each cell ("A|B"); cells without the separator are split by none."""
-    values = cells.to_numpy(dtype=object)
-    first = values.copy()
-    second = np.full(len(values), None, dtype=object)
-    arr = _arrow(cells)
-    has = pc.match_substring(arr, separator).fill_null(False).to_numpy(zero_copy_only=False) if arr is not None else np.array([separator in str(v) for v in values], dtype=bool)
-    for i in np.flatnonzero(has).tolist():
-        parts = [x.strip() for x in str(values[i]).split(separator)]
-        first[i] = parts[0] or None
-        second[i] = parts[1] or None if len(parts) > 1 else None
-    return pd.Series(first, index=cells.index, dtype=object), pd.Series(second, index=cells.index, dtype=object)
+    first, second = split_staff_coded(Coded.factorized(cells.to_numpy(dtype=object)), separator)
+    return pd.Series(first.objects(), index=cells.index, dtype=object), pd.Series(second.objects(), index=cells.index, dtype=object)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ersattning.domain import ID_NAMESPACE
+from ersattning.ingest.cells import Coded
 from ersattning.privacy import Pseudonymiser
 
 _NAMESPACE = ID_NAMESPACE.bytes
@@ -39,21 +40,34 @@ class ImportIds:
     def _coded(self, values: pd.Series) -> tuple[np.ndarray, list[str]]:
         """Codes into the distinct values (-1 for missing) and the pseudonym of each distinct value."""
         codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        return codes, self._of(uniques.tolist())
+
+    def _of(self, uniques: list[str]) -> list[str]:
+        """The pseudonym of each distinct value (None for a blank one), each hashed once per import."""
         cache = self._pseudonyms
-        uniques = uniques.tolist()
         missing = [u for u in uniques if u not in cache]
         if missing:
             cache.update(zip(missing, self.p.many(np.array(missing, dtype=object)).tolist(), strict=True))
-        return codes, [cache[u] for u in uniques]
+        return [cache[u] for u in uniques]
 
     def pseudonyms(self, values: pd.Series) -> np.ndarray:
         codes, pseudonyms = self._coded(values)
         return np.array(pseudonyms + [None], dtype=object)[codes]
 
+    def pseudonyms_coded(self, cells: Coded) -> Coded:
+        """The pseudonyms of coded cells, coded (empty for a missing or blank value)."""
+        return cells.remapped(np.array(self._of(cells.uniques.tolist()), dtype=object))
+
+    def recipient_ids_coded(self, cells: Coded) -> pd.Categorical:
+        """:meth:`recipient_ids` of coded cells."""
+        return self._recipient_ids_of(cells.codes, self._of(cells.uniques.tolist()))
+
     def recipient_ids(self, cells: pd.Series) -> pd.Categorical:
         """The recipient aggregate's id (hex) of each cell's pseudonym, as codes into the distinct ids
         (NaN for a missing recipient): one hash per distinct recipient, not per row."""
-        codes, pseudonyms = self._coded(cells)
+        return self._recipient_ids_of(*self._coded(cells))
+
+    def _recipient_ids_of(self, codes: np.ndarray, pseudonyms: list[str]) -> pd.Categorical:
         out = []
         for pseudonym in pseudonyms:
             got = self._recipient_ids.get(pseudonym)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ import pyarrow as pa
 from ersattning.ingest.cells import personnummer_in
 from ersattning.ingest.readers import Chunk
 from ersattning.privacy import mask_numbers, masked_cells
+
+T = TypeVar("T")
 
 
 class ImportError_(Exception):
@@ -39,6 +42,28 @@ class ImportError_(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(mask_numbers(message))
+
+
+class StepClock:
+    """The importing thread's CPU time, added to ``report.step_seconds`` step by step (what ``bench_import.py`` prints):
+    thread time, so the writer process and the projection feed's thread are not counted."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.mark = time.thread_time()
+
+    def lap(self, step: str) -> None:
+        now = time.thread_time()
+        self.report.step_seconds[step] += now - self.mark
+        self.mark = now
+
+    def timed(self, items: Iterable[T], step: str) -> Iterator[T]:
+        """``items``, the time spent making each counted under ``step``."""
+        self.lap("other")
+        for item in items:
+            self.lap(step)
+            yield item
+            self.lap("other")
 
 
 @dataclass
@@ -56,6 +81,7 @@ class ImportReport:
     staff_intervals_peak: int = 0  # most staff intervals held in memory at once for the overlap check
     journal: str = ""  # how an SQLite store was written: "delete" (the store to itself) or "wal" (beside readers)
     writer_seconds: float = 0.0  # the writer process's time inserting (overlaps the reading and checking)
+    step_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # the importing thread's CPU seconds per step (benchmarks)
 
     def note_numbers(self, columns: Mapping[str, pa.Array | pd.Series]) -> None:
         """Name, in the summary, the columns that hold an identity number somewhere (kept or not: users should know)."""

@@ -46,8 +46,10 @@ import pyarrow.compute as pc
 
 from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.ingest.cells import (
+    Coded,
     as_arrow_text,
     as_objects,
+    canonical_coded,
     chunk_columns,
     is_cancelled,
     is_present,
@@ -57,7 +59,7 @@ from ersattning.ingest.cells import (
     parse_minutes,
     personnummer_in,
     renamed_columns,
-    split_staff,
+    split_staff_coded,
     stripped,
 )
 from ersattning.ingest.ids import ImportIds
@@ -67,9 +69,9 @@ from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.overlaps import StaffIntervals, StoredIntervals
 from ersattning.ingest.providers import ProviderRegistry
 from ersattning.ingest.readers import Chunk, read_rows_or_header
-from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, reject_rows
+from ersattning.ingest.report import ImportError_, ImportReport, Quarantine, StepClock, reject_rows
 from ersattning.ingest.strict import Paths, checked_first
-from ersattning.privacy import Pseudonymiser, canonical_ids
+from ersattning.privacy import Pseudonymiser, find_personnummer
 from ersattning.privacy.visit_ids import visit_ids
 from ersattning.projection.feed import ImportFeed
 from ersattning.projection.known_visits import visit_index
@@ -178,8 +180,9 @@ def _import_chunks(
     writer = store.bulk_writer()
     feed = ImportFeed(store)  # the committed batches, decoded, go into the projection cache at the end
     arena = Arena()
+    clock = StepClock(report)
     try:
-        for i, (chunk, fraction) in enumerate(chunks):
+        for i, (chunk, fraction) in enumerate(clock.timed(chunks, "read")):
             # the first and the last chunk in pieces: the writer starts after a quarter of the first
             # rather than all of it, and the reading ends a quarter of a chunk before the writing does
             last = fraction is not None and fraction >= 0.999
@@ -188,11 +191,14 @@ def _import_chunks(
                 continue
             for piece in _pieces(chunk, 4) if (i == 0 or last) and not options.dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
-                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, stored, arena, providers)
+                batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, stored, arena, providers, clock)
                 if len(batch) and not options.dry_run:
                     feed.submitted(batch)
+                    clock.lap("feed")
                     writer.submit(batch)
+                    clock.lap("submit")
                     feed.committed(writer.first_ids)
+                    clock.lap("feed")
             if options.progress:
                 options.progress(report.rows_read, time.perf_counter() - started, fraction)
         writer.wait()
@@ -208,7 +214,9 @@ def _import_chunks(
         report.journal = writer.journal
         report.writer_seconds = writer.busy_seconds
         staff_seen.close()
+    clock.lap("other")
     feed.finish()  # after the writer has stopped: the store is this process's again
+    clock.lap("feed")
     report.seconds = time.perf_counter() - started
     report.staff_intervals_peak = staff_seen.peak
     return report
@@ -256,14 +264,32 @@ class _Checks:
         self.passed[new] = False
 
 
+_CELL_COLUMNS = ("recipient", "provider", "category", "team", "staff", "status", "registration")
+
+
+class _Cells(dict[str, pd.Series]):
+    """The coded cells as object Series (``str`` or None), each made when first asked for (the rarer paths:
+    source keys without a visit id, providers registered from visits)."""
+
+    def __init__(self, coded: dict[str, Coded]) -> None:
+        super().__init__()
+        self.coded = coded
+
+    def __missing__(self, column: str) -> pd.Series:
+        self[column] = series = self.coded[column].series()
+        return series
+
+
 @dataclass(frozen=True)
 class _Rows:
     """A chunk's rows mapped to canonical values and checked: one entry per row, rejected rows too."""
 
-    cells: dict[str, pd.Series]  # recipient, provider, category, team, staff, status, registration (canonical text or None)
+    coded: dict[str, Coded]  # recipient, provider, category, team, staff, status, registration (canonical text or empty)
+    cells: _Cells  # the same as object Series, made when asked for
     visit_key: pa.Array  # the source's visit id, null where the file has none
     times: dict[str, np.ndarray]  # UTC datetime64[s] (NaT where empty): planned_start, planned_end, actual_start, ...
     status: np.ndarray  # one of STATUSES (performed or planned when the file does not say)
+    outcome: np.ndarray  # int8 per row: 0 planned (or missed), 1 performed, 2 cancelled (the fold's status codes)
     performed: np.ndarray  # status == "performed"
     planned_minutes: np.ndarray  # float64, from the plan, else the registered times
     repeated_hour: np.ndarray  # a local time in the repeated autumn hour (read by the rule in the module docstring)
@@ -275,8 +301,8 @@ class _Keys:
     """The rows' pseudonymised ids, and where the store holds each row's visit."""
 
     recipient: pd.Categorical  # the recipient aggregate's id (hex)
-    staff1: np.ndarray  # staff pseudonyms (object, None for none)
-    staff2: np.ndarray
+    staff1: Coded  # staff pseudonyms (empty for none)
+    staff2: Coded
     visit: np.ndarray  # the visit aggregate's id (hex S32), from the source key
     hi: np.ndarray  # uint64 halves of the id
     lo: np.ndarray
@@ -308,16 +334,22 @@ def _import_chunk(
     stored: StoredIntervals,
     arena: Arena | None = None,
     providers: ProviderRegistry | None = None,
+    clock: StepClock | None = None,
 ) -> EventBatch:
     """One chunk: map and check its rows, pseudonymise them, quarantine the bad ones, and encode the good ones' events
     (and, with ``ownership`` mapped, the providers they register: see ``providers.py``)."""
+    clock = clock or StepClock(report)
     n = len(chunk)
     report.rows_read += n
-    source, text = _text_columns(chunk, mapping, report)
+    clock.lap("other")
+    source, text, coded = _text_columns(chunk, mapping, report)
+    clock.lap("text_columns")
     checks = _Checks(n)
     skipped = _skipped(chunk, mapping, source, text, report)
-    rows = _checked_rows(chunk, mapping, text, checks)
+    rows = _checked_rows(chunk, mapping, text, checks, coded)
+    clock.lap("checked_rows")
     keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
+    clock.lap("pseudonymised")
     intervals = _staff_intervals(rows, keys, staff_seen, stored, known, checks.passed & ~skipped & rows.performed)
     overlap = np.zeros(n, dtype=bool)
     overlap[intervals.rows[intervals.clash]] = True
@@ -336,7 +368,9 @@ def _import_chunk(
     _count_notes(rows, good, report)
     keep = good[intervals.rows] & ~intervals.clash
     staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep])
-    batch = _events(rows, keys, plan, good, known, report, recorded_now, arena)
+    clock.lap("overlaps_and_store_checks")
+    batch = _events(rows, keys, plan, good, known, report, recorded_now, arena, clock)
+    clock.lap("events")
     if providers is not None:
         providers.take(batch)
     return batch
@@ -363,15 +397,21 @@ def _require_columns(path: str, names: list[str], mapping: Mapping) -> None:
         raise ImportError_(f"{path}: no column for {', '.join(missing_columns)} (columns found: {found}; map them with columns: in the --mapping file)")
 
 
-def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
-    """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults."""
+def _text_columns(chunk: Chunk, mapping: Mapping, report: ImportReport) -> tuple[dict[str, pa.Array], dict[str, pa.Array], dict[str, Coded]]:
+    """The chunk's columns as Arrow text: as in the file, and under their canonical names, stripped, with defaults;
+    and the cell columns (recipient, provider, ...) coded (:class:`Coded`).
+
+    The columns holding an identity number are named in the report (a cell column's distinct values looked at
+    once; stripping a cell cannot make or break a number, so the stripped text is looked at).
+    """
     source = chunk_columns(chunk)
     _require_columns(chunk.path, list(source), mapping)
-    cols = renamed_columns(source, mapping, len(chunk))
-    for column, arr in cols.items():
-        if personnummer_in(arr).any():
+    text = {c: stripped(arr) for c, arr in renamed_columns(source, mapping, len(chunk)).items()}
+    coded = {c: Coded.of(text[c]) for c in _CELL_COLUMNS if c in text}
+    for column, arr in text.items():
+        if coded[column].has_personnummer() if column in coded else personnummer_in(arr).any():
             report.columns_with_personnummer.add(str(column))
-    return source, {c: stripped(arr) for c, arr in cols.items()}
+    return source, text, coded
 
 
 def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: dict[str, pa.Array], report: ImportReport) -> np.ndarray:
@@ -389,40 +429,51 @@ def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: 
     return skipped
 
 
-def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> _Rows:
-    """Map the cells to canonical values (the mapping's ``values:``), read times and durations, and check each row."""
+def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks, coded: dict[str, Coded] | None = None) -> _Rows:
+    """Map the cells to canonical values (the mapping's ``values:``), read times and durations, and check each row.
+
+    The text cells are coded (:class:`Coded`): each distinct value is mapped and checked once, not each cell.
+    """
     n = len(chunk)
     empty = pa.nulls(n, pa.string())
-    cells = {c: as_objects(text.get(c, empty)) for c in ("recipient", "provider", "category", "team", "staff", "status", "registration")}
+    made = coded or {}  # coded by _text_columns
+    coded = {c: made[c] if c in made else Coded.of(text.get(c, empty)) for c in _CELL_COLUMNS}
     if mapping.default_provider:
-        cells["provider"] = cells["provider"].fillna(mapping.default_provider)
+        coded["provider"] = coded["provider"].filled(mapping.default_provider)
     visit_key = text.get("visit_id", empty)
     for column, table in mapping.values.items():
         if column == "visit_id":
             visit_key = as_arrow_text(mapped_values(as_objects(visit_key), table))
-        elif column in cells:
-            cells[column] = mapped_values(cells[column], table)
+        elif column in coded:
+            coded[column] = coded[column].mapped(table)
     for c in VISIT_REQUIRED:
-        if c in cells:
-            checks.reject(cells[c].isna().to_numpy(), f"{c} missing")
+        if c in coded:
+            checks.reject(coded[c].missing(), f"{c} missing")
     checks.reject(~is_present(text.get("planned_start", empty)), "planned_start missing")
     for c, allowed in (("category", [x.value for x in Category]), ("status", STATUSES), ("registration", [r.value for r in Registration])):
-        bad = cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy()
+        bad = ~coded[c].missing() & ~coded[c].isin(allowed)
         checks.reject(bad, f"{c} not one of {', '.join(allowed)} (map the source's values under values: {c})")
     for c in ("provider", "team"):
-        checks.reject(personnummer_in(cells[c]), f"a personal identity number in {c}")
+        checks.reject(coded[c].per_row(find_personnummer(pd.Series(coded[c].uniques, dtype=object)), False), f"a personal identity number in {c}")
 
     times, repeated_hour = _times(chunk, mapping, text, checks)
-    status = cells["status"].fillna("").to_numpy()
+    given = coded["status"]  # the status column's own values: each distinct one looked at once
+    blank = given.missing()
+    outcome = given.per_row(_outcome_codes(given.uniques), 0).astype(np.int8)
     as_planned = np.zeros(n, dtype=bool)
     if mapping.performed_as_planned:  # the export is what was performed: actual = planned where the row has no registered times
-        as_planned = np.isin(status, ("", "performed")) & np.isnat(times["actual_start"]) & np.isnat(times["actual_end"])
+        as_planned = (blank | (outcome == 1)) & np.isnat(times["actual_start"]) & np.isnat(times["actual_end"])
         for which in ("start", "end"):
             times[f"actual_{which}"] = np.where(as_planned, times[f"planned_{which}"], times[f"actual_{which}"])
-        status = np.where(status == "", "performed", status)
+        outcome[blank] = 1
+        given = given.filled("performed")
+        blank = np.zeros(n, dtype=bool)
     has_actual = ~np.isnat(times["actual_start"])
-    status = np.where(status == "", np.where(has_actual, "performed", "planned"), status)
-    performed = status == "performed"
+    outcome[blank & has_actual] = 1
+    status = given.filled("").objects()
+    if blank.any():
+        status[blank] = np.where(has_actual[blank], "performed", "planned").astype(object)
+    performed = outcome == 1
     checks.reject(performed & (np.isnat(times["actual_start"]) | np.isnat(times["actual_end"])), "performed without a registered start and end")
     for which in ("planned", "actual"):
         s, e = times[f"{which}_start"], times[f"{which}_end"]
@@ -433,8 +484,8 @@ def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], che
     planned_minutes = np.where(np.isnan(planned_minutes), _minutes(times["actual_start"], times["actual_end"]), planned_minutes)
     checks.reject(~(planned_minutes > 0), "no planned length (planned_end, planned_duration or registered times)")
     return _Rows(
-        cells=cells, visit_key=visit_key, times=times, status=status, performed=performed, planned_minutes=planned_minutes,
-        repeated_hour=repeated_hour, as_planned=as_planned,
+        coded=coded, cells=_Cells(coded), visit_key=visit_key, times=times, status=status, outcome=outcome, performed=performed,
+        planned_minutes=planned_minutes, repeated_hour=repeated_hour, as_planned=as_planned,
     )  # fmt: skip
 
 
@@ -484,16 +535,17 @@ def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser:
     A recipient or staff id that is an identity number is pseudonymised in its canonical form (century from the
     planned start), so every written form of one person is one pseudonym (docs/personal-data.md).
     """
-    cells, times = rows.cells, rows.times
-    cells["recipient"] = pd.Series(canonical_ids(cells["recipient"], times["planned_start"]), index=cells["recipient"].index, dtype=object)
-    rid = ids.recipient_ids(cells["recipient"])
+    coded, times = rows.coded, rows.times
+    coded["recipient"] = canonical_coded(coded["recipient"], times["planned_start"])
+    rows.cells.pop("recipient", None)
+    rid = ids.recipient_ids_coded(coded["recipient"])
     if known.recipients:
         stored = np.append(rid.categories.isin(list(known.recipients)), True)  # a missing recipient is rejected above
         checks.reject(~stored[rid.codes], "unknown recipient (not in the store's decisions)")
-    first_staff, second_staff = split_staff(cells["staff"], mapping.staff_separator)
-    staff1 = ids.pseudonyms(pd.Series(canonical_ids(first_staff, times["planned_start"]), dtype=object))
-    staff2 = ids.pseudonyms(pd.Series(canonical_ids(second_staff, times["planned_start"]), dtype=object))
-    checks.reject(rows.performed & pd.isna(staff1), "performed without staff")
+    first_staff, second_staff = split_staff_coded(coded["staff"], mapping.staff_separator)
+    staff1 = ids.pseudonyms_coded(canonical_coded(first_staff, times["planned_start"]))
+    staff2 = ids.pseudonyms_coded(canonical_coded(second_staff, times["planned_start"]))
+    checks.reject(rows.performed & staff1.missing(), "performed without staff")
 
     source_key: pa.Array | np.ndarray = rows.visit_key
     no_id = ~is_present(rows.visit_key)
@@ -508,7 +560,7 @@ def _pseudonymised(rows: _Rows, mapping: Mapping, ids: ImportIds, pseudonymiser:
     return _Keys(recipient=rid, staff1=staff1, staff2=staff2, visit=vid, hi=hi, lo=lo, pos=pos)
 
 
-def _plan_keys(rows: _Rows, first_staff: pd.Series, second_staff: pd.Series, at: np.ndarray) -> np.ndarray:
+def _plan_keys(rows: _Rows, first_staff: Coded, second_staff: Coded, at: np.ndarray) -> np.ndarray:
     """The source key of rows ``at`` (rows without a visit id): recipient, provider, team, category, planned start,
     planned length (when the row has a planned end or duration) and the staff pair in either order, as text."""
     cells, times = rows.cells, rows.times
@@ -516,7 +568,7 @@ def _plan_keys(rows: _Rows, first_staff: pd.Series, second_staff: pd.Series, at:
     def text(values: np.ndarray) -> np.ndarray:
         return np.where(pd.isna(values), "", values).astype(str)
 
-    a, b = text(first_staff.to_numpy(dtype=object)[at]), text(second_staff.to_numpy(dtype=object)[at])
+    a, b = text(first_staff.objects()[at]), text(second_staff.objects()[at])
     swap = a > b
     low, high = np.where(swap, b, a), np.where(swap, a, b)
     length = _minutes(times["planned_start"][at], times["planned_end"][at])
@@ -548,7 +600,7 @@ def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, store
     again[idx[pd.Series(pair).duplicated().to_numpy()]] = True
     ok_rows = np.flatnonzero(performed & ~again)
     iv_rows = np.concatenate([ok_rows, ok_rows])
-    iv_staff = staff_seen.code(np.concatenate([keys.staff1[ok_rows], keys.staff2[ok_rows]]))
+    iv_staff = np.concatenate([keys.staff1.per_row(staff_seen.code(keys.staff1.uniques), -1)[ok_rows], keys.staff2.per_row(staff_seen.code(keys.staff2.uniques), -1)[ok_rows]])
     present = iv_staff >= 0
     iv_rows, iv_staff = iv_rows[present], iv_staff[present]
     iv_start = rows.times["actual_start"][iv_rows].astype(np.int64)
@@ -567,25 +619,26 @@ def _check_against_store(rows: _Rows, keys: _Keys, known: KnownVisits, checks: _
     outcome cannot turn into the other one (a cancelled visit later performed, or the reverse).
     """
     n = len(rows.status)
-    cells, pos = rows.cells, keys.pos
+    coded, pos = rows.coded, keys.pos
     stored_visit = pos >= 0
-    provider_codes = known.provider_codes(cells["provider"].to_numpy(dtype=object))
+    provider_codes = coded["provider"].per_row(known.provider_codes(coded["provider"].uniques), -1)
+    category = coded["category"].per_row(category_codes(coded["category"].uniques), -1)
     minutes = np.maximum(1, np.round(np.nan_to_num(rows.planned_minutes)))
-    plan = plan_digest(rows.times["planned_start"], minutes, category_codes(cells["category"].to_numpy(dtype=object)), provider_codes)
+    plan = plan_digest(rows.times["planned_start"], minutes, category, provider_codes)
     if stored_visit.any():
         changed_plan = np.zeros(n, dtype=bool)
         changed_plan[stored_visit] = known.plan[pos[stored_visit]] != plan[stored_visit]
         checks.reject(changed_plan, "changes the plan (start, length, category or provider) of a visit already stored")
     stored = np.full(n, -1, dtype=np.int64)
     stored[stored_visit] = known.status[pos[stored_visit]]
-    row_status = _outcome_codes(rows.status)
+    row_status = rows.outcome
     checks.reject((stored > 0) & (row_status > 0) & (stored != row_status), "conflicts with the outcome already stored for this visit")
     return plan
 
 
 def _outcome_codes(status: np.ndarray) -> np.ndarray:
-    """0 planned (or missed), 1 performed, 2 cancelled: the fold's status codes."""
-    return np.where(status == "performed", 1, np.where(is_cancelled(status), 2, 0))
+    """0 planned (or missed), 1 performed, 2 cancelled: the fold's status codes (of status names; anything else 0)."""
+    return np.where(status == "performed", 1, np.where(is_cancelled(status), 2, 0)).astype(np.int8)
 
 
 def _events(
@@ -597,6 +650,7 @@ def _events(
     report: ImportReport,
     recorded_now: np.datetime64,
     arena: Arena | None = None,
+    clock: StepClock | None = None,
 ) -> EventBatch:
     """New visits get one event: their plan, with the outcome when it is known (``PlannedAndPerformed``,
     ``PlannedAndCancelled``); known ones only what changed (an outcome, a correction)."""
@@ -620,9 +674,8 @@ def _events(
     old_status = was(known.status, -1)
     old_version = was(known.version, 0)
     recorded = rows.times["recorded_at"][idx]
-    performed = rows.status[idx] == "performed"
-    cancelled = is_cancelled(rows.status[idx])
-    outcome_status = np.where(performed, 1, np.where(cancelled, 2, 0))
+    outcome_status = rows.outcome[idx].astype(np.int64)
+    performed, cancelled = outcome_status == 1, outcome_status == 2
     new = ~exists
 
     # new visits: one event each
@@ -638,12 +691,12 @@ def _events(
             columns = _plan_columns(at, recorded[which], rows, keys)
             if outcome is not None:
                 columns |= outcome(at, recorded[which], rows, keys, outcome_field=True)
-            _add(batch, event_class, ids[which], 1, columns, arena)
+            _add(batch, event_class, ids[which], 1, columns, arena, clock)
     # outcomes of known visits still only planned
     needs_outcome = exists & (old_status == 0) & (outcome_status > 0)
     for which, outcome_class, columns_of in ((needs_outcome & performed, Visit.Performed, _performed_columns), (needs_outcome & cancelled, Visit.Cancelled, _cancelled_columns)):
         if which.any():
-            _add(batch, outcome_class, ids[which], old_version[which] + 1, columns_of(idx[which], recorded[which], rows, keys, outcome_field=False), arena)
+            _add(batch, outcome_class, ids[which], old_version[which] + 1, columns_of(idx[which], recorded[which], rows, keys, outcome_field=False), arena, clock)
 
     # known performed visits whose registered times changed: a correction, recorded now
     corr = performed & (old_status == 1)
@@ -657,7 +710,7 @@ def _events(
             "actual_end": rows.times["actual_end"][c_idx],
             "reason": np.full(len(c_idx), "changed in a re-imported source row", dtype=object),
         }
-        _add(batch, Visit.Corrected, ids[corr], old_version[corr] + 1, columns, arena)
+        _add(batch, Visit.Corrected, ids[corr], old_version[corr] + 1, columns, arena, clock)
     changed = new | needs_outcome | corr
     report.rows_imported += int(changed.sum())
     stored_before = exists & (pos < known.before)
@@ -678,39 +731,37 @@ def _events(
 Columns = dict[str, Any]
 
 
-def _add(batch: EventBatch, event_class: type, ids: np.ndarray, version: np.ndarray | int, columns: Columns, arena: Arena | None) -> None:
+def _add(batch: EventBatch, event_class: type, ids: np.ndarray, version: np.ndarray | int, columns: Columns, arena: Arena | None, clock: StepClock | None) -> None:
     """Encode the events into the batch; their columns must be the event's fields (EVENT_FIELDS)."""
     if columns.keys() != EVENT_FIELDS[event_class]:
         raise TypeError(f"{event_class.__qualname__}: columns {sorted(columns)} are not its fields {sorted(EVENT_FIELDS[event_class])}")
+    if clock:
+        clock.lap("events")
     batch.add(encoder_for(event_class), ids, version, columns, arena)
-
-
-def _categorical(values: np.ndarray) -> pd.Categorical:
-    """Codes into the distinct values in the order met (no sorting: the encoder does not need it)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
+    if clock:
+        clock.lap("encode (store/bulk.py)")
 
 
 def _plan_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: _Keys) -> Columns:
     """The plan's fields of rows ``at``; recorded when the row says, else at the planned start."""
-    cells, start = rows.cells, rows.times["planned_start"]
+    coded, start = rows.coded, rows.times["planned_start"]
     return {
         "timestamp": np.where(np.isnat(recorded), start[at], recorded),
         "recipient_id": keys.recipient[at],
-        "provider": _categorical(cells["provider"].to_numpy()[at]),
-        "team": _categorical(cells["team"].fillna(cells["provider"]).to_numpy()[at]),
-        "category": _categorical(cells["category"].to_numpy()[at]),
+        "provider": coded["provider"].categorical(at),
+        "team": coded["team"].or_else(coded["provider"]).categorical(at),
+        "category": coded["category"].categorical(at),
         "planned_start": start[at],
         "planned_minutes": np.maximum(1, np.round(rows.planned_minutes[at])).astype(np.int64),
-        "staff_planned": np.where(pd.notna(keys.staff2[at]), 2, 1),
+        "staff_planned": np.where(keys.staff2.codes[at] >= 0, 2, 1),
     }
 
 
 def _performed_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: _Keys, *, outcome_field: bool) -> Columns:
     """A performance's fields; recorded when the row says, else at the registered end."""
     # the staff tuple of each row, built once per distinct pair
-    first, firsts = pd.factorize(keys.staff1[at], use_na_sentinel=True)
-    second, seconds = pd.factorize(keys.staff2[at], use_na_sentinel=True)
+    first, firsts = keys.staff1.codes[at], keys.staff1.uniques
+    second, seconds = keys.staff2.codes[at], keys.staff2.uniques
     codes, pairs = pd.factorize((first.astype(np.int64) + 1) * (len(seconds) + 1) + second + 1)
     tuples = []
     for pair in pairs.tolist():
@@ -723,7 +774,7 @@ def _performed_columns(at: np.ndarray, recorded: np.ndarray, rows: _Rows, keys: 
         "actual_start": rows.times["actual_start"][at],
         "actual_end": end,
         "staff": staff,
-        "registration": _categorical(rows.cells["registration"].fillna("mobile").to_numpy()[at]),
+        "registration": rows.coded["registration"].filled("mobile").categorical(at),
     }
 
 

@@ -241,6 +241,18 @@ def personnummer_columns(frame: pd.DataFrame) -> list[str]:
 _SHAPED = r"^\s*(?:\d{2})?\d{6}[-+]?\d{4}\s*$"  # what may be a whole-cell number (RE2; \d is any Unicode digit, as in Python)
 
 
+def shaped_ids(values: np.ndarray) -> np.ndarray:
+    """Which values (distinct, not missing) may be a whole-cell identity number: a superset of what
+    :func:`canonical` reads (any digits, blanks around), by RE2; only these need :func:`canonical_numbers`."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    try:
+        text = pa.array(np.asarray(values, dtype=object), type=pa.string())
+        return pc.match_substring_regex(text, _SHAPED).fill_null(False).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text
+        return pd.Series(np.asarray(values, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern).fillna(False).to_numpy(dtype=bool)
+
+
 def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
     """Source ids with every whole-cell identity number in its canonical form, the rest as they are.
 
@@ -254,11 +266,7 @@ def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
     codes, uniques = pd.factorize(data, use_na_sentinel=True)
     if not len(uniques):
         return data
-    try:  # RE2 over the distinct values (a superset of _WHOLE: any digits, blanks around)
-        text = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
-        shaped_np = pc.match_substring_regex(text, _SHAPED).fill_null(False).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text
-        shaped_np = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern).fillna(False).to_numpy(dtype=bool)
+    shaped_np = shaped_ids(np.asarray(uniques, dtype=object))
     if not shaped_np.any():
         return data
     ref = np.asarray(on).astype("datetime64[D]")

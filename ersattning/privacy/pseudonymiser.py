@@ -43,7 +43,7 @@ class Pseudonymiser:
     non-strings are hashed as ``str(value)``.
     """
 
-    __slots__ = ("_mac", "_sip", "length")
+    __slots__ = ("_key", "_mac", "_sip", "length")
 
     def __init__(self, key: bytes, length: int = 16) -> None:
         if not isinstance(key, (bytes, bytearray)):
@@ -53,7 +53,8 @@ class Pseudonymiser:
         if not 1 <= length <= hashlib.sha256().digest_size:
             raise ValueError(f"length must be between 1 and 32 bytes, got {length}")
         self.length = length
-        self._mac = hmac.new(bytes(key), digestmod=hashlib.sha256)  # keyed template, copied per value
+        self._key = bytes(key)
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)  # keyed template, for derived keys
         self._sip: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:  # never show the key
@@ -68,9 +69,7 @@ class Pseudonymiser:
         if _is_missing(value):
             raise ValueError("cannot pseudonymise a missing or blank value")
         text = value if isinstance(value, str) else str(value)
-        mac = self._mac.copy()
-        mac.update(text.strip().encode("utf-8"))
-        return mac.digest()[: self.length].hex()
+        return hmac.digest(self._key, text.strip().encode("utf-8"), "sha256")[: self.length].hex()  # OpenSSL's one-shot HMAC
 
     def many(self, values: pd.Series | np.ndarray | Sequence[Any]) -> np.ndarray:
         """Pseudonyms for a column, hashing each distinct value once; missing (None/NaN/blank) stays None."""
@@ -86,7 +85,11 @@ class Pseudonymiser:
         codes, uniques = pd.factorize(data, use_na_sentinel=True)
         # One slot per distinct value plus a trailing None, which code -1 (missing) picks.
         hashed = np.empty(len(uniques) + 1, dtype=object)
-        hashed[:-1] = [None if _is_missing(u) else self.one(u) for u in uniques]
+        key, length, digest = self._key, self.length, hmac.digest
+        hashed[:-1] = [
+            None if _is_missing(u) else digest(key, (u if isinstance(u, str) else str(u)).strip().encode("utf-8"), "sha256")[:length].hex()
+            for u in uniques
+        ]  # as one() does, without a call per value
         hashed[-1] = None
         return hashed[codes]
 
