@@ -19,6 +19,9 @@ from eventsourcing.domain import Aggregate
 
 #: Namespace for every deterministic id in a store (uuid5 of a source key).
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://ersattning.se/ids")
+#: The longest visit a plan or a registration may have (docs/events.md): longer is a unit mistake (hours
+#: read as minutes), and the projection holds planned minutes in 16 bits.
+MAX_VISIT_MINUTES = 16 * 60
 
 
 def stable_id(kind: str, key: str) -> UUID:
@@ -481,6 +484,8 @@ class Visit(Aggregate):
         _require_aware("planned_start", planned_start)
         if planned_minutes <= 0:
             raise DomainError("planned_minutes must be > 0")
+        if planned_minutes > MAX_VISIT_MINUTES:
+            raise DomainError(f"planned_minutes must be at most {MAX_VISIT_MINUTES} (16 hours); got {planned_minutes}")
         if staff_planned < 1:
             raise DomainError("staff_planned must be >= 1")
         return {

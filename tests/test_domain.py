@@ -63,6 +63,14 @@ def test_visit_commands_refuse_what_breaks_the_rules(command: Callable[[Visit], 
         command(v)
 
 
+def test_a_plan_longer_than_16_hours_is_refused() -> None:
+    """960 minutes (16 h) is the longest plan; 961 is refused with the bound (hours read as minutes: 20 h = 1,200)."""
+    common = {"key": "k", "recipient_id": stable_id("recipient", "p1"), "provider": "P1", "team": "T", "category": Category.cleaning, "planned_start": at(), "recorded_at": at(days=-7)}
+    assert Visit.plan(planned_minutes=960, **common).planned_minutes == 960  # type: ignore[arg-type]
+    with pytest.raises(DomainError, match="at most 960"):
+        Visit.plan(planned_minutes=961, **common)  # type: ignore[arg-type]
+
+
 def test_a_cancelled_visit_cannot_be_performed() -> None:
     v = Visit.plan(key="k", recipient_id=stable_id("recipient", "p1"), provider="P1", team="T", category=Category.cleaning, planned_start=at(), planned_minutes=60, recorded_at=at(days=-7))
     v.cancel(by=CancelledBy.recipient, reason=CancelReason.declined, cancelled_at=at(hours=-3), recorded_at=at(hours=-3))

@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ersattning.domain import CancelledBy, CancelReason, Category, Registration, Visit
+from ersattning.domain import MAX_VISIT_MINUTES, CancelledBy, CancelReason, Category, Registration, Visit
 from ersattning.ingest.cells import (
     Coded,
     as_arrow_text,
@@ -78,7 +78,6 @@ from ersattning.projection.known_visits import visit_index
 from ersattning.store import Store
 from ersattning.store.bulk import Arena, EventBatch, encoder_for
 
-MAX_VISIT_MINUTES = 16 * 60
 STATUSES = ("performed", "cancelled_by_recipient", "cancelled_by_provider", "missed", "planned")
 
 # The fields of each visit event, as the column builders below make them (checked against the event classes when
