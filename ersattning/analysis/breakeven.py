@@ -62,8 +62,9 @@ def break_even(c: Comparison, model: str, parameter: str | None = None, evaluato
         return ev.evaluate({path: x}).delta(model, ev.baseline)
 
     d_written = ev.base.delta(model, ev.baseline)
+    x1 = _second(x0)
+    ev.evaluate_many([{path: x0}, {path: x1}])  # the first two points together (one round on partitions)
     g0 = g(x0)
-    x1 = x0 * 1.1 if x0 else 1.0
     g1 = g(x1)
     value: float | None = None
     at_value: float | None = None
@@ -81,9 +82,15 @@ def break_even(c: Comparison, model: str, parameter: str | None = None, evaluato
     return BreakEven(model, path, current, value, at_value, d_written, evaluations)
 
 
+def _second(x0: float) -> float:
+    """The secant's second starting point."""
+    return x0 * 1.1 if x0 else 1.0
+
+
 def break_evens(c: Comparison, evaluator: Evaluator | None = None) -> list[BreakEven]:
     """The default break-even of every alternative model (its price factor)."""
     ev = evaluator or Evaluator.of(c)
+    ev.evaluate_many([{default_parameter(m): x} for m in ev.names if m != ev.baseline for x in (1.0, _second(1.0))])  # every model's start, one round
     return [break_even(c, m, evaluator=ev) for m in ev.names if m != ev.baseline]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ersattning.analysis.engine import settle_point
 from ersattning.compare import PartitionSummary, settle_partition
 from ersattning.context import SettlementContext, build_context
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
@@ -173,4 +174,17 @@ def cost_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, names
         if entry.name in names:
             s = model.settle(ctx)
             value[entry.name] = {c: exact_sum(s.component_rm(c)) for c in s.components}
+    return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
+
+
+def points_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, points: list[dict[str, float]], exact_bins: bool = False) -> TaskResult:
+    """Settle points of the analyses on partition ``i``: per point, the small part of each model it touches
+    (``analysis.engine.settle_point``); the partition is read once for all of them (None: an empty partition)."""
+    t = time.perf_counter()
+    ctx = _context(path, i, scenario)
+    if ctx is None:
+        return TaskResult(i, None, time.perf_counter() - t, peak_rss(), os.getpid())
+    inputs.apply(ctx)
+    histories: dict[str, SettlementContext] = {}
+    value = [settle_point(ctx, scenario, point, histories, exact_bins) for point in points]
     return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
