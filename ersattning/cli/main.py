@@ -271,8 +271,10 @@ def _warn_no_suppress(no_suppress: bool) -> None:
 
 def _settle(sc: Scenario, store: Store, when: Any, no_suppress: bool, show: Any, partitioned: dict[str, Any]) -> Any:
     """The comparison: in recipient partitions when asked or when the region is large (ersattning/partitioned/), its
-    pool kept open for the analyses and report that follow (``release`` it); else in one process."""
-    return compare_auto(sc, store, as_of=when, suppress=not no_suppress, progress=show, note=lambda m: click.echo(f"ersattning: {m}", err=True), keep_pool=True, **partitioned)
+    pool kept open for the analyses, report and break-even that follow, asked in the order one process asks them
+    (``release`` it); else in one process."""
+    note = lambda m: click.echo(f"ersattning: {m}", err=True)  # noqa: E731
+    return compare_auto(sc, store, as_of=when, suppress=not no_suppress, progress=show, note=note, keep_pool=True, break_even=False, **partitioned)
 
 
 def _comparison_and_report(
@@ -290,6 +292,7 @@ def _comparison_and_report(
         try:
             result = _settle(sc, store, when, no_suppress, show, partitioned)
             written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
+            break_even_summary(result)  # what compare prints: solved while a partitioned run's pool is open
         except (ClusterError, DatasetError) as e:
             fail(str(e))
         finally:

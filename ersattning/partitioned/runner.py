@@ -322,6 +322,7 @@ def compare_auto(
     needs_context: str | None = None,
     note: Callable[[str], None] | None = None,
     keep_pool: bool = False,
+    break_even: bool = True,
 ) -> Comparison:
     """``compare`` in one process or in partitions, whichever fits.
 
@@ -329,7 +330,8 @@ def compare_auto(
     unasked, when the region has more than ``AUTO_VISITS`` visits; in one process when ``partitions`` is 0,
     when the comparison cannot be partitioned (``not_partitionable``) or when ``needs_context`` says why the
     caller needs the settlement context. ``note`` hears why an asked-for partitioned run was not made;
-    ``keep_pool`` keeps a partitioned run's pool open for the analyses and report that follow (``release``).
+    ``keep_pool`` keeps a partitioned run's pool open for the analyses and report that follow (``release``);
+    ``break_even`` False leaves the break-even to be solved when asked (then in the order one process asks).
     """
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     asked = bool(partitions or scheduler or workers)
@@ -353,7 +355,7 @@ def compare_auto(
     if proj is not None:
         ensure_dataset(store, partition_count(len(proj.visits)), proj=proj)
         del proj
-    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress, keep_pool=keep_pool)
+    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress, keep_pool=keep_pool, break_even=break_even)
     return c
 
 
