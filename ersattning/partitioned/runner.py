@@ -345,6 +345,8 @@ def compare_auto(
         if found is not None:
             visits = sum(found.visits)
         else:
+            if progress is not None:
+                progress("projection")
             proj = projection.load(store)
             visits = len(proj.visits)
         single = visits <= AUTO_VISITS
