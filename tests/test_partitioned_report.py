@@ -225,3 +225,27 @@ def test_cli_analyses_and_compare_report_in_partitions(tmp_path: Path) -> None:
     as_of = _cli("report", "--store", url, "--partitions", "2", "--html", str(tmp_path / "a.html"), "--as-of", "2030-01-01")
     assert as_of.returncode == 0, as_of.stderr
     assert "settling in one process: --as-of refolds the store at a time" in as_of.stderr
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+
+def test_report_on_a_local_cluster_and_on_a_reopened_pool(tmp_path: Path) -> None:
+    """The points go through Dask to two worker processes (the pool kept open, then released); a comparison whose
+    own pool was closed opens a new one for its report. Both give the one-process tables."""
+    sc = load_scenario("karlskrona")
+    store = region(str(tmp_path), 30, 2, 13, 3)
+    single = compare(sc, store, suppress=False)
+    expected = build_tables(single)
+    on_cluster, stats = compare_partitioned(sc, store, partitions=3, workers=2, suppress=False, break_even=False, keep_pool=True)
+    try:
+        assert_tables_equal(build_tables(on_cluster), expected)
+        assert stats.mode.startswith("dask LocalCluster") and os.getpid() not in stats.worker_peaks()
+    finally:
+        runner.release(on_cluster)
+    assert Evaluator.of(on_cluster).pool is None  # type: ignore[attr-defined]
+    reopened, _ = compare_partitioned(sc, store, partitions=2, suppress=False)  # its pool closed when it returned
+    try:
+        assert_tables_equal(build_tables(reopened), expected)
+    finally:
+        runner.release(reopened)
