@@ -188,15 +188,16 @@ class Evaluator:
         """``evaluate`` of each point; the points not yet seen are settled together (on partitions: one round of tasks)."""
         keys = [_key(p) for p in points]
         todo = list({k: dict(p) for k, p in zip(keys, points, strict=True) if p and k not in self._memo}.values())
-        exact = False
-        while todo:
+        for exact in (False, True):  # with masks where they serve; the points that need sums again, with sums
             again = []
-            for point, parts in zip(todo, self._settle(todo, exact), strict=True):
+            for point, parts in zip(todo, self._settle(todo, exact) if todo else [], strict=True):
                 try:
                     self._memo[_key(point)] = self._outcome(point, parts)
                 except NeedsExactBins:
+                    if exact:
+                        raise
                     again.append(point)
-            todo, exact = again, True
+            todo = again
         return [self._memo[k] if p else self.base for k, p in zip(keys, points, strict=True)]
 
     def _settle(self, points: list[Point], exact_bins: bool) -> list[list[dict[str, PointPart]]]:

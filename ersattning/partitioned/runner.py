@@ -198,6 +198,7 @@ class PartitionedEvaluator(Evaluator):
         self.ds, self.inputs, self.stats, self.reopen = ds, inputs, stats, reopen
         self.pool: Pool | None = pool
         self._owned: Pool | None = None
+        self._finalizer: weakref.finalize | None = None
         if owns_pool:
             self._own(pool)
 
@@ -221,14 +222,14 @@ class PartitionedEvaluator(Evaluator):
 
     def _own(self, pool: Pool) -> Pool:
         self.pool = self._owned = pool
-        weakref.finalize(self, pool.close)  # closed at exit at the latest
+        self._finalizer = weakref.finalize(self, pool.close)  # closed at exit at the latest, and once
         return pool
 
     def close(self) -> None:
-        """Close the pool this evaluator opened (or was handed), if any."""
-        if self._owned is not None:
-            self._owned.close()
-        self.pool = self._owned = None
+        """Close the pool this evaluator opened (or was handed), if any; a later point opens a new one (``reopen``)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self.pool = self._owned = self._finalizer = None
 
 
 def ensure_region_inputs(ds: Dataset, scenario: Scenario, pool: Pool, stats: RunStats | None = None, progress: Callable[[str], None] | None = None) -> RegionInputs:
