@@ -52,39 +52,56 @@ def break_even(c: Comparison, model: str, parameter: str | None = None, evaluato
     ev = evaluator or Evaluator.of(c)
     path = parameter or default_parameter(model)
     ev.check([path])
-    current = 1.0 if is_factor(path) else resolve(c.scenario, path).centre
-    x0 = current
-    evaluations = 0
-
-    def g(x: float) -> float:
-        nonlocal evaluations
-        evaluations += 1
-        return ev.evaluate({path: x}).delta(model, ev.baseline)
-
-    d_written = ev.base.delta(model, ev.baseline)
-    g0 = g(x0)
-    x1 = x0 * 1.1 if x0 else 1.0
-    g1 = g(x1)
-    value: float | None = None
-    at_value: float | None = None
-    if abs(g0) <= TOLERANCE_SEK:
-        value, at_value = x0, g0
-    for _ in range(MAX_STEPS):
-        if value is not None or g1 == g0:
-            break
-        x2 = x1 - g1 * (x1 - x0) / (g1 - g0)
-        g2 = g(x2)
-        if abs(g2) <= TOLERANCE_SEK:
-            value, at_value = x2, g2
-            break
-        x0, g0, x1, g1 = x1, g1, x2, g2
-    return BreakEven(model, path, current, value, at_value, d_written, evaluations)
+    return _solve(ev, [_Secant(ev, model, path)])[0]
 
 
 def break_evens(c: Comparison, evaluator: Evaluator | None = None) -> list[BreakEven]:
-    """The default break-even of every alternative model (its price factor)."""
+    """The default break-even of every alternative model (its price factor), the searches side by side."""
     ev = evaluator or Evaluator.of(c)
-    return [break_even(c, m, evaluator=ev) for m in ev.names if m != ev.baseline]
+    return _solve(ev, [_Secant(ev, m, default_parameter(m)) for m in ev.names if m != ev.baseline])
+
+
+class _Secant:
+    """One break-even search: the secant's next point, and what it found."""
+
+    def __init__(self, ev: Evaluator, model: str, path: str) -> None:
+        self.ev, self.model, self.path = ev, model, path
+        self.current = 1.0 if is_factor(path) else resolve(ev.scenario, path).centre
+        second = self.current * 1.1 if self.current else 1.0
+        self.xs: list[float] = [self.current, second]
+        self.gs: list[float] = []
+        self.next: list[float] = list(self.xs)  # the points to settle next (none: done)
+        self.value: float | None = None
+        self.at_value: float | None = None
+        self.steps = 0
+
+    def advance(self) -> None:
+        """Read the differences at the points asked for (settled by now); solved, stuck, or the next secant point."""
+        for x in self.next:
+            self.gs.append(self.ev.evaluate({self.path: x}).delta(self.model, self.ev.baseline))
+        x, g = (self.xs[0], self.gs[0]) if len(self.gs) == 2 else (self.xs[-1], self.gs[-1])
+        if abs(g) <= TOLERANCE_SEK:
+            self.value, self.at_value = x, g
+        (x0, x1), (g0, g1) = self.xs[-2:], self.gs[-2:]
+        if self.value is not None or g1 == g0 or self.steps >= MAX_STEPS:
+            self.next = []
+            return
+        self.steps += 1
+        self.xs.append(x1 - g1 * (x1 - x0) / (g1 - g0))
+        self.next = [self.xs[-1]]
+
+    def result(self) -> BreakEven:
+        return BreakEven(self.model, self.path, self.current, self.value, self.at_value, self.ev.base.delta(self.model, self.ev.baseline), len(self.gs))
+
+
+def _solve(ev: Evaluator, searches: list[_Secant]) -> list[BreakEven]:
+    """The searches in lockstep: each step's points of all of them settled together (one round of tasks on partitions)."""
+    while any(s.next for s in searches):
+        ev.evaluate_many([{s.path: x} for s in searches for x in s.next])
+        for s in searches:
+            if s.next:
+                s.advance()
+    return [s.result() for s in searches]
 
 
 def break_even_summary(c: Comparison) -> list[dict[str, Any]]:

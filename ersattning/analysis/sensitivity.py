@@ -59,11 +59,15 @@ def sensitivity(c: Comparison, parameters: list[str] | None = None, evaluator: E
     params = scenario_parameters(c.scenario)
     names = parameters if parameters is not None else ranged(c)
     ev.check(names)
-    rows = []
+    ends = []
     for path in names:
         low, high = FACTOR_RANGE if is_factor(path) else (params[path].low, params[path].high)
         if low is None or high is None:
             raise ValueError(f"{path} has no range (low and high)")
+        ends.append((path, low, high))
+    ev.evaluate_many([{path: b.value} for path, low, high in ends for b in (low, high)])  # settled together (one round on partitions)
+    rows = []
+    for path, low, high in ends:
         lo, hi = ev.evaluate({path: low.value}), ev.evaluate({path: high.value})
         for m in ev.names:
             if m != ev.baseline:

@@ -71,10 +71,9 @@ def sweep(c: Comparison, axes: list[Axis], evaluator: Evaluator | None = None) -
     grid = list(itertools.product(*(a.values() for a in axes)))
     if len(grid) > MAX_POINTS:
         raise ValueError(f"{len(grid):,} points: at most {MAX_POINTS:,}")
+    points = [{a.path: float(v) for a, v in zip(axes, values, strict=True)} for values in grid]
     rows = []
-    for values in grid:
-        point = {a.path: float(v) for a, v in zip(axes, values, strict=True)}
-        out = ev.evaluate(point)
+    for point, out in zip(points, ev.evaluate_many(points), strict=True):
         for m in ev.names:
             rows.append({**point, "model": m, "cost_sek": out.cost[m], "delta_sek": out.delta(m, ev.baseline), "admin_hours": out.admin_hours[m]})
     return _result(c, ev, axes, rows, len(grid))
@@ -85,6 +84,7 @@ def price_sweep(c: Comparison, low: float = 0.8, high: float = 1.2, steps: int =
     baseline as written: where its line crosses zero is its break-even (the report's sweep when no other ran)."""
     ev = evaluator or Evaluator.of(c)
     axis = Axis(PRICES, low, high, steps)
+    ev.evaluate_many([{default_parameter(m): float(f)} for f in axis.values() for m in ev.names if m != ev.baseline])
     rows = []
     for f in axis.values():
         for m in ev.names:

@@ -83,7 +83,7 @@ def uncertainty(c: Comparison, draws: int, seed: int, evaluator: Evaluator | Non
             costs[m] = linear
             methods[m] = "linear in its prices (verified on the first draw)"
         else:
-            costs[m] = [ev.evaluate(dict(row)).cost[m] for row in values[paths].to_dict("records")]
+            costs[m] = [out.cost[m] for out in ev.evaluate_many(values[paths].to_dict("records"))]
             methods[m] = "settled at every draw"
     rows = []
     base = costs[ev.baseline].to_numpy()
@@ -113,11 +113,12 @@ def _linear(ev: Evaluator, m: str, values: pd.DataFrame) -> np.ndarray | None:
     """The model's cost at every draw from its line in its prices; None when the first draw does not lie on it."""
     params = scenario_parameters(ev.scenario)
     centre = {p: params[p].centre for p in values.columns}
+    steps = {p: max(abs(x), 1.0) * 0.1 for p, x in centre.items()}
+    ev.evaluate_many([centre, *({**centre, p: x + steps[p]} for p, x in centre.items()), dict(values.iloc[0])])  # one round
     c0 = ev.evaluate(centre).cost[m]
     slopes = {}
     for p, x in centre.items():
-        h = max(abs(x), 1.0) * 0.1
-        slopes[p] = (ev.evaluate({**centre, p: x + h}).cost[m] - c0) / h
+        slopes[p] = (ev.evaluate({**centre, p: x + steps[p]}).cost[m] - c0) / steps[p]
     predicted = np.full(len(values), c0)
     for p in values.columns:
         predicted += slopes[p] * (values[p].to_numpy() - centre[p])

@@ -21,7 +21,7 @@ from ersattning.cli.errors import describe_validation, fail, run_guarded
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.partitioned.dataset import DatasetError
-from ersattning.partitioned.runner import SCHEDULER_ENV, ClusterError, compare_auto
+from ersattning.partitioned.runner import SCHEDULER_ENV, ClusterError, compare_auto, release
 from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ersattning.scenario import Scenario, json_schema, load_scenario
@@ -32,6 +32,7 @@ from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
 
 if TYPE_CHECKING:  # the import command loads the importer only when it runs
+    from ersattning.compare import Comparison
     from ersattning.ingest.options import Progress
     from ersattning.ingest.report import ImportReport
     from ersattning.store import Store
@@ -268,8 +269,16 @@ def _warn_no_suppress(no_suppress: bool) -> None:
         click.echo(f"WARNING: {SUPPRESSION_WARNING}", err=True)
 
 
+def _settle(sc: Scenario, store: Store, when: Any, no_suppress: bool, show: Any, partitioned: dict[str, Any]) -> Any:
+    """The comparison: in recipient partitions when asked or when the region is large (ersattning/partitioned/), its
+    pool kept open for the analyses, report and break-even that follow, asked in the order one process asks them
+    (``release`` it); else in one process."""
+    note = lambda m: click.echo(f"ersattning: {m}", err=True)  # noqa: E731
+    return compare_auto(sc, store, as_of=when, suppress=not no_suppress, progress=show, note=note, keep_pool=True, break_even=False, **partitioned)
+
+
 def _comparison_and_report(
-    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, partitioned: dict[str, Any] | None = None
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, partitioned: dict[str, Any]
 ) -> tuple[Any, list[Any]]:
     """Run the comparison and write the requested report files (one progress line for both)."""
     when = _as_of(as_of)
@@ -279,23 +288,36 @@ def _comparison_and_report(
         sc = load_scenario(scenario)
         store = _open_for_compare(sc, store_url)
         show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None))
+        result: Comparison | None = None
         try:
-            if partitioned is None:
-                result = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
-            else:  # compare: in partitions when asked or when the region is large (ersattning/partitioned/)
-                reason = "a report (--html, --xlsx) needs the settlement context in one process" if (html or xlsx) else None
-                try:
-                    result = compare_auto(sc, store, as_of=when, suppress=not no_suppress, progress=show, needs_context=reason, note=lambda m: click.echo(f"ersattning: {m}", err=True), **partitioned)
-                except (ClusterError, DatasetError) as e:
-                    fail(str(e))
+            result = _settle(sc, store, when, no_suppress, show, partitioned)
             written = write_report(result, html=html, xlsx=xlsx, lang=lang, progress=show) if (html or xlsx) else []
+            break_even_summary(result)  # what compare prints: solved while a partitioned run's pool is open
+        except (ClusterError, DatasetError) as e:
+            fail(str(e))
         finally:
+            if result is not None:
+                release(result)
             _end_progress(show)
+        assert result is not None  # fail() raised otherwise
         for line in result.warnings():
             click.echo(f"ersattning: {line}", err=True)
         return result, written
 
     return run_guarded(work)
+
+
+def _partition_options(f: Any) -> Any:
+    """--partitions, --scheduler, --workers: where the comparison (and the analyses and report built on it) settles."""
+    for option in reversed(
+        [
+            click.option("--partitions", type=click.IntRange(min=0), default=None, help="Settle in this many recipient partitions (0: in one process; default: partitions above 2M visits)."),
+            click.option("--scheduler", default=None, help=f"Send the partitions to this Dask scheduler (tcp://HOST:8786; or ${SCHEDULER_ENV})."),
+            click.option("--workers", type=click.IntRange(min=1), default=None, help="Settle the partitions on a local Dask cluster of this many worker processes."),
+        ]
+    ):
+        f = option(f)
+    return f
 
 
 @cli.command()
@@ -308,9 +330,7 @@ def _comparison_and_report(
 @click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the Excel workbook here.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
-@click.option("--partitions", type=click.IntRange(min=0), default=None, help="Settle in this many recipient partitions (0: in one process; default: partitions above 2M visits).")
-@click.option("--scheduler", default=None, help=f"Send the partitions to this Dask scheduler (tcp://HOST:8786; or ${SCHEDULER_ENV}).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Settle the partitions on a local Dask cluster of this many worker processes.")
+@_partition_options
 def compare(
     scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
     partitions: int | None, scheduler: str | None, workers: int | None,
@@ -341,11 +361,16 @@ def compare(
 @click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the Excel workbook here.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
-def report(scenario: str | None, store_url: str | None, as_of: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool) -> None:
+@_partition_options
+def report(
+    scenario: str | None, store_url: str | None, as_of: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    partitions: int | None, scheduler: str | None, workers: int | None,
+) -> None:
     """Write a report to hand on: self-contained HTML with charts and/or an Excel workbook.
 
     With neither --html nor --xlsx: both, as ersattning-rapport.html and
     ersattning-rapport.xlsx (ersattning-report.* with --lang en) in the current directory.
+    Large regions are settled, and their analyses run, in recipient partitions (README, "Large regions").
     """
     if html is None and xlsx is None:
         stem = "ersattning-rapport" if lang == "sv" else "ersattning-report"
@@ -353,9 +378,10 @@ def report(scenario: str | None, store_url: str | None, as_of: str | None, html:
     for path in (html, xlsx):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             fail(f"cannot write {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
-    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report")
+    options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report", options)
     mf = result.manifest
-    click.echo(f"{result.scenario.name}: {len(result.settlements)} models, {mf['period']['start']} … {mf['period']['end']}, store position {mf['store_position']}")
+    click.echo(f"{result.scenario.name}: {len(result.names)} models, {mf['period']['start']} … {mf['period']['end']}, store position {mf['store_position']}")
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -501,9 +527,11 @@ def _duration(seconds: float) -> str:
 
 
 def _analysis(
-    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, run: Any
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, run: Any,
+    partitioned: dict[str, Any],
 ) -> Any:
-    """Compare once, run ``run(comparison)`` on its context, write the report with the result; the result."""
+    """Compare once, run ``run(comparison)`` on it (on its partitions when it was settled in partitions), write the
+    report with the result; the result."""
     when = _as_of(as_of)
     _warn_no_suppress(no_suppress)
 
@@ -511,8 +539,9 @@ def _analysis(
         sc = load_scenario(scenario)
         store = _open_for_compare(sc, store_url)
         show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None) + 1)
+        c: Comparison | None = None
         try:
-            c = run_compare(sc, store, as_of=when, suppress=not no_suppress, progress=show)
+            c = _settle(sc, store, when, no_suppress, show, partitioned)
             if show:
                 show(label)
             try:
@@ -520,8 +549,13 @@ def _analysis(
             except (PathError, ValueError) as e:
                 fail(str(e))
             written = write_report(c, html=html, xlsx=xlsx, lang=lang, progress=show, analyses=[result]) if (html or xlsx) else []
+        except (ClusterError, DatasetError) as e:
+            fail(str(e))
         finally:
+            if c is not None:
+                release(c)
             _end_progress(show)
+        assert c is not None  # fail() raised otherwise
         for line in c.warnings():
             click.echo(f"ersattning: {line}", err=True)
         return result, written
@@ -558,13 +592,16 @@ def _analysis_options(f: Any) -> Any:
         ]
     ):
         f = option(f)
-    return f
+    return _partition_options(f)
 
 
 @cli.command()
 @_analysis_options
 @click.option("--param", "params", multiple=True, help="A parameter's path (repeatable); default: every parameter with low and high.")
-def sensitivity(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, params: tuple[str, ...]) -> None:
+def sensitivity(
+    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    partitions: int | None, scheduler: str | None, workers: int | None, params: tuple[str, ...],
+) -> None:
     """One-way sensitivity: each ranged parameter at its low and high value; a tornado per alternative model.
 
     Parameters are dotted paths (models.per_minute.rates.personal_care, admin.minutes_per_act.correction,
@@ -572,7 +609,8 @@ def sensitivity(scenario: str | None, store_url: str | None, as_of: str | None, 
     """
     from ersattning.analysis import sensitivity as run
 
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None))
+    options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None), options)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sensitivity_csv(result) if fmt == "csv" else render_analysis.sensitivity_table(result)
     _emit(text, output, written)
 
@@ -580,7 +618,10 @@ def sensitivity(scenario: str | None, store_url: str | None, as_of: str | None, 
 @cli.command()
 @_analysis_options
 @click.option("--vary", "vary", multiple=True, required=True, help="PARAM=LOW..HIGH/STEPS, once or twice (a one- or two-way grid).")
-def sweep(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, vary: tuple[str, ...]) -> None:
+def sweep(
+    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    partitions: int | None, scheduler: str | None, workers: int | None, vary: tuple[str, ...],
+) -> None:
     """Settle every point of a one- or two-way grid of parameter values (e.g. --vary models.granted.price_factor=0.7..1.0/7)."""
     from ersattning.analysis import Axis
     from ersattning.analysis import sweep as run
@@ -589,7 +630,8 @@ def sweep(scenario: str | None, store_url: str | None, as_of: str | None, fmt: s
         axes = [Axis.parse(v) for v in vary]
     except ValueError as e:
         fail(str(e))
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes))
+    options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes), options)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sweep_csv(result) if fmt == "csv" else render_analysis.sweep_table(result)
     _emit(text, output, written)
 
@@ -598,7 +640,10 @@ def sweep(scenario: str | None, store_url: str | None, as_of: str | None, fmt: s
 @_analysis_options
 @click.option("--draws", type=click.IntRange(min=1, max=100_000), default=200, show_default=True, help="How many joint draws of the parameters with a distribution.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the draws (in the manifest: the same seed gives the same numbers).")
-def uncertainty(scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool, draws: int, seed: int) -> None:
+def uncertainty(
+    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    partitions: int | None, scheduler: str | None, workers: int | None, draws: int, seed: int,
+) -> None:
     """Draw every parameter with a distribution: each model's cost and difference against the baseline, median and 90 % interval."""
     from ersattning.analysis import uncertainty as run
     from ersattning.analysis.uncertainty import distributed
@@ -608,7 +653,8 @@ def uncertainty(scenario: str | None, store_url: str | None, as_of: str | None, 
             raise ValueError("no parameter of the scenario has a distribution (add distribution: {kind: normal, sd: …} to a parameter; docs/models.md)")
         return run(c, draws, seed)
 
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go)
+    options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go, options)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.uncertainty_csv(result) if fmt == "csv" else render_analysis.uncertainty_table(result)
     _emit(text, output, written)
 

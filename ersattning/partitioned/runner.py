@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,18 +22,24 @@ from typing import Any, Protocol
 
 from ersattning import projection
 from ersattning.analysis.breakeven import break_even_summary
-from ersattning.analysis.engine import Evaluator, Outcome
-from ersattning.analysis.paths import model_of, with_values
-from ersattning.compare import Comparison, PartitionSummary, combine, compare, compare_projection, comparison_manifest
+from ersattning.analysis.engine import Evaluator, PointPart
+from ersattning.compare import (
+    Comparison,
+    PartitionedComparisonError,
+    PartitionSummary,
+    combine,
+    compare,
+    compare_projection,
+    comparison_manifest,
+)
 from ersattning.context import ContextError
-from ersattning.exact import ExactSum
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
 from ersattning.partitioned.settle import (
     RegionInputs,
     TaskResult,
-    cost_task,
     needs_prepass,
     peak_rss,
+    points_task,
     prepass_task,
     region_inputs,
     save_inputs,
@@ -170,45 +177,66 @@ def _run(pool: Pool, fn: Callable[..., TaskResult], args: Sequence[tuple[Any, ..
     return results
 
 
+#: points settled per round of tasks (each task reads its partition once for all of them; their parts are small)
+POINTS_PER_ROUND = 32
+
+
 class PartitionedEvaluator(Evaluator):
-    """The analysis engine's evaluator for a comparison settled in partitions: each point re-settles the models
-    it changes on every partition (exact sums: the same costs as one process). Costs only; admin hours and
-    continuity stay as in the comparison (the break-even ``compare`` shows needs only costs)."""
+    """The analysis engine's evaluator for a comparison settled in partitions: the points of a round go to every
+    partition in one task each (``settle.points_task``), which re-settles the models they touch and returns small
+    parts (exact sums, admin unit counts, provider-month masks, team-month keys, continuity windows); the parts are
+    reduced as in one process (``Evaluator._outcome``), so cost, admin hours and continuity are the same.
 
-    def __init__(self, c: Comparison, pool: Pool, ds: Dataset, inputs: RegionInputs, stats: RunStats) -> None:
-        self.c = c
-        self.scenario = c.scenario
-        self.baseline = c.baseline
-        self.names = [e.name for e, _ in c.scenario.models]
-        self.pool, self.ds, self.inputs, self.stats = pool, ds, inputs, stats
-        self.base = Outcome(
-            cost=dict(zip(c.models["model"], c.models["cost_sek"].astype(float), strict=True)),
-            admin_hours=dict(zip(c.models["model"], c.models["admin_hours"].astype(float), strict=True)),
-            continuity={n: c.indicators[n].get("continuity_median") for n in self.names},
-        )
-        self.settles = 0
-        self._memo: dict[frozenset[tuple[str, float]], Outcome] = {}
+    ``owns_pool``: the evaluator closes ``pool`` (``close``, at the latest at exit); ``reopen`` opens a new one
+    when a point comes after it was closed (a report written after ``compare`` returned).
+    """
 
-    def _evaluate(self, point: dict[str, float]) -> Outcome:
-        scenario = with_values(self.scenario, point)
-        touched = [n for n in self.names if n in {model_of(p) for p in point}]
-        cost = dict(self.base.cost)
-        if touched:
-            args = [(str(self.ds.path), i, scenario, self.inputs, touched) for i in range(self.ds.partitions)]
-            parts: list[dict[str, dict[str, ExactSum]]] = [r.value for r in _run(self.pool, cost_task, args, self.stats)]  # type: ignore[misc]
-            for name in touched:
-                components = list(dict.fromkeys(c for p in parts for c in p[name]))
-                totals = [float(sum((p[name][c] for p in parts if c in p[name]), ExactSum())) for c in components]
-                cost[name] = float(sum(totals))  # as Settlement.total: the components' exact sums, added in order
-                self.settles += 1
-        return Outcome(cost, dict(self.base.admin_hours), dict(self.base.continuity))
+    def __init__(
+        self, c: Comparison, pool: Pool, ds: Dataset, inputs: RegionInputs, stats: RunStats, *, owns_pool: bool = False, reopen: Callable[[], Pool] | None = None
+    ) -> None:
+        super().__init__(c)
+        self.ds, self.inputs, self.stats, self.reopen = ds, inputs, stats, reopen
+        self.pool: Pool | None = pool
+        self._owned: Pool | None = None
+        self._finalizer: weakref.finalize | None = None
+        if owns_pool:
+            self._own(pool)
+
+    def _settle(self, points: list[dict[str, float]], exact_bins: bool) -> list[list[dict[str, PointPart]]]:
+        pool = self._pool()
+        path = self.ds.location
+        out: list[list[dict[str, PointPart]]] = []
+        for start in range(0, len(points), POINTS_PER_ROUND):
+            chunk = points[start : start + POINTS_PER_ROUND]
+            args = [(path, i, self.scenario, self.inputs, chunk, exact_bins) for i in range(self.ds.partitions)]
+            values: list[list[dict[str, PointPart]]] = [r.value for r in _run(pool, points_task, args, self.stats) if r.value is not None]  # type: ignore[misc]
+            out.extend([v[j] for v in values] for j in range(len(chunk)))
+        return out
+
+    def _pool(self) -> Pool:
+        if self.pool is not None:
+            return self.pool
+        if self.reopen is None:
+            raise PartitionedComparisonError("the pool this comparison was settled on is closed, and no other can be opened")
+        return self._own(self.reopen())
+
+    def _own(self, pool: Pool) -> Pool:
+        self.pool = self._owned = pool
+        self._finalizer = weakref.finalize(self, pool.close)  # closed at exit at the latest, and once
+        return pool
+
+    def close(self) -> None:
+        """Close the pool this evaluator opened (or was handed), if any; a later point opens a new one (``reopen``)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self.pool = self._owned = self._finalizer = None
 
 
 def ensure_region_inputs(ds: Dataset, scenario: Scenario, pool: Pool, stats: RunStats | None = None, progress: Callable[[str], None] | None = None) -> RegionInputs:
     """What the scenario's models need of the whole region before they settle: saved beside the dataset, or a first pass."""
     if not needs_prepass(scenario):
         return RegionInputs()
-    path = str(ds.path)
+    path = ds.location
     saved = saved_inputs(path, scenario)
     if saved is not None:
         return saved
@@ -232,11 +260,15 @@ def compare_partitioned(
     pool: Pool | None = None,
     dataset: Dataset | None = None,
     break_even: bool = True,
+    keep_pool: bool = False,
 ) -> tuple[Comparison, RunStats]:
     """The comparison of ``scenario`` on ``store``, settled partition by partition (same figures as ``compare``).
 
     ``dataset``: a partitioned projection already written (then ``store`` may be None: the manifest names the dataset).
     ``break_even``: also solve the break-even ``compare`` prints (each step re-settles the partitions, while the pool is open).
+    The comparison's analyses (``analysis.Evaluator.of``: the report's break-even, tornado and sweep, ``sensitivity`` …)
+    settle their points on the partitions too; ``keep_pool`` leaves the pool open for them (``release`` closes it),
+    else a later point opens a new one.
     """
     step = progress or (lambda _: None)
     t = time.perf_counter()
@@ -251,7 +283,7 @@ def compare_partitioned(
         mode = "given pool"
     stats = RunStats(mode, ds.partitions)
     try:
-        path = str(ds.path)
+        path = ds.location
         inputs = ensure_region_inputs(ds, scenario, pool, stats, step)
         step(f"settle {ds.partitions} partitions on {mode}")
         results = _run(pool, settle_task, [(path, i, scenario, inputs) for i in range(ds.partitions)], stats)
@@ -259,15 +291,20 @@ def compare_partitioned(
         if not summaries:
             raise ContextError(f"no recipients or visits in {scenario.spec.period.start} … {scenario.spec.period.end}")
         step("combine")
-        where = store if store is not None else (f"partitioned projection {ds.path}", ds.store_id)
+        where = store if store is not None else (f"partitioned projection {ds.location}", ds.store_id)
         c = combine(scenario, summaries, comparison_manifest(scenario, where, ds.position, None), suppress=suppress)
+        # the evaluator owns a pool opened here: closed below unless kept (then ``release``), reopened when asked
+        ev = PartitionedEvaluator(c, pool, ds, inputs, stats, owns_pool=own, reopen=lambda: open_pool(ds.partitions, scheduler, workers)[0])
+        c.__dict__["_evaluator"] = ev
         if break_even:
             step("break-even")
-            c.__dict__["_evaluator"] = PartitionedEvaluator(c, pool, ds, inputs, stats)
             break_even_summary(c)
-    finally:
+    except BaseException:
         if own:
             pool.close()
+        raise
+    if own and not keep_pool:
+        ev.close()
     stats.seconds = time.perf_counter() - t
     stats.parent_peak_rss_bytes = peak_rss()
     return c, stats
@@ -285,13 +322,17 @@ def compare_auto(
     workers: int | None = None,
     needs_context: str | None = None,
     note: Callable[[str], None] | None = None,
+    keep_pool: bool = False,
+    break_even: bool = True,
 ) -> Comparison:
     """``compare`` in one process or in partitions, whichever fits.
 
     Partitioned when asked (``partitions`` ≥ 1, ``scheduler``, ``ERSATTNING_DASK_SCHEDULER``, ``workers``) or,
     unasked, when the region has more than ``AUTO_VISITS`` visits; in one process when ``partitions`` is 0,
     when the comparison cannot be partitioned (``not_partitionable``) or when ``needs_context`` says why the
-    caller needs the settlement context (a report). ``note`` hears why an asked-for partitioned run was not made.
+    caller needs the settlement context. ``note`` hears why an asked-for partitioned run was not made;
+    ``keep_pool`` keeps a partitioned run's pool open for the analyses and report that follow (``release``);
+    ``break_even`` False leaves the break-even to be solved when asked (then in the order one process asks).
     """
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     asked = bool(partitions or scheduler or workers)
@@ -305,6 +346,8 @@ def compare_auto(
         if found is not None:
             visits = sum(found.visits)
         else:
+            if progress is not None:
+                progress("projection")
             proj = projection.load(store)
             visits = len(proj.visits)
         single = visits <= AUTO_VISITS
@@ -315,8 +358,15 @@ def compare_auto(
     if proj is not None:
         ensure_dataset(store, partition_count(len(proj.visits)), proj=proj)
         del proj
-    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress)
+    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress, keep_pool=keep_pool, break_even=break_even)
     return c
 
 
-__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "ensure_region_inputs", "not_partitionable"]
+def release(c: Comparison) -> None:
+    """Close the pool a partitioned comparison's analyses kept open (``keep_pool``); nothing for one settled in one process."""
+    ev = c.__dict__.get("_evaluator")
+    if isinstance(ev, Evaluator):
+        ev.close()
+
+
+__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "ensure_region_inputs", "not_partitionable", "release"]

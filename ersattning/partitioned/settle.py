@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ersattning.allocator import keep_freed_memory
+from ersattning.analysis.engine import settle_point
 from ersattning.compare import PartitionSummary, settle_partition
 from ersattning.context import SettlementContext, build_context
-from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
+from ersattning.exact import GroupedSum, exact_bincount
 from ersattning.indicators import continuity_medians, window_counts
 from ersattning.models.trust_based import TrustBased
 from ersattning.partitioned.dataset import dataset_file, read_file, read_partition, write_file
@@ -157,16 +158,14 @@ def settle_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs) -> 
     return TaskResult(i, summary, time.perf_counter() - t, peak_rss(), os.getpid())
 
 
-def cost_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, names: list[str]) -> TaskResult:
-    """The exact component sums of the named models on partition ``i`` (a point of the break-even search)."""
+def points_task(path: str, i: int, scenario: Scenario, inputs: RegionInputs, points: list[dict[str, float]], exact_bins: bool = False) -> TaskResult:
+    """Settle points of the analyses on partition ``i``: per point, the small part of each model it touches
+    (``analysis.engine.settle_point``); the partition is read once for all of them (None: an empty partition)."""
     t = time.perf_counter()
     ctx = _context(path, i, scenario)
-    value: dict[str, dict[str, ExactSum]] = {name: {} for name in names}
     if ctx is None:
-        return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
+        return TaskResult(i, None, time.perf_counter() - t, peak_rss(), os.getpid())
     inputs.apply(ctx)
-    for entry, model in scenario.models:
-        if entry.name in names:
-            s = model.settle(ctx)
-            value[entry.name] = {c: exact_sum(s.component_rm(c)) for c in s.components}
+    histories: dict[str, SettlementContext] = {}
+    value = [settle_point(ctx, scenario, point, histories, exact_bins) for point in points]
     return TaskResult(i, value, time.perf_counter() - t, peak_rss(), os.getpid())
