@@ -52,8 +52,17 @@ def killing(batch: CommittedBatch, argument: str) -> str:
 
 
 def skipping(batch: CommittedBatch, argument: str) -> str:
-    """The feed's hook, but every ``SKIP_EVERY``-th batch is not decoded (answered "-")."""
+    """The feed's hook, but every ``SKIP_EVERY``-th batch is not decoded (answered ``LAST:-``)."""
     _count[0] += 1
     if _count[0] % int(os.environ[SKIP_EVERY]) == 0:
-        return "-"
+        return f"{batch.first + batch.n - 1}:-"
     return feed.write_committed(batch, argument)
+
+
+def echo(batch: CommittedBatch, argument: str) -> str:
+    """What the writer tells a hook: ``FIRST:N:ARGUMENT:FIRST_ID_HEX:LAST_VERSION``."""
+    return f"{batch.first}:{batch.n}:{argument}:{bytes(batch.ids[:32]).decode()}:{batch.versions[-1]}"
+
+
+def failing(batch: CommittedBatch, argument: str) -> str:
+    raise RuntimeError("a hook that fails")

@@ -338,7 +338,8 @@ class RangeFold:
     has to itself. A range that does not follow the fold (another writer appended in between) is kept
     until :meth:`save`, which reads what lies between from the store and folds everything in
     notification order, so the saved position never passes an event the cache lacks. Events after
-    the last range are left to the next load. When another process saved the cache meanwhile, this
+    the last range are left to the next load, but for those up to :attr:`through` (an import's batches
+    its writer did not decode), which the save reads too. When another process saved the cache meanwhile, this
     fold is dropped (its part files removed) and the cache brought up to date from the store.
     """
 
@@ -349,6 +350,7 @@ class RangeFold:
         self.start = 0  # the loaded cache's position
         self.held: list[DecodedRange] = []
         self.written: list[str] = []
+        self.through = 0  # the save also folds what lies up to here from the store (batches not decoded)
 
     def add(self, r: DecodedRange) -> None:
         with self.cache.lock():
@@ -401,6 +403,10 @@ class RangeFold:
                 self._take(gap, gap_entities, position + 1, r.first - 1)
             self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last, r.parts)
         self.held = []
+        if self.through > self.cached.position:
+            position = self.cached.position
+            gap, gap_entities, _ = read_decoded(store, position, page_size, stop=self.through)
+            self._take(gap, gap_entities, position + 1, self.through)
         self.cache.save(self.store_id, self.cached, VisitEvents(), self.start + 1, written=self.written)
         return self.cached
 

@@ -46,8 +46,8 @@ from ersattning.store.writer import BulkWriter
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]  # EventBatch.in_order()
 HOOK = f"{__name__}:write_committed"
-#: the batches folded at once at the end of an import fed by its writer: memory holds this many of the
-#: import's events besides the fold, and each fold step's copying of the state is shared by as many
+#: the most events of the writer's batches read back and folded at once (handed to the thread when it is
+#: idle, else when this many have come): memory holds at most about twice this many besides the fold
 FOLD_EVENTS = 1_000_000
 _ENTITY_TOPICS = frozenset(t for c in ENTITY_EVENTS for t in (event_schema(c).topic, compact_topic(c)) if t is not None)
 
@@ -71,14 +71,14 @@ def write_committed(batch: CommittedBatch, argument: str) -> str:
     """In the store's writer process (its ``after_commit`` hook): decode a committed batch and write its part
     files into the cache named by ``argument`` (``{"dir": …, "position": …}``), unless that cache was saved
     since the import began (its parts may be gone; the import then folds from the store). The answer:
-    ``LAST:NAME,NAME`` (the batch's last notification id and its part files), or "-" when not written
+    ``LAST:NAME,NAME`` (the batch's last notification id and its part files), or ``LAST:-`` when not written
     (events the projection does not know, entity events, a cache that moved): the importer then reads the
-    batch from the store."""
+    batch from the store at its save."""
     where = json.loads(argument)
-    topics = np.array(batch.topics, dtype=object)
-    if _ENTITY_TOPICS.intersection(batch.topics):
-        return "-"  # not from a visits import: entity events are few, read from the store at the end
     last = batch.first + batch.n - 1
+    if _ENTITY_TOPICS.intersection(batch.topics):
+        return f"{last}:-"  # not from a visits import: entity events are few, read from the store at the save
+    topics = np.array(batch.topics, dtype=object)
     page = RawPage(
         notification_id=np.arange(batch.first, last + 1, dtype=np.int64),
         originator_id=np.frombuffer(batch.ids, dtype="S32"),
@@ -87,12 +87,12 @@ def write_committed(batch: CommittedBatch, argument: str) -> str:
         state=batch.states,  # type: ignore[arg-type]  # views of the shared memory: the decoder joins them
     )
     if unknown_topics(page):
-        return "-"
+        return f"{last}:-"
     visits = decode_visits(page)
     cache = ProjectionCache(Path(where["dir"]))
     with cache.lock():
         if cache.meta_position() != where["position"]:
-            return "-"
+            return f"{last}:-"
         names = cache.write_parts(batch.first, last, visits)
     return f"{last}:{','.join(names)}"
 
@@ -100,7 +100,7 @@ def write_committed(batch: CommittedBatch, argument: str) -> str:
 def _written_range(parts: Path, first: int | None, answer: str) -> DecodedRange | None:
     """The batch the writer answered for, read back from its part files (None: read it from the store)."""
     last, colon, names = answer.partition(":")
-    if first is None or not colon or not last.isdigit():
+    if first is None or not colon or not last.isdigit() or names == "-":
         return None
     kinds = {int(name.rsplit("-", 1)[1].split(".")[0]): name for name in names.split(",") if name}
     try:
@@ -120,8 +120,14 @@ def _joined(ranges: list[DecodedRange]) -> DecodedRange:
 
 def _span(first: int | None, answer: str) -> int:
     """How many events the writer's answer covers (0 when it wrote no parts)."""
-    last, colon, _ = answer.partition(":")
-    return int(last) - first + 1 if first is not None and colon and last.isdigit() else 0
+    last, colon, names = answer.partition(":")
+    return int(last) - first + 1 if first is not None and colon and last.isdigit() and names != "-" else 0
+
+
+def _last(answer: str) -> int:
+    """The last notification id the writer's answer covers (0 when it does not say)."""
+    last = answer.partition(":")[0]
+    return int(last) if last.isdigit() else 0
 
 
 class ImportFeed:
@@ -173,7 +179,8 @@ class ImportFeed:
         if self.in_writer:
             assert self._writer is not None
             self._answered += zip(new, self._writer.answers[len(first_ids) - len(new) : len(first_ids)], strict=True)
-            if sum(_span(first, answer) for first, answer in self._answered) >= FOLD_EVENTS:
+            idle = not self._folding or self._folding[-1].done()
+            if idle or sum(_span(first, answer) for first, answer in self._answered) >= FOLD_EVENTS:
                 self._submit(self._fold_written, self._answered)
                 self._answered = []
             return
@@ -203,6 +210,7 @@ class ImportFeed:
         self._fold.begin()  # before any part is read: a cache that does not load is cleared, parts and all
         group: list[DecodedRange] = []
         for first, answer in answered:
+            self._fold.through = max(self._fold.through, _last(answer))
             r = _written_range(self._fold.cache.parts_dir(), first, answer)
             if group and (r is None or r.first != group[-1].last + 1):
                 self._fold.add(_joined(group))
