@@ -353,8 +353,9 @@ class RangeFold:
         self.through = 0  # the save also folds what lies up to here from the store (batches not decoded)
 
     def add(self, r: DecodedRange) -> None:
-        with self.cache.lock():
-            self._add(r)
+        """Fold ``r`` (or keep it): the cache's lock is held only to load it and to write part files, not while
+        folding, so the import's writer process can write its parts meanwhile."""
+        self._add(r)
 
     def begin(self) -> None:
         """Load the cache to fold into (once). A cache that does not load is cleared; without a saved one, the
