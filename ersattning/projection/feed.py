@@ -7,8 +7,8 @@ construction. Where the store's writer is a child process (SQLite), the child
 decodes each batch it has committed, still in the shared memory it wrote it
 from, and writes its part files (:func:`write_committed`, the writer's
 ``after_commit`` hook): the importer's own core, the import's bottleneck, only
-parses and encodes. At the end the importer reads the parts back and folds them
-into the loaded cache. Elsewhere (PostgreSQL, memory, the writer thread) the
+parses and encodes, and a thread reads the parts back and folds them into the
+loaded cache. Elsewhere (PostgreSQL, memory, the writer thread) the
 importer keeps each batch and decodes and folds it on a thread beside the import.
 Either way ``cache.RangeFold`` folds the ranges in notification order with any
 other writer's events between them read from the store, and saves with the
@@ -98,17 +98,26 @@ def write_committed(batch: CommittedBatch, argument: str) -> str:
     return f"{last}:{','.join(names)}"
 
 
+def _parsed(answer: str) -> tuple[int, list[str] | None]:
+    """The writer's answer: the batch's last notification id (0 when it does not say) and its part files
+    (None when it wrote none)."""
+    last, colon, names = answer.partition(":")
+    if not colon or not last.isdigit():
+        return 0, None
+    return int(last), None if names == "-" else [name for name in names.split(",") if name]
+
+
 def _written_range(parts: Path, first: int | None, answer: str) -> DecodedRange | None:
     """The batch the writer answered for, read back from its part files (None: read it from the store)."""
-    last, colon, names = answer.partition(":")
-    if first is None or not colon or not last.isdigit() or names == "-":
+    last, names = _parsed(answer)
+    if first is None or names is None:
         return None
-    kinds = {int(name.rsplit("-", 1)[1].split(".")[0]): name for name in names.split(",") if name}
+    kinds = {int(name.rsplit("-", 1)[1].split(".")[0]): name for name in names}
     try:
         visits = VisitEvents({kind: pq.read_table(parts / name) for kind, name in kinds.items()})
     except (OSError, pa.ArrowException):  # removed meanwhile (another process's load cleaned them): the store has it
         return None
-    return DecodedRange(first, int(last), visits, None, list(kinds.values()))
+    return DecodedRange(first, last, visits, None, names)
 
 
 def _joined(ranges: list[DecodedRange]) -> DecodedRange:
@@ -120,15 +129,9 @@ def _joined(ranges: list[DecodedRange]) -> DecodedRange:
 
 
 def _span(first: int | None, answer: str) -> int:
-    """How many events the writer's answer covers (0 when it wrote no parts)."""
-    last, colon, names = answer.partition(":")
-    return int(last) - first + 1 if first is not None and colon and last.isdigit() and names != "-" else 0
-
-
-def _last(answer: str) -> int:
-    """The last notification id the writer's answer covers (0 when it does not say)."""
-    last = answer.partition(":")[0]
-    return int(last) if last.isdigit() else 0
+    """How many events the writer's answer covers with part files."""
+    last, names = _parsed(answer)
+    return last - first + 1 if first is not None and names is not None else 0
 
 
 class ImportFeed:
@@ -210,7 +213,7 @@ class ImportFeed:
         self._fold.begin()  # before any part is read: a cache that does not load is cleared, parts and all
         group: list[DecodedRange] = []
         for first, answer in answered:
-            self._fold.through = max(self._fold.through, _last(answer))
+            self._fold.through = max(self._fold.through, _parsed(answer)[0])
             r = _written_range(self._fold.cache.parts_dir(), first, answer)
             if group and (r is None or r.first != group[-1].last + 1):
                 self._fold.add(_joined(group))
