@@ -32,7 +32,7 @@ from ersattning.calendar import TZ
 from ersattning.files import FileLock, write_atomic, write_text_atomic
 from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
-from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for
+from ersattning.projection.rebuild import PART_OPTIONS, part_name, read_decoded, read_parallel, workers_for
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
@@ -215,8 +215,19 @@ class ProjectionCache:
         parts.mkdir(parents=True, exist_ok=True)
         names = [part_name(first, last, kind) for kind in events.kinds]
         for name, table in zip(names, events.kinds.values(), strict=True):
-            _write_parquet(table, parts / name)
+            _write_parquet(table, parts / name, **PART_OPTIONS)
         return names
+
+    @_locked
+    def holds(self, store_id: str) -> bool:
+        """Whether meta.json names a cache of this store in this schema (its files are not read)."""
+        if self.dir is None:
+            return self._memory is not None
+        try:
+            meta = json.loads((self.dir / self.META).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and meta.get("store_id") == store_id and meta.get("schema") == CACHE_SCHEMA
 
     @_locked
     def meta_position(self) -> int | None:
@@ -309,12 +320,14 @@ def _loaded(cache: ProjectionCache, store: Store, current: int) -> CachedFold:
 
 @dataclass
 class DecodedRange:
-    """Notifications ``first`` … ``last`` (one committed batch, ids contiguous), decoded in memory."""
+    """Notifications ``first`` … ``last`` (committed batches, ids contiguous), decoded in memory; ``parts``: the
+    names of their part files when another process has written them already (the import's writer)."""
 
     first: int
     last: int
     visits: VisitEvents
     entities: pd.DataFrame | None
+    parts: list[str] | None = None
 
 
 class RangeFold:
@@ -325,7 +338,8 @@ class RangeFold:
     has to itself. A range that does not follow the fold (another writer appended in between) is kept
     until :meth:`save`, which reads what lies between from the store and folds everything in
     notification order, so the saved position never passes an event the cache lacks. Events after
-    the last range are left to the next load. When another process saved the cache meanwhile, this
+    the last range are left to the next load, but for those up to :attr:`through` (an import's batches
+    its writer did not decode), which the save reads too. When another process saved the cache meanwhile, this
     fold is dropped (its part files removed) and the cache brought up to date from the store.
     """
 
@@ -336,26 +350,37 @@ class RangeFold:
         self.start = 0  # the loaded cache's position
         self.held: list[DecodedRange] = []
         self.written: list[str] = []
+        self.through = 0  # the save also folds what lies up to here from the store (batches not decoded)
 
     def add(self, r: DecodedRange) -> None:
-        with self.cache.lock():
-            self._add(r)
+        """Fold ``r`` (or keep it): the cache's lock is held only to load it and to write part files, not while
+        folding, so the import's writer process can write its parts meanwhile."""
+        self._add(r)
 
-    def _add(self, r: DecodedRange) -> None:
-        if self.cached is None:
+    def begin(self) -> None:
+        """Load the cache to fold into (once). A cache that does not load is cleared; without a saved one, the
+        files there (part files already written for this fold) stay: the save removes any others."""
+        if self.cached is not None:
+            return
+        with self.cache.lock():
             loaded = self.cache.load(self.store_id)
             if loaded is None:
-                self.cache.clear()
+                if self.cache.meta_position() is not None:
+                    self.cache.clear()
                 loaded = CachedFold(VisitState.empty(), _empty_entities(), 0)
             self.cached, self.start = loaded, loaded.position
+
+    def _add(self, r: DecodedRange) -> None:
+        self.begin()
+        assert self.cached is not None
         if self.held or r.first != self.cached.position + 1:
             self.held.append(r)
         else:
-            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last, r.parts)
 
-    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int) -> None:
+    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int, parts: list[str] | None = None) -> None:
         assert self.cached is not None
-        self.written += self.cache.write_parts(first, last, visits)
+        self.written += self.cache.write_parts(first, last, visits) if parts is None else parts
         _apply(self.cached, visits, entities, last)
 
     def save(self, store: Store, *, page_size: int = 250_000) -> CachedFold | None:
@@ -377,15 +402,21 @@ class RangeFold:
             if r.first > position + 1:
                 gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
                 self._take(gap, gap_entities, position + 1, r.first - 1)
-            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last, r.parts)
         self.held = []
+        if self.through > self.cached.position:
+            position = self.cached.position
+            gap, gap_entities, _ = read_decoded(store, position, page_size, stop=self.through)
+            self._take(gap, gap_entities, position + 1, self.through)
         self.cache.save(self.store_id, self.cached, VisitEvents(), self.start + 1, written=self.written)
         return self.cached
 
     def _drop(self) -> None:
         if self.cache.dir is not None:
-            for name in self.written:
-                (self.cache.parts_dir() / name).unlink(missing_ok=True)
+            saved = self.cache.meta_position() or 0
+            for name in self.written:  # those the saved cache may name (another save's of the same range) stay
+                if int(name.split("-")[1]) > saved:
+                    (self.cache.parts_dir() / name).unlink(missing_ok=True)
         self.cached, self.held, self.written = None, [], []
 
 
