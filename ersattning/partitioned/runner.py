@@ -48,6 +48,7 @@ from ersattning.partitioned.settle import (
 )
 from ersattning.scenario import Scenario
 from ersattning.store import Store
+from ersattning.workers import main_not_reimported
 
 #: the partitioned path is chosen without being asked above this many visits
 AUTO_VISITS = 2_000_000
@@ -100,7 +101,8 @@ class LocalPool:
         self.executor = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
 
     def map(self, fn: Callable[..., TaskResult], args: Sequence[tuple[Any, ...]]) -> list[TaskResult]:
-        futures = [self.executor.submit(fn, *a) for a in args]
+        with main_not_reimported():  # the processes start as the tasks are submitted
+            futures = [self.executor.submit(fn, *a) for a in args]
         return [f.result() for f in futures]
 
     def close(self) -> None:
@@ -119,7 +121,8 @@ class DaskPool:
             if scheduler:
                 self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
             else:
-                self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None)
+                with main_not_reimported():
+                    self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler or 'a local cluster'}: {e}; start one with `dask scheduler` and workers with `dask worker tcp://HOST:8786`") from e

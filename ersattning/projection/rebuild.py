@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from ersattning.files import write_atomic
 from ersattning.projection.decode import ProjectionError, VisitEvents, decode_entities, decode_visits, unknown_topics
 from ersattning.store import Store, open_store
+from ersattning.workers import main_not_reimported
 
 #: below this many events one process is faster than starting workers (measured: benchmarks/bench_store.py)
 PARALLEL_MIN_EVENTS = 500_000
@@ -78,11 +79,11 @@ def read_parallel(
     bounds = np.unique(np.linspace(0, position, (ranges or 2 * workers) + 1).round().astype(np.int64))
     pool = executor or ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
-        futures = [pool.submit(decode_range, store.location.url, int(a), int(b), str(parts)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        with main_not_reimported():  # the workers start as the ranges are submitted
+            futures = [pool.submit(decode_range, store.location.url, int(a), int(b), str(parts)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         results = [f.result() for f in futures]
     except BrokenProcessPool:
-        # workers that could not start (a script without ``if __name__ == "__main__":`` re-runs itself in
-        # them and stops there) or were killed: this process reads it all, as for a small store
+        # workers that could not start or were killed: this process reads it all, as for a small store
         visits, entities, _ = read_decoded(store, 0, stop=position)
         shutil.rmtree(parts)  # the workers' parts that were written, and the new ones for all of it
         parts.mkdir(parents=True)
