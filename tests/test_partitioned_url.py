@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import fsspec
@@ -9,7 +12,9 @@ import pandas as pd
 import pytest
 
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, open_dataset, read_partition
+from ersattning.partitioned.runner import ROOT_ENV, SCHEDULER_ENV
 from tests.test_partitioned import region
+from tests.test_partitioned_report import EXE
 
 
 def _same_partitions(a: Dataset, b: Dataset) -> None:
@@ -50,3 +55,24 @@ def test_an_unknown_protocol_is_one_clear_error(tmp_path: Path) -> None:
     store = region(str(tmp_path), 5, 1, 1)
     with pytest.raises(DatasetError, match="cannot open nosuchfs://"):
         ensure_dataset(store, 2, root="nosuchfs://bucket/x")
+
+
+def test_cli_compare_settles_from_a_dataset_at_the_partitions_root(tmp_path: Path) -> None:
+    """ERSATTNING_PARTITIONS_ROOT: the dataset (and the region-wide inputs beside it) go under that URL, and the
+    compare's JSON is the one-process one."""
+    region(str(tmp_path), 25, 2, 3)
+    url = f"sqlite:///{tmp_path / 'region.db'}"
+    root = f"file://{tmp_path / 'shared'}"
+    env = {k: v for k, v in os.environ.items() if k not in ("ERSATTNING_STORE", SCHEDULER_ENV, ROOT_ENV)}
+    docs = {}
+    for label, extra, more in (("one", ["--partitions", "0"], {}), ("two", ["--partitions", "2"], {ROOT_ENV: root})):
+        done = subprocess.run([*EXE, "compare", "default", "--store", url, "--format", "json", *extra], capture_output=True, text=True, env={**env, **more}, timeout=600)
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        doc["manifest"].pop("created_at")
+        docs[label] = doc
+    assert docs["two"]["models"] == docs["one"]["models"] and docs["two"]["break_even"] == docs["one"]["break_even"]
+    written = sorted(p.relative_to(tmp_path / "shared") for p in (tmp_path / "shared").rglob("meta.json"))
+    assert len(written) == 1 and written[0].parts[1].endswith("-p2")  # <store id>/position-N-p2/meta.json
+    assert not Path(str(tmp_path / "region.db") + ".projection", "partitions").exists()  # not beside the cache
+    assert list((tmp_path / "shared").rglob("inputs/*.npz"))  # the trust-based model's region-wide inputs, kept there

@@ -53,6 +53,9 @@ from ersattning.workers import main_not_reimported
 #: the partitioned path is chosen without being asked above this many visits
 AUTO_VISITS = 2_000_000
 SCHEDULER_ENV = "ERSATTNING_DASK_SCHEDULER"
+#: a directory or fsspec URL (s3://bucket/prefix) every worker can read: the partitioned projections go there,
+#: by store id, rather than beside the projection cache
+ROOT_ENV = "ERSATTNING_PARTITIONS_ROOT"
 #: how long to try to reach a scheduler before saying it cannot be reached
 CONNECT_TIMEOUT = "10s"
 
@@ -264,6 +267,7 @@ def compare_partitioned(
     dataset: Dataset | None = None,
     break_even: bool = True,
     keep_pool: bool = False,
+    root: str | None = None,
 ) -> tuple[Comparison, RunStats]:
     """The comparison of ``scenario`` on ``store``, settled partition by partition (same figures as ``compare``).
 
@@ -271,14 +275,15 @@ def compare_partitioned(
     ``break_even``: also solve the break-even ``compare`` prints (each step re-settles the partitions, while the pool is open).
     The comparison's analyses (``analysis.Evaluator.of``: the report's break-even, tornado and sweep, ``sensitivity`` …)
     settle their points on the partitions too; ``keep_pool`` leaves the pool open for them (``release`` closes it),
-    else a later point opens a new one.
+    else a later point opens a new one. ``root``: where the partitioned projection goes (``ERSATTNING_PARTITIONS_ROOT``;
+    default beside the projection cache).
     """
     step = progress or (lambda _: None)
     t = time.perf_counter()
     step("partitioned projection")
     if dataset is None and store is None:
         raise ValueError("compare_partitioned needs a store or a dataset")
-    ds = dataset if dataset is not None else ensure_dataset(store, partitions)  # type: ignore[arg-type]
+    ds = dataset if dataset is not None else ensure_dataset(store, partitions, root=root or os.environ.get(ROOT_ENV) or None)  # type: ignore[arg-type]
     own = pool is None
     if pool is None:
         pool, mode = open_pool(ds.partitions, scheduler, workers)
@@ -338,6 +343,7 @@ def compare_auto(
     ``break_even`` False leaves the break-even to be solved when asked (then in the order one process asks).
     """
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    root = os.environ.get(ROOT_ENV) or None
     asked = bool(partitions or scheduler or workers)
     reason = needs_context or not_partitionable(scenario, as_of)
     single = partitions == 0 or reason is not None
@@ -345,7 +351,7 @@ def compare_auto(
         note(f"settling in one process: {reason}")
     proj = None
     if not single and not asked:
-        found = existing_dataset(store, store.position())
+        found = existing_dataset(store, store.position(), root)
         if found is not None:
             visits = sum(found.visits)
         else:
@@ -359,9 +365,9 @@ def compare_auto(
             return compare_projection(scenario, store, proj, suppress=suppress, progress=progress)
         return compare(scenario, store, as_of=as_of, suppress=suppress, progress=progress)
     if proj is not None:
-        ensure_dataset(store, partition_count(len(proj.visits)), proj=proj)
+        ensure_dataset(store, partition_count(len(proj.visits)), proj=proj, root=root)
         del proj
-    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress, keep_pool=keep_pool, break_even=break_even)
+    c, _ = compare_partitioned(scenario, store, partitions=partitions, scheduler=scheduler, workers=workers, suppress=suppress, progress=progress, keep_pool=keep_pool, break_even=break_even, root=root)
     return c
 
 
@@ -372,4 +378,4 @@ def release(c: Comparison) -> None:
         ev.close()
 
 
-__all__ = ["AUTO_VISITS", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "ensure_region_inputs", "not_partitionable", "release"]
+__all__ = ["AUTO_VISITS", "ROOT_ENV", "SCHEDULER_ENV", "ClusterError", "DaskPool", "InlinePool", "LocalPool", "RunStats", "compare_auto", "compare_partitioned", "ensure_region_inputs", "not_partitionable", "release"]
