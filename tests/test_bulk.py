@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ersattning.domain import Area, Category, Recipient, Registration, Visit, stable_id
+from ersattning.domain import MAX_VISIT_MINUTES, Area, Category, Recipient, Registration, Visit, stable_id
 from ersattning.store.application import ServiceHistory
 from ersattning.store.bulk import EventBatch, EventEncoder, encoder_for, random_uuids, uuid_hex
 
@@ -33,7 +33,7 @@ def _utc64(values: Sequence[datetime]) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(instants, instants, text, text, st.sampled_from(list(Category)), st.integers(1, 30000), st.integers(1, 3)), min_size=1, max_size=8))
+@given(st.lists(st.tuples(instants, instants, text, text, st.sampled_from(list(Category)), st.integers(1, MAX_VISIT_MINUTES), st.integers(1, 3)), min_size=1, max_size=8))
 def test_planned_visits_decode_to_the_method_built_events(rows: list[tuple[datetime, datetime, str, str, Category, int, int]]) -> None:
     rid = stable_id("recipient", "r")
     expected = [
