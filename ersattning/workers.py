@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _MISSING = object()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a pool started while another starts (nested blocks) must not wait on itself
 
 
 @contextmanager

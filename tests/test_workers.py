@@ -60,3 +60,16 @@ def test_local_partition_processes_do_not_run_the_script_again(tmp_path: Path) -
     out = _run(PARTITIONS, tmp_path)
     assert out.count("script ran") == 1, out
     assert "mode local pool" in out and "processes" in out, out
+
+
+def test_nested_blocks_restore_the_main_module() -> None:
+    """A pool started while another starts (nested blocks, one thread) neither waits on itself nor loses the script's name."""
+    from ersattning.workers import main_not_reimported
+
+    main = sys.modules["__main__"]
+    before = (main.__dict__.get("__file__"), main.__dict__.get("__spec__"))
+    with main_not_reimported():
+        assert "__file__" not in main.__dict__ and main.__spec__ is None
+        with main_not_reimported():
+            assert "__file__" not in main.__dict__
+    assert (main.__dict__.get("__file__"), main.__dict__.get("__spec__")) == before
