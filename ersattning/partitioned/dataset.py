@@ -24,6 +24,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,22 +77,14 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), str(root).rstrip("/")
 
 
-def _join(location: Path | str, *names: str) -> str:
-    return "/".join([str(location).rstrip("/"), *names])
-
-
 def _exists(location: str) -> bool:
     fs, path = _filesystem(location)
     return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)
 
 
-def _read_text(location: str) -> str:
-    return read_file(location).decode()
-
-
 def dataset_file(location: Path | str, *names: str) -> str:
     """A file in the dataset at ``location`` (a directory or URL): ``dataset_file(ds.location, "inputs", "x.npz")``."""
-    return _join(location, *names)
+    return "/".join([str(location).rstrip("/"), *names])
 
 
 def read_file(location: str) -> bytes:
@@ -132,7 +125,7 @@ class Dataset:
         return Path(self.location)
 
     def partition_location(self, i: int) -> str:
-        return _join(self.location, f"part-{i:04d}")
+        return dataset_file(self.location, f"part-{i:04d}")
 
 
 def dataset_path(store: Store, position: int, partitions: int, root: str | None = None) -> str | None:
@@ -140,17 +133,21 @@ def dataset_path(store: Store, position: int, partitions: int, root: str | None 
     store id) or beside the projection cache (None: no root and the store has no cache directory)."""
     name = f"position-{position}-p{partitions}"
     if root:
-        return _join(root, store.store_id, name)
+        return dataset_file(root, store.store_id, name)
     base = store.projection_dir()
     return None if base is None else str(Path(base) / "partitions" / name)
 
 
 def open_dataset(location: Path | str) -> Dataset:
     """The dataset at ``location`` (DatasetError when it is not one)."""
-    where = str(location)
+    return _opened(str(location))[0]
+
+
+def _opened(where: str) -> tuple[Dataset, dict[str, Any]]:
+    """The dataset at ``where`` and its ``meta.json``, read once."""
     try:
-        meta = json.loads(_read_text(_join(where, META)))
-        return Dataset(where, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]])
+        meta = json.loads(read_file(dataset_file(where, META)).decode())
+        return Dataset(where, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]]), meta
     except (OSError, ValueError, KeyError) as e:
         raise DatasetError(f"{where} is not a readable partitioned projection ({e.__class__.__name__}: {e}); is the path shared with the workers?") from e
 
@@ -166,7 +163,7 @@ def existing_dataset(store: Store, position: int, root: str | None = None) -> Da
     found = fs.get_file_info(pafs.FileSelector(parent))
     for info in sorted(found, key=lambda i: i.base_name):
         if info.base_name.startswith(f"position-{position}-p") and fs.get_file_info(f"{info.path}/{META}").type == pafs.FileType.File:
-            return open_dataset(_join(base.rsplit("/", 1)[0], info.base_name))
+            return open_dataset(dataset_file(base.rsplit("/", 1)[0], info.base_name))
     return None
 
 
@@ -182,7 +179,7 @@ def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path
     position = store.position()
     if partitions is not None:
         where = dataset_path(store, position, partitions, root)
-        if where is not None and _exists(_join(where, META)):
+        if where is not None and _exists(dataset_file(where, META)):
             return open_dataset(where)
     elif proj is None and (found := existing_dataset(store, position, root)) is not None:
         return found
@@ -191,7 +188,7 @@ def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path
     where = dataset_path(store, int(proj.position), p, root)
     if where is None:
         where = str(Path(workdir or tempfile.mkdtemp(prefix="ersattning-partitions-")) / f"position-{proj.position}-p{p}")
-    if _exists(_join(where, META)):
+    if _exists(dataset_file(where, META)):
         return open_dataset(where)
     return write_dataset(proj, where, p)
 
@@ -260,10 +257,10 @@ def _write_parts(proj: Projection, where: str, partitions: int) -> None:
     categorical = [c for c in visits.columns if isinstance(visits[c].dtype, pd.CategoricalDtype)]
     categories = {c: visits[c].cat.categories for c in categorical}
     categories["provider"] = pd.Index(_global_provider_ids(proj))
-    fs.create_dir(_filesystem(_join(where, "categories"))[1], recursive=True)
+    fs.create_dir(_filesystem(dataset_file(where, "categories"))[1], recursive=True)
     for c, cats in categories.items():
-        _write_table(pd.DataFrame({"category": pd.Series(cats)}), _join(where, "categories", f"{c}.parquet"))
-    _write_table(proj.providers, _join(where, "providers.parquet"))
+        _write_table(pd.DataFrame({"category": pd.Series(cats)}), dataset_file(where, "categories", f"{c}.parquet"))
+    _write_table(proj.providers, dataset_file(where, "providers.parquet"))
     # the recipient's partition, by its category (a recipient without visits still has one)
     recipient_cats = categories["recipient"]
     cat_bucket = bucket_of(recipient_cats, partitions)
@@ -279,7 +276,7 @@ def _write_parts(proj: Projection, where: str, partitions: int) -> None:
     with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ersattning-partition") as writers:
         written = []
         for i in range(partitions):
-            part = _join(where, f"part-{i:04d}")
+            part = dataset_file(where, f"part-{i:04d}")
             fs.create_dir(_filesystem(part)[1], recursive=True)
             rows = np.flatnonzero(v_bucket == i)
             frame = plain.iloc[rows].reset_index(drop=True)
@@ -290,10 +287,10 @@ def _write_parts(proj: Projection, where: str, partitions: int) -> None:
             recode = np.full(len(recipient_cats), -1, dtype=np.int32)
             recode[mine] = np.arange(len(mine), dtype=np.int32)
             frame["recipient"] = recode[codes["recipient"][rows]]
-            written.append(writers.submit(_write_table, pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), _join(part, "recipient_categories.parquet")))
-            written.append(writers.submit(_write_table, frame, _join(part, "visits.parquet")))
+            written.append(writers.submit(_write_table, pd.DataFrame({"category": pd.Series(recipient_cats[mine])}), dataset_file(part, "recipient_categories.parquet")))
+            written.append(writers.submit(_write_table, frame, dataset_file(part, "visits.parquet")))
             for name, t in tables.items():
-                written.append(writers.submit(_write_table, t[t_bucket[name] == i].reset_index(drop=True), _join(part, f"{name}.parquet")))
+                written.append(writers.submit(_write_table, t[t_bucket[name] == i].reset_index(drop=True), dataset_file(part, f"{name}.parquet")))
             counts.append(int(len(rows)))
             while len(written) > 4 * (len(tables) + 2):  # at most a few partitions' frames wait in memory
                 written.pop(0).result()
@@ -301,7 +298,7 @@ def _write_parts(proj: Projection, where: str, partitions: int) -> None:
             w.result()
     meta = {"partitions": partitions, "position": int(proj.position), "store_id": proj.store_id, "visits": counts, "categorical": categorical, "columns": [str(c) for c in visits.columns],
             "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}}
-    with fs.open_output_stream(_filesystem(_join(where, META))[1]) as f:
+    with fs.open_output_stream(_filesystem(dataset_file(where, META))[1]) as f:
         f.write(json.dumps(meta).encode())
 
 
@@ -314,18 +311,17 @@ def _categories(location: str, dtypes: dict[str, str], name: str) -> pd.Index:
 
 def read_partition(location: Path | str, i: int) -> Projection:
     """Partition ``i`` of the dataset at ``location`` as a Projection (the worker reads it itself)."""
-    ds = open_dataset(location)
+    ds, meta = _opened(str(location))
     part = ds.partition_location(i)
     try:
-        meta = json.loads(_read_text(_join(ds.location, META)))
-        frame = _read_table(_join(part, "visits.parquet"))
+        frame = _read_table(dataset_file(part, "visits.parquet"))
         for c in meta["categorical"]:
-            where = _join(part, "recipient_categories.parquet") if c == "recipient" else _join(ds.location, "categories", f"{c}.parquet")
+            where = dataset_file(part, "recipient_categories.parquet") if c == "recipient" else dataset_file(ds.location, "categories", f"{c}.parquet")
             cats = _categories(where, meta.get("category_dtypes", {}), c)
             frame[c] = pd.Categorical.from_codes(frame[c].to_numpy(), categories=cats)
         visits = frame[list(meta.get("columns") or frame.columns)]
-        tables = {name: _read_table(_join(part, f"{name}.parquet")) for name in RECIPIENT_TABLES}
-        providers = _read_table(_join(ds.location, "providers.parquet"))
+        tables = {name: _read_table(dataset_file(part, f"{name}.parquet")) for name in RECIPIENT_TABLES}
+        providers = _read_table(dataset_file(ds.location, "providers.parquet"))
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
         raise DatasetError(f"cannot read partition {i} of {ds.location} ({e.__class__.__name__}: {e})") from e
     return Projection(
