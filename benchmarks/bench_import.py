@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -202,6 +203,7 @@ def main() -> None:
         src = work / "visits.csv"
         t = time.perf_counter()
         write_csv(src, args.rows)
+        os.sync()  # the file on disk before the imports: its writeback would otherwise compete with theirs
         print(f"wrote {args.rows:,} rows ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
         (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
         runs = {}

@@ -201,15 +201,18 @@ elif where == "at-meta":  # the cache's files all written but meta.json, which n
             die()
         write_text_atomic(path, *args)
     cache.write_text_atomic = meta
-elif where == "in-cache":  # killed at a random file the import writes into the cache (part files as it goes, in the
-    # writer's process or this one, then the save): both count them in one file (tests/writer_hooks.py)
+elif where == "in-cache":  # killed at a random file the import writes into the cache: part files as it folds
+    # (a fold every 1,000 events here), then the save's files
     from ersattning.projection import feed
-    from tests import writer_hooks
-    os.environ[writer_hooks.COUNTER] = sys.argv[3]
-    os.environ[writer_hooks.CUT] = str(rng.randrange(1, 25))
-    os.environ[writer_hooks.IMPORT_PID] = str(os.getpid())
-    writer_hooks.count_cache_writes()
-    feed.HOOK = "tests.writer_hooks:killing"
+    feed.FOLD_EVENTS = 1000
+    cut, written = rng.randrange(1, 20), [0]
+    write_atomic, write_text_atomic = cache.write_atomic, cache.write_text_atomic
+    def counted(path, *args):
+        written[0] += 1
+        if written[0] == cut:
+            die()
+        return (write_text_atomic if path.suffix == ".json" else write_atomic)(path, *args)
+    cache.write_atomic = cache.write_text_atomic = counted
 sys.argv = ["ersattning", *sys.argv[4:]]
 main()
 """

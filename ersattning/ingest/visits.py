@@ -177,7 +177,7 @@ def _import_chunks(
     ids = ImportIds(pseudonymiser)
     providers = ProviderRegistry.from_store(store) if "ownership" in mapping.columns.values() or "ownership" in mapping.defaults else None
     writer = store.bulk_writer()
-    feed = ImportFeed(store, writer)  # the committed batches, decoded, go into the projection cache at the end
+    feed = ImportFeed(store)  # the committed batches go into the projection cache beside the import
     arena = Arena()
     clock = StepClock(report)
     try:

@@ -320,14 +320,12 @@ def _loaded(cache: ProjectionCache, store: Store, current: int) -> CachedFold:
 
 @dataclass
 class DecodedRange:
-    """Notifications ``first`` … ``last`` (committed batches, ids contiguous), decoded in memory; ``parts``: the
-    names of their part files when another process has written them already (the import's writer)."""
+    """Notifications ``first`` … ``last`` (committed batches, ids contiguous), decoded in memory."""
 
     first: int
     last: int
     visits: VisitEvents
     entities: pd.DataFrame | None
-    parts: list[str] | None = None
 
 
 class RangeFold:
@@ -338,8 +336,7 @@ class RangeFold:
     has to itself. A range that does not follow the fold (another writer appended in between) is kept
     until :meth:`save`, which reads what lies between from the store and folds everything in
     notification order, so the saved position never passes an event the cache lacks. Events after
-    the last range are left to the next load, but for those up to :attr:`through` (an import's batches
-    its writer did not decode), which the save reads too. When another process saved the cache meanwhile, this
+    the last range are left to the next load. When another process saved the cache meanwhile, this
     fold is dropped (its part files removed) and the cache brought up to date from the store.
     """
 
@@ -350,14 +347,17 @@ class RangeFold:
         self.start = 0  # the loaded cache's position
         self.held: list[DecodedRange] = []
         self.written: list[str] = []
-        self.through = 0  # the save also folds what lies up to here from the store (batches not decoded)
 
     def add(self, r: DecodedRange) -> None:
-        """Fold ``r`` (or keep it): the cache's lock is held only to load it and to write part files, not while
-        folding, so the import's writer process can write its parts meanwhile."""
-        self._add(r)
+        """Fold ``r`` (or keep it): the cache's lock is held only to load it, not while folding."""
+        self._begin()
+        assert self.cached is not None
+        if self.held or r.first != self.cached.position + 1:
+            self.held.append(r)
+        else:
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
 
-    def begin(self) -> None:
+    def _begin(self) -> None:
         """Load the cache to fold into (once). A cache that does not load is cleared; without a saved one, the
         files there (part files already written for this fold) stay: the save removes any others."""
         if self.cached is not None:
@@ -370,17 +370,9 @@ class RangeFold:
                 loaded = CachedFold(VisitState.empty(), _empty_entities(), 0)
             self.cached, self.start = loaded, loaded.position
 
-    def _add(self, r: DecodedRange) -> None:
-        self.begin()
+    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int) -> None:
         assert self.cached is not None
-        if self.held or r.first != self.cached.position + 1:
-            self.held.append(r)
-        else:
-            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last, r.parts)
-
-    def _take(self, visits: VisitEvents, entities: list[pd.DataFrame], first: int, last: int, parts: list[str] | None = None) -> None:
-        assert self.cached is not None
-        self.written += self.cache.write_parts(first, last, visits) if parts is None else parts
+        self.written += self.cache.write_parts(first, last, visits)
         _apply(self.cached, visits, entities, last)
 
     def save(self, store: Store, *, page_size: int = 250_000) -> CachedFold | None:
@@ -402,12 +394,8 @@ class RangeFold:
             if r.first > position + 1:
                 gap, gap_entities, _ = read_decoded(store, position, page_size, stop=r.first - 1)
                 self._take(gap, gap_entities, position + 1, r.first - 1)
-            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last, r.parts)
+            self._take(r.visits, [] if r.entities is None else [r.entities], r.first, r.last)
         self.held = []
-        if self.through > self.cached.position:
-            position = self.cached.position
-            gap, gap_entities, _ = read_decoded(store, position, page_size, stop=self.through)
-            self._take(gap, gap_entities, position + 1, self.through)
         self.cache.save(self.store_id, self.cached, VisitEvents(), self.start + 1, written=self.written)
         return self.cached
 

@@ -28,7 +28,8 @@ from ersattning.domain import (
     Visit,
 )
 from ersattning.store import RawPage
-from ersattning.store.compact import decode_columns, decode_json_columns, decode_state
+from ersattning.store.bulk import EventBatch
+from ersattning.store.compact import columns_table, decode_columns, decode_json_columns, decode_state
 from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, compact_topic, event_schema, unwrap
 
 # Visit event kinds in the event table
@@ -40,6 +41,8 @@ COMBINED_EVENTS: dict[type, tuple[int, str]] = {
     Visit.PlannedAndPerformed: (PERFORMED, "performed_recorded_at"),
     Visit.PlannedAndCancelled: (CANCELLED, "cancelled_recorded_at"),
 }
+#: the classes :func:`batch_visits` builds from an import's columns
+VISIT_CLASSES = frozenset((*VISIT_EVENTS.values(), *COMBINED_EVENTS))
 ENTITY_EVENTS: tuple[type, ...] = (
     Provider.Registered,
     Recipient.Enrolled,
@@ -171,6 +174,41 @@ def decode_visits(page: RawPage) -> VisitEvents:
     out = VisitEvents()
     for kind, tables in parts.items():
         # each kind's rows in notification order, whichever event (and format) they came from
+        out.kinds[kind] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("notification_id")
+    return out
+
+
+def batch_visits(batch: EventBatch, first: int) -> VisitEvents | None:
+    """A committed batch's visit events as :func:`decode_visits` reads them from the store, built from the
+    columns the batch was encoded from (``EventBatch.sources``) instead of decoding its states; ``first``:
+    the notification id of its first row in insert order (the batch may be ``EventBatch.sourced()``). None
+    when the batch holds other events."""
+    if any(cls not in _VISIT_KIND and cls not in COMBINED_EVENTS for cls, _ in batch.sources):
+        return None
+    _, _, order = batch.ids_versions_order()
+    n_rows = len(order)
+    part_of = np.repeat(np.arange(len(batch.sources)), [len(ids) for ids in batch.originator_id])[order]
+    parts: dict[int, list[pa.Table]] = {}
+    at = 0
+    for i, ((cls, columns), ids, versions) in enumerate(zip(batch.sources, batch.originator_id, batch.version, strict=True)):
+        n = len(ids)
+        in_log = np.flatnonzero(part_of == i)  # the part's rows in notification order: their places in the log
+        rows = order[in_log] - at
+        hi, lo = _hex_to_u64(ids[rows])
+        keys = {"notification_id": first + in_log, "key_hi": hi, "key_lo": lo, "version": np.asarray(versions, dtype=np.int64)[rows]}
+        table = columns_table(cls, n, columns, rows)
+        if cls in _VISIT_KIND:
+            kind = _VISIT_KIND[cls]
+            parts.setdefault(kind, []).append(_kind_columns(kind, table, keys, "timestamp", n))
+        else:
+            kind, recorded = COMBINED_EVENTS[cls]
+            parts.setdefault(PLANNED, []).append(_kind_columns(PLANNED, table, keys, "timestamp", n))
+            parts.setdefault(kind, []).append(_kind_columns(kind, table, keys, recorded, n))
+        at += n
+    assert at == n_rows
+    out = VisitEvents()
+    for kind, tables in parts.items():
+        # each part's rows are in notification order; parts of one kind interleave (a re-import's outcomes)
         out.kinds[kind] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("notification_id")
     return out
 

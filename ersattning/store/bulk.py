@@ -78,6 +78,16 @@ class EventEncoder:
         ``recorded_at`` (as the command methods do). Datetimes are UTC
         ``datetime64``; dates ``datetime64[D]`` (NaT for None).
         """
+        data, offsets = self._columns.encode(n, self.fields_of(columns))
+        if arena is None:
+            return States(np.frombuffer(data, dtype=np.uint8), offsets)
+        buffer = arena.take(len(data))
+        buffer[:] = np.frombuffer(data, dtype=np.uint8)
+        return States(buffer, offsets)
+
+    def fields_of(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        """``columns`` as one column per stored field: ``timestamp`` defaults to ``recorded_at``; a column that
+        is not a field, or a field without a column, is an error."""
         cols = dict(columns)
         cols.setdefault("timestamp", cols.get("recorded_at"))
         cols.pop(ORIGINATOR_TOPIC, None)
@@ -88,12 +98,7 @@ class EventEncoder:
         for name in expected:
             if cols.get(name) is None:
                 raise ValueError(f"{self.event_class.__qualname__}: missing column {name!r}")
-        data, offsets = self._columns.encode(n, cols)
-        if arena is None:
-            return States(np.frombuffer(data, dtype=np.uint8), offsets)
-        buffer = arena.take(len(data))
-        buffer[:] = np.frombuffer(data, dtype=np.uint8)
-        return States(buffer, offsets)
+        return cols
 
 
 class Arena:
@@ -145,6 +150,9 @@ class EventBatch:
     topic: list[str]  # one per part: each ``add`` is one event class
     state: list[States]  # per part, the encoded states
     encode_seconds: float = 0.0  # time spent encoding, for benchmarks
+    #: per part, its event class and the columns it was encoded from (kept by reference, not copied): the
+    #: import's projection feed folds them without decoding the states (``projection.decode.batch_visits``)
+    sources: list[tuple[type, Mapping[str, Any]]] = field(default_factory=list, repr=False, compare=False)
     _order: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -158,13 +166,21 @@ class EventBatch:
         self.originator_id.append(np.asarray(originator_id, dtype="S32"))
         self.version.append(np.broadcast_to(np.asarray(version, dtype=np.int64), (n,)))
         self.topic.append(encoder.topic)
+        fields = encoder.fields_of(columns)
+        self.sources.append((encoder.event_class, fields))
         self._order = None
         started = time.perf_counter()
-        self.state.append(encoder.encode(n, columns, arena))
+        self.state.append(encoder.encode(n, fields, arena))
         self.encode_seconds += time.perf_counter() - started
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.state)
+
+    def sourced(self) -> EventBatch:
+        """The batch without its encoded states (which live in the arena, reused by the next batch): its ids,
+        versions, insert order and the columns it was encoded from, for :func:`projection.decode.batch_visits`."""
+        ids_versions_order = self.ids_versions_order()
+        return EventBatch(self.originator_id, self.version, self.topic, [], sources=self.sources, _order=ids_versions_order)
 
     def ids_versions_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All rows' ids (S32) and versions, parts one after another, and the order to insert them in.
@@ -187,8 +203,14 @@ class EventBatch:
         order = np.lexsort((versions, words[:, 0]))
         first = words[order, 0]
         tie = np.flatnonzero(first[1:] == first[:-1])
-        if len(tie) and (ids[order[tie]] != ids[order[tie + 1]]).any():
-            order = np.lexsort((versions, words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
+        if len(tie):
+            # rows sharing a first word (a few in 200,000 by chance, or one aggregate's versions): each such run
+            # sorted again by the whole id and version, in its place (the runs keep their first-word order)
+            in_run = np.zeros(len(order), dtype=bool)
+            in_run[tie] = in_run[tie + 1] = True
+            at = np.flatnonzero(in_run)
+            rows = order[at]
+            order[at] = rows[np.lexsort((versions[rows], words[rows, 3], words[rows, 2], words[rows, 1], words[rows, 0]))]
         return ids, versions, order.astype(np.int64)
 
     def in_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:

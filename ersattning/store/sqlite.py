@@ -159,21 +159,17 @@ class ProcessBulkWriter(BulkWriter):
     """Writes an SQLite store from a child process (:mod:`ersattning.store.sqlite_writer`), on the other core."""
 
     store: SQLiteStore
-    runs_hooks = True
 
     def __init__(self, store: SQLiteStore) -> None:
         super().__init__(store)
         self._process: AppendProcess | None = None
-
-    def after_commit(self, hook: str, argument: str) -> bool:
-        return self._process is None and super().after_commit(hook, argument)
 
     def submit(self, batch: EventBatch) -> None:
         ids, versions, order = batch.ids_versions_order()
         self.wait()
         if self._process is None:
             self.store.release_connections()
-            self._process = AppendProcess(str(self.store.path), self.hook)
+            self._process = AppendProcess(str(self.store.path))
         self._process.send(ids, versions, order, list(zip(batch.topic, batch.state, strict=True)))
 
     def wait(self) -> None:
@@ -184,7 +180,6 @@ class ProcessBulkWriter(BulkWriter):
             self.journal = self._process.journal or self.journal
             self.busy_seconds = self._process.busy_seconds
             self.first_ids = self._process.first_ids
-            self.answers = self._process.answers
         except sqlite_writer.AppendFailed as e:
             if e.conflict:
                 raise AppendConflict(

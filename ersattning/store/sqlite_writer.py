@@ -14,31 +14,22 @@ SQLite like any unfinished transaction. When nobody else has the store open,
 the child writes through a rollback journal (see :func:`_bulk_journal`). Where
 this is not available (not Linux), the import writes on a thread instead.
 
-The parent may name a hook (``module:function`` and one text argument) that the
-child runs after each commit with the batch's rows, still in the shared memory
-(:class:`CommittedBatch`); its one-word answer goes back on the batch's line. The
-import's projection feed decodes the committed batch there and writes its part
-files, off the importer's core (docs/ARCHITECTURE.md); the hook's module is
-imported on a thread while the child waits for its first batch.
-
 This module imports only the standard library when run as the child, so the
 child starts in a few tens of milliseconds.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import mmap
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from itertools import chain
+from collections.abc import Iterable
+from itertools import chain, repeat
+from operator import add
 from typing import IO, Any
 
 INSERT_SQL = "INSERT INTO stored_events VALUES (?,?,?,?)"
@@ -58,7 +49,11 @@ _SIGKILL = 9
 
 def insert_rows(cursor: Any, rows: Iterable[tuple[Any, Any, Any, Any]]) -> None:
     """Insert (id, version, topic, state) rows with ``cursor.executemany``, 500 to a statement."""
-    flat = list(chain.from_iterable(rows))
+    insert_flat(cursor, list(chain.from_iterable(rows)))
+
+
+def insert_flat(cursor: Any, flat: list[Any]) -> None:
+    """Insert rows given as one list of their parameters (id, version, topic, state, id, …), 500 to a statement."""
     step = 4 * ROWS_PER_INSERT
     whole = len(flat) - len(flat) % step
     cursor.executemany(MULTI_INSERT_SQL, (flat[i : i + step] for i in range(0, whole, step)))
@@ -89,12 +84,11 @@ class AppendProcess:
     pipe cost the two processes ~0.4 s a batch each (measured).
     """
 
-    def __init__(self, db_path: str, after_commit: tuple[str, str] | None = None) -> None:
+    def __init__(self, db_path: str) -> None:
         self._shm_fd = os.memfd_create("ersattning-append")
         self._shm: mmap.mmap | None = None
-        hook = list(after_commit) if after_commit is not None else []
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ersattning.store.sqlite_writer", os.fspath(db_path), str(os.getpid()), str(self._shm_fd), *hook],
+            [sys.executable, "-m", "ersattning.store.sqlite_writer", os.fspath(db_path), str(os.getpid()), str(self._shm_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -104,7 +98,6 @@ class AppendProcess:
         self.journal = ""  # the journal mode the child writes in ("delete" or "wal"), known after the first batch
         self.busy_seconds = 0.0  # the child's time writing batches (SQLite), for benchmarks
         self.first_ids: list[int | None] = []  # each written batch's first notification id (its rows' ids follow in insert order)
-        self.answers: list[str] = []  # per written batch, the ``after_commit`` hook's answer ("" without a hook)
 
     def send(self, ids: Any, versions: Any, order: Any, parts: list[tuple[str, Any]]) -> None:
         """Hand over one batch.
@@ -160,10 +153,9 @@ class AppendProcess:
             self._died()
         kind, _, rest = line.partition(" ")
         if kind == "ok":
-            count, self.journal, seconds, first, *answer = rest.split(" ")
+            count, self.journal, seconds, first = rest.split(" ")
             self.busy_seconds += float(seconds)
             self.first_ids.append(int(first))
-            self.answers.append(answer[0] if answer else "")
             return int(count)
         raise AppendFailed(rest, conflict=kind == "conflict")
 
@@ -193,25 +185,6 @@ class AppendProcess:
 # -- the child's side ---------------------------------------------------------------
 
 
-@dataclass
-class CommittedBatch:
-    """A batch's rows in insert order, as the child holds them: views into the shared memory, valid until the
-    child answers the batch (a hook copies what it keeps)."""
-
-    n: int
-    ids: memoryview  # 32 ASCII hex bytes per row
-    versions: memoryview  # int64
-    codes: memoryview  # uint8, per row the index of its part in ``topics``
-    topics: list[str]  # per part
-    states: list[memoryview]  # per row
-    first: int = 0  # the first row's notification id, once committed
-
-    def rows(self) -> Iterator[tuple[str, int, str, memoryview]]:
-        text = str(self.ids, "ascii")
-        ids = [text[i : i + 32] for i in range(0, 32 * self.n, 32)]
-        return zip(ids, self.versions, map(self.topics.__getitem__, self.codes), self.states, strict=True)
-
-
 class _BatchReader:
     """Reads each batch's header line from the pipe and its rows from the shared memory."""
 
@@ -220,9 +193,10 @@ class _BatchReader:
         self.fd = shm_fd
         self.shm: mmap.mmap | None = None
 
-    def batch(self) -> CommittedBatch | None:
-        """The next batch, or None at the end of input (the parent closed the pipe, or died). Its views into
-        the shared memory are valid until the next call."""
+    def batch(self) -> list[Any] | None:
+        """The next batch as the insert's parameters (id, version, topic, state per row, in insert order), or
+        None at the end of input (the parent closed the pipe, or died). Built with ``map`` over lists, no loop
+        in Python: per 200,000 rows 0.10 s against 0.21 s with memoryview slices (measured)."""
         line = self.f.readline()
         if not line.endswith(b"\n"):
             return None
@@ -230,19 +204,30 @@ class _BatchReader:
         n, parts = header["n"], header["parts"]
         if self.shm is None or len(self.shm) != header["size"]:
             if self.shm is not None:
-                self.shm.close()  # the previous batch's views are gone: its rows were written
+                self.shm.close()
             self.shm = mmap.mmap(self.fd, header["size"], prot=mmap.PROT_READ)
         view = memoryview(self.shm)
-        order = view[40 * n : 48 * n].cast("q")
-        states: list[memoryview] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        topics: list[str] = []
         at = 49 * n
-        for _, count, nbytes in parts:  # per part: count + 1 offsets (int64), then the states' bytes
+        for topic, count, nbytes in parts:  # per part: count + 1 offsets (int64), then the states' bytes
             offsets = view[at : at + 8 * (count + 1)].cast("q").tolist()
             at += 8 * (count + 1)
-            states.extend(view[at + a : at + b] for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+            starts += map(add, offsets[:-1], repeat(at))
+            ends += map(add, offsets[1:], repeat(at))
+            topics.append(topic)
             at += nbytes
-        in_order = list(map(states.__getitem__, order))
-        return CommittedBatch(n, view[: 32 * n], view[32 * n : 40 * n].cast("q"), view[48 * n : 49 * n], [topic for topic, _, _ in parts], in_order)
+        data = self.shm[:at]  # one copy; each state is a slice of it
+        order = view[40 * n : 48 * n].cast("q").tolist()
+        text = str(view[: 32 * n], "ascii")
+        rows: list[Any] = [None] * (4 * n)
+        rows[0::4] = [text[i : i + 32] for i in range(0, 32 * n, 32)]
+        rows[1::4] = view[32 * n : 40 * n].cast("q").tolist()
+        rows[2::4] = map(topics.__getitem__, view[48 * n : 49 * n])
+        rows[3::4] = map(data.__getitem__, map(slice, map(starts.__getitem__, order), map(ends.__getitem__, order)))
+        view.release()
+        return rows
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -254,13 +239,9 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-Hook = Callable[[CommittedBatch, str], str]
-
-
-def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int, after_commit: Callable[[], tuple[Hook, str]] | None = None) -> None:
+def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> None:
     """Write each batch read from ``stdin`` in its own transaction and answer a line on ``stdout``:
-    ``ok N JOURNAL SECONDS FIRST_ID [ANSWER]``, ``conflict MESSAGE`` or ``error MESSAGE``. ``after_commit``
-    gives the hook (and its argument) run on each committed batch; ANSWER is what it returns (one word)."""
+    ``ok N JOURNAL SECONDS FIRST_ID``, ``conflict MESSAGE`` or ``error MESSAGE``."""
     con = sqlite3.connect(db_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
     try:
         for pragma in BULK_PRAGMAS:
@@ -275,7 +256,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int, after_
             changes = con.total_changes
             try:
                 con.execute("BEGIN")
-                insert_rows(con, batch.rows())
+                insert_flat(con, batch)
                 # the batch's rowids (notification ids) are contiguous in insert order: no one else writes inside the transaction
                 first = con.execute("SELECT last_insert_rowid()").fetchone()[0] - (con.total_changes - changes) + 1
                 con.execute("COMMIT")
@@ -292,12 +273,8 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int, after_
                 if journal == "wal":
                     con.execute(CHECKPOINT_SQL)
                 seconds = time.perf_counter() - started
-                answer = ""
-                if after_commit is not None:
-                    batch.first = first
-                    answer = " " + _run(after_commit, batch)
-                stdout.write(f"ok {con.total_changes - changes} {journal} {seconds:.3f} {first}{answer}\n".encode())
-            batch = None  # no views into the shared memory outlive the batch: the parent writes the next one there
+                stdout.write(f"ok {con.total_changes - changes} {journal} {seconds:.3f} {first}\n".encode())
+            batch = None
             stdout.flush()
     finally:
         try:
@@ -306,34 +283,6 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int, after_
         except sqlite3.Error:
             pass  # the next open of the store sets it (the library does)
         con.close()
-
-
-def _run(after_commit: Callable[[], tuple[Hook, str]], batch: CommittedBatch) -> str:
-    """The hook's answer; "-" when it failed (the batch is written: a hook never fails the import)."""
-    try:
-        hook, argument = after_commit()
-        answer = hook(batch, argument)
-    except Exception:  # noqa: BLE001 - whatever the hook does wrong, the store's batch stands
-        return "-"
-    return answer if answer and not any(c.isspace() for c in answer) else "-"
-
-
-def _hook(name: str, argument: str) -> Callable[[], tuple[Hook, str]]:
-    """The hook ``module:function``, its module imported on a thread now (while the child waits for its first
-    batch); calling the result waits for that import."""
-    found: list[Hook] = []
-    module, _, function = name.partition(":")
-    loading = threading.Thread(target=lambda: found.append(getattr(importlib.import_module(module), function)), daemon=True)
-    loading.start()
-
-    def ready() -> tuple[Hook, str]:
-        if not found:
-            loading.join()
-            if not found:
-                raise RuntimeError(f"cannot load the writer's hook {name}")
-        return found[0], argument
-
-    return ready
 
 
 def _bulk_journal(con: sqlite3.Connection) -> str:
@@ -360,7 +309,7 @@ def _bulk_journal(con: sqlite3.Connection) -> str:
 def main(argv: list[str]) -> None:
     db_path, parent_pid, shm_fd = argv[0], int(argv[1]), int(argv[2])
     _die_with_parent(parent_pid)
-    serve(db_path, sys.stdin.buffer, sys.stdout.buffer, shm_fd, _hook(argv[3], argv[4]) if len(argv) > 4 else None)
+    serve(db_path, sys.stdin.buffer, sys.stdout.buffer, shm_fd)
 
 
 if __name__ == "__main__":

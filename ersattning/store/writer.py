@@ -30,20 +30,6 @@ class BulkWriter:
         #: per committed batch, in order, the notification id of its first row (its rows' ids follow in
         #: insert order); None where the backend cannot tell. The import folds them into the projection.
         self.first_ids: list[int | None] = []
-        #: per committed batch, the answer of the hook :meth:`after_commit` named ("" without one)
-        self.answers: list[str] = []
-        self.hook: tuple[str, str] | None = None
-
-    #: whether :meth:`after_commit` is honoured (a writer in a child process, off the caller's core)
-    runs_hooks = False
-
-    def after_commit(self, hook: str, argument: str) -> bool:
-        """Ask the writer to run ``hook`` (``module:function``) on each batch it has committed, in its own process,
-        before the next batch; False when this writer cannot (it writes in the caller's process, or has begun)."""
-        if not self.runs_hooks or self.first_ids or self.events:
-            return False
-        self.hook = (hook, argument)
-        return True
 
     def submit(self, batch: EventBatch) -> None:
         """Hand over a batch, after the one in flight is written."""
