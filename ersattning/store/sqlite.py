@@ -170,7 +170,10 @@ class ProcessBulkWriter(BulkWriter):
         if self._process is None:
             self.store.release_connections()
             self._process = AppendProcess(str(self.store.path))
-        self._process.send(ids, versions, order, list(zip(batch.topic, batch.state, strict=True)))
+        try:
+            self._process.send(ids, versions, order, list(zip(batch.topic, batch.state, strict=True)))
+        except sqlite_writer.AppendFailed as e:  # the writer died between two batches
+            raise _store_error(e) from None
 
     def wait(self) -> None:
         if self._process is None:
@@ -181,12 +184,7 @@ class ProcessBulkWriter(BulkWriter):
             self.busy_seconds = self._process.busy_seconds
             self.first_ids = self._process.first_ids
         except sqlite_writer.AppendFailed as e:
-            if e.conflict:
-                raise AppendConflict(
-                    "append rejected: an event with the same aggregate id and version is already stored "
-                    f"(another writer got there first); nothing of this batch was written ({e})"
-                ) from None
-            raise StoreError(f"cannot write to the store: {e}") from None
+            raise _store_error(e) from None
 
     def _stop(self) -> None:
         if self._process is not None:
@@ -260,6 +258,15 @@ def _wait_for_bulk_writer(path: Path, seconds: float | None = None) -> None:
         finally:
             con.close()
         time.sleep(0.2)
+
+
+def _store_error(e: sqlite_writer.AppendFailed) -> StoreError:
+    if e.conflict:
+        return AppendConflict(
+            "append rejected: an event with the same aggregate id and version is already stored "
+            f"(another writer got there first); nothing of this batch was written ({e})"
+        )
+    return StoreError(f"cannot write to the store: {e}")
 
 
 def _initialise_sqlite(path: Path) -> None:
