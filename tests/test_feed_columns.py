@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping as ColumnMap
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ersattning.store import sqlite_writer as append_process
 from ersattning.store.bulk import EventBatch, encoder_for
 from ersattning.store.compact import columns_table, decode_columns, encode_columns
 from ersattning.store.sqlite_writer import AppendProcess
-from tests.test_import_cache import CANONICAL, P, _assert_current_and_equal_to_rebuild, _Reads, _visits
+from tests.test_import_cache import P, _assert_current_and_equal_to_rebuild, _Reads, _visits
 from tests.test_projection import _assert_same
 
 
@@ -46,18 +46,11 @@ def _outcomes(path: Path, n: int, *, performed_from: int, late: int = 0) -> Path
     """``n`` visits whose rows below ``performed_from`` stay planned and the rest are performed (every seventh
     cancelled); ``late`` moves every third performed visit's times. Imported after the same visits all planned,
     this writes ``Performed``, ``Cancelled`` and (with ``late`` on a third import) ``Corrected`` events."""
-    t0 = datetime(2024, 3, 4, 7, 0)
-    with path.open("w", encoding="utf-8") as f:
-        f.write(CANONICAL)
-        for i in range(n):
-            s = t0 + timedelta(days=i // 40, minutes=(i % 40) * 15)
-            a, b = s.strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
-            status = "planned" if i < performed_from else ("cancelled_by_provider" if i % 7 == 0 else "performed")
-            x, y = (a, b) if status == "performed" else ("", "")
-            if late and status == "performed" and i % 3 == 0:
-                x, y = (s + timedelta(minutes=late)).strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=late + 10)).strftime("%Y-%m-%d %H:%M")
-            f.write(f"R{i % 50},P{i % 3},V{i},personal_care,{a},{b},{x},{y},S{i % 40},{status}\n")
-    return path
+
+    def status(i: int) -> str:
+        return "planned" if i < performed_from else ("cancelled_by_provider" if i % 7 == 0 else "performed")
+
+    return _visits(path, n, late=late, status_of=status)
 
 
 class _Compared:

@@ -12,7 +12,7 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,16 +37,21 @@ CANONICAL = "recipient,provider,visit_id,category,planned_start,planned_end,actu
 DECISIONS = "recipient,decision_id,provider,category,granted,per,valid_from,valid_to,area,birth_year\n"
 
 
-def _visits(path: Path, n: int, *, prefix: str = "", late: int = 0) -> Path:
-    """``n`` visits: performed, cancelled and planned-only rows; ``late`` minutes moves every third performed
-    visit's actual times (a correction when the same visits were imported before)."""
+def _mixed(i: int) -> str:
+    return "performed" if i % 5 else ("cancelled_by_recipient" if i % 10 else "planned")
+
+
+def _visits(path: Path, n: int, *, prefix: str = "", late: int = 0, status_of: Callable[[int], str] = _mixed) -> Path:
+    """``n`` visits, row ``i``'s status ``status_of(i)`` (by default performed, cancelled and planned-only rows);
+    ``late`` minutes moves every third performed visit's actual times (a correction when the same visits were
+    imported before)."""
     t0 = datetime(2024, 3, 4, 7, 0)
     with path.open("w", encoding="utf-8") as f:
         f.write(CANONICAL)
         for i in range(n):
             s = t0 + timedelta(days=i // 40, minutes=(i % 40) * 15)
             a, b = s.strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
-            status = "performed" if i % 5 else ("cancelled_by_recipient" if i % 10 else "planned")
+            status = status_of(i)
             x, y = (a, b) if status == "performed" else ("", "")
             if late and status == "performed" and i % 3 == 0:
                 x, y = (s + timedelta(minutes=late)).strftime("%Y-%m-%d %H:%M"), (s + timedelta(minutes=late + 10)).strftime("%Y-%m-%d %H:%M")
