@@ -183,7 +183,7 @@ def batch_visits(batch: EventBatch, first: int) -> VisitEvents | None:
     columns the batch was encoded from (``EventBatch.sources``) instead of decoding its states; ``first``:
     the notification id of its first row in insert order (the batch may be ``EventBatch.sourced()``). None
     when the batch holds other events."""
-    if any(cls not in _VISIT_KIND and cls not in COMBINED_EVENTS for cls, _ in batch.sources):
+    if any(cls not in VISIT_CLASSES for cls, _ in batch.sources):
         return None
     _, _, order = batch.ids_versions_order()
     n_rows = len(order)

@@ -165,6 +165,11 @@ def _needs_wide(us: int) -> bool:
     return us % 1_000_000 != 0 or not 0 <= us // 1_000_000 <= U4_MAX
 
 
+def _wide_rows(us: np.ndarray) -> np.ndarray:
+    """Per value, :func:`_needs_wide`: microseconds stored as 8 bytes rather than 4 bytes of whole seconds."""
+    return (us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)
+
+
 def _i4(name: str, v: int | None) -> int:
     if v is None:
         return NULL_I4
@@ -343,6 +348,13 @@ def _with_null(name: str, optional: bool, codes: np.ndarray, frags: list[bytes],
     return codes, frags
 
 
+def _int_column(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """An int field's values as int64 (0 where missing) and where they are missing."""
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    missing = s.isna().to_numpy()
+    return (s.fillna(0) if missing.any() else s).to_numpy().astype(np.int64), missing
+
+
 def _column_micros(name: str, values: Any) -> np.ndarray:
     us = np.asarray(values).astype("datetime64[us]")
     if np.isnat(us).any():
@@ -420,11 +432,9 @@ class ColumnEncoder:
                     raise ValueError(f"field {f.name!r}: a date out of the stored range")
                 blocks[i] = d.astype("<i4").view(np.uint8).reshape(n, 4)
             elif kind == "int":
-                s = pd.Series(values) if not isinstance(values, pd.Series) else values
-                missing = s.isna().to_numpy()
+                v, missing = _int_column(values)
                 if missing.any() and not f.optional:
                     raise ValueError(f"field {f.name!r} is required but missing in some rows")
-                v = s.fillna(0).to_numpy().astype(np.int64) if missing.any() else s.to_numpy().astype(np.int64)
                 if ((v <= NULL_I4) | (v >= 2**31)).any():
                     raise ValueError(f"field {f.name!r}: a value does not fit the stored 32-bit integer")
                 ints[i] = np.where(missing, NULL_I4, v) if missing.any() else v
@@ -450,7 +460,7 @@ class ColumnEncoder:
                 var.append((codes, pieces_of))
         flags = np.zeros(n, dtype=np.uint8)
         for us in micros.values():
-            flags |= ((us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)).astype(np.uint8) * WIDE
+            flags |= _wide_rows(us).astype(np.uint8) * WIDE
         if ints:
             narrow = np.ones(n, dtype=bool)
             for v in ints.values():
@@ -730,7 +740,6 @@ def encoder_columns(event_class: type, table: pa.Table) -> dict[str, Any]:
     return cols
 
 
-
 def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: np.ndarray | None = None) -> pa.Table:
     """The columns :meth:`ColumnEncoder.encode` takes, as the table :func:`decode_columns` gives for the
     states it encodes them into, without encoding and decoding them: an import folds what it writes
@@ -739,7 +748,7 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
     lay = layout(event_class)
     pick = (lambda a: a) if rows is None else (lambda a: a[rows])
     micros = {f.name: pick(_column_micros(f.name, columns[f.name])) for f, kind in zip(lay.fields, lay.kinds, strict=True) if kind == "datetime"}
-    wide = any(bool(((us % 1_000_000 != 0) | (us < 0) | (us // 1_000_000 > U4_MAX)).any()) for us in micros.values())
+    wide = any(bool(_wide_rows(us).any()) for us in micros.values())
     schema = table_schema(event_class, wide)
     arrays: list[pa.Array] = []
     for f, kind in zip(lay.fields, lay.kinds, strict=True):
@@ -752,9 +761,7 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
             missing = np.isnat(days)
             arrays.append(pa.array(days.astype(np.int64).astype(np.int32), pa.int32(), mask=missing if missing.any() else None).cast(pa.date32()))
         elif kind == "int":
-            s = pd.Series(values) if not isinstance(values, pd.Series) else values
-            missing = pick(s.isna().to_numpy())
-            v = pick(s.fillna(0).to_numpy().astype(np.int64))
+            v, missing = (pick(a) for a in _int_column(values))
             arrays.append(pa.array(v, pa.int64(), mask=missing if missing.any() else None))
         elif kind == "uuid":
             arrays.append(_hex_array(pick(_uuid_block(f.name, values))))
@@ -770,6 +777,7 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
             arrays.append(distinct.take(pa.array(codes, pa.int64(), mask=codes < 0)))
     arrays.append(pa.array(np.full(n if rows is None else len(rows), lay.class_version, dtype=np.int64)))
     return pa.Table.from_arrays(arrays, schema=schema)
+
 
 # -- the legacy JSON, into the same columns ---------------------------------------------------
 

@@ -27,9 +27,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
-from itertools import chain, repeat
-from operator import add
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import IO, Any
 
 INSERT_SQL = "INSERT INTO stored_events VALUES (?,?,?,?)"
@@ -49,11 +48,7 @@ _SIGKILL = 9
 
 def insert_rows(cursor: Any, rows: Iterable[tuple[Any, Any, Any, Any]]) -> None:
     """Insert (id, version, topic, state) rows with ``cursor.executemany``, 500 to a statement."""
-    insert_flat(cursor, list(chain.from_iterable(rows)))
-
-
-def insert_flat(cursor: Any, flat: list[Any]) -> None:
-    """Insert rows given as one list of their parameters (id, version, topic, state, id, …), 500 to a statement."""
+    flat = list(chain.from_iterable(rows))
     step = 4 * ROWS_PER_INSERT
     whole = len(flat) - len(flat) % step
     cursor.executemany(MULTI_INSERT_SQL, (flat[i : i + step] for i in range(0, whole, step)))
@@ -193,10 +188,10 @@ class _BatchReader:
         self.fd = shm_fd
         self.shm: mmap.mmap | None = None
 
-    def batch(self) -> list[Any] | None:
-        """The next batch as the insert's parameters (id, version, topic, state per row, in insert order), or
-        None at the end of input (the parent closed the pipe, or died). Built with ``map`` over lists, no loop
-        in Python: per 200,000 rows 0.10 s against 0.21 s with memoryview slices (measured)."""
+    def batch(self) -> Iterator[tuple[str, int, str, memoryview]] | None:
+        """The next batch's rows (id, version, topic, state) in insert order, or None at the end of input (the
+        parent closed the pipe, or died). The states are views into the shared memory, valid until the next
+        call."""
         line = self.f.readline()
         if not line.endswith(b"\n"):
             return None
@@ -204,30 +199,21 @@ class _BatchReader:
         n, parts = header["n"], header["parts"]
         if self.shm is None or len(self.shm) != header["size"]:
             if self.shm is not None:
-                self.shm.close()
+                self.shm.close()  # the previous batch's views are gone: its rows were written
             self.shm = mmap.mmap(self.fd, header["size"], prot=mmap.PROT_READ)
         view = memoryview(self.shm)
-        starts: list[int] = []
-        ends: list[int] = []
-        topics: list[str] = []
+        order = view[40 * n : 48 * n].cast("q")
+        states: list[memoryview] = []
         at = 49 * n
-        for topic, count, nbytes in parts:  # per part: count + 1 offsets (int64), then the states' bytes
+        for _, count, nbytes in parts:  # per part: count + 1 offsets (int64), then the states' bytes
             offsets = view[at : at + 8 * (count + 1)].cast("q").tolist()
             at += 8 * (count + 1)
-            starts += map(add, offsets[:-1], repeat(at))
-            ends += map(add, offsets[1:], repeat(at))
-            topics.append(topic)
+            states.extend(view[at + a : at + b] for a, b in zip(offsets[:-1], offsets[1:], strict=True))
             at += nbytes
-        data = self.shm[:at]  # one copy; each state is a slice of it
-        order = view[40 * n : 48 * n].cast("q").tolist()
+        topics = [topic for topic, _, _ in parts]
         text = str(view[: 32 * n], "ascii")
-        rows: list[Any] = [None] * (4 * n)
-        rows[0::4] = [text[i : i + 32] for i in range(0, 32 * n, 32)]
-        rows[1::4] = view[32 * n : 40 * n].cast("q").tolist()
-        rows[2::4] = map(topics.__getitem__, view[48 * n : 49 * n])
-        rows[3::4] = map(data.__getitem__, map(slice, map(starts.__getitem__, order), map(ends.__getitem__, order)))
-        view.release()
-        return rows
+        ids = [text[i : i + 32] for i in range(0, 32 * n, 32)]
+        return zip(ids, view[32 * n : 40 * n].cast("q"), map(topics.__getitem__, view[48 * n : 49 * n]), map(states.__getitem__, order), strict=True)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -256,7 +242,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
             changes = con.total_changes
             try:
                 con.execute("BEGIN")
-                insert_flat(con, batch)
+                insert_rows(con, batch)
                 # the batch's rowids (notification ids) are contiguous in insert order: no one else writes inside the transaction
                 first = con.execute("SELECT last_insert_rowid()").fetchone()[0] - (con.total_changes - changes) + 1
                 con.execute("COMMIT")
@@ -274,7 +260,7 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes], shm_fd: int) -> Non
                     con.execute(CHECKPOINT_SQL)
                 seconds = time.perf_counter() - started
                 stdout.write(f"ok {con.total_changes - changes} {journal} {seconds:.3f} {first}\n".encode())
-            batch = None
+            batch = None  # no views into the shared memory outlive the batch: the parent writes the next one there
             stdout.flush()
     finally:
         try:
