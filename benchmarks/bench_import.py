@@ -159,6 +159,7 @@ def import_once(src: Path, db: Path, keep_cache: bool = True) -> dict:
         "writer_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,  # the child writer process
         "journal": report.journal,
         "writer_seconds": report.writer_seconds,
+        "writer_cpu_seconds": (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN)),  # the writer process (it has ended)
         "cpu_seconds": cpu,  # the import's process (the feed's thread included when on; not the writer process)
         "steps": dict(report.step_seconds),  # the importing thread's CPU seconds per step
         "summary": report.summary(),

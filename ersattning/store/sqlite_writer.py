@@ -20,6 +20,7 @@ child starts in a few tens of milliseconds.
 
 from __future__ import annotations
 
+import gc
 import json
 import mmap
 import os
@@ -294,6 +295,9 @@ def _bulk_journal(con: sqlite3.Connection) -> str:
 
 def main(argv: list[str]) -> None:
     db_path, parent_pid, shm_fd = argv[0], int(argv[1]), int(argv[2])
+    # A batch makes a view per state: with the cyclic collector on, its passes over them took most of the child's
+    # Python time (measured: 2.0 s against 0.4 s to build 390,000 rows). The child makes no reference cycles.
+    gc.disable()
     _die_with_parent(parent_pid)
     serve(db_path, sys.stdin.buffer, sys.stdout.buffer, shm_fd)
 
