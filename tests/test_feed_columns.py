@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +34,7 @@ from ersattning.projection.feed import ImportFeed, decode_batch
 from ersattning.store import StoreError, open_store
 from ersattning.store import sqlite_writer as append_process
 from ersattning.store.bulk import EventBatch, encoder_for
-from ersattning.store.compact import columns_table, decode_columns, encode_columns
+from ersattning.store.compact import columns_table, decode_columns, encode_columns, plain_table
 from ersattning.store.sqlite_writer import AppendProcess
 from tests.test_import_cache import P, _assert_current_and_equal_to_rebuild, _Reads, _visits
 from tests.test_projection import _assert_same
@@ -68,7 +70,7 @@ class _Compared:
             assert built is not None
             assert built.kinds.keys() == decoded.kinds.keys()
             for kind, table in decoded.kinds.items():
-                assert built.kinds[kind].equals(table), kind
+                assert plain_table(built.kinds[kind]).equals(table), kind
             self.classes |= {cls for cls, _ in batch.sources}
             self.batches += 1
             submitted(feed_, batch)
@@ -206,9 +208,15 @@ def test_columns_table_equals_decoding_the_encoded_states(seed: int, n: int, wid
     columns: ColumnMap[str, Any] = _columns(which, n, rng, wide)
     data, offsets = encode_columns(which, n, columns)
     states = [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
-    assert columns_table(which, n, columns).equals(decode_columns(which, states))
+    decoded = decode_columns(which, states)
+    assert columns_table(which, n, columns).equals(decoded)
+    assert plain_table(columns_table(which, n, columns, dictionary=True)).equals(decoded)
     rows = rng.permutation(n)[: max(1, n // 2)]
-    assert columns_table(which, n, columns, rows).equals(decode_columns(which, [states[i] for i in rows.tolist()]))
+    some = decode_columns(which, [states[i] for i in rows.tolist()])
+    assert columns_table(which, n, columns, rows).equals(some)
+    coded = columns_table(which, n, columns, rows, dictionary=True)
+    assert any(pa.types.is_dictionary(t) or (pa.types.is_list(t) and pa.types.is_dictionary(t.value_type)) for t in coded.schema.types)
+    assert plain_table(coded).equals(some)
 
 
 @settings(max_examples=60, deadline=None)
@@ -228,3 +236,29 @@ def test_the_insert_order_sorts_by_whole_id_then_version_when_first_words_tie(se
     all_ids, all_versions, order = batch.ids_versions_order()
     expected = np.lexsort((versions, ids))
     assert (all_ids[order] == ids[expected]).all() and (all_versions[order] == versions[expected]).all()
+
+
+def test_as_of_reads_part_files_of_plain_and_of_coded_text_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache whose first part files were written by a load (text plain, decoded from the store) and the rest by an
+    import's feed (text dictionary-coded): the as-of cuts, which read them all back, equal a rebuild's."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = open_store(url)
+    options = ImportOptions(chunk_rows=200, now=datetime(2024, 6, 1))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("submitted", "committed", "finish"):
+            mp.setattr(ImportFeed, name, lambda *args: None)
+        import_visits(store, [str(_outcomes(tmp_path / "a.csv", 500, performed_from=500))], Mapping(), P, options)
+    projection.load(store)  # the load folds the import from the store and writes its parts
+    plain = _parts(tmp_path)
+    import_visits(store, [str(_outcomes(tmp_path / "b.csv", 500, performed_from=150, late=4))], Mapping(), P, options)
+    import_visits(store, [str(_visits(tmp_path / "c.csv", 200, prefix="N"))], Mapping(), P, options)
+    store.close()
+    coded = [p for p in (tmp_path / "s.db.projection" / "visit_events").glob("part-*.parquet") if (int(p.stem.split("-")[1]), int(p.stem.split("-")[2])) not in plain]
+    assert plain and coded
+    assert any(pa.types.is_dictionary(t) for p in coded for t in pq.read_schema(p).types)
+    assert not any(pa.types.is_dictionary(t) for p in (tmp_path / "s.db.projection" / "visit_events").glob("part-*.parquet") for t in pq.read_schema(p).types if (int(p.stem.split("-")[1]), int(p.stem.split("-")[2])) in plain)
+    # every cut from these part files first: a rebuild replaces them
+    cuts = {as_of: projection.load(open_store(url, create=False), as_of=as_of) for as_of in ("2024-03-10", "2024-05-01", "2024-07-01")}
+    _assert_current_and_equal_to_rebuild(url)
+    for as_of, cut in cuts.items():
+        _assert_same(cut, projection.load(open_store(url, create=False), as_of=as_of, rebuild=True))

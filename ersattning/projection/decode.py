@@ -29,7 +29,7 @@ from ersattning.domain import (
 )
 from ersattning.store import RawPage
 from ersattning.store.bulk import EventBatch
-from ersattning.store.compact import columns_table, decode_columns, decode_json_columns, decode_state
+from ersattning.store.compact import columns_table, decode_columns, decode_json_columns, decode_state, plain_table
 from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, compact_topic, event_schema, unwrap
 
 # Visit event kinds in the event table
@@ -112,10 +112,13 @@ def _kind_columns(kind: int, table: pa.Table, keys: dict[str, Any], recorded: st
         cols["actual_start"] = _seconds(table.column("actual_start"))
         cols["actual_end"] = _seconds(table.column("actual_end"))
         staff = table.column("staff")
-        pc = pa.compute
-        cols["staff1"] = pc.list_element(staff, 0)
-        padded = pc.list_slice(staff, 0, 2, return_fixed_size_list=True)  # [a, null] for one staff
-        cols["staff2"] = pc.list_flatten(padded).take(pa.array(np.arange(1, 2 * n, 2)))
+        if pa.types.is_dictionary(staff.type.value_type):
+            cols["staff1"], cols["staff2"] = _first_two(staff.combine_chunks())
+        else:
+            pc = pa.compute
+            cols["staff1"] = pc.list_element(staff, 0)
+            padded = pc.list_slice(staff, 0, 2, return_fixed_size_list=True)  # [a, null] for one staff
+            cols["staff2"] = pc.list_flatten(padded).take(pa.array(np.arange(1, 2 * n, 2)))
         cols["registration"] = table.column("registration")
     elif kind == CANCELLED:
         cols["cancelled_by"] = table.column("by")
@@ -125,6 +128,23 @@ def _kind_columns(kind: int, table: pa.Table, keys: dict[str, Any], recorded: st
         cols["actual_start"] = _seconds(table.column("actual_start"))
         cols["actual_end"] = _seconds(table.column("actual_end"))
     return pa.table(cols)
+
+
+def _first_two(lists: pa.ListArray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
+    """The first and the second item of lists of dictionary-coded strings (null where a list is shorter), by
+    their codes: the kernels above, on such lists, cost an import's feed a fifth of its time (measured)."""
+    starts = lists.offsets.to_numpy()[:-1].astype(np.int64)
+    lens = lists.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+    values = lists.values
+    codes = values.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    out = []
+    for i in (0, 1):
+        picked = np.full(len(lists), -1, dtype=np.int64)
+        has = lens > i
+        picked[has] = codes[starts[has] + i]
+        missing = picked < 0
+        out.append(pa.DictionaryArray.from_arrays(pa.array(picked.astype(np.int32), pa.int32(), mask=missing if missing.any() else None), values.dictionary))
+    return out[0], out[1]
 
 
 @dataclass
@@ -138,7 +158,13 @@ class VisitEvents:
 
     def extend(self, other: VisitEvents) -> None:
         for k, t in other.kinds.items():
-            self.kinds[k] = pa.concat_tables([self.kinds[k], t]) if k in self.kinds else t
+            if k not in self.kinds:
+                self.kinds[k] = t
+                continue
+            before = self.kinds[k]
+            if not before.schema.equals(t.schema):  # text as codes (an import's feed) beside plain text (decoded)
+                before, t = plain_table(before), plain_table(t)
+            self.kinds[k] = pa.concat_tables([before, t])
 
     def recorded_until(self, t: np.datetime64) -> VisitEvents:
         ts = pa.scalar(t.astype("datetime64[s]").astype(object), pa.timestamp("s"))
@@ -180,7 +206,8 @@ def decode_visits(page: RawPage) -> VisitEvents:
 
 def batch_visits(batch: EventBatch, first: int) -> VisitEvents | None:
     """A committed batch's visit events as :func:`decode_visits` reads them from the store, built from the
-    columns the batch was encoded from (``EventBatch.sources``) instead of decoding its states; ``first``:
+    columns the batch was encoded from (``EventBatch.sources``) instead of decoding its states, with its
+    text columns dictionary-coded (the same values once cast: ``plain_table``); ``first``:
     the notification id of its first row in insert order (the batch may be ``EventBatch.sourced()``). None
     when the batch holds other events."""
     if any(cls not in VISIT_CLASSES for cls, _ in batch.sources):
@@ -196,7 +223,7 @@ def batch_visits(batch: EventBatch, first: int) -> VisitEvents | None:
         rows = order[in_log] - at
         hi, lo = _hex_to_u64(ids[rows])
         keys = {"notification_id": first + in_log, "key_hi": hi, "key_lo": lo, "version": np.asarray(versions, dtype=np.int64)[rows]}
-        table = columns_table(cls, n, columns, rows)
+        table = columns_table(cls, n, columns, rows, dictionary=True)  # text as codes: folded and written as such
         if cls in _VISIT_KIND:
             kind = _VISIT_KIND[cls]
             parts.setdefault(kind, []).append(_kind_columns(kind, table, keys, "timestamp", n))

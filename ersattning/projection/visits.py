@@ -40,18 +40,26 @@ class Vocabulary:
         self.index: dict[str, int] = {v: i for i, v in enumerate(self.values)}
 
     def encode(self, strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        """Codes for Arrow strings (-1 for null); new strings are appended."""
-        enc = pa.chunked_array([strings]) if isinstance(strings, pa.Array) else strings
-        enc = enc.combine_chunks().dictionary_encode()
-        mapped = np.empty(len(enc.dictionary) + 1, dtype=np.int32)
-        mapped[-1] = -1
-        for j, u in enumerate(enc.dictionary.to_pylist()):
+        """Codes for Arrow strings, plain or dictionary-coded (-1 for null); new strings are appended in the
+        order they first occur, so both forms of the same rows give the same codes."""
+        indices, distinct = _coded(strings)
+        mapped = np.full(len(distinct) + 1, -1, dtype=np.int32)
+        for j in pd.unique(indices[indices >= 0]).tolist():  # the values rows use, in order of first use
+            u = distinct[j]
             code = self.index.get(u)
             if code is None:
                 code = self.index[u] = len(self.values)
                 self.values.append(u)
             mapped[j] = code
-        return mapped[enc.indices.fill_null(-1).to_numpy()]
+        return mapped[indices]
+
+
+def _coded(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Per row a code into the distinct values (-1 for null): a dictionary array's own codes, else hashed."""
+    enc = (pa.chunked_array([values]) if isinstance(values, pa.Array) else values).combine_chunks()
+    if not pa.types.is_dictionary(enc.type):
+        enc = enc.dictionary_encode()
+    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
 
 
 def _np(col: pa.ChunkedArray, dtype: Any) -> np.ndarray:
@@ -93,14 +101,13 @@ class VisitState:
 
     def _enum(self, name: str, values: pa.ChunkedArray) -> np.ndarray:
         cats = self.ENUMS[name]
-        enc = values.combine_chunks().dictionary_encode()
-        lookup = np.empty(len(enc.dictionary) + 1, dtype=np.int8)
-        lookup[-1] = -1
-        for j, u in enumerate(enc.dictionary.to_pylist()):
-            if u not in cats:
-                raise ProjectionError(f"unknown {name} value {u!r}")
-            lookup[j] = cats.index(u)
-        return lookup[enc.indices.fill_null(-1).to_numpy()]
+        indices, distinct = _coded(values)
+        lookup = np.full(len(distinct) + 1, -1, dtype=np.int8)
+        for j in pd.unique(indices[indices >= 0]).tolist():
+            if distinct[j] not in cats:
+                raise ProjectionError(f"unknown {name} value {distinct[j]!r}")
+            lookup[j] = cats.index(distinct[j])
+        return lookup[indices]
 
     def apply(self, events: VisitEvents, *, drop_orphans: bool = False) -> None:
         """Fold visit events into the state, vectorized, kind by kind.

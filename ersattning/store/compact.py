@@ -740,11 +740,15 @@ def encoder_columns(event_class: type, table: pa.Table) -> dict[str, Any]:
     return cols
 
 
-def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: np.ndarray | None = None) -> pa.Table:
+def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: np.ndarray | None = None, *, dictionary: bool = False) -> pa.Table:
     """The columns :meth:`ColumnEncoder.encode` takes, as the table :func:`decode_columns` gives for the
     states it encodes them into, without encoding and decoding them: an import folds what it writes
     from its own columns (tested equal for every visit event class). The values are the ones the encoder
-    accepted: nothing is checked again. ``rows``: the rows to take, in that order (default all)."""
+    accepted: nothing is checked again. ``rows``: the rows to take, in that order (default all).
+
+    ``dictionary``: ids, enums, strings and lists of strings as dictionary arrays (int32 codes into the
+    column's distinct values, which may include some no taken row uses), the same values once cast to
+    plain strings (tested). No string is made per row: the import's feed folds and writes them as codes."""
     lay = layout(event_class)
     pick = (lambda a: a) if rows is None else (lambda a: a[rows])
     micros = {f.name: pick(_column_micros(f.name, columns[f.name])) for f, kind in zip(lay.fields, lay.kinds, strict=True) if kind == "datetime"}
@@ -764,7 +768,11 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
             v, missing = (pick(a) for a in _int_column(values))
             arrays.append(pa.array(v, pa.int64(), mask=missing if missing.any() else None))
         elif kind == "uuid":
-            arrays.append(_hex_array(pick(_uuid_block(f.name, values))))
+            if dictionary:
+                codes, distinct_raw = _uuid_codes(_uuid_block(f.name, values))
+                arrays.append(_coded(pick(codes), _hex_array(distinct_raw)))
+            else:
+                arrays.append(_hex_array(pick(_uuid_block(f.name, values))))
         else:
             codes, uniques = _factorize(values)
             codes = pick(codes)
@@ -774,9 +782,71 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
                 distinct = pa.array([None if u is None else str(u) for u in uniques], pa.string())
             else:
                 distinct = pa.array([[None if x is None else str(x) for x in u] for u in uniques], pa.list_(pa.string()))
-            arrays.append(distinct.take(pa.array(codes, pa.int64(), mask=codes < 0)))
+            if not dictionary:
+                arrays.append(distinct.take(pa.array(codes, pa.int64(), mask=codes < 0)))
+            elif kind == "tuple":
+                arrays.append(_coded_lists(codes, distinct))
+            else:
+                arrays.append(_coded(codes, distinct))
     arrays.append(pa.array(np.full(n if rows is None else len(rows), lay.class_version, dtype=np.int64)))
+    if dictionary:
+        return pa.Table.from_arrays(arrays, names=schema.names)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def plain_table(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-coded columns (``columns_table(..., dictionary=True)``) as plain values."""
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        elif pa.types.is_list(t) and pa.types.is_dictionary(t.value_type):
+            t = pa.list_(t.value_type.value_type)
+        fields.append(f.with_type(t))
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
+
+
+def _uuid_codes(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of (n, 16) id bytes and the distinct ids' bytes: hashed on their first 8 bytes (one uint64 hash
+    table), checked against the other 8 (two distinct ids sharing the first 8 bytes take the slow way)."""
+    halves = np.ascontiguousarray(raw).view(np.uint64).reshape(-1, 2)
+    codes, _ = pd.factorize(halves[:, 0])
+    distinct = np.empty((int(codes.max()) + 1 if len(codes) else 0, 16), dtype=np.uint8)
+    distinct[codes] = raw
+    if not (distinct.view(np.uint64)[codes, 1] == halves[:, 1]).all():
+        uniq, inverse = np.unique(np.ascontiguousarray(raw).view("V16").ravel(), return_inverse=True)
+        return inverse.astype(np.int64), np.frombuffer(uniq.tobytes(), dtype=np.uint8).reshape(-1, 16)
+    return codes.astype(np.int64, copy=False), distinct
+
+
+def _coded(codes: np.ndarray, distinct: pa.Array) -> pa.DictionaryArray:
+    """Rows as codes into ``distinct`` (code < 0 or a null distinct value: null), as a dictionary array."""
+    if distinct.null_count:
+        valid = ~np.asarray(distinct.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        renumber = np.where(valid, np.cumsum(valid) - 1, -1)
+        codes = np.where(codes >= 0, renumber[np.maximum(codes, 0)], -1)
+        distinct = distinct.filter(pa.array(valid))
+    missing = codes < 0
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), pa.int32(), mask=missing if missing.any() else None), distinct)
+
+
+def _coded_lists(codes: np.ndarray, distinct: pa.ListArray) -> pa.ListArray:
+    """Rows as codes into distinct lists of strings: lists of dictionary-coded strings (code < 0: null)."""
+    flat = distinct.flatten()
+    encoded = flat.dictionary_encode() if len(flat) else pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+    values = encoded.dictionary
+    element_codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = distinct.offsets.to_numpy().astype(np.int64)
+    valid = codes >= 0
+    row = np.where(valid, codes, 0)
+    lens = np.where(valid, np.diff(starts)[row] if len(starts) > 1 else 0, 0)
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    taken = np.repeat(starts[row] - offsets[:-1], lens) + np.arange(int(offsets[-1]))
+    items = _coded(element_codes[taken], values)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, mask=pa.array(~valid) if not valid.all() else None)
 
 
 # -- the legacy JSON, into the same columns ---------------------------------------------------
@@ -828,4 +898,4 @@ def decode_json_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-__all__ = ["ColumnEncoder", "columns_table", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "encoder_columns", "enum_codes", "layout", "table_schema"]
+__all__ = ["ColumnEncoder", "columns_table", "plain_table", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "encoder_columns", "enum_codes", "layout", "table_schema"]
