@@ -1,6 +1,6 @@
 """Import benchmark: a visits CSV in Swedish Excel style, end to end.
 
-    python benchmarks/bench_import.py [--rows 2000000] [--sample 5000]
+    python benchmarks/bench_import.py [--rows 2000000] [--sample 5000] [--repeat 5]
 
 Writes the CSV (Windows-1252, ';', decimal comma, durations in decimal hours,
 Swedish column names and values), then imports it with a mapping file: parse,
@@ -9,7 +9,9 @@ the file's first ``--small`` rows and once on all of it, so that the two peak
 memories show whether memory grows with the file (it should not: the import
 streams in chunks); the peak of the import's writer process (a child of the
 import) is printed beside it, with the writer's busy time and journal mode.
-The rate varies with the disk: run it a few times and take the median. The
+The rate varies with the disk and the machine's load: the whole file is imported ``--repeat``
+times kept current and as many times feed off, alternating, and the medians and ranges are printed
+(the detailed lines are the median run's). The
 naive baseline builds a pydantic model per row and saves
 one visit aggregate per row through the library, on a sample, in the same run.
 Each import is followed by the first compare (default scenario, a new store
@@ -35,6 +37,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -174,6 +177,17 @@ def import_in_child(src: Path, db: Path, keep_cache: bool = True) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _median_run(runs: list[dict], seconds: str) -> dict:
+    """The run of median time (its other figures printed as measured, not mixed across runs)."""
+    return sorted(runs, key=lambda r: r[seconds])[(len(runs) - 1) // 2]
+
+
+def _remove_store(db: Path) -> None:
+    """A benchmark store, its journal files and its projection cache."""
+    for path in db.parent.glob(db.name + "*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def head(src: Path, dst: Path, rows: int) -> None:
     """The header and the first ``rows`` rows of a CSV."""
     with src.open("rb") as f, dst.open("wb") as out:
@@ -194,6 +208,12 @@ def main() -> None:
         "(big enough to have whole chunks in the middle: the first and the last chunk go to the writer in quarters)",
     )
     ap.add_argument("--sample", type=int, default=5000)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="imports of the whole file kept current and feed off, alternating; medians and ranges are reported (the machine is noisy)",
+    )
     ap.add_argument("--child", nargs=3, metavar=("CSV", "DB", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -212,14 +232,26 @@ def main() -> None:
             small_src = work / "small.csv"
             head(src, small_src, args.small)
             runs["small"] = import_in_child(small_src, work / "small.db")
-        runs["full"] = import_in_child(src, work / "import.db")
-        refold = import_in_child(src, work / "refold.db", keep_cache=False)  # as before: the first compare folds the import
+        kept, off = [], []
+        for _ in range(max(1, args.repeat)):  # alternating, so a noisy minute touches both
+            kept.append(import_in_child(src, work / "import.db"))
+            off.append(import_in_child(src, work / "refold.db", keep_cache=False))  # as before: the first compare folds the import
+            for db in ("import.db", "refold.db"):
+                _remove_store(work / db)
+        runs["full"], refold = _median_run(kept, "seconds"), _median_run(off, "wall_seconds")
+        spread = {
+            "kept current": [r["rows"] / r["seconds"] for r in kept],
+            "kept current, wall": [r["rows"] / r["wall_seconds"] for r in kept],
+            "feed off, wall": [r["rows"] / r["wall_seconds"] for r in off],
+        }
+        for name, rates in spread.items():
+            print(f"import rows/s ({name}) over {len(rates)} runs: median {median(rates):,.0f}, range {min(rates):,.0f}-{max(rates):,.0f}")
         for r in runs.values():
             rate = r["rows"] / r["seconds"]
             print(
                 f"import of {r['rows']:,} rows: {rate:,.0f} rows/s ({r['seconds']:.1f} s), {r['events_written'] / r['seconds']:,.0f} events/s, "
                 f"peak memory {r['peak_rss_mb']:.0f} MB + writer process {r['writer_peak_rss_mb']:.0f} MB, journal {r['journal'] or '-'}, "
-                f"writer busy {r['writer_seconds']:.1f} s, store {r['db_bytes'] / r['events_written']:.1f} bytes per event on disk"
+                f"writer busy {r['writer_seconds']:.1f} s ({r['writer_cpu_seconds']:.1f} s CPU), store {r['db_bytes'] / r['events_written']:.1f} bytes per event on disk"
             )
         for name, r in (("kept current", runs["full"]), ("feed off", refold)):
             thread = sum(r["steps"].values())
@@ -253,6 +285,10 @@ def main() -> None:
                 "events_written": full["events_written"],
                 "seconds": round(full["seconds"], 2),
                 "rows_per_s": round(rate),
+                "runs": len(kept),
+                "rows_per_s_range": [round(min(spread["kept current"])), round(max(spread["kept current"]))],
+                "wall_rows_per_s_range": [round(min(spread["kept current, wall"])), round(max(spread["kept current, wall"]))],
+                "refold_wall_rows_per_s_range": [round(min(spread["feed off, wall"])), round(max(spread["feed off, wall"]))],
                 "events_per_s": round(full["events_written"] / full["seconds"]),
                 "peak_rss_mb": round(full["peak_rss_mb"]),
                 "writer_peak_rss_mb": round(full["writer_peak_rss_mb"]),
