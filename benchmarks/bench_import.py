@@ -245,7 +245,8 @@ def main() -> None:
             "feed off, wall": [r["rows"] / r["wall_seconds"] for r in off],
         }
         for name, rates in spread.items():
-            print(f"import rows/s ({name}) over {len(rates)} runs: median {median(rates):,.0f}, range {min(rates):,.0f}-{max(rates):,.0f}")
+            in_order = ", ".join(f"{r:,.0f}" for r in rates)
+            print(f"import rows/s ({name}) over {len(rates)} runs: median {median(rates):,.0f}, range {min(rates):,.0f}-{max(rates):,.0f} (in order: {in_order})")
         for r in runs.values():
             rate = r["rows"] / r["seconds"]
             print(
