@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
@@ -32,7 +32,7 @@ from ersattning.calendar import TZ
 from ersattning.files import FileLock, write_atomic, write_text_atomic
 from ersattning.projection.decode import VisitEvents
 from ersattning.projection.entities import fold_entities
-from ersattning.projection.rebuild import part_name, part_options, read_decoded, read_parallel, workers_for
+from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for, write_part
 from ersattning.projection.visits import VisitState
 from ersattning.store import Store
 
@@ -215,12 +215,7 @@ class ProjectionCache:
         parts.mkdir(parents=True, exist_ok=True)
         names = [part_name(first, last, kind) for kind in events.kinds]
         for name, table in zip(names, events.kinds.values(), strict=True):
-            options = part_options(table)
-            if options["use_dictionary"]:
-                # one dictionary per column, not one per batch: the writer then takes the codes as they are
-                # (measured: 600,000 rows 0.136 s → 0.076 s, 38 → 21 MB)
-                table = table.unify_dictionaries()
-            _write_parquet(table, parts / name, **options)
+            write_atomic(parts / name, partial(write_part, table))
         return names
 
     @_locked

@@ -29,7 +29,7 @@ from ersattning.domain import (
 )
 from ersattning.store import RawPage
 from ersattning.store.bulk import EventBatch
-from ersattning.store.compact import columns_table, decode_columns, decode_json_columns, decode_state, plain_table
+from ersattning.store.compact import coded_array, columns_table, decode_columns, decode_json_columns, decode_state, plain_table
 from ersattning.store.encoding import CLASS_VERSION, ORIGINATOR_TOPIC, compact_topic, event_schema, unwrap
 
 # Visit event kinds in the event table
@@ -142,8 +142,7 @@ def _first_two(lists: pa.ListArray) -> tuple[pa.DictionaryArray, pa.DictionaryAr
         picked = np.full(len(lists), -1, dtype=np.int64)
         has = lens > i
         picked[has] = codes[starts[has] + i]
-        missing = picked < 0
-        out.append(pa.DictionaryArray.from_arrays(pa.array(picked.astype(np.int32), pa.int32(), mask=missing if missing.any() else None), values.dictionary))
+        out.append(coded_array(picked, values.dictionary))
     return out[0], out[1]
 
 

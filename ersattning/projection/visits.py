@@ -42,7 +42,7 @@ class Vocabulary:
     def encode(self, strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
         """Codes for Arrow strings, plain or dictionary-coded (-1 for null); new strings are appended in the
         order they first occur, so both forms of the same rows give the same codes."""
-        indices, distinct = _coded(strings)
+        indices, distinct = _codes_and_values(strings)
         mapped = np.full(len(distinct) + 1, -1, dtype=np.int32)
         for j in pd.unique(indices[indices >= 0]).tolist():  # the values rows use, in order of first use
             u = distinct[j]
@@ -54,7 +54,7 @@ class Vocabulary:
         return mapped[indices]
 
 
-def _coded(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+def _codes_and_values(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
     """Per row a code into the distinct values (-1 for null): a dictionary array's own codes, else hashed."""
     enc = (pa.chunked_array([values]) if isinstance(values, pa.Array) else values).combine_chunks()
     if not pa.types.is_dictionary(enc.type):
@@ -101,7 +101,7 @@ class VisitState:
 
     def _enum(self, name: str, values: pa.ChunkedArray) -> np.ndarray:
         cats = self.ENUMS[name]
-        indices, distinct = _coded(values)
+        indices, distinct = _codes_and_values(values)
         lookup = np.full(len(distinct) + 1, -1, dtype=np.int8)
         for j in pd.unique(indices[indices >= 0]).tolist():
             if distinct[j] not in cats:

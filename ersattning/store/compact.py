@@ -770,7 +770,7 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
         elif kind == "uuid":
             if dictionary:
                 codes, distinct_raw = _uuid_codes(_uuid_block(f.name, values))
-                arrays.append(_coded(pick(codes), _hex_array(distinct_raw)))
+                arrays.append(coded_array(pick(codes), _hex_array(distinct_raw)))
             else:
                 arrays.append(_hex_array(pick(_uuid_block(f.name, values))))
         else:
@@ -787,7 +787,7 @@ def columns_table(event_class: type, n: int, columns: Mapping[str, Any], rows: n
             elif kind == "tuple":
                 arrays.append(_coded_lists(codes, distinct))
             else:
-                arrays.append(_coded(codes, distinct))
+                arrays.append(coded_array(codes, distinct))
     arrays.append(pa.array(np.full(n if rows is None else len(rows), lay.class_version, dtype=np.int64)))
     if dictionary:
         return pa.Table.from_arrays(arrays, names=schema.names)
@@ -821,7 +821,7 @@ def _uuid_codes(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), distinct
 
 
-def _coded(codes: np.ndarray, distinct: pa.Array) -> pa.DictionaryArray:
+def coded_array(codes: np.ndarray, distinct: pa.Array) -> pa.DictionaryArray:
     """Rows as codes into ``distinct`` (code < 0 or a null distinct value: null), as a dictionary array."""
     if distinct.null_count:
         valid = ~np.asarray(distinct.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -845,7 +845,7 @@ def _coded_lists(codes: np.ndarray, distinct: pa.ListArray) -> pa.ListArray:
     offsets = np.zeros(len(codes) + 1, dtype=np.int32)
     np.cumsum(lens, out=offsets[1:])
     taken = np.repeat(starts[row] - offsets[:-1], lens) + np.arange(int(offsets[-1]))
-    items = _coded(element_codes[taken], values)
+    items = coded_array(element_codes[taken], values)
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, mask=pa.array(~valid) if not valid.all() else None)
 
 
@@ -898,4 +898,4 @@ def decode_json_columns(event_class: type, states: Sequence[bytes]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-__all__ = ["ColumnEncoder", "columns_table", "plain_table", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "encoder_columns", "enum_codes", "layout", "table_schema"]
+__all__ = ["ColumnEncoder", "coded_array", "columns_table", "plain_table", "decode_columns", "decode_json_columns", "decode_state", "encode_columns", "encode_state", "encoder_columns", "enum_codes", "layout", "table_schema"]
