@@ -21,6 +21,7 @@ import pandas as pd
 from ersattning import __version__, projection
 from ersattning.admin import AdminAssumptions, admin_table, count_units, under_behaviour
 from ersattning.behaviour import apply as apply_behaviour
+from ersattning.checks import Coverage, Finding, check_coverage, check_parameters, history_figures, plausibility
 from ersattning.context import OwnershipError, SettlementContext, build_context, ownership_problem
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
 from ersattning.indicators import SharedSummary, combine_shared, shared_summary
@@ -28,6 +29,7 @@ from ersattning.models.base import UNPRICED, Settlement
 from ersattning.projection import Projection
 from ersattning.scenario import Scenario
 from ersattning.store import Store
+from ersattning.store.base import SYNTH_META_KEY
 from ersattning.suppression import MIN_PERSONS, complementary, is_small
 
 HISTOGRAM_BINS = 40
@@ -61,6 +63,8 @@ class Comparison:
     default_ownership: str | None = None
     #: payment per enrolled recipient-month under each model, with the recipient (for the payment distribution)
     payments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: what the checks before and after settling found (checks.py): coverage, plausibility of the history
+    checks: list[Finding] = field(default_factory=list)
 
     @property
     def ctx(self) -> SettlementContext:
@@ -119,18 +123,34 @@ class Comparison:
             return {}
         return {"providers_at_default_ownership": len(self.unknown_ownership), "default_ownership": self.default_ownership}
 
-    def warnings(self) -> list[str]:
-        """Every silent assumption said aloud (``compare`` prints these on stderr)."""
+    def findings(self) -> list[Finding]:
+        """Every silent assumption and every doubt about the data said aloud, each with a stable code (docs/checks.md)."""
         out = []
+        if self.manifest.get("demo"):
+            out.append(Finding("demo_data", "the figures come from a synthetic demo region, not from real data (ersattning synth); import your own history to compare on it"))
+        out += self.checks
         unknown = self.unknown_ownership
         users = [m for m in self.names if self.assumed(m)]
         if users:
             shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            out.append(f"assumption: {len(unknown)} provider(s) of unknown ownership ({shown}) settled as {self.default_ownership} (providers.default_ownership in the scenario) by {', '.join(users)}")
+            out.append(
+                Finding(
+                    "default_ownership_assumed",
+                    f"assumption: {len(unknown)} provider(s) of unknown ownership ({shown}) settled as {self.default_ownership} (providers.default_ownership in the scenario) by {', '.join(users)}",
+                    value=len(unknown),
+                )
+            )
+        hidden = self.region_hidden
         for name in self.names:
             for reason, (n, paid) in self.unpriced(name).items():
-                out.append(f"{name}: {n:,} {UNPRICED.get(reason, reason)}: paid {paid:,.2f} SEK")
+                what = UNPRICED.get(reason, reason)
+                message = f"{name}: some {what} (counts hidden: the region is small)" if hidden else f"{name}: {n:,} {what}: paid {paid:,.2f} SEK"
+                out.append(Finding(f"unpriced_{reason}", message, value=None if hidden else n))
         return out
+
+    def warnings(self) -> list[str]:
+        """The findings' messages (``compare`` prints these on stderr)."""
+        return [f.message for f in self.findings()]
 
     def suppression(self) -> dict[str, Any]:
         """How many cells each rule hid (suppression.py)."""
@@ -225,6 +245,7 @@ class Comparison:
         return {
             "scenario": self.scenario.name,
             "baseline": self.baseline,
+            "warnings": [f.to_json() for f in self.findings()],
             "suppression": self.suppression(),
             "models": models,
             "providers": providers,
@@ -595,7 +616,7 @@ def combine(scenario: Scenario, parts: list[PartitionSummary], manifest: dict[st
         # each model's behaviour assumptions as applied: seed, the transformations in order, its own admin minutes
         "transformations": transformations,
     }
-    return Comparison(
+    c = Comparison(
         static_indicators=static_indicators,
         providers_protected=bool(providers.attrs.get("providers_protected", True)),
         scenario=scenario,
@@ -614,12 +635,15 @@ def combine(scenario: Scenario, parts: list[PartitionSummary], manifest: dict[st
         default_ownership=first.default_ownership,
         payments=pd.concat([p.payments for p in parts], ignore_index=True),
     )
+    c.checks = plausibility(history_figures([p.shared for p in parts]), hidden=c.region_hidden)
+    return c
 
 
 def comparison_manifest(scenario: Scenario, store: Store | tuple[str, str], position: int, as_of: datetime | str | None) -> dict[str, Any]:
     """The manifest's fields that come from the scenario and the store (``combine`` adds the counts); ``store``
     may be given as (where, store id) when only its partitioned projection is at hand."""
     where, store_id = store if isinstance(store, tuple) else (store.location.display_url, store.store_id)
+    synthetic = not isinstance(store, tuple) and store.get_meta(SYNTH_META_KEY) is not None
     return {
         "version": __version__,
         "scenario": scenario.name,
@@ -630,7 +654,17 @@ def comparison_manifest(scenario: Scenario, store: Store | tuple[str, str], posi
         "store_position": int(position),
         "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
         "period": {"start": scenario.spec.period.start, "end": scenario.spec.period.end},
+        "period_from": scenario.period_from,
+        # a synthetic region (ersattning synth, or the demo compare writes): its figures are not real ones
+        "demo": synthetic,
     }
+
+
+def preflight(scenario: Scenario, coverage: Coverage, where: str) -> list[Finding]:
+    """The checks made before anything is settled (docs/checks.md): every parameter has a value in the
+    period, and the history covers it (``PeriodNotCovered`` or ``ParameterError`` stop; the rest are findings)."""
+    check_parameters(scenario)
+    return check_coverage(coverage, scenario.spec.period.start, scenario.spec.period.end, where)
 
 
 def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None) -> Comparison:
@@ -649,12 +683,14 @@ def compare_projection(
 ) -> Comparison:
     """``compare`` on a projection of ``store`` already loaded (as known at ``as_of``)."""
     step = progress or (lambda _: None)
+    found = preflight(scenario, Coverage.of(proj), store.location.display_url)
     ctx = build_context(proj, scenario.spec.period.start, scenario.spec.period.end, scenario.default_ownership)
     problem = ctx.ownership_problem(scenario.ownership_models())
     if problem:
         raise OwnershipError(problem)
     settled = settle_partition(scenario, ctx, progress=step)
     c = combine(scenario, [settled.summary], comparison_manifest(scenario, store, proj.position, as_of), suppress=suppress)
+    c.checks = found + c.checks
     c.context = ctx
     c.settlements = settled.settlements
     c.static_settlements = settled.static_settlements

@@ -121,6 +121,8 @@ class SharedSummary:
     home_days: int
     recipient_months: int
     recipients: int
+    double_staffed: int = 0  # performed visits with two staff
+    night: int = 0  # performed visits started 22–07 (the plausibility checks, docs/checks.md)
 
 
 def window_counts(ctx: SettlementContext) -> pd.DataFrame:
@@ -149,6 +151,8 @@ def shared_summary(ctx: SettlementContext, punctuality_tolerance_minutes: float 
         home_days=int(ctx.rm["days_at_home"].sum()),
         recipient_months=int((ctx.rm["days_enrolled"] > 0).sum()),
         recipients=int(len(np.unique(ctx.rm["recipient"].to_numpy()))),
+        double_staffed=int((ctx.v_staff == 2).sum()),
+        night=int((performed & ((ctx.minute_of_day >= DAY_END) | (ctx.minute_of_day < DAY_START))).sum()),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +26,15 @@ from ersattning.yamlconf import ConfigError, load_yaml, locate_error
 DEFAULT_SCENARIO = "default"
 
 
+#: the years a period may lie in (a period past them is a typing mistake, and would be allocated month by month)
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
 def _month(v: str) -> str:
     if not isinstance(v, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", v):
         raise ValueError("expected a month, YYYY-MM")
+    if not FIRST_YEAR <= int(v[:4]) <= LAST_YEAR:
+        raise ValueError(f"expected a month between {FIRST_YEAR}-01 and {LAST_YEAR}-12")
     return v
 
 
@@ -39,6 +45,20 @@ class Period(BaseModel):
     end: str = Field(description="last month settled, YYYY-MM")
 
     _check = field_validator("start", "end", mode="before")(_month)
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """``2024-09..2024-10`` (or one month, ``2024-09``), as ``--period`` takes it; ValueError says what was expected."""
+        start, sep, end = text.strip().partition("..")
+        if not sep:
+            end = start
+        try:
+            period = cls(start=start.strip(), end=end.strip())
+        except pydantic.ValidationError as e:
+            raise ValueError(f"--period: {text!r}: {e.errors()[0]['msg'].removeprefix('Value error, ')} (e.g. 2024-09..2024-10)") from None
+        if period.end < period.start:
+            raise ValueError(f"--period: {text!r} ends before it starts")
+        return period
 
 
 class ModelEntry(BaseModel):
@@ -100,10 +120,18 @@ class Scenario:
     models: list[tuple[ModelEntry, ReimbursementModel]]
     path: str
     sha256: str
+    #: where the period came from: "scenario" (its period:) or "--period" (the command line)
+    period_from: str = "scenario"
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def with_period(self, period: Period | None) -> Scenario:
+        """The scenario settled over ``period`` instead of its own (None: unchanged)."""
+        if period is None:
+            return self
+        return replace(self, spec=self.spec.model_copy(update={"period": period}), period_from="--period")
 
     def model(self, name: str) -> ReimbursementModel:
         for entry, model in self.models:

@@ -34,10 +34,11 @@ from ersattning.domain import (
     stable_id,
 )
 from ersattning.store import Store, StoreError
+from ersattning.store.base import SYNTH_META_KEY
 from ersattning.store.bulk import EventBatch, append_batch, encoder_for, random_uuids
 from ersattning.uuids import uuid_hex
 
-META_KEY = "synth_spec"
+META_KEY = SYNTH_META_KEY
 
 
 class RegionSpec(BaseModel):

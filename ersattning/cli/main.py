@@ -16,17 +16,19 @@ from pydantic import ValidationError
 from ersattning import __version__, projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.paths import PathError
+from ersattning.checks import Coverage, Finding, check_parameters
 from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
 from ersattning.compare import compare as run_compare
+from ersattning.compare import preflight
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.partitioned.dataset import DatasetError
 from ersattning.partitioned.runner import SCHEDULER_ENV, ClusterError, compare_auto, release
 from ersattning.report import report_steps, write_report
 from ersattning.report.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from ersattning.scenario import Scenario, json_schema, load_scenario
-from ersattning.store import STORE_ENV, open_store, parse_store_url, resolve_store_url
-from ersattning.store.base import redact_url
+from ersattning.scenario import Period, Scenario, json_schema, load_scenario
+from ersattning.store import STORE_ENV, StoreError, open_store, resolve_store_url
+from ersattning.store.base import SYNTH_META_KEY, redact_url
 from ersattning.store.migrate import migrate
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, synthesize
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # the import command loads the importer only when it runs
     from ersattning.ingest.report import ImportReport
     from ersattning.store import Store
 
+PERIOD_HELP = "Settle these months instead of the scenario's period: START..END (e.g. 2024-09..2024-10) or one month."
 STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
 
 
@@ -164,30 +167,57 @@ def history(store_url: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--store", "store_url", default=None, help="Also check the scenario against this store's history (default: $" + STORE_ENV + " or the scenario's store, when set).")
-def validate(scenario: str | None, store_url: str | None) -> None:
+@click.option("--store", "store_url", default=None, help="Also check the scenario against this store's history (default: $" + STORE_ENV + ", the scenario's store, or ersattning.db here when it exists).")
+@click.option("--period", default=None, help=PERIOD_HELP)
+def validate(scenario: str | None, store_url: str | None, period: str | None) -> None:
     """Check a scenario file (or a bundled scenario by name); every problem names file, line and key.
 
-    With a store (--store, $ERSATTNING_STORE or the scenario's store:), also check that its
-    history can be settled as the scenario asks (e.g. every provider's ownership is known).
+    With a store (--store, $ERSATTNING_STORE, the scenario's store:, or ersattning.db in the current
+    directory), also run every check compare runs on its history: the period covered, every provider's
+    ownership known, the history's key ratios plausible (docs/checks.md). Fails where compare would.
     """
-    sc = run_guarded(load_scenario, scenario)
+    months = _period(period)
+    sc = run_guarded(_scenario, scenario, months)
+    run_guarded(check_parameters, sc)
     click.echo(f"{sc.path}: ok — {sc.name!r}, {len(sc.models)} models ({', '.join(e.name for e, _ in sc.models)}), baseline {sc.spec.baseline}, {sc.spec.period.start} … {sc.spec.period.end}")
-    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store
-    if url:
-        ctx = run_guarded(_check_history, sc, url)
-        click.echo(f"{url}: ok — {ctx.n_visits:,} visits and {len(ctx.rm):,} recipient-months in the period")
+    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or _default_store_if_present()
+    if not url:
+        return
+    findings, counts = run_guarded(_check_history, sc, url)
+    _print_findings(findings)
+    click.echo(f"{redact_url(url)}: ok — {counts} in the period" + (f"; {len(findings)} warning(s) on stderr" if findings else ""))
 
 
-def _check_history(sc: Scenario, url: str) -> Any:
-    """The settlement context of the store for the scenario, or the error that stops a comparison."""
+def _default_store_if_present() -> str | None:
+    """The default store (ersattning.db here) when it exists: the one compare would settle on."""
+    url = resolve_store_url(None)
+    return url if os.path.exists(url.removeprefix("sqlite:///")) else None
+
+
+def _check_history(sc: Scenario, url: str) -> tuple[list[Finding], str]:
+    """What compare checks of the store's history for the scenario: the error that would stop it, or its findings
+    and the counts to show (hidden for a region of fewer than 5 recipients)."""
+    from ersattning.checks import history_figures, plausibility
     from ersattning.context import OwnershipError, build_context
+    from ersattning.indicators import shared_summary
+    from ersattning.suppression import is_small
 
-    ctx = build_context(projection.load(open_store(url, create=False)), sc.spec.period.start, sc.spec.period.end, sc.default_ownership)
+    store = open_store(url, create=False)
+    if store.position() == 0:
+        raise StoreError(f"the store {redact_url(url)} is empty: import your history into it first (ersattning import FILE --store …)")
+    proj = projection.load(store)
+    findings = preflight(sc, Coverage.of(proj), store.location.display_url)
+    ctx = build_context(proj, sc.spec.period.start, sc.spec.period.end, sc.default_ownership)
     problem = ctx.ownership_problem(sc.ownership_models())
     if problem:
         raise OwnershipError(problem)
-    return ctx
+    summary = shared_summary(ctx, sc.spec.indicators.punctuality_tolerance_minutes)
+    hidden = bool(is_small(summary.recipients))
+    findings += plausibility(history_figures([summary]), hidden=hidden)
+    if store.get_meta(SYNTH_META_KEY) is not None:
+        findings.insert(0, Finding("demo_data", "the store holds a synthetic region (ersattning synth), not real data"))
+    counts = "the region's counts are hidden (fewer than 5 recipients)" if hidden else f"{ctx.n_visits:,} visits and {summary.recipient_months:,} recipient-months"
+    return findings, counts
 
 
 @cli.command()
@@ -197,16 +227,47 @@ def schema() -> None:
 
 
 def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
-    """The store to settle on; an empty one first gets a synthetic demo region."""
-    url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
-    store = open_store(url, create=not parse_store_url(url).shared)  # a shared store is never made (or filled) here
+    """The store to settle on. A store named anywhere (--store, $ERSATTNING_STORE, the scenario's store:) must
+    exist and hold a history: it is never created or filled here. Only when none is named does the default
+    file in the current directory get a synthetic demo region, and the outputs say so (manifest.demo)."""
+    named = store_url or os.environ.get(STORE_ENV) or sc.spec.store
+    if named:
+        store = open_store(named, create=False)
+        if store.position() == 0:
+            raise StoreError(
+                f"the store {redact_url(named)} is empty: import your history into it first (ersattning import FILE --store …), "
+                "or write a synthetic region into it (ersattning synth --store …)"
+            )
+        return store
+    url = resolve_store_url(None)
+    store = open_store(url, create=True)
     if store.position() == 0:
         demo = sc.spec.demo_region
         spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)
-        click.echo(f"the store {redact_url(url)} was empty: writing a synthetic demo region first ({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed})", err=True)
+        click.echo(
+            f"ersattning: no store named (--store, ${STORE_ENV}): writing a synthetic demo region into {redact_url(url)} first "
+            f"({spec.recipients} recipients, {spec.months} months from {spec.start}, seed {spec.seed}); its figures are not real ones",
+            err=True,
+        )
         synthesize(store, spec, progress=_progress("synth"))
         store.checkpoint()
     return store
+
+
+def _period(value: str | None) -> Period | None:
+    """--period START..END, checked before any work."""
+    if value is None:
+        return None
+    try:
+        return Period.parse(value)
+    except ValueError as e:
+        fail(str(e))
+    return None  # not reached: fail() exits
+
+
+def _scenario(scenario: str | None, period: Period | None) -> Scenario:
+    """The scenario, settled over --period when given."""
+    return load_scenario(scenario).with_period(period)
 
 
 def _as_of(value: str | None) -> Any:
@@ -264,6 +325,12 @@ def _end_progress(show: _Steps | None) -> None:
         show.close()
 
 
+def _print_findings(findings: list[Finding]) -> None:
+    """Each warning on stderr, one line, with its stable code (docs/checks.md)."""
+    for finding in findings:
+        click.echo(f"ersattning: warning: {finding.message} [{finding.code}]", err=True)
+
+
 def _warn_no_suppress(no_suppress: bool) -> None:
     if no_suppress:
         click.echo(f"WARNING: {SUPPRESSION_WARNING}", err=True)
@@ -278,14 +345,16 @@ def _settle(sc: Scenario, store: Store, when: Any, no_suppress: bool, show: Any,
 
 
 def _comparison_and_report(
-    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, partitioned: dict[str, Any]
+    scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, partitioned: dict[str, Any],
+    period: str | None = None,
 ) -> tuple[Any, list[Any]]:
     """Run the comparison and write the requested report files (one progress line for both)."""
     when = _as_of(as_of)
+    months = _period(period)
     _warn_no_suppress(no_suppress)
 
     def work() -> tuple[Any, list[Any]]:
-        sc = load_scenario(scenario)
+        sc = _scenario(scenario, months)
         store = _open_for_compare(sc, store_url)
         show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None))
         result: Comparison | None = None
@@ -300,8 +369,7 @@ def _comparison_and_report(
                 release(result)
             _end_progress(show)
         assert result is not None  # fail() raised otherwise
-        for line in result.warnings():
-            click.echo(f"ersattning: {line}", err=True)
+        _print_findings(result.findings())
         return result, written
 
     return run_guarded(work)
@@ -324,6 +392,7 @@ def _partition_options(f: Any) -> Any:
 @click.argument("scenario", required=False)
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--period", default=None, help=PERIOD_HELP)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output.")
 @click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the HTML report here.")
@@ -332,7 +401,7 @@ def _partition_options(f: Any) -> Any:
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
 @_partition_options
 def compare(
-    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
     partitions: int | None, scheduler: str | None, workers: int | None,
 ) -> None:
     """Settle a scenario's models on the store and compare cost, quality and administration.
@@ -341,7 +410,7 @@ def compare(
     settled in recipient partitions, on the local cores or a Dask cluster (README, "Large regions").
     """
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
-    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare", options)
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "compare", options, period)
     if fmt == "json":
         text = json.dumps({**result.to_json(), "break_even": break_even_summary(result)}, indent=2, ensure_ascii=False)
     elif fmt == "csv":
@@ -357,13 +426,14 @@ def compare(
 @click.argument("scenario", required=False)
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--period", default=None, help=PERIOD_HELP)
 @click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the self-contained HTML report here.")
 @click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the Excel workbook here.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
 @_partition_options
 def report(
-    scenario: str | None, store_url: str | None, as_of: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
+    scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
     partitions: int | None, scheduler: str | None, workers: int | None,
 ) -> None:
     """Write a report to hand on: self-contained HTML with charts and/or an Excel workbook.
@@ -379,7 +449,7 @@ def report(
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             fail(f"cannot write {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
-    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report", options)
+    result, written = _comparison_and_report(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "report", options, period)
     mf = result.manifest
     click.echo(f"{result.scenario.name}: {len(result.names)} models, {mf['period']['start']} … {mf['period']['end']}, store position {mf['store_position']}")
     for path in written:
@@ -393,17 +463,21 @@ def report(
 @click.option("--month", default=None, help="YYYY-MM (with --recipient).")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
+@click.option("--period", default=None, help=PERIOD_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def explain(scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, fmt: str) -> None:
+def explain(
+    scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str
+) -> None:
     """Show how each model reached its amount for one visit or one recipient-month, rule by rule."""
     if bool(visit_id) == bool(recipient):
         fail("give either --visit ID, or --recipient ID with --month YYYY-MM")
     if recipient and not month:
         fail("--recipient needs --month YYYY-MM")
     when = _as_of(as_of)
+    months = _period(period)
 
     def work() -> Any:
-        sc = load_scenario(scenario)
+        sc = _scenario(scenario, months)
         url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
         result = run_compare(sc, open_store(url, create=False), as_of=when)
         pseudonymiser = _pseudonymiser_if_any()
@@ -528,15 +602,16 @@ def _duration(seconds: float) -> str:
 
 def _analysis(
     scenario: str | None, store_url: str | None, as_of: str | None, no_suppress: bool, html: str | None, xlsx: str | None, lang: str, label: str, run: Any,
-    partitioned: dict[str, Any],
+    partitioned: dict[str, Any], period: str | None = None,
 ) -> Any:
     """Compare once, run ``run(comparison)`` on it (on its partitions when it was settled in partitions), write the
     report with the result; the result."""
     when = _as_of(as_of)
+    months = _period(period)
     _warn_no_suppress(no_suppress)
 
     def work() -> Any:
-        sc = load_scenario(scenario)
+        sc = _scenario(scenario, months)
         store = _open_for_compare(sc, store_url)
         show = _steps_progress(label, report_steps(len(sc.models), html is not None, xlsx is not None) + 1)
         c: Comparison | None = None
@@ -556,8 +631,7 @@ def _analysis(
                 release(c)
             _end_progress(show)
         assert c is not None  # fail() raised otherwise
-        for line in c.warnings():
-            click.echo(f"ersattning: {line}", err=True)
+        _print_findings(c.findings())
         return result, written
 
     return run_guarded(work)
@@ -583,6 +657,7 @@ def _analysis_options(f: Any) -> Any:
             click.argument("scenario", required=False),
             click.option("--store", "store_url", default=None, help=STORE_HELP),
             click.option("--as-of", "as_of", default=None, help=AS_OF_HELP),
+            click.option("--period", default=None, help=PERIOD_HELP),
             click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True),
             click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to this file instead of standard output."),
             click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None, help="Also write the HTML report (with this analysis) here."),
@@ -599,8 +674,8 @@ def _analysis_options(f: Any) -> Any:
 @_analysis_options
 @click.option("--param", "params", multiple=True, help="A parameter's path (repeatable); default: every parameter with low and high.")
 def sensitivity(
-    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
-    partitions: int | None, scheduler: str | None, workers: int | None, params: tuple[str, ...],
+    scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str,
+    no_suppress: bool, partitions: int | None, scheduler: str | None, workers: int | None, params: tuple[str, ...],
 ) -> None:
     """One-way sensitivity: each ranged parameter at its low and high value; a tornado per alternative model.
 
@@ -610,7 +685,7 @@ def sensitivity(
     from ersattning.analysis import sensitivity as run
 
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None), options)
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None), options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sensitivity_csv(result) if fmt == "csv" else render_analysis.sensitivity_table(result)
     _emit(text, output, written)
 
@@ -619,8 +694,8 @@ def sensitivity(
 @_analysis_options
 @click.option("--vary", "vary", multiple=True, required=True, help="PARAM=LOW..HIGH/STEPS, once or twice (a one- or two-way grid).")
 def sweep(
-    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
-    partitions: int | None, scheduler: str | None, workers: int | None, vary: tuple[str, ...],
+    scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str,
+    no_suppress: bool, partitions: int | None, scheduler: str | None, workers: int | None, vary: tuple[str, ...],
 ) -> None:
     """Settle every point of a one- or two-way grid of parameter values (e.g. --vary models.granted.price_factor=0.7..1.0/7)."""
     from ersattning.analysis import Axis
@@ -631,7 +706,7 @@ def sweep(
     except ValueError as e:
         fail(str(e))
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes), options)
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes), options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sweep_csv(result) if fmt == "csv" else render_analysis.sweep_table(result)
     _emit(text, output, written)
 
@@ -641,8 +716,8 @@ def sweep(
 @click.option("--draws", type=click.IntRange(min=1, max=100_000), default=200, show_default=True, help="How many joint draws of the parameters with a distribution.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the draws (in the manifest: the same seed gives the same numbers).")
 def uncertainty(
-    scenario: str | None, store_url: str | None, as_of: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
-    partitions: int | None, scheduler: str | None, workers: int | None, draws: int, seed: int,
+    scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str,
+    no_suppress: bool, partitions: int | None, scheduler: str | None, workers: int | None, draws: int, seed: int,
 ) -> None:
     """Draw every parameter with a distribution: each model's cost and difference against the baseline, median and 90 % interval."""
     from ersattning.analysis import uncertainty as run
@@ -654,7 +729,7 @@ def uncertainty(
         return run(c, draws, seed)
 
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
-    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go, options)
+    result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go, options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.uncertainty_csv(result) if fmt == "csv" else render_analysis.uncertainty_table(result)
     _emit(text, output, written)
 

@@ -90,6 +90,8 @@ def table(c: Comparison) -> str:
         f"{_f(mf['recipient_months'], hidden=hidden)} recipient-months, {_f(mf['visits'], hidden=hidden)} visits",
         "",
     ]
+    if doc["warnings"]:  # what the checks found, above the figures they concern (docs/checks.md)
+        out[4:4] = ["Warnings", *(f"  ! {w['message']} [{w['code']}]" for w in doc["warnings"])]
     if not c.suppress:
         out.insert(0, f"WARNING: {SUPPRESSION_OFF}\n")
     rows = _rows(doc)

@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ersattning import projection
+from ersattning.checks import Coverage
 from ersattning.files import write_atomic
 from ersattning.projection import Projection
 from ersattning.store import Store
@@ -116,6 +117,8 @@ class Dataset:
     position: int
     store_id: str
     visits: list[int]  # visits per partition
+    #: which months the history describes (checks.Coverage as JSON); None in a dataset written before it was kept
+    coverage: dict[str, Any] | None = None
 
     @property
     def path(self) -> Path:
@@ -147,7 +150,7 @@ def _opened(where: str) -> tuple[Dataset, dict[str, Any]]:
     """The dataset at ``where`` and its ``meta.json``, read once."""
     try:
         meta = json.loads(read_file(dataset_file(where, META)).decode())
-        return Dataset(where, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]]), meta
+        return Dataset(where, int(meta["partitions"]), int(meta["position"]), str(meta["store_id"]), [int(n) for n in meta["visits"]], meta.get("coverage")), meta
     except (OSError, ValueError, KeyError) as e:
         raise DatasetError(f"{where} is not a readable partitioned projection ({e.__class__.__name__}: {e}); is the path shared with the workers?") from e
 
@@ -297,7 +300,7 @@ def _write_parts(proj: Projection, where: str, partitions: int) -> None:
         for w in written:
             w.result()
     meta = {"partitions": partitions, "position": int(proj.position), "store_id": proj.store_id, "visits": counts, "categorical": categorical, "columns": [str(c) for c in visits.columns],
-            "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}}
+            "category_dtypes": {c: str(cats.dtype) for c, cats in categories.items()}, "coverage": Coverage.of(proj).to_json()}
     with fs.open_output_stream(_filesystem(dataset_file(where, META))[1]) as f:
         f.write(json.dumps(meta).encode())
 

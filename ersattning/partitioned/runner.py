@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ersattning import projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.engine import Evaluator, PointPart
+from ersattning.checks import Coverage, check_parameters
 from ersattning.compare import (
     Comparison,
     PartitionedComparisonError,
@@ -31,6 +32,7 @@ from ersattning.compare import (
     compare,
     compare_projection,
     comparison_manifest,
+    preflight,
 )
 from ersattning.context import ContextError
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
@@ -284,6 +286,13 @@ def compare_partitioned(
     if dataset is None and store is None:
         raise ValueError("compare_partitioned needs a store or a dataset")
     ds = dataset if dataset is not None else ensure_dataset(store, partitions, root=root or os.environ.get(ROOT_ENV) or None)  # type: ignore[arg-type]
+    where = store if store is not None else (f"partitioned projection {ds.location}", ds.store_id)
+    shown = where[0] if isinstance(where, tuple) else where.location.display_url
+    if ds.coverage is not None:
+        found = preflight(scenario, Coverage.from_json(ds.coverage), shown)
+    else:  # a dataset written before coverage was kept: only the parameters are checked beforehand
+        check_parameters(scenario)
+        found = []
     own = pool is None
     if pool is None:
         pool, mode = open_pool(ds.partitions, scheduler, workers)
@@ -299,8 +308,8 @@ def compare_partitioned(
         if not summaries:
             raise ContextError(f"no recipients or visits in {scenario.spec.period.start} … {scenario.spec.period.end}")
         step("combine")
-        where = store if store is not None else (f"partitioned projection {ds.location}", ds.store_id)
         c = combine(scenario, summaries, comparison_manifest(scenario, where, ds.position, None), suppress=suppress)
+        c.checks = found + c.checks
         # the evaluator owns a pool opened here: closed below unless kept (then ``release``), reopened when asked
         ev = PartitionedEvaluator(c, pool, ds, inputs, stats, owns_pool=own, reopen=lambda: open_pool(ds.partitions, scheduler, workers)[0])
         c.__dict__["_evaluator"] = ev

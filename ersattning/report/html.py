@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ersattning.report.charts import CHARTS
-from ersattning.report.i18n import SHARE_INDICATORS, label, money, number, percent
+from ersattning.report.i18n import SHARE_INDICATORS, label, money, number, percent, warning_text
 from ersattning.report.tables import (
     BEHAVIOUR_COLUMNS,
     SENSITIVITY_TABLE,
@@ -95,6 +95,12 @@ def render_html(t: ReportTables, charts: dict[str, str], lang: str) -> str:
     ]
     if not t.suppress:
         parts.append(f'<p class="warning" id="no-suppress-warning">{e(label("no_suppress_warning", lang))}</p>')
+    if t.manifest.get("demo"):
+        parts.append(f'<p class="warning" id="demo-warning">{e(label("warning:demo_data", lang))}</p>')
+    shown = [w for w in t.warnings if w["code"] != "demo_data"]
+    if shown:
+        items = "".join(f'<li data-code="{e(w["code"])}">{e(warning_text(w, lang))}</li>' for w in shown)
+        parts.append(f'<div class="warning" id="data-warnings"><p>{e(label("warnings", lang))}</p><ul>{items}</ul></div>')
     parts += ["</header>", _summary(t, lang), _models_table(t, lang), _charts(t, charts, lang)]
     if not t.behaviour.empty:
         parts.append(_behaviour_section(t, lang))
@@ -336,12 +342,12 @@ def _assumptions_table(t: ReportTables, lang: str) -> str:
 def _manifest(t: ReportTables, lang: str) -> str:
     mf = t.manifest
     items = []
-    for key in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression"):
+    for key in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression", "demo"):
         value: Any = mf.get(key)
         if key == "period":
             value = f"{value['start']} – {value['end']}"
-        elif key == "suppression":
-            value = label("on" if value else "off", lang)
+        elif key in ("suppression", "demo"):
+            value = label(("on" if value else "off") if key == "suppression" else ("yes" if value else "no"), lang)
         elif key in ("visits", "recipients", "recipient_months", "store_position") and value != SUPPRESSED_MARK:
             value = number(value, lang)
         elif value is None:

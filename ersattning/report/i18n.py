@@ -123,6 +123,32 @@ LABELS: dict[str, dict[str, str]] = {
     "recipient_months": {"sv": "Brukarmånader", "en": "Recipient-months"},
     "created_at": {"sv": "Skapad", "en": "Created at"},
     "suppression": {"sv": "Röjandeskydd (minst 5 personer)", "en": "Small-cell suppression (at least 5 persons)"},
+    "demo": {"sv": "Syntetiska demodata", "en": "Synthetic demo data"},
+    "period_from": {"sv": "Perioden från", "en": "Period from"},
+    "warnings": {"sv": "Varningar om underlaget", "en": "Warnings about the data"},
+    # the checks' findings (ersattning/checks.py, docs/checks.md); codes without a label show the tool's message
+    "warning:demo_data": {
+        "sv": "Siffrorna kommer från en syntetisk demoregion, inte från verkliga data.",
+        "en": "The figures come from a synthetic demo region, not from real data.",
+    },
+    "warning:decisions_not_covered": {
+        "sv": "Månader med besök men utan gällande biståndsbeslut: {value}. Modeller som betalar beviljad tid betalar inget för dem.",
+        "en": "Months with visits but no decision in force: {value}. Models that pay granted time pay nothing for them.",
+    },
+    "warning:out_of_range": {
+        "sv": "{figure} är {value}, utanför det rimliga intervallet {expected}. Kontrollera importens enheter och mappning.",
+        "en": "{figure} is {value}, outside the plausible range {expected}. Check the import's units and mapping.",
+    },
+    "warning:out_of_range_hidden": {
+        "sv": "{figure} ligger utanför det rimliga intervallet {expected}. Kontrollera importens enheter och mappning.",
+        "en": "{figure} is outside the plausible range {expected}. Check the import's units and mapping.",
+    },
+    "figure:performed_to_granted": {"sv": "Utförd tid i förhållande till beviljad tid", "en": "Performed time over granted time"},
+    "figure:visits_per_recipient_day": {"sv": "Utförda besök per brukardag i hemmet", "en": "Performed visits per recipient-day at home"},
+    "figure:minutes_per_visit": {"sv": "Utförda minuter per besök", "en": "Performed minutes per visit"},
+    "figure:share_double_staffed": {"sv": "Andelen besök med dubbelbemanning", "en": "The share of visits with two staff"},
+    "figure:share_night": {"sv": "Andelen besök som börjar 22–07", "en": "The share of visits started 22–07"},
+    "figure:share_cancelled": {"sv": "Andelen avbokade besök", "en": "The share of planned visits cancelled"},
     "on": {"sv": "på", "en": "on"},
     "off": {"sv": "AV", "en": "OFF"},
     "language": {"sv": "Språk", "en": "Language"},
@@ -264,6 +290,23 @@ def percent(x: Any, lang: str, digits: int = 1, *, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return SUPPRESSED_MARK
     return f"{number(x, lang, digits, sign=sign)}{NBSP}%"
+
+
+def warning_text(warning: dict[str, Any], lang: str) -> str:
+    """A finding of the checks (compare's ``warnings[]``) as a sentence in ``lang``."""
+    code, value = str(warning["code"]), warning.get("value")
+    if code.endswith("_out_of_range"):
+        figure = code.removesuffix("_out_of_range")
+        expected = str(warning.get("expected") or "")
+        if lang == "sv":
+            expected = expected.replace(".", ",")
+        if value is None:
+            return label("warning:out_of_range_hidden", lang, figure=label(f"figure:{figure}", lang), expected=expected)
+        shown = f"{float(value):.3g}"
+        return label("warning:out_of_range", lang, figure=label(f"figure:{figure}", lang), value=shown.replace(".", ",") if lang == "sv" else shown, expected=expected)
+    if f"warning:{code}" in LABELS:
+        return label(f"warning:{code}", lang, value=value)
+    return str(warning["message"])
 
 
 def parse_number(text: str, lang: str) -> float:

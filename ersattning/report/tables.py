@@ -94,6 +94,8 @@ class ReportTables:
     distribution: pd.DataFrame  # model, bin_from, bin_to, recipient_months (NaN: suppressed)
     assumptions: pd.DataFrame  # section, parameter, valid_from, value, source, is_assumption, note
     manifest: dict[str, Any]  # as in compare's JSON, plus suppression
+    #: what the checks found (compare's ``warnings[]``: code, message, value, expected, source)
+    warnings: list[dict[str, Any]]
     baseline: str
     suppress: bool
     providers_suppressed: int
@@ -227,6 +229,7 @@ def build_tables(c: Comparison, analyses: Sequence[Analysis] = ()) -> ReportTabl
             **{k: SUPPRESSED_MARK for k in ("recipients", "recipient_months", "visits") if region_hidden},
             "suppression": data["suppression"]["on"],
         },
+        warnings=data["warnings"],
         baseline=data["baseline"],
         suppress=data["suppression"]["on"],
         providers_suppressed=data["suppression"]["providers_suppressed"],

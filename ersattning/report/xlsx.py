@@ -21,7 +21,7 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ersattning.files import write_atomic
-from ersattning.report.i18n import SHARE_INDICATORS, label
+from ersattning.report.i18n import SHARE_INDICATORS, label, warning_text
 from ersattning.report.tables import (
     BEHAVIOUR_COLUMNS,
     MODEL_COLUMNS,
@@ -131,8 +131,9 @@ def write_xlsx(t: ReportTables, path: str | Path, lang: str) -> None:
     )
     sheets.update(_analysis_sheets(t, lang))
     mf = t.manifest
-    manifest_rows = [[L(k), _manifest_value(k, mf.get(k), lang)] for k in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression")]
+    manifest_rows = [[L(k), _manifest_value(k, mf.get(k), lang)] for k in ("version", "scenario", "scenario_path", "scenario_sha256", "store", "store_id", "store_position", "as_of", "period", "visits", "recipients", "recipient_months", "created_at", "suppression", "demo")]
     manifest_rows.append([L("language"), lang])
+    manifest_rows += [[L("warnings"), warning_text(w, lang)] for w in t.warnings]
     sheets["manifest"] = ([(L("key"), "text"), (L("value"), "text")], manifest_rows)
 
     for key in [*SHEETS[:-1], *(k for k in ANALYSIS_SHEETS if k in sheets), SHEETS[-1]]:
@@ -189,6 +190,8 @@ def _manifest_value(key: str, value: Any, lang: str) -> Any:
         return f"{value['start']} – {value['end']}"
     if key == "suppression":
         return label("on" if value else "off", lang)
+    if key == "demo":
+        return label("yes" if value else "no", lang)
     return "" if value is None else value
 
 

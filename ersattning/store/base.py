@@ -48,6 +48,8 @@ STORE_ENV = "ERSATTNING_STORE"
 CACHE_ENV = "ERSATTNING_CACHE_DIR"
 SCHEMA_VERSION = "1"
 META_TABLE = "ersattning_meta"
+#: the meta key a synthetic region (``ersattning synth``) is recorded under: its spec's fingerprint
+SYNTH_META_KEY = "synth_spec"
 META_TABLE_SQL = f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 #: URL scheme → the module of its backend, whose ``BACKEND`` is a :class:`Store` subclass.
