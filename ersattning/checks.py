@@ -140,6 +140,8 @@ def check_coverage(cov: Coverage, start: str, end: str, where: str) -> list[Find
     """
     period = [str(m) for m in month_range(start, end)]
     with_visits = sorted(cov.visit_months)
+    if not with_visits:
+        return _decisions_only(cov, start, end, period, where)
     missing = [m for m in period if m not in cov.visit_months]
     if missing:
         run = longest_run(with_visits)
@@ -164,6 +166,26 @@ def check_coverage(cov: Coverage, start: str, end: str, where: str) -> list[Find
             "models that pay granted time pay nothing for them (import decisions: ersattning import --kind decisions)",
             value=month_spans(undecided),
             expected="a decision in force in every month of the period",
+        )
+    ]
+
+
+def _decisions_only(cov: Coverage, start: str, end: str, period: list[str], where: str) -> list[Finding]:
+    """A history of decisions without visits (an assessment register): it covers the months a decision is in force,
+    and only models that pay by decision have anything to settle there."""
+    undecided = [m for m in period if not cov.has_decision(m)]
+    if undecided:
+        raise PeriodNotCovered(
+            f"the period {start} … {end} is not covered by the history in {where}: it holds no visits, and "
+            f"{len(undecided)} of the period's {len(period)} months have no decision in force ({month_spans(undecided)}); "
+            f"decisions are in force in {cov.describe_decisions()}. Import the visits (ersattning import --kind visits …), "
+            "or settle months the decisions cover (--period, or period: in the scenario)."
+        )
+    return [
+        Finding(
+            "no_visits",
+            "the history holds decisions but no visits: models that pay performed time pay nothing (import visits: ersattning import --kind visits)",
+            expected="visits in every month of the period",
         )
     ]
 

@@ -128,18 +128,22 @@ def test_providers_with_fewer_than_five_recipients_are_suppressed(demo):
 def test_compare_with_no_arguments_creates_a_demo_region_first(tmp_path: Path):
     done = run("compare", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "was empty: writing a synthetic demo region first" in done.stderr
+    assert "no store named (--store, $ERSATTNING_STORE): writing a synthetic demo region into sqlite:///ersattning.db first" in done.stderr
     assert "per_minute" in done.stdout and "baseline" in done.stdout and "continuity" in done.stdout
+    assert "synthetic demo region, not from real data" in done.stdout  # the table says so at its top
     again = run("compare", "--format", "json", cwd=tmp_path)
-    assert again.returncode == 0 and "was empty" not in again.stderr
+    assert again.returncode == 0 and "writing a synthetic demo region" not in again.stderr
     doc = json.loads(again.stdout)
+    assert doc["manifest"]["demo"] is True and doc["warnings"][0]["code"] == "demo_data"
     assert doc["baseline"] == "per_minute" and len(doc["models"]) == 4
     assert doc["manifest"]["store_position"] > 900_000  # the default region: 1,000 recipients × 12 months
     csv = run("compare", "--format", "csv", "--output", "out.csv", cwd=tmp_path)
     assert csv.returncode == 0
     text = (tmp_path / "out.csv").read_text()
     assert text.splitlines()[0].startswith("model,label,kind,cost_sek") and len(text.splitlines()) == 5
-    early = json.loads(run("compare", "--format", "json", "--as-of", "2024-03-01", cwd=tmp_path).stdout)
+    # as known on 1 March the history covers January to March only (planned visits): a year stops, two months settle
+    assert "--period 2024-01..2024-03" in run("compare", "--as-of", "2024-03-01", cwd=tmp_path).stderr
+    early = json.loads(run("compare", "--format", "json", "--as-of", "2024-03-01", "--period", "2024-01..2024-02", cwd=tmp_path).stdout)
     assert early["manifest"]["as_of"] == "2024-03-01 00:00:00"
     assert early["models"][0]["cost_sek"] < doc["models"][0]["cost_sek"]
     vid = subprocess.run([*EXE, "history", "--format", "json"], cwd=tmp_path, capture_output=True, text=True)
@@ -157,15 +161,15 @@ def test_explain_on_the_command_line(tmp_path: Path):
     from uuid import UUID
 
     vid = str(UUID(bytes=int(k["key_hi"]).to_bytes(8, "big") + int(k["key_lo"]).to_bytes(8, "big")))
-    out = run("explain", "--visit", vid, "--store", store)
+    out = run("explain", "--visit", vid, "--store", store, "--period", "2024-01..2024-02")
     assert out.returncode == 0, out.stderr
     assert f"visit: {vid}" in out.stdout and "per_minute (performed_time)" in out.stdout and "rates.personal_care = 485" in out.stdout
     rid = proj.recipients["recipient"].iloc[0]
-    month = run("explain", "--recipient", rid, "--month", "2024-02", "--store", store, "--format", "json")
+    month = run("explain", "--recipient", rid, "--month", "2024-02", "--store", store, "--format", "json", "--period", "2024-01..2024-02")
     assert month.returncode == 0, month.stderr
     doc = json.loads(month.stdout)
     assert doc["subject"]["month"] == "2024-02" and [m["model"] for m in doc["models"]] == ["per_minute", "granted", "ramtid", "trust"]
-    bad = run("explain", "--visit", "not-a-uuid", "--store", store)
+    bad = run("explain", "--visit", "not-a-uuid", "--store", store, "--period", "2024-01..2024-02")
     assert bad.returncode == 2 and "is not a visit id" in bad.stderr
 
 
