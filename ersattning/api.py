@@ -15,7 +15,7 @@ from ersattning.compare import Comparison
 from ersattning.compare import compare as _compare
 from ersattning.partitioned.runner import compare_auto
 from ersattning.report import write_report
-from ersattning.scenario import Scenario, load_scenario
+from ersattning.scenario import Period, Scenario, load_scenario
 from ersattning.store import Store, open_store
 from ersattning.synth import RegionSpec, synthesize
 
@@ -25,6 +25,7 @@ def compare(
     store: Store | str | None = None,
     *,
     as_of: datetime | str | None = None,
+    period: str | None = None,
     partitions: int | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
@@ -33,8 +34,10 @@ def compare(
 
     In one process (the comparison keeps its settlement context for reports and analyses) unless
     ``partitions``, ``scheduler`` or ``workers`` ask for recipient partitions (README, "Large regions").
+    ``period``: other months than the scenario's, ``"2024-09..2024-10"`` as ``--period`` takes them.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = sc.with_period(Period.parse(period) if period else None)
     st = store if isinstance(store, Store) else open_store(store or sc.spec.store, create=False)
     if partitions or scheduler or workers:
         return compare_auto(sc, st, as_of=as_of, partitions=partitions, scheduler=scheduler, workers=workers)

@@ -58,8 +58,14 @@ class Coverage:
 
     @classmethod
     def of(cls, proj: Projection) -> Coverage:
-        starts = proj.visits["planned_start"].dropna().to_numpy().astype("datetime64[M]")
-        months, counts = np.unique(starts, return_counts=True)
+        # visits per day (a cheap integer conversion and a count), then the few distinct days to months
+        days = proj.visits["planned_start"].to_numpy().astype("datetime64[D]")
+        index = days[~np.isnat(days)].astype(np.int64)
+        per_day = np.bincount(index - index.min()) if len(index) else np.zeros(0, dtype=np.int64)
+        on = np.flatnonzero(per_day)
+        day_months = (on + (index.min() if len(index) else 0)).astype("datetime64[D]").astype("datetime64[M]")
+        months, first = np.unique(day_months, return_inverse=True)
+        counts = np.bincount(first, weights=per_day[on], minlength=len(months)).astype(np.int64)
         d = proj.decisions
         lo = d["valid_from"].to_numpy().astype("datetime64[D]")
         hi = d["valid_to"].to_numpy().astype("datetime64[D]")  # exclusive: the first day not in force
