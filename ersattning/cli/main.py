@@ -191,9 +191,12 @@ def _check_history(sc: Scenario, url: str) -> Any:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files (for editors)."""
-    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+@click.option("--mapping", is_flag=True, help="Print the JSON Schema of import mapping files instead (docs/mapping.md).")
+def schema(mapping: bool) -> None:
+    """Print the JSON Schema of scenario files, or with --mapping of import mapping files (for editors)."""
+    from ersattning.ingest.mapping import mapping_schema
+
+    click.echo(json.dumps(mapping_schema() if mapping else json_schema(), indent=2, ensure_ascii=False))
 
 
 def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
