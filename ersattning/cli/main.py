@@ -18,6 +18,7 @@ from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.paths import PathError
 from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
+from ersattning.cli.inspect import inspect_command
 from ersattning.compare import compare as run_compare
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.partitioned.dataset import DatasetError
@@ -688,6 +689,9 @@ def store_migrate(store_url: str | None) -> None:
         )
 
     run_guarded(work)
+
+
+cli.add_command(inspect_command)  # ersattning/cli/inspect.py
 
 
 def main() -> None:
