@@ -372,16 +372,16 @@ def _staff(found: Inspection, cells: dict[str, pd.Series]) -> None:
     best = next(iter(seps))
     pattern = STAFF_SEPARATORS[best]
     joined = [v for v in distinct if pattern.search(v) and "|" not in v]
-    parts = [p.strip() for v in joined for p in v.split(best.strip() or best)]
+    parts = [p.strip() for v in joined for p in v.split(best)]
     alone = sum(p in distinct for p in parts)
     others = f" (also {', '.join(repr(s) for s in list(seps)[1:])} in {sum(list(seps.values())[1:])} value(s): only one separator applies)" if len(seps) > 1 else ""
     if alone:
-        found.staff_separator = best.strip() or best
+        found.staff_separator = best  # as the key takes it: ' och ' keeps its spaces (a name may hold 'och')
         found.staff_note = f"{seps[best]} distinct value(s) of {source!r} hold two names separated by {best!r}, and {alone} of their {len(parts)} names also stand alone{others}"
     else:
         found.staff_note = f"{seps[best]} distinct value(s) of {source!r} hold {best!r} between words that never stand alone: one person written 'Surname, First name', or two staff?"
         found.warnings.append(
-            f"{source!r}: decide what {best!r} means (staff_separator: '{best.strip()}' for two staff, staff_separator: '|' for one person); without it the import stops"
+            f"{source!r}: decide what {best!r} means (staff_separator: {best!r} for two staff, staff_separator: '|' for one person); without it the import stops"
         )
 
 
