@@ -57,7 +57,7 @@ def _file_keys(found: Inspection) -> list[str]:
     out = []
     if found.file_type == "csv":
         out += [f"# the file's text encoding: {found.encoding_note}", f"encoding: {found.encoding}"]
-        out += [f"# the column separator, found in the file's first lines", f"delimiter: {_q(found.delimiter or ',')}"]
+        out += ["# the column separator, found in the file's first lines", f"delimiter: {_q(found.delimiter or ',')}"]
     out += [f"# the decimal mark of durations and granted time: {_comment(found.decimal_note or 'numbers in this file type use a point')}", f"decimal: {_q(found.decimal)}"]
     out += ["# local times without a UTC offset are in this zone (summer time included)", "timezone: Europe/Stockholm"]
     if found.date_format:
