@@ -191,7 +191,7 @@ def _sample(found: Inspection, sample_rows: int) -> pd.DataFrame:
     if first is None:
         raise ReadError(f"{found.path}: no rows to inspect", path=found.path)
     found.rows_seen = len(first)
-    found.whole_file = first.fraction is not None and first.fraction >= 1.0
+    found.whole_file = (first.fraction is not None and first.fraction >= 1.0) or len(first) < sample_rows
     return first.frame.reset_index(drop=True)
 
 

@@ -72,7 +72,10 @@ def _column_keys(found: Inspection) -> list[str]:
     out = ["# the file's column → the canonical column it is imported as (a list: the same cells in each)", "columns:"]
     for source, targets in found.columns.items():
         target = targets[0] if len(targets) == 1 else "[" + ", ".join(targets) + "]"
-        out.append(f"  {_q(source)}: {target}  # {_comment(described.get(targets[0], ''))}")
+        said = described.get(targets[0], "")
+        if targets[0] in ("staff", "resource"):
+            said = "staff ids (pseudonymised at import); two in one cell are split by staff_separator"
+        out.append(f"  {_q(source)}: {target}  # {_comment(said)}")
     if not found.columns:
         out[-1] = "columns: {}  # no header recognised: map the columns by hand"
     if found.unmapped:

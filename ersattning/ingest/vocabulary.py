@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 _BRACKETS = re.compile(r"[\(\[][^\)\]]*[\)\]]")
-_PUNCTUATION = re.compile(r"[._:\-/]+")
+_PUNCTUATION = re.compile(r"[._:;,\-/]+")
 _SPACE = re.compile(r"\s+")
 
 
@@ -100,8 +100,9 @@ def _values(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 VALUES: dict[str, dict[str, str]] = {
     "category": _values({
-        "personal_care": ("personlig omvårdnad", "omvårdnad", "personlig hygien", "hygien", "dusch", "påklädning", "toalettbesök",
-                          "tillsyn", "hemtjänst", "dubbelbemanning", "personal care"),
+        # not listed, as their meaning differs between municipalities: tillsyn (a home-care visit, or the alarm team's
+        # night check), hemtjänst, dubbelbemanning (the second staff's own row, in some exports)
+        "personal_care": ("personlig omvårdnad", "omvårdnad", "personlig hygien", "hygien", "dusch", "påklädning", "toalettbesök", "personal care"),
         "cleaning": ("städning", "städ", "storstädning", "cleaning"),
         "laundry": ("tvätt", "tvättning", "klädvård", "laundry"),
         "shopping": ("inköp", "handling", "ärenden", "inköp och ärenden", "shopping"),
@@ -122,7 +123,7 @@ VALUES: dict[str, dict[str, str]] = {
     "registration": _values({
         "mobile": ("mobil", "mobilapp", "app", "telefon", "mobile"),
         "nfc": ("nfc", "tagg", "nyckeltagg", "nfc tagg"),
-        "manual": ("manuell", "manuellt", "efterregistrerad", "manuell registrering", "manual"),
+        "manual": ("manuell", "manuellt", "efterregistrerad", "manuell efterregistrerad", "manuell registrering", "manual"),
     }),  # fmt: skip
     "kind": _values({
         "hospital": ("sjukhus", "sjukhusvistelse", "slutenvård", "hospital"),
