@@ -341,3 +341,13 @@ def test_an_unknown_mapping_key_lists_the_valid_ones(tmp_path):
     assert lines[1] == f"{path}:3: events.cas: unknown key; did you mean case? valid keys: case, transitions, outcomes, instant_minutes (docs/mapping.md)"
     done = run("import", str(tmp_path / "x.csv"), "--mapping", str(path), env=ENV)
     assert done.returncode == 2 and "valid keys:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_mapping_reference_names_every_key():
+    from ersattning.ingest.mapping import EventOptions, SkipRule
+
+    text = (Path(__file__).parent.parent / "docs" / "mapping.md").read_text(encoding="utf-8")
+    for key in [*Mapping.model_fields, *EventOptions.model_fields, *SkipRule.model_fields]:
+        assert f"`{key}`" in text, key
+    for key in Mapping.model_fields:  # each top-level key has its row in the table
+        assert re.search(rf"^\| `{key}` \|", text, re.MULTILINE), key
