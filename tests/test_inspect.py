@@ -351,3 +351,25 @@ def test_the_mapping_reference_names_every_key():
         assert f"`{key}`" in text, key
     for key in Mapping.model_fields:  # each top-level key has its row in the table
         assert re.search(rf"^\| `{key}` \|", text, re.MULTILINE), key
+
+
+def test_an_export_with_start_times_only_is_told_what_it_lacks(tmp_path):
+    """The issue's header exactly: no planned or registered length or end; the import would quarantine every
+    performed row, so inspect says what to export besides."""
+    path = _excel(
+        tmp_path / "v.csv",
+        "Personnummer;Utförare;Insats;Planerad start;Utförd start;Personal;Status\n"
+        "19450312-1230;Hemtjänst Söder;Personlig omvårdnad;2024-09-02 08:00;2024-09-02 08:05;Lena Ström;Utförd\n",
+    )
+    warnings = "\n".join(inspect_file(path).warnings)
+    assert "no planned end or length" in warnings and "registered starts without a registered end or length" in warnings
+
+
+def test_encoding_from_every_byte_not_the_first_64_kib(tmp_path):
+    """An export whose first 64 KiB are plain ASCII and whose 'ö' comes later: the reader's sniff says UTF-8,
+    inspect looks at all of it and writes cp1252 into the mapping."""
+    rows = "".join(f"B{i};Hemtjanst;Stadning;2024-09-02 08:00;30;Anna K\n" for i in range(2000))
+    path = _excel(tmp_path / "v.csv", "Brukare;Utförare;Insats;Planerad start;Planerad tid (min);Personal\n".replace("ö", "o") + rows + "B9;Hemtjänst Söder;Städning;2024-09-03 08:00;30;Åsa K\n")
+    found = inspect_file(path, "visits")
+    assert found.encoding == "cp1252" and "line 2002 is not UTF-8" in found.encoding_note
+    assert found.mapping().encoding == "cp1252"

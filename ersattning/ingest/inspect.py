@@ -34,6 +34,7 @@ from ersattning.ingest.cells import parse_local_times, parse_minutes
 from ersattning.ingest.detect import STAFF_SEPARATORS, file_decimal_found, separators_in
 from ersattning.ingest.mapping import KIND_COLUMNS, Mapping
 from ersattning.ingest.readers import ReadError, read_rows, sniff_csv
+from ersattning.ingest.readers.chunk import check_file
 from ersattning.ingest.visits import STATUSES
 from ersattning.ingest.vocabulary import BREAKS, HEADERS, HOURS_HINTS, MINUTES_HINTS, PER_UNITS, VALUES, normal
 from ersattning.privacy import find_personnummer, mask_numbers
@@ -113,6 +114,7 @@ class Inspection:
 def inspect_file(path: str | Path, kind: str | None = None, sample_rows: int = SAMPLE_ROWS) -> Inspection:
     """Inspect ``path`` (as ``kind``, else the kind its headers fit best) and propose its mapping."""
     path = str(path)
+    check_file(path)  # a missing file or a directory: a ReadError naming it
     found = Inspection(path=path, kind=kind or "visits")
     found.file_type = _file_type(path)
     if found.file_type == "csv":
@@ -208,6 +210,8 @@ def _guess_kind(headers: list[str]) -> tuple[str, str]:
     """The kind whose required columns the headers name most of (ties: more headers recognised)."""
     def score(kind: str) -> tuple[int, int]:
         known = {HEADERS[kind].get(normal(h)) for h in headers} - {None}
+        if kind == "providers" and "name" in known:
+            known.add("code")  # one name column is the code too (_map_headers)
         return sum(c in known for c in REQUIRED[kind]), len(known)
 
     best = max(KINDS, key=score)
