@@ -44,6 +44,7 @@ STAFF_SEPARATORS: dict[str, re.Pattern[str]] = {
 }
 """Candidate separators between two staff names (the key's value → how it shows in a cell)."""
 
+_ANY_SEPARATOR = r"\S\s*[,;/&+]\s*\S|\S\s+och\s+\S"  # any of STAFF_SEPARATORS (RE2)
 _COMMA_NUMBER = re.compile(r"[+-]?\d+,\d+")
 _POINT_NUMBER = re.compile(r"[+-]?\d+\.\d+")
 _CSV_SUFFIXES = (".csv", ".txt")
@@ -146,6 +147,8 @@ def require_staff_separator(chunk: Chunk, mapping: Mapping, canonical: str = "st
         return
     arr = chunk.arrow(column)
     cells = Coded.of(stripped(arr if arr is not None else as_arrow_text(chunk.frame[column])))
+    if cells.dictionary is None or not pc.any(pc.match_substring_regex(cells.dictionary, _ANY_SEPARATOR)).as_py():
+        return  # the usual column: no distinct value holds a candidate (one vectorised look)
     found = separators_in(cells.uniques.tolist())
     if not found:
         return

@@ -23,6 +23,10 @@ says the whole export is what was performed — a row without a status is
 performed, and a row without registered times was performed at its planned
 times. The import summary counts the rows this applied to. See the README's
 import section (worked example: ``tests/data/planning_export.mapping.yaml``).
+
+Every key, its default and an example: docs/mapping.md (``ersattning schema --mapping`` prints them as
+JSON Schema; ``ersattning inspect`` proposes a mapping for a file). Where a mapping leaves the decimal mark
+or the staff separator out, ``detect.py`` decides or stops.
 """
 
 from __future__ import annotations
