@@ -373,3 +373,13 @@ def test_encoding_from_every_byte_not_the_first_64_kib(tmp_path):
     found = inspect_file(path, "visits")
     assert found.encoding == "cp1252" and "line 2002 is not UTF-8" in found.encoding_note
     assert found.mapping().encoding == "cp1252"
+
+
+def test_a_granted_header_naming_hours_per_week(tmp_path):
+    """'Beviljad tid (timmar per vecka)' with 1,5: hours, per week (a default: the file has no unit column)."""
+    path = tmp_path / "b.csv"
+    path.write_text("Brukare;Beslut;Insats;Beviljad tid (timmar per vecka);Giltig fr.o.m.\nB1;D1;Städning;1,5;2024-09-01\n", encoding="utf-8")
+    found = inspect_file(str(path))
+    assert found.kind == "decisions" and found.source_of("valid_from") == "Giltig fr.o.m."
+    m = found.mapping()
+    assert (m.units, m.defaults, m.decimal) == ({"granted": "decimal_hours"}, {"per": "week"}, ",")

@@ -309,9 +309,14 @@ def _units(found: Inspection, cells: dict[str, pd.Series]) -> None:
             continue
         values = cells[column].dropna()
         header = (found.source_of(column) or column).lower()
+        said = _header_unit(header)
+        if said is not None and column == "granted" and "per" not in cells:
+            found.defaults["per"] = (said[1], f"the header {found.source_of(column)!r} says per {said[1]}")
         if len(values) and values.map(lambda v: bool(_HHMM.fullmatch(v))).all():
             found.units[column] = ("h:mm", "its cells are written h:mm")
-        elif any(h in header for h in HOURS_HINTS) or any(normal(header).endswith(" " + p) for p, (u, _) in PER_UNITS.items() if u == "decimal_hours"):
+        elif said is not None:
+            found.units[column] = (said[0], f"the header {found.source_of(column)!r} says {'hours' if said[0] == 'decimal_hours' else 'minutes'} per {said[1]}")
+        elif any(h in header for h in HOURS_HINTS):
             found.units[column] = ("decimal_hours", f"the header {found.source_of(column)!r} says hours")
         elif any(h in header for h in MINUTES_HINTS):
             found.units[column] = ("minutes", f"the header {found.source_of(column)!r} says minutes")
@@ -321,6 +326,12 @@ def _units(found: Inspection, cells: dict[str, pd.Series]) -> None:
             unit = "decimal_hours" if hours else "minutes"
             found.units[column] = (unit, f"GUESSED from the size of its values (median {float(numbers.median()) if len(numbers) else float('nan'):g}): check it")
             found.warnings.append(f"the unit of {found.source_of(column)!r} is a guess ({unit}); the header does not say: check units: in the mapping")
+
+
+def _header_unit(header: str) -> tuple[str, str] | None:
+    """``Beviljad tid (timmar per vecka)``, ``Beviljade timmar per månad``: the unit and per a header names."""
+    text = " " + normal(header.replace("(", " ").replace(")", " ")) + " "
+    return next((unit for said, unit in PER_UNITS.items() if f" {said} " in text), None)
 
 
 def _dates(found: Inspection, cells: dict[str, pd.Series]) -> None:
@@ -427,6 +438,8 @@ def _completeness(found: Inspection) -> None:
             found.warnings.append(f"no column recognised as {column} (required): map the file's column under columns:")
     if found.kind != "visits":
         return
+    if "planned_start" not in have and any(normal(h) in ("datum", "date", "besöksdatum") for h in found.headers):
+        found.warnings.append("the date and the time seem to be in separate columns: the import reads a start as one cell (2024-09-02 08:00); join them in the export")
     if "provider" not in have:
         found.warnings.append("no provider column: set default_provider: (the provider of every row) or map the column under columns:")
     if not have & {"planned_end", "planned_duration"}:

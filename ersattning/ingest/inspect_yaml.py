@@ -143,6 +143,9 @@ def report_lines(found: Inspection) -> list[str]:
     if found.units:
         out.append("units")
         out += [f"  {c}: {u} — {why}" for c, (u, why) in found.units.items()]
+    if found.defaults:
+        out.append("defaults")
+        out += [f"  {c}: {v} — {why}" for c, (v, why) in found.defaults.items()]
     if found.skip:
         out.append("skip")
         out += [f"  {col} one of {', '.join(vs)} — {why}" for col, vs, why in found.skip]
