@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 import yaml
 
@@ -98,7 +99,7 @@ def _model(doc: dict, name: str) -> dict:
 
 
 def _no_identity_number(text: str) -> bool:
-    return not find_personnummer(__import__("pandas").Series(text.splitlines(), dtype=object)).any()
+    return not find_personnummer(pd.Series(text.splitlines(), dtype=object)).any()
 
 
 # -- the end-to-end path: inspect → import (mappings unedited) → compare ------------------------------------
@@ -383,3 +384,12 @@ def test_a_granted_header_naming_hours_per_week(tmp_path):
     assert found.kind == "decisions" and found.source_of("valid_from") == "Giltig fr.o.m."
     m = found.mapping()
     assert (m.units, m.defaults, m.decimal) == ({"granted": "decimal_hours"}, {"per": "week"}, ",")
+
+
+def test_stays_with_swedish_kinds(tmp_path):
+    path = _excel(tmp_path / "vistelser.csv", "Personnummer;Typ;Inskriven;Utskriven\n19450312-1230;Sjukhusvistelse;2024-09-10;2024-09-14\n19380704-2563;Korttid;2024-10-01;\n")
+    found = inspect_file(path)
+    assert found.kind == "stays"
+    assert found.columns == {"Personnummer": ["recipient"], "Typ": ["kind"], "Inskriven": ["start"], "Utskriven": ["end"]}
+    assert found.values == {"kind": {"Korttid": "short_term", "Sjukhusvistelse": "hospital"}}
+    assert _no_identity_number("\n".join(found.report()) + found.yaml())
