@@ -19,6 +19,7 @@ from ersattning.analysis.paths import PathError
 from ersattning.checks import Coverage, Finding, check_parameters
 from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import describe_validation, fail, run_guarded
+from ersattning.cli.inspect import inspect_command
 from ersattning.compare import compare as run_compare
 from ersattning.compare import preflight
 from ersattning.explain import explain_recipient_month, explain_visit
@@ -221,9 +222,12 @@ def _check_history(sc: Scenario, url: str) -> tuple[list[Finding], str]:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files (for editors)."""
-    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+@click.option("--mapping", is_flag=True, help="Print the JSON Schema of import mapping files instead (docs/mapping.md).")
+def schema(mapping: bool) -> None:
+    """Print the JSON Schema of scenario files, or with --mapping of import mapping files (for editors)."""
+    from ersattning.ingest.mapping import mapping_schema
+
+    click.echo(json.dumps(mapping_schema() if mapping else json_schema(), indent=2, ensure_ascii=False))
 
 
 def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
@@ -760,6 +764,9 @@ def store_migrate(store_url: str | None) -> None:
         )
 
     run_guarded(work)
+
+
+cli.add_command(inspect_command)  # ersattning/cli/inspect.py
 
 
 def main() -> None:

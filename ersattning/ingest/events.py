@@ -97,6 +97,7 @@ import numpy as np
 import pandas as pd
 
 from ersattning.ingest.cells import parse_local_times, parse_minutes, text_column
+from ersattning.ingest.detect import file_decimal, note_decimal, require_staff_separator
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk, read_rows_or_header
@@ -290,12 +291,14 @@ class _Pairer:
         self.first_problem: tuple[int, str] | None = None
         self.rejected: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []  # this chunk's, written in line order
         self.transitions = {**STANDARD_TRANSITIONS, **mapping.events.transitions}
-        self.decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
+        self.decimal: str = mapping.decimal or "."  # each file's own when the mapping does not say (add)
 
     # -- reading events ---------------------------------------------------------------------
 
     def add(self, chunk: Chunk) -> _VisitChunk | None:
         self.path = chunk.path
+        self.decimal = file_decimal(chunk.path, self.mapping)  # the mapping's, else the file's (detect.py)
+        require_staff_separator(chunk, self.mapping, "resource")
         self.report.rows_read += len(chunk)
         raw = chunk.frame.reset_index(drop=True)
         events, raw = self._parse(chunk, raw)
@@ -409,7 +412,10 @@ class _Pairer:
                 raise ImportError_(
                     f"{chunk.path}: the unit of duration is not declared (units: {{duration: minutes | decimal_hours | h:mm}} in the mapping)"
                 )
-            minutes, bad = parse_minutes(text_column(frame, "duration"), unit, self.decimal)
+            duration = text_column(frame, "duration")
+            minutes, bad = parse_minutes(duration, unit, self.decimal)
+            if unit != "h:mm":
+                note_decimal(self.report, chunk.path, m, self.decimal, duration)
             reject(bad, f"ambiguous unit in duration: expected {unit}")
             reject(minutes <= 0, "duration is not positive")
 

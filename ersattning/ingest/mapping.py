@@ -23,17 +23,22 @@ says the whole export is what was performed — a row without a status is
 performed, and a row without registered times was performed at its planned
 times. The import summary counts the rows this applied to. See the README's
 import section (worked example: ``tests/data/planning_export.mapping.yaml``).
+
+Every key, its default and an example: docs/mapping.md (``ersattning schema --mapping`` prints them as
+JSON Schema; ``ersattning inspect`` proposes a mapping for a file). Where a mapping leaves the decimal mark
+or the staff separator out, ``detect.py`` decides or stops.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ersattning.yamlconf import validate
+from ersattning.yamlconf import ConfigError, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,10 +141,10 @@ class SkipRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    column: str
-    equals: str | None = None
-    one_of: list[str] | None = None
-    reason: str
+    column: str = Field(description="the column, by its name in the file or its canonical name")
+    equals: str | None = Field(default=None, description="skip rows whose cell is this value")
+    one_of: list[str] | None = Field(default=None, description="skip rows whose cell is one of these values")
+    reason: str = Field(description="why such rows are not visits (counted under it in the import's summary)")
 
     def describe(self) -> str:
         return self.reason
@@ -161,12 +166,16 @@ class Mapping(BaseModel):
     timezone: str = Field(default="Europe/Stockholm", description="time zone of local times without an offset")
     date_format: str | None = Field(default=None, description="strptime format of dates and times; ISO 8601 when not given")
     decimal: Literal[",", "."] | None = Field(default=None, description="decimal separator; from the file when not given")
-    encoding: str | None = None
-    delimiter: str | None = None
-    skip: list[SkipRule] = Field(default_factory=list)
+    encoding: str | None = Field(default=None, description="the file's text encoding (cp1252, utf-8-sig, utf-8, utf-16); sniffed when not given: UTF-8 (with or without BOM) else cp1252")
+    delimiter: str | None = Field(default=None, description="the column separator (one character: ';' ',' or a tab); sniffed when not given")
+    skip: list[SkipRule] = Field(default_factory=list, description="rows that are not visits (staff breaks): skipped and counted by reason")
     default_provider: str | None = Field(default=None, description="provider for rows without one")
     defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
-    staff_separator: str = "|"
+    staff_separator: str = Field(
+        default="|",
+        min_length=1,
+        description="what separates two staff in one cell (A|B; ',' for 'Lena Ström, Ahmed Hassan'); undeclared, a cell with , ; / & + or 'och' between names stops the import",
+    )
     events: EventOptions = Field(default_factory=lambda: EventOptions(), description="event logs only (--kind events)")
 
     @model_validator(mode="before")
@@ -237,7 +246,33 @@ class Mapping(BaseModel):
 
 
 def load_mapping(path: str | Path | None) -> Mapping:
-    """The mapping in a YAML file (errors name file, line and key), or the identity mapping."""
+    """The mapping in a YAML file (errors name file, line and key; an unknown key's error lists the valid ones),
+    or the identity mapping."""
     if path is None:
         return Mapping()
-    return validate(Mapping, path)
+    try:
+        return validate(Mapping, path)
+    except ConfigError as e:
+        raise ConfigError([(f, line, key, _with_valid_keys(key, message)) for f, line, key, message in e.problems]) from None
+
+
+def _with_valid_keys(key: str, message: str) -> str:
+    """An unknown key's message with the keys valid where it stands (the top level, ``events:`` or a ``skip:`` rule)."""
+    if message != "unknown key":
+        return message
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    model: type[BaseModel] = EventOptions if parent == "events" else SkipRule if parent.startswith("skip[") else Mapping
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(model.model_fields), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown key; {hint}valid keys: {', '.join(model.model_fields)} (docs/mapping.md)"
+
+
+def mapping_schema() -> dict[str, Any]:
+    """JSON Schema of mapping files (``ersattning schema --mapping``; for editors)."""
+    schema = Mapping.model_json_schema()
+    schema["title"] = "ersattning import mapping"
+    schema["description"] = "How an export's columns, values and units map onto the canonical import columns (docs/mapping.md)."
+    canonical = sorted({c for columns in KIND_COLUMNS.values() for c in columns})
+    one = {"type": "string", "enum": canonical}
+    schema["properties"]["columns"]["additionalProperties"] = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+    return schema

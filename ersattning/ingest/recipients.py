@@ -19,6 +19,7 @@ import pandas as pd
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
 from ersattning.ingest.cells import parse_minutes, parse_times, text_column
+from ersattning.ingest.detect import file_decimal, note_decimal
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk
@@ -164,7 +165,10 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
         reject(cells[c].notna().to_numpy() & ~cells[c].isin(allowed).to_numpy(), f"{c} not one of {', '.join(allowed)}")
     birth = pd.to_numeric(cells["birth_year"], errors="coerce")
     reject(cells["birth_year"].notna().to_numpy() & ~birth.between(1880, 2030).to_numpy(), "birth_year is not a year")
-    minutes, bad = parse_minutes(text_column(frame, "granted"), mapping.units.get("granted", "minutes"), mapping.decimal or ".")
+    granted = text_column(frame, "granted")
+    decimal = file_decimal(chunk.path, mapping)  # the mapping's, else the file's (detect.py)
+    minutes, bad = parse_minutes(granted, mapping.units.get("granted", "minutes"), decimal)
+    note_decimal(report, chunk.path, mapping, decimal, granted)
     reject(bad | np.isnan(minutes), "granted missing or not in the declared unit")
     valid_from, bad = _dates(text_column(frame, "valid_from"), mapping)
     reject(bad | np.isnat(valid_from), "valid_from missing or not a date")

@@ -62,6 +62,7 @@ from ersattning.ingest.cells import (
     split_staff_coded,
     stripped,
 )
+from ersattning.ingest.detect import file_decimal, note_decimal, require_staff_separator
 from ersattning.ingest.ids import ImportIds
 from ersattning.ingest.known import KnownVisits, actual_digest, category_codes, plan_digest
 from ersattning.ingest.mapping import VISIT_REQUIRED, Mapping
@@ -188,6 +189,7 @@ def _import_chunks(
             if not len(chunk):  # a file without rows: its header must still have the required columns
                 _require_columns(chunk.path, list(chunk_columns(chunk)), mapping)
                 continue
+            require_staff_separator(chunk, mapping)  # before any piece of the chunk is written (detect.py)
             for piece in _pieces(chunk, 4) if (i == 0 or last) and not options.dry_run else (chunk,):
                 arena.reset()  # the previous batch was handed on by submit(): its memory is free again
                 batch = _import_chunk(piece, mapping, pseudonymiser, ids, known, report, q, options.strict, recorded_now, staff_seen, stored, arena, providers, clock)
@@ -345,7 +347,7 @@ def _import_chunk(
     clock.lap("text_columns")
     checks = _Checks(n)
     skipped = _skipped(chunk, mapping, source, text, report)
-    rows = _checked_rows(chunk, mapping, text, checks, coded)
+    rows = _checked_rows(chunk, mapping, text, checks, coded, report)
     clock.lap("checked_rows")
     keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
     clock.lap("pseudonymised")
@@ -428,7 +430,7 @@ def _skipped(chunk: Chunk, mapping: Mapping, source: dict[str, pa.Array], text: 
     return skipped
 
 
-def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks, coded: dict[str, Coded] | None = None) -> _Rows:
+def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks, coded: dict[str, Coded] | None = None, report: ImportReport | None = None) -> _Rows:
     """Map the cells to canonical values (the mapping's ``values:``), read times and durations, and check each row.
 
     The text cells are coded (:class:`Coded`): each distinct value is mapped and checked once, not each cell.
@@ -455,7 +457,7 @@ def _checked_rows(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], che
     for c in ("provider", "team"):
         checks.reject(coded[c].per_row(find_personnummer(pd.Series(coded[c].uniques, dtype=object)), False), f"a personal identity number in {c}")
 
-    times, repeated_hour = _times(chunk, mapping, text, checks)
+    times, repeated_hour = _times(chunk, mapping, text, checks, report)
     given = coded["status"]  # the status column's own values: each distinct one looked at once
     blank = given.missing()
     outcome = given.per_row(_outcome_codes(given.uniques), 0).astype(np.int8)
@@ -492,7 +494,7 @@ def _minutes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return (end - start).astype("timedelta64[s]").astype(np.float64) / 60
 
 
-def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _Checks, report: ImportReport | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The rows' times in UTC (an end from a start and a duration, in its declared unit, where the file gives no end),
     and which rows have a local time in the repeated autumn hour.
 
@@ -500,7 +502,7 @@ def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _C
     (a visit from 02:50 to 02:10 "the second time"), so no row is rejected for the repeated hour.
     """
     empty = pa.nulls(len(chunk), pa.string())
-    decimal = mapping.decimal or ("," if (mapping.delimiter or "") == ";" else ".")
+    decimal = file_decimal(chunk.path, mapping)  # the mapping's, else the file's (detect.py)
     times = {}
     repeated = np.zeros(len(chunk), dtype=bool)
     for c in ("planned_start", "planned_end", "actual_start", "actual_end", "cancelled_at", "recorded_at"):
@@ -518,6 +520,8 @@ def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _C
             if unit is None:
                 raise ImportError_(f"{chunk.path}: the unit of {col} is not declared (units: {{{col}: minutes | decimal_hours | h:mm}} in the --mapping file)")
             minutes, bad = parse_minutes(text[col], unit, decimal)
+            if report is not None and unit != "h:mm":
+                note_decimal(report, chunk.path, mapping, decimal, text[col])
             if bad.any():
                 negative = np.zeros(len(bad), dtype=bool)
                 negative[bad] = negative_minutes(text[col].filter(pa.array(bad)), decimal)
