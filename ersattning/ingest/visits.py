@@ -180,6 +180,8 @@ def _import_chunks(
     feed = ImportFeed(store)  # the committed batches go into the projection cache beside the import
     arena = Arena()
     clock = StepClock(report)
+    rows_at_submit: list[int] = []  # per submitted batch, for options.stored
+    fractions: list[float | None] = []
     try:
         for i, (chunk, fraction) in enumerate(clock.timed(chunks, "read")):
             # the first and the last chunk in pieces: the writer starts after a quarter of the first
@@ -195,6 +197,9 @@ def _import_chunks(
                     feed.submitted(batch)
                     clock.lap("feed")
                     writer.submit(batch)
+                    rows_at_submit.append(report.rows_imported)
+                    fractions.append(fraction)
+                    options.stored.committed(rows_at_submit, fractions, len(writer.first_ids), writer.events)
                     clock.lap("submit")
                     feed.committed(writer.first_ids)
                     clock.lap("feed")
@@ -209,6 +214,7 @@ def _import_chunks(
         raise
     finally:
         writer.close()
+        options.stored.committed(rows_at_submit, fractions, len(writer.first_ids), writer.events)
         report.events_written = writer.events
         report.journal = writer.journal
         report.writer_seconds = writer.busy_seconds
