@@ -187,12 +187,12 @@ def history(store_url: str | None, fmt: str) -> None:
     status = ", ".join(f"{k} {v:,}" for k, v in summary["visits_by_status"].items())
     click.echo(f"Visits      {summary['visits']:,}" + (f" ({status})" if status else ""))
     click.echo(f"Service     {summary['first_day'] or '-'} … {summary['last_day'] or '-'}")
-    click.echo(f"Events      {summary['events']['total']:,}")
     synthetic = summary["synthetic"]
     if synthetic and not synthetic["finished"]:
         click.echo(f"Synthetic   unfinished: {synthetic['batches_stored']:,} of {synthetic['batches']:,} batches stored; to finish it, rerun: {synthetic['command']}")
     elif synthetic:
         click.echo(f"Synthetic   a whole region ({synthetic['batches']:,} batches)")
+    click.echo(f"Events      {summary['events']['total']:,}")
     width = max((len(t) for t in summary["events"]["by_type"]), default=0)
     for topic, n in summary["events"]["by_type"].items():
         click.echo(f"  {topic:<{width}}  {n:>12,}")
