@@ -584,7 +584,7 @@ def _default_quarantine(store: Store) -> str:
 
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = store.location.path
-    base = path.with_name(f"{path.name}.quarantine-{stamp}") if path is not None else Path(f"ersattning-quarantine-{stamp}")
+    base = path.with_name(f"{path.name}.quarantine-{stamp}") if path is not None else Path.cwd() / f"ersattning-quarantine-{stamp}"
     candidate, n = Path(f"{base}.csv"), 1
     while candidate.exists():
         n += 1
