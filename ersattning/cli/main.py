@@ -484,7 +484,7 @@ def _pseudonymiser_if_any(store: Store) -> Any:
 @click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
-@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason; default: beside the store, see below).")
+@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason; default: beside the store, see above).")
 @click.option("--dry-run", is_flag=True, help="Read and check everything; write nothing (no store, no key file) but a --quarantine file asked for.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=200_000, show_default=True, help="Rows read, checked and appended per transaction.")
 def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_url: str | None, strict: bool, quarantine: str | None, dry_run: bool, chunk_rows: int) -> None:
@@ -492,10 +492,10 @@ def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_u
 
     \b
     Rejected rows go to --quarantine, else to a new file beside an SQLite store
-    (STORE.quarantine-YYYYMMDDTHHMMSS.csv; for other stores in the current directory),
+    (<store file>.quarantine-YYYYMMDDTHHMMSS.csv; for other stores in the current directory),
     masked and readable by its owner only; the path is printed.
     The store records a fingerprint of the pseudonym key: an import with another key stops.
-    Exit status: 0 imported; 2 a user error (nothing of the failing step written);
+    Exit status: 0 imported; 1 a failure of the tool; 2 a user error (nothing of the failing step written);
     3 imported, but rows were rejected (quarantined); 130/143 interrupted (SIGINT/SIGTERM),
     the whole batches stored are said and a rerun of the same command finishes the import.
     """
@@ -550,6 +550,7 @@ def _import_key(dry_run: bool) -> bytes:
     import secrets
 
     from ersattning.privacy import existing_key, key_origin, load_key
+    from ersattning.privacy.keys import key_file_path
 
     key = existing_key()
     if key is not None:
@@ -558,7 +559,7 @@ def _import_key(dry_run: bool) -> bytes:
         click.echo(f"ersattning: dry run: no pseudonym key yet ({key_origin()} does not exist); this run uses a throwaway key held in memory and creates none", err=True)
         return secrets.token_bytes(32)
     key = load_key()
-    click.echo(f"ersattning: made a new pseudonym key in {key_origin().removeprefix('the key file ')}: keep it; every later import into this store needs it", err=True)
+    click.echo(f"ersattning: made a new pseudonym key in {key_file_path()}: keep it; every later import into this store needs it", err=True)
     return key
 
 
