@@ -79,7 +79,8 @@ class StaffIntervals:
         pos = _overlapping(self.staff, self.start, self.end, staff, start, end)
         clash = pos >= 0
         other = np.full(len(staff), -1, dtype=np.int64)
-        other[clash] = np.concatenate([self.label, labels])[pos[clash]]
+        if clash.any():
+            other[clash] = np.concatenate([self.label, labels])[pos[clash]]
         old = start < self.horizon
         if old.any() and self._spills and self._file is not None:
             idx = np.flatnonzero(old)
