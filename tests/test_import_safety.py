@@ -254,17 +254,21 @@ def _visits(url: str) -> list[tuple]:
         store.close()
 
 
-def test_sigint_during_an_import_says_what_is_stored_and_a_rerun_finishes_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("to_group", [False, True], ids=["to the import", "to its process group, as Ctrl-C sends it"])
+def test_sigint_during_an_import_says_what_is_stored_and_a_rerun_finishes_it(tmp_path: Path, to_group: bool) -> None:
     n = 120_000
     src = tmp_path / "big.csv"
     _big_export(src, n)
     env = {"ERSATTNING_PSEUDONYM_KEY": KEY_A}
     db = tmp_path / "cut.db"
     args = ["import", str(src), "--store", f"sqlite:///{db}", "--chunk-rows", "10000"]
-    proc = subprocess.Popen([*EXE, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*EXE, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=to_group)
     wait_for_first_commit(proc, db)
     assert proc.poll() is None, "the import finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    if to_group:  # the writer process gets it too: it leaves the stop to the import and finishes its batch whole
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Aborted!" not in err and "Traceback" not in err and out == ""
