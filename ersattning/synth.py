@@ -660,6 +660,47 @@ def synthesize(store: Store, spec: RegionSpec, progress: Callable[[int, int], No
     return SynthReport(n_chunks, written, skipped, events, t_gen, t_app)
 
 
+@dataclass(frozen=True)
+class RegionProgress:
+    """How much of the synthetic region recorded in a store is written: batches of recipients, in order."""
+
+    spec: RegionSpec
+    batches_stored: int
+    batches: int
+
+    @property
+    def finished(self) -> bool:
+        return self.batches_stored == self.batches
+
+    def command(self, store_url: str) -> str:
+        """The ``ersattning synth`` command that writes (or finishes) this region."""
+        default = RegionSpec()
+        parts = ["ersattning synth", f"--recipients {self.spec.recipients}", f"--months {self.spec.months}", f"--start {self.spec.start}", f"--seed {self.spec.seed}"]
+        parts += [f"--providers {self.spec.providers}"] if self.spec.providers is not None else []
+        figures = {"recipients", "months", "start", "seed", "providers", "chunk_recipients"}
+        parts += [f"--set {k}={v}" for k, v in self.spec.model_dump().items() if k not in figures and v != getattr(default, k)]
+        return " ".join([*parts, f"--store {store_url}"])
+
+
+def region_progress(store: Store) -> RegionProgress | None:
+    """The synthetic region the store records (``synth`` and a demo region record their spec before writing), and
+    how many of its batches are stored; None for a store without one. A region is written batch by batch, each
+    batch whole or not at all, and resumed in order, so a batch is stored when its first recipient is."""
+    text = store.get_meta(META_KEY)
+    if text is None:
+        return None
+    try:
+        spec = RegionSpec.model_validate_json(text)
+    except ValueError:  # recorded by a version with other figures: it cannot be resumed by this one anyway
+        return None
+    n_chunks = -(-spec.recipients // spec.chunk_recipients)
+    providers = stable_id("provider", str(make_providers(spec).code[0]))
+    if not store.contains(providers, 1):
+        return RegionProgress(spec, 0, n_chunks)
+    stored = sum(store.contains(stable_id("recipient", _token(spec.seed, "recipient", k * spec.chunk_recipients)), 1) for k in range(n_chunks))
+    return RegionProgress(spec, stored, n_chunks)
+
+
 def iter_chunks(spec: RegionSpec) -> Iterator[EventBatch]:
     """Every batch of a region (providers first), for benchmarks and tests."""
     providers = make_providers(spec)

@@ -18,7 +18,7 @@ from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.paths import PathError
 from ersattning.checks import Coverage, Finding, check_parameters
 from ersattning.cli import render, render_analysis
-from ersattning.cli.errors import describe_validation, fail, run_guarded
+from ersattning.cli.errors import ROWS_REJECTED, describe_validation, fail, run_guarded, run_interruptible
 from ersattning.cli.inspect import inspect_command
 from ersattning.compare import compare as run_compare
 from ersattning.compare import preflight
@@ -110,7 +110,25 @@ def synth(recipients: int | None, months: int | None, start: str | None, provide
             click.echo(f"resumed: {report.chunks_skipped} of {report.chunks_total} batches were already stored")
         click.echo(f"wrote {report.events_written:,} events in {seconds:.1f} s into {store.location.display_url} (position {store.position()})")
 
-    run_guarded(work)
+    run_interruptible(work, lambda: _synth_interrupted(url))
+
+
+def _synth_interrupted(url: str) -> str:
+    """The line an interrupted synth ends with: how many of the region's batches are stored."""
+    from ersattning.synth import region_progress
+
+    shown = redact_url(url)
+    store = open_store(url, create=False)
+    try:
+        progress = region_progress(store)
+    finally:
+        store.close()
+    if progress is None:
+        return f"nothing of the synthetic region is stored in {shown}; rerun the same command to write it"
+    return (
+        f"{progress.batches_stored:,} of {progress.batches:,} batches of the synthetic region are stored in {shown}; "
+        "rerunning the same command finishes it — batches already stored are skipped"
+    )
 
 
 def history_summary(url: str) -> dict[str, Any]:
@@ -131,7 +149,23 @@ def history_summary(url: str) -> dict[str, Any]:
         "first_day": None if days.empty else str(days.min().date()),
         "last_day": None if days.empty else str(days.max().date()),
         "position": int(proj.position),
+        "synthetic": _synthetic_summary(store),
         "version": __version__,
+    }
+
+
+def _synthetic_summary(store: Store) -> dict[str, Any] | None:
+    """The synthetic region the store holds: batches stored of how many, and the command that finishes it."""
+    from ersattning.synth import region_progress
+
+    progress = region_progress(store)
+    if progress is None:
+        return None
+    return {
+        "batches_stored": progress.batches_stored,
+        "batches": progress.batches,
+        "finished": progress.finished,
+        "command": progress.command(store.location.display_url),
     }
 
 
@@ -157,6 +191,11 @@ def history(store_url: str | None, fmt: str) -> None:
     status = ", ".join(f"{k} {v:,}" for k, v in summary["visits_by_status"].items())
     click.echo(f"Visits      {summary['visits']:,}" + (f" ({status})" if status else ""))
     click.echo(f"Service     {summary['first_day'] or '-'} … {summary['last_day'] or '-'}")
+    synthetic = summary["synthetic"]
+    if synthetic and not synthetic["finished"]:
+        click.echo(f"Synthetic   unfinished: {synthetic['batches_stored']:,} of {synthetic['batches']:,} batches stored; to finish it, rerun: {synthetic['command']}")
+    elif synthetic:
+        click.echo(f"Synthetic   a whole region ({synthetic['batches']:,} batches)")
     click.echo(f"Events      {summary['events']['total']:,}")
     width = max((len(t) for t in summary["events"]["by_type"]), default=0)
     for topic, n in summary["events"]["by_type"].items():
@@ -483,8 +522,9 @@ def explain(
     def work() -> Any:
         sc = _scenario(scenario, months)
         url = store_url or os.environ.get(STORE_ENV) or sc.spec.store or resolve_store_url(None)
-        result = run_compare(sc, open_store(url, create=False), as_of=when)
-        pseudonymiser = _pseudonymiser_if_any()
+        store = open_store(url, create=False)
+        pseudonymiser = _pseudonymiser_if_any(store)  # before settling: another key stops at once
+        result = run_compare(sc, store, as_of=when)
         if visit_id:
             return explain_visit(result, visit_id, pseudonymiser)
         assert recipient is not None and month is not None  # checked above
@@ -497,14 +537,17 @@ def explain(
         click.echo(ex.text())
 
 
-def _pseudonymiser_if_any() -> Any:
-    """The import's pseudonymiser, to look up the source's own ids; None when there is no key (nothing is created)."""
-    from ersattning.privacy import Pseudonymiser, PseudonymKeyError, load_key
+def _pseudonymiser_if_any(store: Store) -> Any:
+    """The import's pseudonymiser, to look up the source's own ids; None when there is no key (nothing is created).
+    A key other than the one the store was written with stops (it would find none of the source's ids)."""
+    from ersattning.privacy import Pseudonymiser, PseudonymKeyError, check_store_key, load_key
 
     try:
-        return Pseudonymiser(load_key(create=False))
+        key = load_key(create=False)
     except PseudonymKeyError:
         return None
+    check_store_key(store, key, store.location.display_url, record=False)
+    return Pseudonymiser(key)
 
 
 @cli.command(name="import")
@@ -519,36 +562,123 @@ def _pseudonymiser_if_any() -> Any:
 @click.option("--mapping", "mapping_path", default=None, type=click.Path(dir_okay=False), help="YAML mapping: column names, values, units, time zone, rows to skip.")
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--strict", is_flag=True, help="Stop at the first bad row and write nothing.")
-@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason).")
-@click.option("--dry-run", is_flag=True, help="Read and check everything, write nothing to the store.")
+@click.option("--quarantine", default=None, type=click.Path(dir_okay=False), help="Write rejected rows here (CSV with file, line and reason; default: beside the store, see above).")
+@click.option("--dry-run", is_flag=True, help="Read and check everything; write nothing (no store, no key file) but a --quarantine file asked for.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=200_000, show_default=True, help="Rows read, checked and appended per transaction.")
 def import_(paths: tuple[str, ...], kind: str, mapping_path: str | None, store_url: str | None, strict: bool, quarantine: str | None, dry_run: bool, chunk_rows: int) -> None:
-    """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent."""
-    from ersattning.ingest.events import import_events
+    """Import historical service logs (CSV incl. Swedish Excel exports, Parquet, XES), pseudonymised and idempotent.
+
+    \b
+    Rejected rows go to --quarantine, else to a new file beside an SQLite store
+    (<store file>.quarantine-YYYYMMDDTHHMMSS.csv; for other stores in the current directory),
+    masked and readable by its owner only; the path is printed.
+    The store records a fingerprint of the pseudonym key: an import with another key stops.
+    Exit status: 0 imported; 1 a failure of the tool; 2 a user error (nothing of the failing step written);
+    3 imported, but rows were rejected (quarantined); 130/143 interrupted (SIGINT/SIGTERM),
+    the whole batches stored are said and a rerun of the same command finishes the import.
+    """
     from ersattning.ingest.mapping import load_mapping
-    from ersattning.ingest.options import ImportOptions
-    from ersattning.ingest.providers import import_providers
-    from ersattning.ingest.recipients import import_decisions, import_stays
-    from ersattning.ingest.visits import import_visits
-    from ersattning.privacy import Pseudonymiser, load_key
+    from ersattning.ingest.options import ImportOptions, Stored
+    from ersattning.privacy import mask_numbers
 
-    def work() -> ImportReport:
+    stored = Stored()
+    url = resolve_store_url(store_url)
+
+    def work() -> tuple[ImportReport, str | None]:
         mapping = load_mapping(mapping_path)
-        pseudonymiser = Pseudonymiser(load_key())
-        store = _import_store(resolve_store_url(store_url), dry_run)
-        options = ImportOptions(strict=strict, quarantine=quarantine, dry_run=dry_run, chunk_rows=chunk_rows, progress=_rows_progress())
-        run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events, "providers": import_providers}[kind]
-        return run_import(store, paths, mapping, pseudonymiser, options)
+        key = _import_key(dry_run)
+        store = _import_store(url, dry_run)
+        _check_key(store, key, dry_run)
+        rejected = quarantine or (None if dry_run else _default_quarantine(store))
+        options = ImportOptions(strict=strict, quarantine=rejected, dry_run=dry_run, chunk_rows=chunk_rows, progress=_rows_progress(), stored=stored)
+        return _run_import(kind, store, paths, mapping, key, options), rejected
 
-    report: ImportReport = run_guarded(work)
+    unit = "visits" if kind == "events" else "rows"
+    report, written = run_interruptible(work, lambda: _import_interrupted(stored, unit, redact_url(url)))
     if sys.stderr.isatty():
         click.echo("", err=True)
     for line in report.summary():
         click.echo(line)
-    if quarantine and sum(report.quarantined.values()):
-        click.echo(f"rejected {'events' if kind == 'events' else 'rows'} written to {quarantine}")
+    rejected, what = sum(report.quarantined.values()), "events" if kind == "events" else "rows"
     if dry_run:
         click.echo("dry run: nothing was written to the store")
+        if rejected and not written:
+            click.echo(f"dry run: {rejected:,} {what} would be rejected; add --quarantine FILE to see them")
+    if rejected and written:
+        click.echo(f"rejected {what} written to {mask_numbers(written)} (exit status {ROWS_REJECTED})")
+    if rejected:
+        sys.exit(ROWS_REJECTED)
+
+
+def _run_import(kind: str, store: Store, paths: tuple[str, ...], mapping: Any, key: bytes, options: Any) -> ImportReport:
+    from ersattning.ingest.events import import_events
+    from ersattning.ingest.providers import import_providers
+    from ersattning.ingest.recipients import import_decisions, import_stays
+    from ersattning.ingest.visits import import_visits
+    from ersattning.privacy import Pseudonymiser
+
+    run_import = {"visits": import_visits, "decisions": import_decisions, "stays": import_stays, "events": import_events, "providers": import_providers}[kind]
+    report: ImportReport = run_import(store, paths, mapping, Pseudonymiser(key), options)
+    return report
+
+
+def _import_key(dry_run: bool) -> bytes:
+    """The pseudonym key. A real import makes the key file when there is none (and says so); a dry run makes
+    none: with no key yet it pseudonymises under a throwaway key held in memory, and says so."""
+    import secrets
+
+    from ersattning.privacy import existing_key, key_origin, load_key
+    from ersattning.privacy.keys import key_file_path
+
+    key = existing_key()
+    if key is not None:
+        return key
+    if dry_run:
+        click.echo(f"ersattning: dry run: no pseudonym key yet ({key_origin()} does not exist); this run uses a throwaway key held in memory and creates none", err=True)
+        return secrets.token_bytes(32)
+    key = load_key()
+    click.echo(f"ersattning: made a new pseudonym key in {key_file_path()}: keep it; every later import into this store needs it", err=True)
+    return key
+
+
+def _check_key(store: Store, key: bytes, dry_run: bool) -> None:
+    """Stop before anything is written when the store was written with another key; record the key's
+    fingerprint in a store that has none (not in a dry run), saying so when the store held events already."""
+    from ersattning.privacy import check_store_key, existing_key
+
+    throwaway = dry_run and existing_key() is None
+    recorded = check_store_key(store, None if throwaway else key, store.location.display_url, record=not dry_run)
+    if recorded and store.position() > 0:
+        click.echo(
+            f"ersattning: the store {store.location.display_url} had no record of its pseudonym key (written before ersattning kept one); "
+            "this key's fingerprint is recorded now, and later imports with another key will be refused",
+            err=True,
+        )
+
+
+def _default_quarantine(store: Store) -> str:
+    """Where rejected rows go when --quarantine is not given: beside an SQLite store's file, else in the current
+    directory; a new name each time (the import's local time, and a number when taken)."""
+    from pathlib import Path
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = store.location.path
+    base = path.with_name(f"{path.name}.quarantine-{stamp}") if path is not None else Path.cwd() / f"ersattning-quarantine-{stamp}"
+    candidate, n = Path(f"{base}.csv"), 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(f"{base}-{n}.csv")
+    return str(candidate)
+
+
+def _import_interrupted(stored: Any, unit: str, shown: str) -> str:
+    """The line an interrupted import ends with: what its committed batches hold."""
+    read = f", {100 * stored.fraction:.0f} % of the files read" if stored.fraction is not None else ""
+    batches = f"{stored.batches:,} batch{'es' if stored.batches != 1 else ''}"
+    return (
+        f"{stored.rows:,} {unit} of this import ({batches}{read}) are stored in {shown}; "
+        f"rerunning the same command finishes the import — {unit} already stored are skipped"
+    )
 
 
 def _import_store(url: str, dry_run: bool) -> Store:

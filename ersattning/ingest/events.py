@@ -183,18 +183,20 @@ class _EventQuarantine(Quarantine):
         super().__init__(path)
         self.report = report
 
-    def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
+    def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray, counted: np.ndarray | None = None) -> None:
         """Visits the visit import rejected: all their events, with the visit's reason."""
         assert isinstance(chunk, _VisitChunk)
         pos = chunk.event_of[rows]
+        counted = reasons if counted is None else counted
         reasons = np.repeat(np.asarray(reasons, dtype=object), 3).reshape(-1, 3)
+        counted = np.repeat(np.asarray(counted, dtype=object), 3).reshape(-1, 3)
         have = pos >= 0
-        pos, reasons = pos[have], reasons[have]
+        pos, reasons, counted = pos[have], reasons[have], counted[have]
         order = np.argsort(chunk.event_lines[pos], kind="stable")
-        self.events(chunk.path, chunk.events.iloc[pos[order]], chunk.event_lines[pos[order]], reasons[order])
+        self.events(chunk.path, chunk.events.iloc[pos[order]], chunk.event_lines[pos[order]], reasons[order], counted[order])
 
-    def events(self, path: str, raw: pd.DataFrame, lines: np.ndarray, reasons: np.ndarray) -> None:
-        for why in reasons:
+    def events(self, path: str, raw: pd.DataFrame, lines: np.ndarray, reasons: np.ndarray, counted: np.ndarray | None = None) -> None:
+        for why in reasons if counted is None else counted:
             self.report.quarantined[why] += 1
         if self.path is None or not len(raw):
             return

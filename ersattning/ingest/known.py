@@ -8,6 +8,8 @@ the one event that says what changed.
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 
@@ -111,6 +113,14 @@ class KnownVisits:
         i[order] = np.searchsorted(self.sorted_lo, lo[order])
         np.minimum(i, len(self.sorted_lo) - 1, out=i)
         return np.where(self.sorted_lo[i] == lo, self.sorted_pos[i], -1)
+
+    def visit_ids(self, pos: np.ndarray) -> list[str]:
+        """The ids (UUIDs, as ``explain --visit`` takes them) of the visits at ``pos``: for messages, so one pass
+        over the index finds them all."""
+        pos = np.asarray(pos, dtype=np.int64)
+        at = np.flatnonzero(np.isin(self.sorted_pos, pos))
+        lo = dict(zip(self.sorted_pos[at].tolist(), self.sorted_lo[at].tolist(), strict=True))
+        return [str(uuid.UUID(int=(int(self.hi[p]) << 64) | lo[int(p)])) for p in pos]
 
     def provider_codes(self, providers: np.ndarray) -> np.ndarray:
         """Stable codes of provider names (new names get new codes); -1 for None."""

@@ -3,7 +3,7 @@
 Intervals accepted so far are kept in bounded memory (intervals that ended long
 before the chunk being checked are spilled), so a file of millions of rows is
 checked in one pass. The visits the store held before the import are checked
-too (:class:`StoredIntervals`: about 20 bytes per stored staff interval, sorted
+too (:class:`StoredIntervals`: about 24 bytes per stored staff interval, sorted
 by start, so each chunk looks only at the stored intervals of its own time span).
 """
 
@@ -45,6 +45,8 @@ class StaffIntervals:
         self.staff = np.empty(0, np.int32)
         self.start = np.empty(0, np.int64)  # UTC seconds
         self.end = np.empty(0, np.int64)
+        self.label = np.empty(0, np.int64)  # where each interval's row is: its file's code << 40 | its line (see labels)
+        self.files: dict[str, int] = {}
         self.horizon = _NEVER
         self.latest = _NEVER
         self.peak = 0  # most intervals held in memory at once
@@ -58,26 +60,47 @@ class StaffIntervals:
         table = np.array([self.codes.setdefault(u, len(self.codes)) for u in uniques] + [-1], dtype=np.int32)
         return table[codes]
 
+    def labels(self, path: str, lines: np.ndarray) -> np.ndarray:
+        """Labels of rows of a file (its lines, 1-based): what :meth:`overlapping` answers and :meth:`where` reads."""
+        code = self.files.setdefault(path, len(self.files))
+        return (np.int64(code) << np.int64(40)) | np.asarray(lines, dtype=np.int64)
+
+    def where(self, label: int) -> str:
+        """``line N of FILE`` for a label of :meth:`labels`."""
+        paths = {code: path for path, code in self.files.items()}
+        return f"line {label & ((1 << 40) - 1)} of {paths.get(label >> 40, '?')}"
+
     def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Which of the new intervals overlap (by more than a minute) one accepted before, or an earlier-starting one among themselves."""
-        clash = _overlaps(self.staff, self.start, self.end, staff, start, end)
+        return self.overlapping(staff, start, end, np.zeros(len(staff), dtype=np.int64))[0]
+
+    def overlapping(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`clashes`, and for each clash the label of the other interval (``labels``: the new intervals' own)."""
+        pos = _overlapping(self.staff, self.start, self.end, staff, start, end)
+        clash = pos >= 0
+        other = np.full(len(staff), -1, dtype=np.int64)
+        if clash.any():
+            other[clash] = np.concatenate([self.label, labels])[pos[clash]]
         old = start < self.horizon
         if old.any() and self._spills and self._file is not None:
             idx = np.flatnonzero(old)
             spill = self._file
             for offset in self._spills:
                 spill.seek(offset)
-                s_staff, s_start, s_end = (np.load(spill) for _ in range(3))
+                s_staff, s_start, s_end, s_label = (np.load(spill) for _ in range(4))
                 keep = np.isin(s_staff, staff[idx])
                 if keep.any():
-                    hit = _overlaps(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
-                    clash[idx[hit]] = True
-        return clash
+                    hit = _overlapping(s_staff[keep], s_start[keep], s_end[keep], staff[idx], start[idx], end[idx], among_new=False)
+                    found = (hit >= 0) & ~clash[idx]
+                    clash[idx[found]] = True
+                    other[idx[found]] = s_label[keep][hit[found]]
+        return clash, other
 
-    def add(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+    def add(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, labels: np.ndarray | None = None) -> None:
         self.staff = np.concatenate([self.staff, staff])
         self.start = np.concatenate([self.start, start])
         self.end = np.concatenate([self.end, end])
+        self.label = np.concatenate([self.label, np.zeros(len(staff), np.int64) if labels is None else np.asarray(labels, dtype=np.int64)])
         self.peak = max(self.peak, len(self.staff))
         if len(start):
             self.latest = max(self.latest, int(start.max()))
@@ -92,10 +115,10 @@ class StaffIntervals:
             spill = self._file
             spill.seek(0, os.SEEK_END)
             self._spills.append(spill.tell())
-            for values in (self.staff[out], self.start[out], self.end[out]):
+            for values in (self.staff[out], self.start[out], self.end[out], self.label[out]):
                 np.save(spill, values, allow_pickle=False)
             self.spilled += int(out.sum())
-            self.staff, self.start, self.end = self.staff[~out], self.start[~out], self.end[~out]
+            self.staff, self.start, self.end, self.label = self.staff[~out], self.start[~out], self.end[~out], self.label[~out]
 
     def close(self) -> None:
         if self._file is not None:
@@ -112,10 +135,12 @@ class StoredIntervals:
     almost none of them.
     """
 
-    def __init__(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, has_interval: np.ndarray | None = None) -> None:
+    def __init__(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray, has_interval: np.ndarray | None = None, visit: np.ndarray | None = None) -> None:
         self.has_interval = np.zeros(0, dtype=bool) if has_interval is None else has_interval  # by stored visit: performed
         order = np.argsort(start, kind="stable")
         self.staff, self.start, self.end = staff[order].astype(np.int32), start[order].astype(np.int64), end[order].astype(np.int64)
+        # each interval's visit: its position in the stored index (to name it when a row overlaps it)
+        self.visit = (np.full(len(order), -1) if visit is None else visit[order]).astype(np.int32)
         self.n = len(self.start)
         self.longest = int((self.end - self.start).max()) if self.n else 0
 
@@ -126,13 +151,14 @@ class StoredIntervals:
         codes = staff_seen.code(np.asarray(index.staff, dtype=object)) if len(index.staff) else np.empty(0, np.int32)
         start = np.asarray(index.actual_start_utc).astype("datetime64[s]").astype(np.int64)
         end = start + np.round(np.nan_to_num(np.asarray(index.actual_minutes, dtype=np.float64)) * 60).astype(np.int64)
-        staff, starts, ends = [], [], []
+        staff, starts, ends, visits = [], [], [], []
         for column in (np.asarray(index.staff1), np.asarray(index.staff2)):  # an interval per staff member of a visit
             m = performed & (column >= 0)
             staff.append(codes[column[m]])
             starts.append(start[m])
             ends.append(end[m])
-        return cls(np.concatenate(staff), np.concatenate(starts), np.concatenate(ends), performed)
+            visits.append(np.flatnonzero(m))
+        return cls(np.concatenate(staff), np.concatenate(starts), np.concatenate(ends), performed, np.concatenate(visits))
 
     def own(self, pos: np.ndarray) -> np.ndarray:
         """Which rows' visits (positions in the stored index, -1 for none) have intervals here: a row of such a
@@ -144,22 +170,36 @@ class StoredIntervals:
 
     def clashes(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Which new intervals overlap a stored one of the same staff member by more than a minute."""
+        return self.overlapping(staff, start, end) >= 0
+
+    def overlapping(self, staff: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """For each new interval, the stored visit (its position in the index) it overlaps by more than a minute, -1 for none."""
+        none = np.full(len(staff), -1, dtype=np.int64)
         if not self.n or not len(staff):
-            return np.zeros(len(staff), dtype=bool)
+            return none
         a = int(np.searchsorted(self.start, int(start.min()) - self.longest, side="left"))
         b = int(np.searchsorted(self.start, int(end.max()), side="left"))
         keep = np.isin(self.staff[a:b], staff)
         if not keep.any():
-            return np.zeros(len(staff), dtype=bool)
-        return _overlaps(self.staff[a:b][keep], self.start[a:b][keep], self.end[a:b][keep], staff, start, end, among_new=False)
+            return none
+        pos = _overlapping(self.staff[a:b][keep], self.start[a:b][keep], self.end[a:b][keep], staff, start, end, among_new=False)
+        hit = pos >= 0
+        none[hit] = self.visit[a:b][keep][pos[hit]]
+        return none
 
 
 def _overlaps(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff: np.ndarray, start: np.ndarray, end: np.ndarray, *, among_new: bool = True) -> np.ndarray:
     """For each new interval: does it overlap a stored one of the same staff member by more than a minute
     (either starting inside it or containing its start), or — with ``among_new`` — start inside an
     earlier-starting new one? Sort-based, vectorized."""
+    return _overlapping(s_staff, s_start, s_end, staff, start, end, among_new=among_new) >= 0
+
+
+def _overlapping(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff: np.ndarray, start: np.ndarray, end: np.ndarray, *, among_new: bool = True) -> np.ndarray:
+    """:func:`_overlaps`, naming the other interval: for each new interval, the position of one it overlaps in the
+    stored intervals followed by the new ones (``m + i`` for new interval ``i``), -1 for none."""
     n, m = len(staff), len(s_staff)
-    out = np.zeros(n, dtype=bool)
+    out = np.full(n, -1, dtype=np.int64)
     if not n:
         return out
     all_staff = np.concatenate([s_staff, staff])
@@ -172,11 +212,24 @@ def _overlaps(s_staff: np.ndarray, s_start: np.ndarray, s_end: np.ndarray, staff
     group = np.cumsum(first) - 1
     # the latest end among earlier-starting intervals of the same staff member (stored, or new too)
     low, high = -(2**62), 2**62  # sentinels exact in float64 (the shifts below go through float)
-    ends = pd.Series(np.where(new & (not among_new), low, b))
-    before = ends.groupby(group).cummax().groupby(group).shift(1).fillna(low).to_numpy(np.int64)
+    ends = np.where(new & (not among_new), low, b)
+    latest = pd.Series(ends).groupby(group).cummax()
+    before = latest.groupby(group).shift(1).fillna(low).to_numpy(np.int64)
     # the next stored interval's start (new rows are not checked against later-starting new rows)
-    starts = pd.Series(np.where(new, high, a)[::-1])
-    after = starts.groupby(group[::-1]).cummin().groupby(group[::-1]).shift(1).fillna(high).to_numpy(np.int64)[::-1]
-    clash = new & ((a < before - 60) | (after < b - 60))
-    out[order[clash] - m] = True
+    starts = np.where(new, high, a)[::-1]
+    soonest = pd.Series(starts).groupby(group[::-1]).cummin()
+    after = soonest.groupby(group[::-1]).shift(1).fillna(high).to_numpy(np.int64)[::-1]
+    hit_before, hit_after = new & (a < before - 60), new & (after < b - 60)
+    clash = hit_before | hit_after
+    if not clash.any():
+        return out
+    # which interval: the one holding the latest end before (or the soonest start after), by its sorted position
+    at = np.arange(len(g), dtype=np.float64)
+    holds_latest = pd.Series(np.where(ends == latest.to_numpy(), at, np.nan)).groupby(group).ffill()
+    latest_at = holds_latest.groupby(group).shift(1).to_numpy()
+    rev = at[::-1]
+    holds_soonest = pd.Series(np.where(starts == soonest.to_numpy(), rev, np.nan)).groupby(group[::-1]).ffill()
+    soonest_at = holds_soonest.groupby(group[::-1]).shift(1).to_numpy()[::-1]
+    other = np.where(hit_before, latest_at, soonest_at)[clash].astype(np.int64)
+    out[order[clash] - m] = order[other]
     return out

@@ -139,7 +139,8 @@ class Quarantine:
 
         return writerow, self._columns
 
-    def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray) -> None:
+    def write(self, chunk: Chunk, rows: np.ndarray, reasons: np.ndarray, counted: np.ndarray | None = None) -> None:
+        """The rows with their reasons (``counted``: the reasons without their details, for a quarantine that counts)."""
         if self.path is None or not len(rows):
             return
         names = chunk.table.column_names if chunk.table is not None else list(chunk.frame.columns)
@@ -159,11 +160,23 @@ class Quarantine:
             self._file.close()
 
 
-def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool) -> None:
-    """Rows that failed a check: quarantined and counted, or with ``strict`` the end of the import."""
+def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool, details: np.ndarray | None = None) -> None:
+    """Rows that failed a check: quarantined and counted, or with ``strict`` the end of the import.
+
+    ``details`` (None, or per row a text or None) go with the reason into the quarantine file and the error, e.g.
+    which visit a row overlaps; the summary counts rows by reason alone."""
+    told = reason if details is None else with_details(reason, details)
     if strict and bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {reason[first]} (--strict: nothing was written)")  # masked
-    q.write(chunk, np.flatnonzero(bad), reason[bad])
+        raise ImportError_(f"{chunk.path}:{int(chunk.lines[first])}: {told[first]} (--strict: nothing was written)")  # masked
+    q.write(chunk, np.flatnonzero(bad), told[bad], reason[bad])
     for why in reason[bad]:
         report.quarantined[why] += 1
+
+
+def with_details(reason: np.ndarray, details: np.ndarray) -> np.ndarray:
+    """Each reason with its row's detail in brackets, where it has one."""
+    told = np.array(reason, dtype=object)
+    for i in np.flatnonzero(pd.notna(details) & pd.notna(reason)):
+        told[i] = f"{reason[i]} ({details[i]})"
+    return told

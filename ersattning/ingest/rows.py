@@ -64,6 +64,8 @@ def append_chunks(
                 batch = batch_of(chunk)
                 if len(batch) and not options.dry_run:
                     report.events_written += append_batch(store, batch)
+                    stored = options.stored
+                    stored.rows, stored.events, stored.batches = report.rows_imported, report.events_written, stored.batches + 1
                 if options.progress:
                     options.progress(report.rows_read, time.perf_counter() - started, None)
     finally:

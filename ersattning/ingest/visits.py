@@ -181,6 +181,8 @@ def _import_chunks(
     feed = ImportFeed(store)  # the committed batches go into the projection cache beside the import
     arena = Arena()
     clock = StepClock(report)
+    rows_at_submit: list[int] = []  # per submitted batch, for options.stored
+    fractions: list[float | None] = []
     try:
         for i, (chunk, fraction) in enumerate(clock.timed(chunks, "read")):
             # the first and the last chunk in pieces: the writer starts after a quarter of the first
@@ -197,6 +199,9 @@ def _import_chunks(
                     feed.submitted(batch)
                     clock.lap("feed")
                     writer.submit(batch)
+                    rows_at_submit.append(report.rows_imported)
+                    fractions.append(fraction)
+                    options.stored.committed(rows_at_submit, fractions, len(writer.first_ids), writer.events)
                     clock.lap("submit")
                     feed.committed(writer.first_ids)
                     clock.lap("feed")
@@ -211,6 +216,7 @@ def _import_chunks(
         raise
     finally:
         writer.close()
+        options.stored.committed(rows_at_submit, fractions, len(writer.first_ids), writer.events)
         report.events_written = writer.events
         report.journal = writer.journal
         report.writer_seconds = writer.busy_seconds
@@ -319,6 +325,8 @@ class _Intervals:
     start: np.ndarray  # int64 seconds
     end: np.ndarray
     clash: np.ndarray
+    labels: np.ndarray  # where each interval's row is (StaffIntervals.labels)
+    other: np.ndarray  # object: for a clash, the other visit (its line, or its id in the store), else None
 
 
 def _import_chunk(
@@ -351,10 +359,13 @@ def _import_chunk(
     clock.lap("checked_rows")
     keys = _pseudonymised(rows, mapping, ids, pseudonymiser, known, checks)
     clock.lap("pseudonymised")
-    intervals = _staff_intervals(rows, keys, staff_seen, stored, known, checks.passed & ~skipped & rows.performed)
+    intervals = _staff_intervals(chunk, rows, keys, staff_seen, stored, known, checks.passed & ~skipped & rows.performed)
     overlap = np.zeros(n, dtype=bool)
     overlap[intervals.rows[intervals.clash]] = True
-    checks.reject(overlap, "overlaps another visit of the same staff member")
+    checks.reject(overlap, OVERLAP)
+    details = np.full(n, None, dtype=object)  # the quarantine names the other visit (summed by reason)
+    details[intervals.rows[intervals.clash]] = intervals.other[intervals.clash]
+    details[checks.reason != OVERLAP] = None
     plan = _check_against_store(rows, keys, known, checks)
     if providers is not None:
         ownership = as_objects(text.get("ownership", pa.nulls(n, pa.string())))
@@ -364,11 +375,11 @@ def _import_chunk(
             checks.reject(why == text, str(text))
 
     bad = ~checks.passed & ~skipped
-    reject_rows(chunk, bad, checks.reason, q, report, strict)
+    reject_rows(chunk, bad, checks.reason, q, report, strict, details)
     good = ~bad & ~skipped
     _count_notes(rows, good, report)
     keep = good[intervals.rows] & ~intervals.clash
-    staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep])
+    staff_seen.add(intervals.staff[keep], intervals.start[keep], intervals.end[keep], intervals.labels[keep])
     clock.lap("overlaps_and_store_checks")
     batch = _events(rows, keys, plan, good, known, report, recorded_now, arena, clock)
     clock.lap("events")
@@ -377,6 +388,7 @@ def _import_chunk(
     return batch
 
 
+OVERLAP = "overlaps another visit of the same staff member"
 AS_PLANNED = "performed as planned (the mapping's performed_as_planned: rows without a status or registered times)"
 REPEATED_HOUR = "times in the repeated autumn hour (read as the first occurrence; an end as the second when the first precedes the start)"
 
@@ -588,7 +600,7 @@ def _plan_keys(rows: _Rows, first_staff: Coded, second_staff: Coded, at: np.ndar
     return np.asarray(key, dtype=object)
 
 
-def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, stored: StoredIntervals, known: KnownVisits, performed: np.ndarray) -> _Intervals:
+def _staff_intervals(chunk: Chunk, rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, stored: StoredIntervals, known: KnownVisits, performed: np.ndarray) -> _Intervals:
     """One staff member cannot be in two visits at once: checked against earlier rows of this import and against
     the performed visits the store held before the import (except a stored performed visit's own row, whose
     corrected times are checked against this import's rows only)."""
@@ -608,11 +620,20 @@ def _staff_intervals(rows: _Rows, keys: _Keys, staff_seen: StaffIntervals, store
     iv_rows, iv_staff = iv_rows[present], iv_staff[present]
     iv_start = rows.times["actual_start"][iv_rows].astype(np.int64)
     iv_end = rows.times["actual_end"][iv_rows].astype(np.int64)
-    clash = staff_seen.clashes(iv_staff, iv_start, iv_end)
+    labels = staff_seen.labels(str(chunk.path), chunk.lines[iv_rows])
+    clash, other_label = staff_seen.overlapping(iv_staff, iv_start, iv_end, labels)
+    other = np.full(len(iv_rows), None, dtype=object)
+    for i in np.flatnonzero(clash):
+        other[i] = f"the other is on {staff_seen.where(int(other_label[i]))}"
     new = ~stored.own(pos[iv_rows])
     if new.any() and stored.n:
-        clash[new] |= stored.clashes(iv_staff[new], iv_start[new], iv_end[new])
-    return _Intervals(rows=iv_rows, staff=iv_staff, start=iv_start, end=iv_end, clash=clash)
+        visit = np.full(len(iv_rows), -1, dtype=np.int64)
+        visit[new] = stored.overlapping(iv_staff[new], iv_start[new], iv_end[new])
+        in_store = np.flatnonzero((visit >= 0) & ~clash)
+        for i, visit_id in zip(in_store, known.visit_ids(visit[in_store]), strict=True):
+            other[i] = f"the other is the stored visit {visit_id}"
+        clash |= visit >= 0
+    return _Intervals(rows=iv_rows, staff=iv_staff, start=iv_start, end=iv_end, clash=clash, labels=labels, other=other)
 
 
 def _check_against_store(rows: _Rows, keys: _Keys, known: KnownVisits, checks: _Checks) -> np.ndarray:

@@ -16,7 +16,17 @@ from ersattning.privacy.identity_numbers import (
     personnummer_columns,
 )
 from ersattning.privacy.keyed_hash import hash_arrow_strings
-from ersattning.privacy.keys import DEFAULT_KEY_FILE, ENV_KEY, ENV_KEY_FILE, PseudonymKeyError, load_key
+from ersattning.privacy.keys import (
+    DEFAULT_KEY_FILE,
+    ENV_KEY,
+    ENV_KEY_FILE,
+    KeyMismatch,
+    PseudonymKeyError,
+    check_store_key,
+    existing_key,
+    key_origin,
+    load_key,
+)
 from ersattning.privacy.pseudonymiser import Pseudonymiser
 
 __all__ = [
@@ -25,14 +35,18 @@ __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
     "PNR_PATTERN",
+    "KeyMismatch",
     "PseudonymKeyError",
     "Pseudonymiser",
     "canonical",
     "canonical_ids",
     "canonical_numbers",
+    "check_store_key",
+    "existing_key",
     "find_personnummer",
     "hash_arrow_strings",
     "is_personnummer",
+    "key_origin",
     "load_key",
     "mask_numbers",
     "masked_cells",

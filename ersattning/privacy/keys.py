@@ -6,11 +6,13 @@ so a copy of the store is not a copy of the key.
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 import secrets
 import stat
 import time
+from typing import Protocol
 
 ENV_KEY = "ERSATTNING_PSEUDONYM_KEY"
 ENV_KEY_FILE = "ERSATTNING_PSEUDONYM_KEY_FILE"
@@ -24,6 +26,10 @@ _RACE_WAIT_SECONDS = 2.0
 
 class PseudonymKeyError(Exception):
     """A problem with the pseudonym key that the user can fix; the message names the file or variable."""
+
+
+class KeyMismatch(PseudonymKeyError):
+    """The store was written with another pseudonym key than the one given; nothing was written."""
 
 
 # --------------------------------------------------------------------------- key
@@ -132,3 +138,73 @@ def _read_key_file(path: str, *, wait_for_content: bool = False) -> bytes:
             f"(e.g. from `python -c 'import secrets; print(secrets.token_hex(32))'`)"
         )
     return bytes.fromhex(text)
+
+
+# --------------------------------------------------------------------------- which key, and the store's record of it
+
+#: the store's meta data key holding the fingerprint of the pseudonym key it was written with
+FINGERPRINT_META = "pseudonym_key_fingerprint"
+_FINGERPRINT_LABEL = b"ersattning: fingerprint of the pseudonym key, v1"
+
+
+def key_fingerprint(key: bytes) -> str:
+    """``v1:`` and an HMAC-SHA256 of a fixed label under the key (hex): it tells two keys apart and reveals
+    nothing of the key (docs/personal-data.md)."""
+    return "v1:" + hmac.digest(key, _FINGERPRINT_LABEL, "sha256").hex()
+
+
+def key_origin() -> str:
+    """Where :func:`load_key` takes the key from now, as a user reads it (never the key)."""
+    if os.environ.get(ENV_KEY):
+        return f"the environment variable {ENV_KEY}"
+    return f"the key file {key_file_path()}"
+
+
+def key_file_path() -> str:
+    """The key file :func:`load_key` reads when no key is in the environment."""
+    return os.path.expanduser(os.environ.get(ENV_KEY_FILE) or DEFAULT_KEY_FILE)
+
+
+def existing_key() -> bytes | None:
+    """The key, when one is set or its file exists; None (and nothing created) when there is none yet."""
+    if not os.environ.get(ENV_KEY) and not os.path.exists(key_file_path()):
+        return None
+    return load_key(create=False)
+
+
+class MetaData(Protocol):
+    """What a store offers for its meta data (``ersattning.store.Store``)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+
+def check_store_key(store: MetaData, key: bytes | None, shown: str, *, record: bool) -> bool:
+    """Stop (:class:`KeyMismatch`) when the store records another key than ``key`` (None: there is no key here);
+    with ``record``, record ``key``'s fingerprint in a store that has none. True when it was recorded just now.
+
+    ``shown`` names the store in the message. Neither key is ever shown: only where this one came from.
+    """
+    recorded = store.get_meta(FINGERPRINT_META)
+    if recorded is not None:
+        if key is not None and hmac.compare_digest(recorded, key_fingerprint(key)):
+            return False
+        raise KeyMismatch(_mismatch(shown, key is None))
+    if record and key is not None:
+        store.set_meta(FINGERPRINT_META, key_fingerprint(key))
+        return True
+    return False
+
+
+def _mismatch(shown: str, no_key: bool) -> str:
+    if no_key:
+        here = f"the store {shown} was written with a pseudonym key, and none is set here ({key_origin()} does not exist), so"
+    else:
+        here = f"the store {shown} was written with another pseudonym key than this one (from {key_origin()}):"
+    return (
+        f"{here} every pseudonym would differ, and no "
+        f"recipient, staff member or visit would match the stored ones. Nothing was written. Use the key the store was "
+        f"written with: set {ENV_KEY} to it, or {ENV_KEY_FILE} to its key file (default {DEFAULT_KEY_FILE})"
+    )
+
