@@ -159,6 +159,18 @@ def test_own_export_inspected_imported_unedited_and_settled_by_hand(tmp_path):
     #   → 51,888.00 a month, two months 103,776.00
     assert _model(doc, "granted")["cost_sek"] == pytest.approx(103_776.00, abs=0.005)
 
+    # the same scenario over a calendar year, as the bundled ones are: the two months of data stop it, with the way out
+    year = tmp_path / "year.yaml"
+    year.write_text(SCENARIO.replace("{start: 2024-09, end: 2024-10}", "{start: 2024-01, end: 2024-12}"), encoding="utf-8")
+    stopped = run("compare", str(year), "--store", store, env=ENV)
+    assert stopped.returncode == 2 and "--period 2024-09..2024-10" in stopped.stderr
+    assert run("validate", str(year), "--store", store, env=ENV).returncode == 2
+    settled = run("compare", str(year), "--store", store, "--period", "2024-09..2024-10", "--format", "json", "--no-suppress", env=ENV)
+    assert settled.returncode == 0, settled.stderr
+    doc = json.loads(settled.stdout)
+    assert _model(doc, "per_minute")["cost_sek"] == pytest.approx(3476.00, abs=0.005)  # as above
+    assert _model(doc, "granted")["cost_sek"] == pytest.approx(103_776.00, abs=0.005)
+
 
 def test_inspect_proposes_what_the_values_say(tmp_path):
     """Units in h:mm, dates in a day-first form with an offset-free local time, an unknown category listed."""
