@@ -169,13 +169,28 @@ class PerformedTime(ReimbursementModel):
     # -- the rules -----------------------------------------------------------------
 
     def paid_minutes(self, actual: np.ndarray) -> np.ndarray:
-        """Rounding and minimum, per visit."""
-        u = self.rounding_minutes
-        ops: dict[str, Callable[..., np.ndarray]] = {"nearest": np.round, "up": np.ceil, "down": np.floor}
-        op = ops[self.rounding]
-        out = actual / u
-        op(out, out=out)
-        out *= u
+        """Rounding and minimum, per visit (docs/models.md, "Rounding").
+
+        Registered times are whole seconds, so the minutes are first taken to the
+        whole second (removing the float32 storage error: 12.5 min may be stored
+        as 12.4999…); with a unit of whole seconds the rounding is then exact
+        integer arithmetic, and ``nearest`` rounds a tie half up (12.5 → 13).
+        """
+        seconds = np.round(np.asarray(actual, dtype=np.float64) * 60.0)
+        unit = self.rounding_minutes * 60.0
+        if unit == round(unit):
+            s, u = seconds.astype(np.int64), int(round(unit))
+            if self.rounding == "nearest":
+                units = (2 * s + u) // (2 * u)  # floor(s / u + 1/2): half up
+            elif self.rounding == "up":
+                units = -(-s // u)
+            else:
+                units = s // u
+            out = units.astype(np.float64)
+        else:  # a unit of fractions of a second: floats, with ties half up as well
+            ops: dict[str, Callable[..., np.ndarray]] = {"nearest": lambda q: np.floor(q + 0.5), "up": np.ceil, "down": np.floor}
+            out = ops[self.rounding](seconds / unit)
+        out *= self.rounding_minutes
         return np.maximum(out, self.minimum_minutes, out=out)
 
     def uplift_share(self, ctx: SettlementContext) -> np.ndarray:
