@@ -13,7 +13,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from tests.builders import History
+from ersattning.domain import DepartureReason
+from tests.builders import History, local
 from tests.test_models import SOLNA, performed_time, total, visit_amounts
 
 # -- rounding: "till närmaste minut" rounds a tie half up ------------------------------------------
@@ -66,3 +67,170 @@ def test_rounding_up_and_down_are_unchanged():
     # up: 12.5 → 13, 12:01 → 13, 12 → 12; down: 12, 12, 12
     assert list(performed_time(rounding="up").settle(ctx).visit_paid_minutes) == [13.0, 13.0, 12.0]
     assert list(performed_time(rounding="down").settle(ctx).visit_paid_minutes) == [12.0, 12.0, 12.0]
+
+
+# -- the continuity indicator at its edges (docs/indicators.md) -------------------------------------
+#
+# March 2024 starts on a Friday; the first Monday is 4 March, so the period 2024-03 has two whole
+# windows: 4–17 March and 18–31 March. Every person below has visits in the first only.
+
+
+def _daily(h: History, r, days: range | list[int], times: tuple[str, ...], staff, month: str = "2024-03") -> None:
+    """Performed 30-minute visits at ``times`` on each of ``days``; ``staff(day, time)`` gives who made each."""
+    for day in days:
+        for t in times:
+            h.performed(r, f"{r.pseudonym}-{month}-{day}-{t}", "personal_care", f"{month}-{day:02d} {t}", 30, staff=(staff(day, t),))
+
+
+def _continuity(h: History, start: str = "2024-03", end: str = "2024-03") -> dict:
+    from ersattning.indicators import continuity
+
+    return continuity(h.context(start, end))
+
+
+FORTNIGHT = range(4, 18)  # 4–17 March: the first window
+
+
+def test_the_window_is_fourteen_days_from_the_first_monday():
+    h = History()
+    h.provider()
+    r = h.recipient("a", birth_year=1930)
+    # 1 March by e1, 2–3 March by e2 (before the first Monday); 4–16 March by s1; 17 March: s1 at 08:00, last at 17:00
+    _daily(h, r, range(1, 18), ("08:00", "17:00"), lambda d, t: "e1" if d == 1 else "e2" if d < 4 else "last" if (d, t) == (17, "17:00") else "s1")
+    # the window 4–17 March: {s1, last} = 2 staff; 18–31 March has no visits, not eligible
+    # (13-day windows: 4–16 March {s1} = 1 staff; 15 days: 4–18 March lacks visits on the 18th, no window;
+    #  windows from the period's first day, 1–14 March: {e1, e2, s1} = 3 staff)
+    assert _continuity(h) == {"continuity_median": 2.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_the_band_is_from_0700_up_to_not_including_2200():
+    h = History()
+    h.provider()
+    edges = h.recipient("edges", birth_year=1930)
+    _daily(h, edges, FORTNIGHT, ("07:00", "21:59"), lambda d, t: "a" if t == "07:00" else "b")
+    # outside the band, so not counted as staff met: 06:59 by m and 22:00 by n
+    _daily(h, edges, range(5, 6), ("06:59", "22:00"), lambda d, t: "m" if t == "06:59" else "n")
+    early = h.recipient("early", birth_year=1930)  # 06:59 and 12:00: one visit a day in the band
+    _daily(h, early, FORTNIGHT, ("06:59", "12:00"), lambda d, t: f"e{d}")
+    late = h.recipient("late", birth_year=1930)  # 12:00 and 22:00: one visit a day in the band
+    _daily(h, late, FORTNIGHT, ("12:00", "22:00"), lambda d, t: f"l{d}")
+    # only 'edges' is eligible (07:00 and 21:59 are in [07:00, 22:00)): {a, b} = 2 staff
+    # (a band 06:59–22:00 would count 'early', 14 staff, and m: median of 3 and 14 = 8.5;
+    #  a band to 22:00 inclusive would count 'late', 14 staff, and n)
+    assert _continuity(h) == {"continuity_median": 2.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_two_visits_on_every_one_of_the_fourteen_days():
+    h = History()
+    h.provider()
+    twice = h.recipient("twice", birth_year=1930)
+    _daily(h, twice, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"s{d % 3}")  # s0, s1, s2: 3 staff
+    short = h.recipient("short", birth_year=1930)  # one visit only on 10 March
+    _daily(h, short, FORTNIGHT, ("08:00",), lambda d, t: f"x{d % 5}")
+    _daily(h, short, [d for d in FORTNIGHT if d != 10], ("17:00",), lambda d, t: f"x{d % 5}")
+    gap = h.recipient("gap", birth_year=1930)  # no visit at all on 17 March, three on the other days
+    _daily(h, gap, range(4, 17), ("08:00", "12:00", "17:00"), lambda d, t: f"g{d}")
+    # only 'twice': 3 staff (2 visits on 13 days and 1 on one day is not eligible, nor 13 days of visits)
+    # (at least one visit a day would count 'short', 5 staff: median of 3 and 5 = 4)
+    assert _continuity(h) == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_sixty_five_or_older_by_the_year_the_window_starts():
+    h = History()
+    h.provider()
+    turns_65 = h.recipient("turns65", birth_year=1959)  # 2024 − 1959 = 65: counted
+    _daily(h, turns_65, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"a{d % 3}")  # 3 staff
+    turns_64 = h.recipient("turns64", birth_year=1960)  # 2024 − 1960 = 64: not counted
+    _daily(h, turns_64, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"b{d % 5}")  # 5 staff
+    # only the 65-year-old: 3 staff (65 − 1 as the limit would count both: median 4; 66 neither: none)
+    assert _continuity(h) == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_a_window_across_new_year_takes_the_age_of_the_year_it_starts():
+    h = History()
+    h.provider()
+    r = h.recipient("born1960", birth_year=1960)
+    # December 2024 – January 2025: windows from Monday 2 December: 2–15 Dec, 16–29 Dec, 30 Dec – 12 Jan, 13–26 Jan
+    _daily(h, r, range(30, 32), ("08:00", "17:00"), lambda d, t: "s1", month="2024-12")
+    _daily(h, r, range(1, 27), ("08:00", "17:00"), lambda d, t: "s1" if d < 13 else "s2", month="2025-01")
+    # 30 Dec – 12 Jan starts in 2024: 2024 − 1960 = 64, not counted; 13–26 Jan: 2025 − 1960 = 65, {s2} = 1 staff
+    assert _continuity(h, "2024-12", "2025-01") == {"continuity_median": 1.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_at_home_the_whole_fortnight():
+    h = History()
+    h.provider()
+    people = {
+        "home_on_day_1": ((date(2024, 3, 1), date(2024, 3, 4)), 2),  # away 1–3 March, home on the 4th: eligible
+        "away_after": ((date(2024, 3, 18), date(2024, 3, 20)), 4),  # away from the 18th, the day after the window: eligible
+        "last_night": ((date(2024, 3, 17), date(2024, 3, 18)), 6),  # away on the 17th, inside the window: not
+        "first_day": ((date(2024, 3, 3), date(2024, 3, 5)), 8),  # away on the 4th, the window's first day: not
+    }
+    for name, ((start, end), n_staff) in people.items():
+        r = h.recipient(name, birth_year=1930)
+        _daily(h, r, FORTNIGHT, ("08:00", "17:00"), lambda d, t, name=name, n=n_staff: f"{name}{d % n}")
+        h.stay(r, start, end)
+    # eligible: home_on_day_1 (2 staff) and away_after (4 staff): median (2 + 4) / 2 = 3.0
+    # (a stay ending on the window's first day counted as overlapping would leave 4.0; one starting the day after, 2.0)
+    assert _continuity(h) == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 2}
+
+
+def test_enrolled_on_or_before_the_windows_first_day():
+    h = History()
+    h.provider()
+    on_time = h.recipient("on_time", birth_year=1930, enrolled_on=date(2024, 3, 4))
+    _daily(h, on_time, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"a{d % 2}")  # 2 staff
+    late = h.recipient("late", birth_year=1930, enrolled_on=date(2024, 3, 5))
+    _daily(h, late, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"b{d % 6}")  # 6 staff
+    # the departure day is the first day no longer enrolled (as a stay's end is the day home)
+    stays_on = h.recipient("stays_on", birth_year=1930)
+    _daily(h, stays_on, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"c{d % 4}")  # 4 staff
+    stays_on.depart(departed_on=date(2024, 3, 18), reason=DepartureReason.moved, recorded_at=local("2024-03-18 09:00"))
+    leaves = h.recipient("leaves", birth_year=1930)
+    _daily(h, leaves, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"d{d % 8}")  # 8 staff
+    leaves.depart(departed_on=date(2024, 3, 17), reason=DepartureReason.moved, recorded_at=local("2024-03-17 20:00"))
+    # enrolled on the window's first day counts, a day later does not; departed on the day after the window
+    # (18 March) counts, on its last day (17 March) does not: on_time (2 staff) and stays_on (4): median 3.0
+    assert _continuity(h) == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 2}
+
+
+def test_only_whole_windows_inside_the_period_count():
+    h = History()
+    h.provider()
+    # April 2024 starts on a Monday: windows 1–14 and 15–28 April; 29–30 April are in no window
+    whole = h.recipient("whole", birth_year=1930)
+    _daily(h, whole, range(15, 31), ("08:00", "17:00"), lambda d, t: "late" if d > 28 else f"w{d % 2}", month="2024-04")
+    short = h.recipient("short", birth_year=1930)  # one visit on 1 April, two on 2–14 April: not eligible
+    _daily(h, short, range(1, 15), ("08:00",), lambda d, t: "s", month="2024-04")
+    _daily(h, short, range(2, 15), ("17:00",), lambda d, t: "s", month="2024-04")
+    # whole: the window 15–28 April, {w0, w1} = 2 staff ('late' came on the 29th and 30th, in no window)
+    assert _continuity(h, "2024-04", "2024-04") == {"continuity_median": 2.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_both_staff_of_a_double_staffed_visit_count_and_more_than_twenty_is_the_high_share():
+    h = History()
+    h.provider()
+    pair = h.recipient("pair", birth_year=1930)
+    for day in FORTNIGHT:  # 08:00 by a alone, 17:00 by a with b
+        h.performed(pair, f"m{day}", "personal_care", f"2024-03-{day:02d} 08:00", 30, staff=("a",))
+        h.performed(pair, f"e{day}", "personal_care", f"2024-03-{day:02d} 17:00", 30, staff=("a", "b"))
+    many = h.recipient("many", birth_year=1930)  # 21 staff: k0 … k20
+    _daily(h, many, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"k{(2 * (d - 4) + (t == '17:00')) % 21}")
+    twenty = h.recipient("twenty", birth_year=1930)  # 20 staff: t0 … t19
+    _daily(h, twenty, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"t{(2 * (d - 4) + (t == '17:00')) % 20}")
+    from ersattning.indicators import continuity_from, window_counts
+
+    windows = window_counts(h.context("2024-03", "2024-03"))
+    # distinct staff 2 ({a, b}: b only ever came as the second staff), 20 and 21
+    assert windows["distinct_staff"].tolist() == [2, 20, 21] and windows["windows"].tolist() == [1, 1, 1]
+    # median 20; more than 20: 1 of 3 person-windows (20 itself is not above 20)
+    assert continuity_from(windows) == {"continuity_median": 20.0, "continuity_share_above_20": 1 / 3, "continuity_person_windows": 3}
+
+
+def test_an_unknown_birth_year_is_not_counted_as_65_or_older():
+    h = History()
+    h.provider()
+    unknown = h.recipient("unknown", birth_year=0)
+    _daily(h, unknown, FORTNIGHT, ("08:00", "17:00"), lambda d, t: "u")
+    # birth year 0 means unknown (decisions without a birth year), not 2024 years old: no eligible window
+    assert _continuity(h) == {"continuity_median": None, "continuity_share_above_20": None, "continuity_person_windows": 0}
