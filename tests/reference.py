@@ -8,9 +8,9 @@ benchmark can measure the naive loop on a sample.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from collections import defaultdict
 from datetime import date, time
+from fractions import Fraction
 
 import pandas as pd
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ersattning.domain import DepartureReason
+from ersattning.models import GrantedTime
 from tests.builders import History, local
 from tests.test_models import SOLNA, performed_time, total, visit_amounts
 
@@ -234,3 +235,183 @@ def test_an_unknown_birth_year_is_not_counted_as_65_or_older():
     _daily(h, unknown, FORTNIGHT, ("08:00", "17:00"), lambda d, t: "u")
     # birth year 0 means unknown (decisions without a birth year), not 2024 years old: no eligible window
     assert _continuity(h) == {"continuity_median": None, "continuity_share_above_20": None, "continuity_person_windows": 0}
+
+
+# -- end dates: exclusive, as a stay's end is; `end_dates: through` for sources that mean the last day ----
+
+
+def test_a_decisions_end_date_is_not_paid():
+    h = History()
+    h.provider()
+    r = h.recipient("a", enrolled_on=date(2024, 3, 1))
+    h.grant(r, "personal_care", 600, valid_from=date(2024, 3, 1), valid_to=date(2024, 3, 10))
+    ctx = h.context("2024-03", "2024-03")
+    # valid 1 March up to, not including, 10 March: 9 days of 31
+    assert ctx.rm["decision_days"].tolist() == [9]
+    s = GrantedTime.model_validate({"rates": SOLNA}).settle(ctx)
+    # 600 min × 9/31 = 174.19 min; × 464 SEK/h / 60 = 1,347.10 (10 days would be 1,496.77)
+    assert total(s) == 1347.10
+
+
+DECISIONS_SV = (
+    "Personnummer;Beslut;Insats;Beviljad tid (h);Från;Till\r\n"
+    "19380312-1239;B-1;Omvårdnad;10,0;2024-03-01;2024-03-10\r\n"
+    "194106054564;B-2;Omvårdnad;10,0;2024-03-01;\r\n"
+)
+STAYS_SV = "Personnummer;Typ;Från;Till\r\n193803121239;Sjukhus;2024-03-12;2024-03-14\r\n"
+MAPPING_SV = """columns: {Personnummer: recipient, Beslut: decision_id, Insats: category, Beviljad tid (h): granted, Från: valid_from, Till: valid_to}
+values: {category: {Omvårdnad: personal_care}}
+units: {granted: decimal_hours}
+decimal: ","
+default_provider: P1
+encoding: cp1252
+delimiter: ";"
+"""
+STAY_MAPPING_SV = 'columns: {Personnummer: recipient, Typ: kind, Från: start, Till: end}\nvalues: {kind: {Sjukhus: hospital}}\nencoding: cp1252\ndelimiter: ";"\n'
+
+
+def _import_sv(tmp_path, end_dates: str | None) -> str:
+    from tests.test_cli import run
+
+    store = f"sqlite:///{tmp_path / (end_dates or 'default')}.db"
+    extra = f"end_dates: {end_dates}\n" if end_dates else ""
+    decisions, stays = tmp_path / "beslut.csv", tmp_path / "vistelser.csv"
+    decisions.write_bytes(DECISIONS_SV.encode("cp1252"))
+    stays.write_bytes(STAYS_SV.encode("cp1252"))
+    (tmp_path / "beslut.yaml").write_text(MAPPING_SV + extra, encoding="utf-8")
+    (tmp_path / "vistelser.yaml").write_text(STAY_MAPPING_SV + extra, encoding="utf-8")
+    env = {"ERSATTNING_PSEUDONYM_KEY": "a-key-for-the-tests-0123456789"}
+    for kind, path, mapping in (("decisions", decisions, "beslut.yaml"), ("stays", stays, "vistelser.yaml")):
+        done = run("import", str(path), "--kind", kind, "--mapping", str(tmp_path / mapping), "--store", store, env=env)
+        assert done.returncode == 0 and f"imported {2 if kind == 'decisions' else 1}" in done.stdout, done.stdout + done.stderr
+    return store
+
+
+@pytest.mark.parametrize(
+    ("end_dates", "decision_days", "days_at_home", "amount"),
+    [
+        # exclusive (the default): B-1 ("Till 2024-03-10") is in force 1–9 March, 9 days; the stay 12–13 March, 2 days
+        # B-1: 600 × 9/31 = 174.19 min; B-2 (another person): 600 min all March; 774.19 min × 464 / 60 = 5,987.10
+        (None, [9, 31], [29, 31], 5987.10),
+        # through: B-1 is in force 1–10 March, 10 days; the stay 12–14 March, 3 days
+        # B-1: 600 × 10/31 = 193.55 min; B-2: 600 min; 793.55 min × 464 / 60 = 6,136.77
+        ("through", [10, 31], [28, 31], 6136.77),
+    ],
+)
+def test_end_dates_that_mean_through_are_moved_to_the_day_after(tmp_path, end_dates, decision_days, days_at_home, amount):
+    from ersattning import projection
+    from ersattning.context import build_context
+    from ersattning.store import open_store
+
+    store = _import_sv(tmp_path, end_dates)
+    proj = projection.load(open_store(store))
+    ctx = build_context(proj, "2024-03", "2024-03")
+    rm = ctx.rm.sort_values("decision_days")
+    assert rm["decision_days"].tolist() == decision_days
+    assert rm["days_at_home"].tolist() == days_at_home
+    # granted_time pays the granted minutes of the days at home, per recipient-month
+    s = GrantedTime.model_validate({"rates": SOLNA}).settle(ctx)
+    assert total(s) == amount
+
+
+# -- the day and time an uplift is taken from: the visit's registered start -------------------------
+
+NIGHT_AND_HOLIDAYS = {
+    "evening": {"start": "19:00", "end": "22:00", "share": 0.064},
+    "night": {"start": "22:00", "end": "07:00", "share": 0.15},
+    "weekend": 0.15,
+    "holiday": 0.15,
+    "major_holiday": 0.31,
+}
+
+
+def test_a_visit_across_midnight_takes_the_uplift_of_its_start_for_all_its_minutes():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.performed(r, "into_julafton", "personal_care", "2024-12-23 23:30", 60)  # Monday night → julafton 00:30
+    h.performed(r, "out_of_annandag", "personal_care", "2024-12-26 23:30", 60)  # annandag jul → Friday 27 Dec 00:30
+    h.performed(r, "into_saturday", "personal_care", "2024-03-08 21:30", 60)  # Friday evening → 22:30, into the night band
+    s = performed_time(uplifts=NIGHT_AND_HOLIDAYS).settle(h.context("2024-03", "2024-12"))
+    # each 60 min × 464 / 60 = 464.00; the whole visit takes its start's day and band:
+    # 23 Dec 23:30 is a Monday night: 15 % (not julafton's 31 % for the 30 min after midnight) = 69.60
+    # 26 Dec 23:30 is annandag jul: 31 % (also for the 30 min on Friday 27 Dec) = 143.84
+    # Friday 21:30 is evening: 6.4 % = 29.696 → 29.70 (not the night's 15 % after 22:00, nor Saturday's)
+    assert visit_amounts(s, "base") == [464.0, 464.0, 464.0]
+    assert visit_amounts(s, "time_uplift") == [69.60, 143.84, 29.70]
+
+
+def test_the_uplift_is_doubled_only_when_the_second_staff_is_paid():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.performed(r, "pair", "personal_care", "2024-03-09 10:00", 40, staff=("s1", "s2"))  # Saturday: weekend 15 %
+    both = performed_time(uplifts=NIGHT_AND_HOLIDAYS).settle(h.context("2024-03", "2024-03"))
+    # 40 × 464 / 60 = 309.33 for each staff; uplift 15 % × (309.33 + 309.33) = 92.80
+    assert (visit_amounts(both, "base"), visit_amounts(both, "double_staffing"), visit_amounts(both, "time_uplift")) == ([309.33], [309.33], [92.80])
+    one = performed_time(uplifts=NIGHT_AND_HOLIDAYS, pay_double_staffing=False).settle(h.context("2024-03", "2024-03"))
+    # the second staff is not paid, nor is an uplift on their time: 15 % × 309.33 = 46.40; total 355.73
+    assert (visit_amounts(one, "double_staffing"), visit_amounts(one, "time_uplift"), total(one)) == ([0.0], [46.40], 355.73)
+
+
+# -- which days are major holidays (storhelg): the list in docs/models.md, each by its rule -----------
+
+MAJOR_2024_2025 = {
+    "nyårsdagen": (date(2024, 1, 1), date(2025, 1, 1)),  # 1 January
+    "långfredagen": (date(2024, 3, 29), date(2025, 4, 18)),  # Easter Sunday − 2 (Easter 31 March 2024, 20 April 2025)
+    "påskafton": (date(2024, 3, 30), date(2025, 4, 19)),  # Easter − 1
+    "påskdagen": (date(2024, 3, 31), date(2025, 4, 20)),  # Easter Sunday
+    "annandag påsk": (date(2024, 4, 1), date(2025, 4, 21)),  # Easter + 1
+    "pingstafton": (date(2024, 5, 18), date(2025, 6, 7)),  # Easter + 48
+    "pingstdagen": (date(2024, 5, 19), date(2025, 6, 8)),  # Easter + 49
+    "midsommarafton": (date(2024, 6, 21), date(2025, 6, 20)),  # the Friday 19–25 June
+    "midsommardagen": (date(2024, 6, 22), date(2025, 6, 21)),  # the Saturday 20–26 June
+    "julafton": (date(2024, 12, 24), date(2025, 12, 24)),  # 24 December
+    "juldagen": (date(2024, 12, 25), date(2025, 12, 25)),  # 25 December
+    "annandag jul": (date(2024, 12, 26), date(2025, 12, 26)),  # 26 December
+    "nyårsafton": (date(2024, 12, 31), date(2025, 12, 31)),  # 31 December
+}
+# public holidays that are not major: the holiday uplift; and days that are neither
+HOLIDAYS_NOT_MAJOR = [date(2024, 1, 6), date(2024, 5, 1), date(2024, 5, 9), date(2024, 6, 6), date(2024, 11, 2), date(2025, 5, 29)]
+ORDINARY = [date(2024, 1, 5), date(2024, 3, 28), date(2024, 4, 30), date(2024, 12, 23), date(2024, 12, 27), date(2025, 6, 9)]
+
+
+def _documented_major_holidays() -> set[str]:
+    """The names in the first column of docs/models.md's major-holiday table."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "models.md").read_text(encoding="utf-8")
+    section = text.split("**Major holidays (storhelg).**", 1)[1].split("\n\n", 2)[1]
+    return {line.split("|")[1].strip().strip("`") for line in section.splitlines()[2:] if line.startswith("|")}
+
+
+def test_the_documented_major_holidays_are_the_ones_the_code_uses():
+    from ersattning.calendar import MAJOR_HOLIDAYS
+
+    assert _documented_major_holidays() == set(MAJOR_HOLIDAYS) == set(MAJOR_2024_2025)
+
+
+@pytest.mark.parametrize(("name", "year"), [(n, y) for n in MAJOR_2024_2025 for y in (0, 1)])
+def test_each_major_holiday_by_its_rule(name, year):
+    from ersattning.calendar import day_kinds, swedish_holidays
+
+    day = MAJOR_2024_2025[name][year]
+    assert name in swedish_holidays(day.year)[day].split(" / ")
+    weekend, holiday, major = day_kinds(np.array([day], dtype="datetime64[D]"))
+    assert (holiday[0], major[0]) == (True, True)
+
+
+def test_major_holidays_pay_the_major_uplift_and_other_days_do_not():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    days = [d for pair in MAJOR_2024_2025.values() for d in pair] + HOLIDAYS_NOT_MAJOR + ORDINARY
+    for n, day in enumerate(days):
+        h.performed(r, f"v{n}", "personal_care", f"{day} 10:00", 60)
+    s = performed_time(uplifts={"holiday": 0.15, "major_holiday": 0.31}).settle(h.context("2024-01", "2025-12"))
+    by_day = dict(zip([str(d) for d in s.ctx.v_day], visit_amounts(s, "time_uplift"), strict=True))
+    # 60 min × 464 / 60 = 464.00: major holidays 31 % = 143.84; other holidays 15 % = 69.60; ordinary days 0
+    # (weekends are not given a share here: 2024-01-06 and 2024-11-02 are Saturdays and holidays, 15 %)
+    assert [by_day[str(d)] for pair in MAJOR_2024_2025.values() for d in pair] == [143.84] * 26
+    assert [by_day[str(d)] for d in HOLIDAYS_NOT_MAJOR] == [69.60] * 6
+    assert [by_day[str(d)] for d in ORDINARY] == [0.0] * 6

@@ -167,6 +167,11 @@ class Mapping(BaseModel):
     default_provider: str | None = Field(default=None, description="provider for rows without one")
     defaults: dict[str, str] = Field(default_factory=dict, description="canonical column → value for rows without one (also a column the file does not have)")
     staff_separator: str = "|"
+    end_dates: Literal["exclusive", "through"] = Field(
+        default="exclusive",
+        description="decisions' valid_to and stays' end: exclusive (the day after the last day: the day a decision no longer applies, "
+        "the day home) or through (the last day itself, which the import moves to the day after); docs/models.md, \"End dates\"",
+    )
     events: EventOptions = Field(default_factory=lambda: EventOptions(), description="event logs only (--kind events)")
 
     @model_validator(mode="before")
