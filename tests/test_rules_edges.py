@@ -211,6 +211,8 @@ def test_only_whole_windows_inside_the_period_count():
 def test_both_staff_of_a_double_staffed_visit_count_and_more_than_twenty_is_the_high_share():
     h = History()
     h.provider()
+    young = h.recipient("young", birth_year=1980)  # under 65; b's first visit is here, so b is the first staff known
+    h.performed(young, "y", "personal_care", "2024-03-01 08:00", 30, staff=("b",))
     pair = h.recipient("pair", birth_year=1930)
     for day in FORTNIGHT:  # 08:00 by a alone, 17:00 by a with b
         h.performed(pair, f"m{day}", "personal_care", f"2024-03-{day:02d} 08:00", 30, staff=("a",))
@@ -415,3 +417,29 @@ def test_major_holidays_pay_the_major_uplift_and_other_days_do_not():
     assert [by_day[str(d)] for pair in MAJOR_2024_2025.values() for d in pair] == [143.84] * 26
     assert [by_day[str(d)] for d in HOLIDAYS_NOT_MAJOR] == [69.60] * 6
     assert [by_day[str(d)] for d in ORDINARY] == [0.0] * 6
+
+
+def test_a_period_with_a_single_whole_window():
+    h = History()
+    h.provider()
+    r = h.recipient("a", birth_year=1930)
+    # February 2024: the first Monday is 5 February; 5–18 February is the only whole window (19 Feb – 3 Mar is not)
+    _daily(h, r, range(5, 19), ("08:00", "17:00"), lambda d, t: f"s{d % 3}", month="2024-02")
+    assert _continuity(h, "2024-02", "2024-02") == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 1}
+
+
+def test_a_windows_provider_is_the_one_of_the_month_it_starts_in():
+    from ersattning.indicators import continuity_by_provider
+
+    h = History()
+    h.provider("P1")
+    h.provider("P2")
+    r = h.recipient("a", birth_year=1930, provider="P1")
+    r.choose_provider("P2", date(2024, 4, 1), local("2024-03-25 09:00"))
+    # windows from Monday 4 March: 4–17 Mar, 18–31 Mar, 1–14 Apr, 15–28 Apr; visits 18 March – 14 April
+    _daily(h, r, range(18, 32), ("08:00", "17:00"), lambda d, t: f"m{d % 2}")  # 18–31 March: 2 staff
+    _daily(h, r, range(1, 15), ("08:00", "17:00"), lambda d, t: f"a{d % 5}", month="2024-04")  # 1–14 April: 5 staff
+    ctx = h.context("2024-03", "2024-04")
+    # 18–31 March starts in March, with P1: median 2; 1–14 April starts in April, with P2: median 5
+    medians = dict(zip(ctx.provider_ids, continuity_by_provider(ctx), strict=True))
+    assert (medians["P1"], medians["P2"]) == (2.0, 5.0)
