@@ -443,3 +443,107 @@ def test_a_windows_provider_is_the_one_of_the_month_it_starts_in():
     # 18–31 March starts in March, with P1: median 2; 1–14 April starts in April, with P2: median 5
     medians = dict(zip(ctx.provider_ids, continuity_by_provider(ctx), strict=True))
     assert (medians["P1"], medians["P2"]) == (2.0, 5.0)
+
+
+# -- explain: notice in h:min, which uplift and why, the true reason for a month without a decision ---
+
+
+def _default_comparison(h: History):
+    from ersattning.compare import compare
+    from ersattning.scenario import load_scenario
+
+    h.context()
+    return compare(load_scenario("default"), h.store)
+
+
+def _visit_uuid(c, n: int) -> str:
+    from uuid import UUID
+
+    k = c.ctx.projection.visit_keys.iloc[n]
+    return str(UUID(bytes=int(k["key_hi"]).to_bytes(8, "big") + int(k["key_lo"]).to_bytes(8, "big")))
+
+
+def _per_minute_rules(c, n: int) -> tuple[dict, list[str]]:
+    from ersattning.explain import explain_visit
+
+    e = explain_visit(c, _visit_uuid(c, n))
+    return e.subject, next(m for m in e.models if m["model"] == "per_minute")["rules"]
+
+
+def test_explain_shows_the_notice_in_hours_and_minutes_against_the_limit(tmp_path):
+    from ersattning.store import open_store
+    from tests.test_cli import run
+
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    h = History(open_store(store))
+    h.provider()
+    r = h.recipient("a")
+    h.cancelled(r, "short", "personal_care", "2024-03-05 10:00", 30, notice_hours=23 + 59 / 60)
+    h.cancelled(r, "day", "personal_care", "2024-03-06 10:00", 30, notice_hours=24)
+    c = _default_comparison(h)
+    subject, rules = _per_minute_rules(c, 0)
+    # default: notice under 24 h pays personal care at 50 %: 30 × 0.5 = 15 min × 516 SEK/h (private) / 60 = 129.00
+    assert subject["cancelled"] == "by recipient (declined), 23 h 59 min before"
+    assert rules[0] == "cancelled by the recipient with 23 h 59 min notice, under the 24 h 00 min limit: 15.0 min of the planned 30 × 516 SEK/h = 129.00 SEK"
+    subject, rules = _per_minute_rules(c, 1)
+    assert subject["cancelled"] == "by recipient (declined), 24 h 00 min before"
+    assert rules[0] == "not paid: cancelled by the recipient with 24 h 00 min notice, not under the 24 h 00 min limit"
+    # the same on the command line
+    out = run("explain", "--visit", _visit_uuid(c, 1), "--store", store)
+    assert out.returncode == 0, out.stderr
+    assert "cancelled: by recipient (declined), 24 h 00 min before" in out.stdout and "not under the 24 h 00 min limit" in out.stdout
+
+
+def test_explain_names_the_uplift_paid_and_those_that_lost():
+    h = History()
+    h.provider()
+    r = h.recipient("a")
+    h.performed(r, "julafton", "personal_care", "2024-12-24 10:00", 60)  # a Tuesday, julafton
+    h.performed(r, "saturday_evening", "personal_care", "2024-03-09 20:00", 60)
+    h.performed(r, "tuesday", "personal_care", "2024-03-05 10:00", 60)
+    c = _default_comparison(h)
+    # default (private rates): 60 min × 516 SEK/h = 516.00; julafton: major holiday 31 % = 159.96
+    _, rules = _per_minute_rules(c, 0)
+    assert rules[0] == "registered 60 min → 60 min (rounded to the nearest 1 min, a tie half up; minimum 0)"
+    assert rules[2] == (
+        "time uplift: major holiday (julafton 2024-12-24): +31 % of 516.00 SEK = 159.96 SEK, by the visit's start 2024-12-24 10:00 for all its minutes"
+        " (also applies, the highest is paid: holiday (julafton 2024-12-24) +15 %)"
+    )
+    # Saturday 20:00: weekend 15 % = 77.40 is paid; the evening's 6.4 % also applies and loses
+    _, rules = _per_minute_rules(c, 1)
+    uplift = next(line for line in rules if line.startswith("time uplift"))
+    assert uplift.startswith("time uplift: weekend (Saturday 2024-03-09): +15 % of 516.00 SEK = 77.40 SEK")
+    assert uplift.endswith("(also applies, the highest is paid: evening (19:00–22:00) +6.4 %)")
+    _, rules = _per_minute_rules(c, 2)
+    assert not any(line.startswith("time uplift") for line in rules)  # a Tuesday morning: none
+
+
+def test_explain_gives_the_true_reason_for_a_month_without_a_decision():
+    from ersattning.explain import explain_recipient_month
+
+    h = History()
+    h.provider()
+    none = h.recipient("none", enrolled_on=date(2024, 1, 1))
+    ended = h.recipient("ended", enrolled_on=date(2024, 1, 1))
+    h.grant(ended, "personal_care", 600, valid_from=date(2024, 1, 1), valid_to=date(2024, 3, 10))
+    later = h.recipient("later", enrolled_on=date(2024, 1, 1))
+    h.grant(later, "personal_care", 600, valid_from=date(2024, 6, 1))
+    gap = h.recipient("gap", enrolled_on=date(2024, 1, 1))
+    h.grant(gap, "personal_care", 600, valid_from=date(2024, 1, 1), valid_to=date(2024, 3, 1), decision_id="g1")
+    h.grant(gap, "personal_care", 600, valid_from=date(2024, 5, 1), decision_id="g2")
+    for r in (none, ended, later, gap):
+        h.performed(r, f"{r.pseudonym}-v", "personal_care", "2024-04-05 10:00", 60)
+    c = _default_comparison(h)
+    expected = {
+        "none": "none imported for this recipient: import its decisions with ersattning import --kind decisions",
+        "ended": "ended on 2024-03-10 (in force up to 2024-03-09: an end date is not paid)",
+        "later": "not yet started: the first decision starts on 2024-06-01",
+        "gap": "between decisions: one ended on 2024-03-01, the next starts on 2024-05-01",
+    }
+    for who, reason in expected.items():
+        e = explain_recipient_month(c, who, "2024-04")
+        assert e.subject["decisions"] == f"none in force: {reason}"
+        trust = next(m for m in e.models if m["model"] == "trust")
+        assert trust["total_sek"] == 0 and trust["rules"][0] == f"no decision in force this month: trust_based prices the decision's granted time, so it pays 0.00 SEK here ({reason})"
+    # March: 'ended' is in force 1–9 March
+    assert explain_recipient_month(c, "ended", "2024-03").subject["decisions"] == "in force 9 of 31 days"
