@@ -480,6 +480,7 @@ def test_explain_shows_the_notice_in_hours_and_minutes_against_the_limit(tmp_pat
     r = h.recipient("a")
     h.cancelled(r, "short", "personal_care", "2024-03-05 10:00", 30, notice_hours=23 + 59 / 60)
     h.cancelled(r, "day", "personal_care", "2024-03-06 10:00", 30, notice_hours=24)
+    h.performed(r, "tie", "personal_care", "2024-03-07 10:00", 12.5)
     c = _default_comparison(h)
     subject, rules = _per_minute_rules(c, 0)
     # default: notice under 24 h pays personal care at 50 %: 30 × 0.5 = 15 min × 516 SEK/h (private) / 60 = 129.00
@@ -492,6 +493,10 @@ def test_explain_shows_the_notice_in_hours_and_minutes_against_the_limit(tmp_pat
     out = run("explain", "--visit", _visit_uuid(c, 1), "--store", store)
     assert out.returncode == 0, out.stderr
     assert "cancelled: by recipient (declined), 24 h 00 min before" in out.stdout and "not under the 24 h 00 min limit" in out.stdout
+    # a tie through the command line: 12 min 30 s pays 13 min; 13 × 516 / 60 = 111.80
+    tie = run("explain", "--visit", _visit_uuid(c, 2), "--store", store)
+    assert "registered 12 min 30 s → 13 min (rounded to the nearest 1 min, a tie half up; minimum 0)" in tie.stdout, tie.stdout + tie.stderr
+    assert "base: 13.0 min × 516 SEK/h (personal care, private) = 111.80 SEK" in tie.stdout
 
 
 def test_explain_names_the_uplift_paid_and_those_that_lost():

@@ -188,6 +188,8 @@ class PerformedTime(ReimbursementModel):
             applies.append((f"major holiday ({' / '.join(n for n in names if n in MAJOR_HOLIDAYS)} {on})", u.major_holiday, "uplifts.major_holiday"))
         shares = [(label, p.value_at(day, name)) for label, p, name in applies]
         shares.sort(key=lambda x: -x[1])
+        if not shares:  # cannot happen for a settled uplift; said rather than guessed
+            return f"time uplift = {money(amount)}"
         (label, share), others = shares[0], [f"{lb} +{sh * 100:g} %" for lb, sh in shares[1:]]
         line = f"time uplift: {label}: +{share * 100:g} % of {money(paid_for)} = {money(amount)}, by the visit's start {str(start).replace('T', ' ')} for all its minutes"
         return line + (f" (also applies, the highest is paid: {', '.join(others)})" if others else "")
