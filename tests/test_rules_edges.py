@@ -403,6 +403,27 @@ def test_each_major_holiday_by_its_rule(name, year):
     assert (holiday[0], major[0]) == (True, True)
 
 
+@pytest.mark.parametrize(
+    ("name", "day", "not_major"),
+    [
+        # midsommar at both ends of its window: Friday 19 June 2026 and Friday 25 June 2027 (18 and 24 June are ordinary)
+        ("midsommarafton", date(2026, 6, 19), date(2026, 6, 18)),
+        ("midsommardagen", date(2026, 6, 20), date(2026, 6, 27)),
+        ("midsommarafton", date(2027, 6, 25), date(2027, 6, 18)),
+        ("midsommardagen", date(2027, 6, 26), date(2027, 6, 19)),
+        # an early Easter (28 March 2027): långfredagen 26 March, pingstafton 15 May (Easter + 48)
+        ("långfredagen", date(2027, 3, 26), date(2027, 3, 25)),
+        ("pingstafton", date(2027, 5, 15), date(2027, 5, 17)),
+    ],
+)
+def test_major_holidays_at_the_edges_of_their_rules(name, day, not_major):
+    from ersattning.calendar import day_kinds, swedish_holidays
+
+    assert name in swedish_holidays(day.year)[day].split(" / ")
+    _, _, major = day_kinds(np.array([day, not_major], dtype="datetime64[D]"))
+    assert major.tolist() == [True, False]
+
+
 def test_major_holidays_pay_the_major_uplift_and_other_days_do_not():
     h = History()
     h.provider()
