@@ -3,7 +3,7 @@
 Every test writes its arithmetic beside the assertion, and each fails when the rule
 it pins changes (rounding half up, end dates, the day an uplift is taken from,
 uplifts on an unpaid second staff, the major holidays, the continuity window,
-band, visits per day, age and stays).
+band, visits per day, age and stays), and what explain says about them.
 """
 
 from __future__ import annotations
