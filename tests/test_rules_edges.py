@@ -13,7 +13,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from ersattning.domain import DepartureReason
+from ersattning.domain import DepartureReason, StayKind
 from ersattning.models import GrantedTime
 from tests.builders import History, local
 from tests.test_models import SOLNA, performed_time, total, visit_amounts
@@ -171,7 +171,10 @@ def test_at_home_the_whole_fortnight():
         r = h.recipient(name, birth_year=1930)
         _daily(h, r, FORTNIGHT, ("08:00", "17:00"), lambda d, t, name=name, n=n_staff: f"{name}{d % n}")
         h.stay(r, start, end)
-    # eligible: home_on_day_1 (2 staff) and away_after (4 staff): median (2 + 4) / 2 = 3.0
+    still_away = h.recipient("still_away", birth_year=1930)  # a stay from 16 March with no end yet: runs to the period's end
+    _daily(h, still_away, FORTNIGHT, ("08:00", "17:00"), lambda d, t: f"o{d % 10}")
+    still_away.start_stay(stay_id="open", kind=StayKind.hospital, start=date(2024, 3, 16), recorded_at=local("2024-03-16 09:00"))
+    # eligible: home_on_day_1 (2 staff) and away_after (4 staff): median (2 + 4) / 2 = 3.0 (still_away is away from the 16th)
     # (a stay ending on the window's first day counted as overlapping would leave 4.0; one starting the day after, 2.0)
     assert _continuity(h) == {"continuity_median": 3.0, "continuity_share_above_20": 0.0, "continuity_person_windows": 2}
 
