@@ -18,8 +18,9 @@ __all__ = ["MAJOR_HOLIDAYS", "TZ", "day_kinds", "easter_sunday", "swedish_holida
 #: the time zone of every local time in the service history (planned and performed times, calendar days)
 TZ = "Europe/Stockholm"
 
-# The days counted as "storhelg" (highest uplift). This follows the storhelg days of
-# the municipal collective agreement (assumption; to be made configurable later).
+# The days counted as "storhelg" (highest uplift): the storhelg list of the municipal
+# collective agreements, an assumption; docs/models.md ("Major holidays") lists them with
+# their rules and sources, and a test keeps that table and this set the same.
 MAJOR_HOLIDAYS: frozenset[str] = frozenset(
     {
         "långfredagen",

@@ -19,6 +19,7 @@ import pandas as pd
 from ersattning.compare import Comparison
 from ersattning.context import SettlementContext
 from ersattning.domain import stable_id
+from ersattning.models.base import duration_text, no_decision_reason
 from ersattning.privacy import Pseudonymiser
 from ersattning.privacy.identity_numbers import canonical
 from ersattning.privacy.visit_ids import visit_ids
@@ -98,7 +99,7 @@ def explain_visit(c: Comparison, visit_id: str, pseudonymiser: Pseudonymiser | N
         if v["corrections"]:
             subject["corrections"] = int(v["corrections"])
     if v["status"] == "cancelled":
-        subject["cancelled"] = f"by {v['cancelled_by']} ({v['cancel_reason']}), {v['notice_minutes'] / 60:.1f} h before"
+        subject["cancelled"] = f"by {v['cancelled_by']} ({v['cancel_reason']}), {duration_text(v['notice_minutes'])} before"
     day = ctx.v_day[i]
     out = Explanation(subject)
     per_month = lambda model: [f"{model.kind} pays per recipient-month, not per visit: see --recipient {subject['recipient']} --month {str(day)[:7]}"]  # noqa: E731
@@ -188,6 +189,7 @@ def explain_recipient_month(c: Comparison, recipient: str, month: str, pseudonym
         "provider": ctx.provider_ids[r["provider"]] if r["provider"] >= 0 else "-",
         "days": f"{r['days_enrolled']} enrolled, {r['days_at_home']} at home, of {r['days_in_month']}",
         "granted": f"personal care {r['granted_full_pc'] / 60:.1f} h, service {r['granted_full_service'] / 60:.1f} h (for days at home {r['granted_pc'] / 60:.1f} h and {r['granted_service'] / 60:.1f} h)",
+        "decisions": f"in force {r['decision_days']} of {r['days_in_month']} days" if r["decision_days"] else f"none in force: {no_decision_reason(ctx, j)}",
         "visits": f"{len(visits)} planned, {int(ctx.performed[visits].sum())} performed, {ctx.v_minutes[visits].sum() / 60:.1f} h performed",
     }
     out = Explanation(subject)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date, time
+from fractions import Fraction
 
 import pandas as pd
 
@@ -26,14 +27,15 @@ def _in_band(t: time, start: str, end: str) -> bool:
 
 
 def _round(x: float, unit: float, mode: str) -> float:
-    q = x / unit
+    """Registered minutes to whole seconds, then to the unit; ``nearest`` rounds a tie half up (docs/models.md)."""
+    q = Fraction(round(x * 60)) / (Fraction(str(unit)) * 60)
     if mode == "up":
-        q = math.ceil(q)
+        n = math.ceil(q)
     elif mode == "down":
-        q = math.floor(q)
+        n = math.floor(q)
     else:
-        q = round(q)  # numpy and Python both round half to even
-    return q * unit
+        n = math.floor(q + Fraction(1, 2))
+    return n * unit
 
 
 def settle_performed_time(model: PerformedTime, proj: Projection, start: str, end: str) -> list[dict[str, float]]:

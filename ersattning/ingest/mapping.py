@@ -176,6 +176,11 @@ class Mapping(BaseModel):
         min_length=1,
         description="what separates two staff in one cell (A|B; ',' for 'Lena Ström, Ahmed Hassan'); undeclared, a cell with , ; / & + or 'och' between names stops the import",
     )
+    end_dates: Literal["exclusive", "through"] = Field(
+        default="exclusive",
+        description="decisions' valid_to and stays' end: exclusive (the day after the last day: the day a decision no longer applies, "
+        "the day home) or through (the last day itself, which the import moves to the day after); docs/models.md, \"End dates\"",
+    )
     events: EventOptions = Field(default_factory=lambda: EventOptions(), description="event logs only (--kind events)")
 
     @model_validator(mode="before")

@@ -74,6 +74,12 @@ def _dates(values: pd.Series, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]
     return out, present & np.isnat(out)
 
 
+def _exclusive_end(days: np.ndarray, mapping: Mapping) -> np.ndarray:
+    """End dates as the store keeps them, exclusive (the day after the last day): a source whose end date
+    is the last day itself (``end_dates: through``) is moved one day on (docs/models.md, "End dates")."""
+    return days + np.timedelta64(1, "D") if mapping.end_dates == "through" else days
+
+
 def _local_morning(days: np.ndarray, mapping: Mapping) -> np.ndarray:
     """A recorded time for rows that do not say when they were recorded: the day's morning, local time."""
     local = pd.DatetimeIndex(days.astype("datetime64[s]") + np.timedelta64(8 * 3600, "s"))
@@ -175,6 +181,7 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     valid_to, bad = _dates(text_column(frame, "valid_to"), mapping)
     reject(bad, "valid_to is not a date")
     reject(~np.isnat(valid_to) & (valid_to < valid_from), "valid_to before valid_from")
+    valid_to = _exclusive_end(valid_to, mapping)
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     reject_numbers(cells, ("provider", "decision_id"), reject)
@@ -240,6 +247,7 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     end, bad = _dates(text_column(frame, "end"), mapping)
     reject(bad, "end is not a date")
     reject(~np.isnat(end) & (end < start), "end before start")
+    end = _exclusive_end(end, mapping)
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
     reject(bad, "recorded_at is not a date and time")
     pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], start))

@@ -105,9 +105,45 @@ UNPRICED = {
 }
 
 
-def no_decision_rule(kind: str) -> str:
-    """The reason a recipient-month without a decision is paid nothing by a model that prices decisions."""
-    return f"no decision in force this month: {kind} prices the decision's granted time, so it pays 0.00 SEK here (import decisions with ersattning import --kind decisions)"
+def no_decision_rule(kind: str, ctx: SettlementContext, j: int) -> str:
+    """The reason recipient-month ``j`` without a decision is paid nothing by a model that prices decisions."""
+    return f"no decision in force this month: {kind} prices the decision's granted time, so it pays 0.00 SEK here ({no_decision_reason(ctx, j)})"
+
+
+def no_decision_reason(ctx: SettlementContext, j: int) -> str:
+    """Why recipient-month ``j`` has no decision in force: none imported for the recipient, the
+    last one ended, the first not yet started, a gap between two, or not enrolled meanwhile.
+
+    End dates are exclusive (docs/models.md, "End dates"): a decision with ``valid_to`` D
+    was last in force the day before D.
+    """
+    r = ctx.rm.iloc[j]
+    month_lo = ctx.month_starts[int(r["month"])]
+    month_hi = (ctx.months[int(r["month"])] + 1).astype("datetime64[D]")
+    d = ctx.projection.decisions
+    d = d[d["recipient"].astype(str) == str(ctx.recipient_ids[int(r["recipient"])])]
+    if not len(d):
+        return "none imported for this recipient: import its decisions with ersattning import --kind decisions"
+    start = d["valid_from"].to_numpy().astype("datetime64[D]")
+    end = d["valid_to"].to_numpy().astype("datetime64[D]")
+    before = ~np.isnat(end) & (end <= month_lo)
+    after = start >= month_hi
+    if after.all():
+        return f"not yet started: the first decision starts on {start.min()}"
+    if before.all():
+        last = end.max()
+        return f"ended on {last} (in force up to {last - np.timedelta64(1, 'D')}: an end date is not paid)"
+    if (before | after).all():
+        return f"between decisions: one ended on {end[before].max()}, the next starts on {start[after].min()}"
+    return "the recipient was not enrolled on the days a decision was in force this month"
+
+
+def duration_text(minutes: float) -> str:
+    """A length as "23 h 59 min" (seconds added when there are any): never rounded across a limit such as 24 h."""
+    seconds = int(round(float(minutes) * 60))
+    h, rest = divmod(seconds, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h} h {m:02d} min" + (f" {sec:02d} s" if sec else "")
 
 
 class Rates(BaseModel):

@@ -58,6 +58,6 @@ class GrantedTime(ReimbursementModel):
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         r = s.ctx.rm.iloc[j]
         if r["decision_days"] == 0:
-            return [no_decision_rule(self.kind), *super().explain_month(s, j)]
+            return [no_decision_rule(self.kind, s.ctx, j), *super().explain_month(s, j)]
         granted_home = (r["granted_pc"] + r["granted_service"]) / 60
         return [f"granted time for days at home: {granted_home:.1f} h × rate × price factor (the time of days away is the stay deduction)", *super().explain_month(s, j)]

@@ -23,14 +23,16 @@ Rules, each a component of its own:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ersattning.calendar import MAJOR_HOLIDAYS, swedish_holidays
 from ersattning.context import SettlementContext
 from ersattning.domain import CancelReason, Category, StayKind
-from ersattning.models.base import Rates, ReimbursementModel, Settlement, money
+from ersattning.models.base import Rates, ReimbursementModel, Settlement, duration_text, money
 from ersattning.parameters import Param, param
 
 
@@ -135,7 +137,10 @@ class PerformedTime(ReimbursementModel):
         elif ctx.performed[i]:
             raw = ctx.v_minutes[i]
             paid = float(self.paid_minutes(np.array([raw]))[0])
-            rules.append(f"registered {raw:.1f} min → {paid:g} min (rounded {self.rounding} to {self.rounding_minutes:g} min, minimum {self.minimum_minutes:g})")
+            how = {"nearest": "to the nearest", "up": "up to", "down": "down to"}[self.rounding]
+            tie = ", a tie half up" if self.rounding == "nearest" else ""
+            m, sec = divmod(int(round(raw * 60)), 60)
+            rules.append(f"registered {m} min" + (f" {sec:02d} s" if sec else "") + f" → {paid:g} min (rounded {how} {self.rounding_minutes:g} min{tie}; minimum {self.minimum_minutes:g})")
             base = v["base"][i]
             if self.cap_at_granted and abs(paid * rate / 60 - base) > 0.005:
                 rules.append(f"capped at granted time this month: {base / rate * 60:.1f} min paid")
@@ -143,23 +148,74 @@ class PerformedTime(ReimbursementModel):
             if v["double_staffing"][i]:
                 rules.append(f"double staffing: the second staff paid alike = {money(v['double_staffing'][i])}")
             if v["time_uplift"][i]:
-                share = v["time_uplift"][i] / (base + v["double_staffing"][i])
-                rules.append(f"time uplift {share:.1%} (highest of evening/night/weekend/holiday that applies) = {money(v['time_uplift'][i])}")
+                rules.append(self._explain_uplift(ctx, i, base + v["double_staffing"][i], v["time_uplift"][i]))
         elif v["cancellation"][i]:
-            rules.append(f"cancelled by the recipient with short notice: {v['cancellation'][i] / rate * 60:.1f} min of the planned {ctx.visits['planned_minutes'].iloc[i]} × {rate:g} SEK/h = {money(v['cancellation'][i])}")
+            notice, limit = self._notice(ctx, i)
+            rules.append(
+                f"cancelled by the recipient with {duration_text(notice)} notice, under the {duration_text(limit)} limit: "
+                f"{v['cancellation'][i] / rate * 60:.1f} min of the planned {ctx.visits['planned_minutes'].iloc[i]} × {rate:g} SEK/h = {money(v['cancellation'][i])}"
+            )
         elif v["stay"][i]:
             rules.append(f"planned personal care on day {self._stay_day(ctx, i)} of a stay: {v['stay'][i] / rate * 60:.1f} min × {rate:g} SEK/h = {money(v['stay'][i])}")
         elif self.stays is not None and (day_no := self._stay_day(ctx, i)):
             what = "service (the stay rule pays personal care only)" if not ctx.v_personal_care[i] else f"day {day_no} of the stay (the stay rule pays days 1–{len(self.stays.day_shares)})"
             rules.append(f"not paid: planned during a stay, {what}")
         else:
-            rules.append("not paid: not performed, and no cancellation or stay rule applies")
+            rules.append(self._explain_unpaid(ctx, i))
         if v["rural"][i]:
             rules.append(f"rural uplift = {money(v['rural'][i])}")
         return rules
 
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         return ["sum of this month's visits (see --visit for each), plus any one-off for a new client", *super().explain_month(s, j)]
+
+    def _explain_uplift(self, ctx: SettlementContext, i: int, paid_for: float, amount: float) -> str:
+        """Which uplift visit ``i`` was paid and why: every uplift that applies to its start, by name, the highest paid."""
+        u = self.uplifts
+        start = ctx.actual_local[i].astype("datetime64[m]")
+        on = start.astype("datetime64[D]")
+        day, minute, bits = ctx.v_day[i], ctx.minute_of_day[i : i + 1], int(ctx.v_day_kind_bits[i])
+        names = swedish_holidays(on.astype(date).year).get(on.astype(date), "").split(" / ")
+        applies: list[tuple[str, Param, str]] = []
+        for band, label in ((u.evening, "evening"), (u.night, "night")):
+            if band is not None and band.contains(minute)[0]:
+                applies.append((f"{label} ({band.start}–{band.end})", band.share, f"uplifts.{label}.share"))
+        if u.weekend is not None and bits & 1:
+            applies.append((f"weekend ({on.astype(date):%A} {on})", u.weekend, "uplifts.weekend"))
+        if u.holiday is not None and bits & 2:
+            applies.append((f"holiday ({' / '.join(names)} {on})", u.holiday, "uplifts.holiday"))
+        if u.major_holiday is not None and bits & 4:
+            applies.append((f"major holiday ({' / '.join(n for n in names if n in MAJOR_HOLIDAYS)} {on})", u.major_holiday, "uplifts.major_holiday"))
+        shares = [(label, p.value_at(day, name)) for label, p, name in applies]
+        shares.sort(key=lambda x: -x[1])
+        if not shares:  # cannot happen for a settled uplift; said rather than guessed
+            return f"time uplift = {money(amount)}"
+        (label, share), others = shares[0], [f"{lb} +{sh * 100:g} %" for lb, sh in shares[1:]]
+        line = f"time uplift: {label}: +{share * 100:g} % of {money(paid_for)} = {money(amount)}, by the visit's start {str(start).replace('T', ' ')} for all its minutes"
+        return line + (f" (also applies, the highest is paid: {', '.join(others)})" if others else "")
+
+    def _notice(self, ctx: SettlementContext, i: int) -> tuple[float, float]:
+        """Visit ``i``'s notice and the limit under which a cancellation is paid, in minutes (the limit NaN without the rule)."""
+        notice = float(ctx.visits["notice_minutes"].iloc[i])
+        if self.cancellations is None:
+            return notice, float("nan")
+        return notice, self.cancellations.notice_limit_hours.value_at(ctx.v_day[i], "cancellations.notice_limit_hours") * 60
+
+    def _explain_unpaid(self, ctx: SettlementContext, i: int) -> str:
+        """Why a visit that was not performed is paid nothing: who cancelled, the notice against the limit, the category."""
+        v = ctx.visits.iloc[i]
+        if v["status"] != "cancelled":
+            return f"not paid: not performed ({v['status']}), and no cancellation or stay rule applies"
+        if v["cancelled_by"] != "recipient":
+            return f"not paid: cancelled by the {v['cancelled_by']} ({v['cancel_reason']}); the cancellation rule pays the recipient's cancellations only"
+        if self.cancellations is None:
+            return "not paid: cancelled by the recipient, and this model pays no cancellations"
+        if v["cancel_reason"] == "stay":
+            return "not paid: cancelled by the recipient for a stay, and no known stay of the listed kinds covers the day (import stays with ersattning import --kind stays)"
+        notice, limit = self._notice(ctx, i)
+        if not notice < limit:
+            return f"not paid: cancelled by the recipient with {duration_text(notice)} notice, not under the {duration_text(limit)} limit"
+        return f"not paid: cancelled by the recipient with {duration_text(notice)} notice, under the {duration_text(limit)} limit, but {v['category']} has no share"
 
     def _stay_day(self, ctx: SettlementContext, i: int) -> int:
         """Day of a stay visit ``i`` is planned on (0: none), as the stay rule counts it."""
@@ -169,13 +225,28 @@ class PerformedTime(ReimbursementModel):
     # -- the rules -----------------------------------------------------------------
 
     def paid_minutes(self, actual: np.ndarray) -> np.ndarray:
-        """Rounding and minimum, per visit."""
-        u = self.rounding_minutes
-        ops: dict[str, Callable[..., np.ndarray]] = {"nearest": np.round, "up": np.ceil, "down": np.floor}
-        op = ops[self.rounding]
-        out = actual / u
-        op(out, out=out)
-        out *= u
+        """Rounding and minimum, per visit (docs/models.md, "Rounding").
+
+        Registered times are whole seconds, so the minutes are first taken to the
+        whole second (removing the float32 storage error: 12.5 min may be stored
+        as 12.4999…); with a unit of whole seconds the rounding is then exact
+        integer arithmetic, and ``nearest`` rounds a tie half up (12.5 → 13).
+        """
+        seconds = np.round(np.asarray(actual, dtype=np.float64) * 60.0)
+        unit = self.rounding_minutes * 60.0
+        if unit == round(unit):
+            s, u = seconds.astype(np.int64), int(round(unit))
+            if self.rounding == "nearest":
+                units = (2 * s + u) // (2 * u)  # floor(s / u + 1/2): half up
+            elif self.rounding == "up":
+                units = -(-s // u)
+            else:
+                units = s // u
+            out = units.astype(np.float64)
+        else:  # a unit of fractions of a second: floats, with ties half up as well
+            ops: dict[str, Callable[..., np.ndarray]] = {"nearest": lambda q: np.floor(q + 0.5), "up": np.ceil, "down": np.floor}
+            out = ops[self.rounding](seconds / unit)
+        out *= self.rounding_minutes
         return np.maximum(out, self.minimum_minutes, out=out)
 
     def uplift_share(self, ctx: SettlementContext) -> np.ndarray:

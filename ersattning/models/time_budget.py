@@ -87,7 +87,7 @@ class TimeBudget(ReimbursementModel):
     def explain_month(self, s: Settlement, j: int) -> list[str]:
         r = s.ctx.rm.iloc[j]
         if r["decision_days"] == 0:
-            return [no_decision_rule(self.kind), *super().explain_month(s, j)]
+            return [no_decision_rule(self.kind, s.ctx, j), *super().explain_month(s, j)]
         granted_home = (r["granted_pc"] + r["granted_service"]) / 60
         paid = s.month_paid_minutes[j] / 60 if s.month_paid_minutes is not None else float("nan")
         return [f"variant {self.variant}: budget {granted_home:.1f} h × budget factor; paid {paid:.1f} h", *super().explain_month(s, j)]

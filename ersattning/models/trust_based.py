@@ -114,7 +114,7 @@ class TrustBased(ReimbursementModel):
         r = s.ctx.rm.iloc[j]
         if self.basis == "need_tier":
             if r["decision_days"] == 0:
-                return [no_decision_rule(self.kind), *super().explain_month(s, j)]
+                return [no_decision_rule(self.kind, s.ctx, j), *super().explain_month(s, j)]
             hours = r["granted_monthly"] / 60
             i = int(self.tier_of(np.array([hours]))[0])
             bound = self.tiers[i].up_to_hours
