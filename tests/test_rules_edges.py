@@ -472,12 +472,13 @@ def test_a_windows_provider_is_the_one_of_the_month_it_starts_in():
 # -- explain: notice in h:min, which uplift and why, the true reason for a month without a decision ---
 
 
-def _default_comparison(h: History):
+def _default_comparison(h: History, start: str, end: str | None = None):
+    """The bundled default scenario settled over the months the history covers (compare stops on others)."""
     from ersattning.compare import compare
-    from ersattning.scenario import load_scenario
+    from ersattning.scenario import Period, load_scenario
 
     h.context()
-    return compare(load_scenario("default"), h.store)
+    return compare(load_scenario("default").with_period(Period(start=start, end=end or start)), h.store)
 
 
 def _visit_uuid(c, n: int) -> str:
@@ -505,7 +506,7 @@ def test_explain_shows_the_notice_in_hours_and_minutes_against_the_limit(tmp_pat
     h.cancelled(r, "short", "personal_care", "2024-03-05 10:00", 30, notice_hours=23 + 59 / 60)
     h.cancelled(r, "day", "personal_care", "2024-03-06 10:00", 30, notice_hours=24)
     h.performed(r, "tie", "personal_care", "2024-03-07 10:00", 12.5)
-    c = _default_comparison(h)
+    c = _default_comparison(h, "2024-03")
     subject, rules = _per_minute_rules(c, 0)
     # default: notice under 24 h pays personal care at 50 %: 30 × 0.5 = 15 min × 516 SEK/h (private) / 60 = 129.00
     assert subject["cancelled"] == "by recipient (declined), 23 h 59 min before"
@@ -514,11 +515,11 @@ def test_explain_shows_the_notice_in_hours_and_minutes_against_the_limit(tmp_pat
     assert subject["cancelled"] == "by recipient (declined), 24 h 00 min before"
     assert rules[0] == "not paid: cancelled by the recipient with 24 h 00 min notice, not under the 24 h 00 min limit"
     # the same on the command line
-    out = run("explain", "--visit", _visit_uuid(c, 1), "--store", store)
+    out = run("explain", "--visit", _visit_uuid(c, 1), "--store", store, "--period", "2024-03")
     assert out.returncode == 0, out.stderr
     assert "cancelled: by recipient (declined), 24 h 00 min before" in out.stdout and "not under the 24 h 00 min limit" in out.stdout
     # a tie through the command line: 12 min 30 s pays 13 min; 13 × 516 / 60 = 111.80
-    tie = run("explain", "--visit", _visit_uuid(c, 2), "--store", store)
+    tie = run("explain", "--visit", _visit_uuid(c, 2), "--store", store, "--period", "2024-03")
     assert "registered 12 min 30 s → 13 min (rounded to the nearest 1 min, a tie half up; minimum 0)" in tie.stdout, tie.stdout + tie.stderr
     assert "base: 13.0 min × 516 SEK/h (personal care, private) = 111.80 SEK" in tie.stdout
 
@@ -530,9 +531,9 @@ def test_explain_names_the_uplift_paid_and_those_that_lost():
     h.performed(r, "julafton", "personal_care", "2024-12-24 10:00", 60)  # a Tuesday, julafton
     h.performed(r, "saturday_evening", "personal_care", "2024-03-09 20:00", 60)
     h.performed(r, "tuesday", "personal_care", "2024-03-05 10:00", 60)
-    c = _default_comparison(h)
+    december, c = _default_comparison(h, "2024-12"), _default_comparison(h, "2024-03")  # the months with visits
     # default (private rates): 60 min × 516 SEK/h = 516.00; julafton: major holiday 31 % = 159.96
-    _, rules = _per_minute_rules(c, 0)
+    _, rules = _per_minute_rules(december, 0)
     assert rules[0] == "registered 60 min → 60 min (rounded to the nearest 1 min, a tie half up; minimum 0)"
     assert rules[2] == (
         "time uplift: major holiday (julafton 2024-12-24): +31 % of 516.00 SEK = 159.96 SEK, by the visit's start 2024-12-24 10:00 for all its minutes"
@@ -562,7 +563,8 @@ def test_explain_gives_the_true_reason_for_a_month_without_a_decision():
     h.grant(gap, "personal_care", 600, valid_from=date(2024, 5, 1), decision_id="g2")
     for r in (none, ended, later, gap):
         h.performed(r, f"{r.pseudonym}-v", "personal_care", "2024-04-05 10:00", 60)
-    c = _default_comparison(h)
+    h.performed(none, "none-march", "personal_care", "2024-03-05 10:00", 60)  # a visit in March too: the period is covered
+    c = _default_comparison(h, "2024-03", "2024-04")
     expected = {
         "none": "none imported for this recipient: import its decisions with ersattning import --kind decisions",
         "ended": "ended on 2024-03-10 (in force up to 2024-03-09: an end date is not paid)",
