@@ -101,7 +101,8 @@ def money(x: float) -> str:
 
 #: what each kind of unpriced item is, for stderr and explain (docs/models.md, "Loud assumptions")
 UNPRICED = {
-    "recipient_months_without_decision": "recipient-months with no decision in force (import decisions with ersattning import --kind decisions)",
+    "recipient_months_without_decision": "recipient-months with no decision in force (why, for one of them: ersattning explain --recipient ID --month YYYY-MM; "
+    "missing decisions: ersattning import --kind decisions)",
 }
 
 
