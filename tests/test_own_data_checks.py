@@ -255,3 +255,47 @@ def test_every_range_has_a_source_and_its_edges_are_inside():
             assert [f.code for f in plausibility({figure: r.low * 0.99})] == [r.code]
     assert plausibility({"performed_to_granted": float("nan"), "share_night": None}) == []
     assert np.isfinite(RANGES["performed_to_granted"].low)
+
+
+# -- trap 10 for compare: an interrupted demo is finished, a part of a region is never compared ----------
+
+
+def test_ctrl_c_in_compare_is_one_line_and_the_interrupted_demo_is_finished_by_the_rerun(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from tests.support import wait_for_first_commit
+    from tests.test_cli import EXE
+
+    text = (Path(__file__).parents[1] / "ersattning" / "scenarios" / "default.yaml").read_text(encoding="utf-8")
+    scenario = _write(tmp_path / "demo.yaml", text + "demo_region: {recipients: 400, seed: 3}\n")
+    env = {k: v for k, v in os.environ.items() if k != "ERSATTNING_STORE"}
+    proc = subprocess.Popen([*EXE, "compare", scenario], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_first_commit(proc, tmp_path / "ersattning.db")
+    assert proc.poll() is None, "the demo was written before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "ersattning: interrupted: nothing is half-written" in err and "Aborted!" not in err and "Traceback" not in err
+
+    # the unfinished demo region is not compared as it stands: the rerun finishes it first
+    history = json.loads(run("history", "--format", "json", cwd=tmp_path).stdout)
+    assert history["synthetic"]["finished"] is False
+    done = run("compare", scenario, "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "finishing the synthetic demo region" in done.stderr
+    assert json.loads(run("history", "--format", "json", cwd=tmp_path).stdout)["synthetic"]["finished"] is True
+    assert json.loads(done.stdout)["manifest"]["demo"] is True
+
+    # a named store holding an unfinished region is an error giving the command that finishes it
+    partial = tmp_path / "partial.db"
+    proc = subprocess.Popen([*EXE, "synth", "--recipients", "2000", "--months", "2", "--store", f"sqlite:///{partial}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    wait_for_first_commit(proc, partial)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the region was written before the signal arrived")
+    refused = run("compare", "--store", f"sqlite:///{partial}", "--period", "2024-01..2024-02", cwd=tmp_path)
+    assert refused.returncode == 2 and "holds an unfinished synthetic region" in refused.stderr
+    assert "finish it first: ersattning synth --recipients 2000 --months 2" in refused.stderr

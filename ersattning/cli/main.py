@@ -32,7 +32,7 @@ from ersattning.store import STORE_ENV, StoreError, open_store, resolve_store_ur
 from ersattning.store.base import SYNTH_META_KEY, redact_url
 from ersattning.store.migrate import migrate
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
-from ersattning.synth import RegionSpec, synthesize
+from ersattning.synth import RegionSpec, region_progress, synthesize
 
 if TYPE_CHECKING:  # the import command loads the importer only when it runs
     from ersattning.compare import Comparison
@@ -281,10 +281,21 @@ def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
                 f"the store {redact_url(named)} is empty: import your history into it first (ersattning import FILE --store …), "
                 "or write a synthetic region into it (ersattning synth --store …)"
             )
+        synthetic = region_progress(store)
+        if synthetic is not None and not synthetic.finished:  # an interrupted synth: a part of a region is not a region
+            raise StoreError(
+                f"the store {redact_url(named)} holds an unfinished synthetic region ({synthetic.batches_stored} of {synthetic.batches} batches); "
+                f"finish it first: {synthetic.command(redact_url(named))}"
+            )
         return store
     url = resolve_store_url(None)
     store = open_store(url, create=True)
-    if store.position() == 0:
+    unfinished = region_progress(store)
+    if unfinished is not None and not unfinished.finished:  # the demo region of an interrupted compare: finish it
+        click.echo(f"ersattning: finishing the synthetic demo region in {redact_url(url)} ({unfinished.batches_stored} of {unfinished.batches} batches were stored)", err=True)
+        synthesize(store, unfinished.spec, progress=_progress("synth"))
+        store.checkpoint()
+    elif store.position() == 0:
         demo = sc.spec.demo_region
         spec = RegionSpec(recipients=demo.recipients, seed=demo.seed, months=sc.months(), start=sc.spec.period.start)
         click.echo(
@@ -900,7 +911,17 @@ cli.add_command(inspect_command)  # ersattning/cli/inspect.py
 
 
 def main() -> None:
-    cli(prog_name="ersattning")
+    """The console script. Ctrl-C in a command that does not say itself what it stored (import and synth do) ends
+    with one line and status 130, not click's ``Aborted!``: the store is only ever written in whole transactions."""
+    try:
+        code = cli.main(prog_name="ersattning", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("\nersattning: interrupted: nothing is half-written (the store and the projection cache are written whole or not at all); rerunning the same command does the work again", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
