@@ -160,7 +160,7 @@ def check_coverage(cov: Coverage, start: str, end: str, where: str) -> list[Find
             f"the period {start} … {end} is not covered by the history in {where}: "
             f"{len(missing)} of its {len(period)} months have no visits ({month_spans(missing)}). "
             f"The history has visits in {month_spans(with_visits)}; decisions in force in {cov.describe_decisions()}; "
-            f"{cov.providers_registered} provider(s) registered. Either {way_out}."
+            f"{cov.providers_registered} provider(s) registered. Either {way_out}. [{PeriodNotCovered.code}]"
         )
     undecided = [m for m in period if not cov.has_decision(m)]
     if not undecided:
@@ -185,7 +185,7 @@ def _decisions_only(cov: Coverage, start: str, end: str, period: list[str], wher
             f"the period {start} … {end} is not covered by the history in {where}: it holds no visits, and "
             f"{len(undecided)} of the period's {len(period)} months have no decision in force ({month_spans(undecided)}); "
             f"decisions are in force in {cov.describe_decisions()}. Import the visits (ersattning import --kind visits …), "
-            "or settle months the decisions cover (--period, or period: in the scenario)."
+            f"or settle months the decisions cover (--period, or period: in the scenario). [{PeriodNotCovered.code}]"
         )
     return [
         Finding(

@@ -56,6 +56,7 @@ def test_a_period_the_history_does_not_cover_stops_with_the_months_covered_and_b
         assert "the period 2024-01 … 2024-12 is not covered" in err and "10 of its 12 months have no visits (2024-01 … 2024-08, 2024-11 … 2024-12)" in err
         assert "visits in 2024-09 … 2024-10" in err
         assert "--period 2024-09..2024-10" in err and "period: {start: 2024-09, end: 2024-10}" in err  # both ways out
+        assert err.rstrip().endswith("[period_not_covered]")  # the stable code, for scripts
         assert "Traceback" not in err
 
     # --period: 60 min + 30 min at 485 SEK/h = 485.00 + 242.50 = 727.50
