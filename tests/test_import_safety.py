@@ -130,7 +130,7 @@ def test_explain_with_another_key_stops(tmp_path: Path) -> None:
     providers = tmp_path / "src" / "utforare.csv"
     providers.write_text("code,name,ownership,teams\nHemtjänst Söder,Hemtjänst Söder,municipal,\n", encoding="utf-8")
     assert run("import", str(providers), "--kind", "providers", "--store", store, env={"ERSATTNING_PSEUDONYM_KEY": KEY_A}).returncode == 0
-    args = ["explain", "--recipient", f"{ANNA[:8]}-{ANNA[8:]}", "--month", "2024-09", "--store", store]
+    args = ["explain", "--recipient", f"{ANNA[:8]}-{ANNA[8:]}", "--month", "2024-09", "--store", store, "--period", "2024-09"]
     right = run(*args, env={"ERSATTNING_PSEUDONYM_KEY": KEY_A})
     assert right.returncode == 0, right.stderr
     wrong = run(*args, env={"ERSATTNING_PSEUDONYM_KEY": KEY_B})
