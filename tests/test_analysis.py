@@ -13,7 +13,7 @@ from ersattning.analysis import Axis, Evaluator, break_even, break_evens, sensit
 from ersattning.analysis.paths import PathError, is_price, scenario_parameters
 from ersattning.api import compare, demo_store
 from ersattning.parameters import Param
-from ersattning.scenario import load_scenario, resolve_scenario_path
+from ersattning.scenario import Period, load_scenario, resolve_scenario_path
 
 RANGES = {
     ("models", 0, "params", "rates", "personal_care"): {"low": {"value": 450, "source": "Solna 2024"}, "high": 520, "distribution": {"kind": "normal", "sd": 15}},
@@ -192,7 +192,8 @@ def test_linear_prices_match_full_settlements(setup):
 
 
 def test_a_small_region_hides_every_figure(tmp_path: Path):
-    sc = load_scenario(analysis_scenario(tmp_path))
+    # The demo region holds 2024-01 and 2024-02 only: settle those two months (the coverage check stops a year).
+    sc = load_scenario(analysis_scenario(tmp_path)).with_period(Period(start="2024-01", end="2024-02"))
     c = compare(sc, demo_store(recipients=3, months=2))
     assert c.region_hidden
     assert sensitivity(c).rows[["swing_sek", "change_low_sek"]].isna().all().all()
@@ -215,13 +216,17 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return url, analysis_scenario(d)
 
 
+# The synthetic region of cli_store holds 2024-01 … 2024-03: every command settles those months.
+CLI_PERIOD = ("--period", "2024-01..2024-03")
+
+
 def test_cli_sensitivity_sweep_uncertainty(cli_store, tmp_path: Path):
     import json
 
     from tests.test_cli import run
 
     url, scenario = cli_store
-    done = run("sensitivity", str(scenario), "--store", url, "--format", "json", "--html", str(tmp_path / "s.html"), "--xlsx", str(tmp_path / "s.xlsx"), "--lang", "en")
+    done = run("sensitivity", str(scenario), "--store", url, *CLI_PERIOD, "--format", "json", "--html", str(tmp_path / "s.html"), "--xlsx", str(tmp_path / "s.xlsx"), "--lang", "en")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert set(doc["tornado"]) == {"granted", "ramtid", "trust"}
@@ -232,27 +237,27 @@ def test_cli_sensitivity_sweep_uncertainty(cli_store, tmp_path: Path):
     from openpyxl import load_workbook
 
     assert {"Break-even", "Sensitivity", "Sweep"} <= set(load_workbook(tmp_path / "s.xlsx").sheetnames)
-    table = run("sensitivity", str(scenario), "--store", url)
+    table = run("sensitivity", str(scenario), "--store", url, *CLI_PERIOD)
     assert table.returncode == 0 and "swing" in table.stdout and "models.granted.price_factor" in table.stdout
-    csv_out = run("sensitivity", str(scenario), "--store", url, "--format", "csv")
+    csv_out = run("sensitivity", str(scenario), "--store", url, *CLI_PERIOD, "--format", "csv")
     assert csv_out.stdout.splitlines()[0].startswith("model,parameter,low,high")
 
-    sweep_out = run("sweep", str(scenario), "--store", url, "--vary", "models.granted.price_factor=0.7..0.9/3", "--html", str(tmp_path / "w.html"))
+    sweep_out = run("sweep", str(scenario), "--store", url, *CLI_PERIOD, "--vary", "models.granted.price_factor=0.7..0.9/3", "--html", str(tmp_path / "w.html"))
     assert sweep_out.returncode == 0, sweep_out.stderr
     assert "0.8" in sweep_out.stdout and "granted" in sweep_out.stdout
-    bad = run("sweep", str(scenario), "--store", url, "--vary", "models.nope.x=1..2/2")
+    bad = run("sweep", str(scenario), "--store", url, *CLI_PERIOD, "--vary", "models.nope.x=1..2/2")
     assert bad.returncode == 2 and "no parameter 'models.nope.x'" in bad.stderr
 
-    a = run("uncertainty", str(scenario), "--store", url, "--draws", "40", "--seed", "11", "--format", "json")
-    b = run("uncertainty", str(scenario), "--store", url, "--draws", "40", "--seed", "11", "--format", "json")
+    a = run("uncertainty", str(scenario), "--store", url, *CLI_PERIOD, "--draws", "40", "--seed", "11", "--format", "json")
+    b = run("uncertainty", str(scenario), "--store", url, *CLI_PERIOD, "--draws", "40", "--seed", "11", "--format", "json")
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout
     assert json.loads(a.stdout)["manifest"]["seed"] == 11
 
-    compared = run("compare", str(scenario), "--store", url, "--format", "json")
+    compared = run("compare", str(scenario), "--store", url, *CLI_PERIOD, "--format", "json")
     items = json.loads(compared.stdout)["break_even"]
     assert [i["model"] for i in items] == ["granted", "ramtid", "trust"] and all(i["value"] > 0 for i in items)
-    assert "Break-even against per_minute" in run("compare", str(scenario), "--store", url).stdout
+    assert "Break-even against per_minute" in run("compare", str(scenario), "--store", url, *CLI_PERIOD).stdout
 
 
 def test_cli_small_region_hides_everything(tmp_path: Path):
@@ -263,11 +268,12 @@ def test_cli_small_region_hides_everything(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'small.db'}"
     assert run("synth", "--recipients", "3", "--months", "2", "--start", "2024-01", "--store", url).returncode == 0
     scenario = analysis_scenario(tmp_path)
-    doc = json.loads(run("sensitivity", str(scenario), "--store", url, "--format", "json").stdout)
+    period = ("--period", "2024-01..2024-02")  # the two months the region holds
+    doc = json.loads(run("sensitivity", str(scenario), "--store", url, *period, "--format", "json").stdout)
     assert doc["suppressed"] and all(r["swing_sek"] is None for rows in doc["tornado"].values() for r in rows)
-    csv_out = run("uncertainty", str(scenario), "--store", url, "--draws", "5", "--format", "csv").stdout.splitlines()
+    csv_out = run("uncertainty", str(scenario), "--store", url, *period, "--draws", "5", "--format", "csv").stdout.splitlines()
     assert all(line.split(",")[1] == ".." for line in csv_out[1:])
-    items = json.loads(run("compare", str(scenario), "--store", url, "--format", "json").stdout)["break_even"]
+    items = json.loads(run("compare", str(scenario), "--store", url, *period, "--format", "json").stdout)["break_even"]
     assert all(i["value"] is None and i["suppressed"] for i in items)
 
 
@@ -298,7 +304,7 @@ def test_property_same_seed_same_results(setup, seed: int, draws: int):
 @pytest.mark.parametrize(("path", "value"), [("models.trust.behaviour.team.size", 4), ("models.ramtid.behaviour.performed_change", -0.1), ("models.trust.behaviour.admin_minutes.decision_follow_up", 45)])
 def test_a_behaviour_point_is_a_compare_run_with_the_assumption_set_by_hand(path: str, value: float) -> None:
     """Behaviour assumptions vary like any parameter: the model's counterfactual history is derived again."""
-    sc = load_scenario("behaviour")
+    sc = load_scenario("behaviour").with_period(Period(start="2024-01", end="2024-03"))  # the months the region holds
     store = demo_store(recipients=40, months=3)
     c = compare(sc, store)
     ev = Evaluator(c)

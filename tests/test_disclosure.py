@@ -44,7 +44,7 @@ from ersattning.cli import render
 from ersattning.compare import Comparison, compare
 from ersattning.report import i18n, write_report
 from ersattning.report.tables import MODEL_COLUMNS, payment_distribution
-from ersattning.scenario import load_scenario
+from ersattning.scenario import Period, load_scenario
 from ersattning.store import open_store
 from ersattning.suppression import MIN_PERSONS, SUPPRESSED_MARK, complementary, protects
 from tests.builders import History
@@ -63,6 +63,11 @@ CASES: dict[str, dict[str, int]] = {
     "five_of_one": {"P1": 9, "PA": 1, "PB": 1, "PC": 1, "PD": 1, "PE": 1},
     "region_of_3": {"P1": 3},
 }
+
+#: the months a case settles where its visits do not reach every month of 2024 (the coverage check stops a year):
+#: region_of_3 has visits in 2024-01, 02, 03, 05, 06 and 09 (recipient n's visit k in month 1 + (n + 3k) mod 12),
+#: and each of its 3 recipients has one in 2024-01 … 2024-03 (n=0: Jan; n=1: Feb; n=2: Mar)
+PERIODS: dict[str, str] = {"region_of_3": "2024-01..2024-03"}
 
 
 def build(path: Path, providers: dict[str, int]) -> str:
@@ -95,9 +100,10 @@ class Outputs:
     xlsx: Path
 
 
-def outputs(tmp: Path, providers: dict[str, int]) -> Outputs:
+def outputs(tmp: Path, providers: dict[str, int], period: str | None = None) -> Outputs:
     url = build(tmp / "region.db", providers)
-    c = compare(load_scenario("default"), open_store(url))
+    scenario = load_scenario("default").with_period(Period.parse(period) if period else None)
+    c = compare(scenario, open_store(url))
     write_report(c, html=tmp / "r.html", xlsx=tmp / "r.xlsx", lang="en")
     doc = json.loads(json.dumps(c.to_json()))
     return Outputs(c, doc, render.models_csv(c), render.table(c), (tmp / "r.html").read_text(encoding="utf-8"), tmp / "r.xlsx")
@@ -161,6 +167,8 @@ def view_csv(text: str) -> View:
 
 def view_table(text: str) -> View:
     v = View("table", 0.005)
+    # the Warnings block (lines "  ! …", after the header) holds no figure of the table: read what follows it
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("  ! "))
     m = re.search(r"…\s*\S+:\s*(\S+) recipients, (\S+) recipient-months, (\S+) visits", text)
     assert m, text
     v.region = {"recipients": _v(m[1].replace(",", "")), "recipient_months": _v(m[2].replace(",", "")), "visits": _v(m[3].replace(",", ""))}
@@ -356,7 +364,8 @@ def recovered(o: Outputs, v: View) -> list[str]:
     n_true = int(c.manifest["recipients"])
     rm_true = int(c.manifest["recipient_months"])
     if 0 < n_true < MIN_PERSONS:
-        days = (np.datetime64("2025-01-01") - np.datetime64("2024-01-01")).astype(int)
+        settled = c.scenario.spec.period  # the days of the months settled (366 for 2024, 91 for 2024-01 … 2024-03)
+        days = int(((np.datetime64(settled.end, "M") + 1).astype("datetime64[D]") - np.datetime64(settled.start, "M").astype("datetime64[D]")).astype(int))
         guesses: list[tuple[str, float, float]] = []  # how, derived, true
         if _known(v.region.get("recipients")):
             guesses.append(("the recipients shown", v.region["recipients"], n_true))
@@ -411,7 +420,7 @@ HIDDEN_PROVIDERS = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_no_hidden_cell_comes_back_from_any_output(case, tmp_path):
-    o = outputs(tmp_path, CASES[case])
+    o = outputs(tmp_path, CASES[case], PERIODS.get(case))
     hidden = {p for p, x in view_json(o.json).providers.items() if x["recipients"] is HIDDEN}
     assert hidden == HIDDEN_PROVIDERS[case]
     for v in views(o)[3:]:  # the reports hide the same providers as the JSON
@@ -441,7 +450,7 @@ def test_two_small_providers_protect_each_other(tmp_path):
 
 
 def test_a_region_of_three_shows_no_figure_about_it(tmp_path):
-    o = outputs(tmp_path, CASES["region_of_3"])
+    o = outputs(tmp_path, CASES["region_of_3"], PERIODS["region_of_3"])
     doc = o.json
     assert doc["suppression"]["region_suppressed"] is True
     for m in doc["models"]:
@@ -450,6 +459,10 @@ def test_a_region_of_three_shows_no_figure_about_it(tmp_path):
         assert all(x is None for x in m["monthly_cost_sek"].values()) and all(x is None for x in m["components"].values())
         assert all(a["count"] is None and a["hours"] is None for a in m["admin"])
     assert doc["manifest"]["visits"] is None and doc["manifest"]["recipients"] is None
+    # its plausibility warnings name the figure and the range, not the value (docs/checks.md)
+    ranges = [w for w in doc["warnings"] if w["code"].endswith("_out_of_range")]
+    assert ranges and all(w["value"] is None for w in ranges)
+    assert all(f"  ! {w['message']} [{w['code']}]" in o.table for w in ranges)
 
 
 # -- the rule itself, over random provider sizes ---------------------------------------------

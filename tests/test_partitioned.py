@@ -20,7 +20,7 @@ from ersattning.compare import Comparison, PartitionedComparisonError, compare
 from ersattning.exact import ExactSum, exact_bincount, exact_sum, exact_total
 from ersattning.partitioned.dataset import DatasetError, bucket_of, ensure_dataset, read_partition
 from ersattning.partitioned.runner import InlinePool, compare_auto, compare_partitioned, not_partitionable
-from ersattning.scenario import load_scenario
+from ersattning.scenario import Period, Scenario, load_scenario
 from ersattning.store import Store, open_store
 from ersattning.synth import RegionSpec, synthesize
 from tests.builders import History
@@ -45,6 +45,11 @@ def region(directory: str, recipients: int, months: int, seed: int, providers: i
     store = open_store(f"sqlite:///{Path(directory) / 'region.db'}")
     synthesize(store, RegionSpec(recipients=recipients, months=months, start="2024-01", seed=seed, providers=providers))
     return store
+
+
+def settled(name: str, months: int) -> Scenario:
+    """The bundled scenario ``name`` settled over the ``months`` a ``region`` holds (2024-01 on), as the coverage check asks."""
+    return load_scenario(name).with_period(Period(start="2024-01", end=f"2024-{months:02d}"))
 
 
 # -- exact sums ------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def test_an_unreadable_partition_is_one_clear_error(tmp_path: Path) -> None:
 def test_partitioned_json_equals_single_process(recipients: int, months: int, seed: int, providers: int, partitions: int, scenario: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         store = region(d, recipients, months, seed, providers)
-        sc = load_scenario(scenario)
+        sc = settled(scenario, months)  # the period from the generated spec
         single = compare(sc, store, suppress=False)
         parted, stats = compare_partitioned(sc, store, partitions=partitions, suppress=False, pool=InlinePool())
         assert stats.partitions == partitions
@@ -140,7 +145,7 @@ def test_hand_made_history_two_partitions_to_the_ore(tmp_path: Path) -> None:
     ids = pd.Index([str(a.id), str(b.id)])
     partitions = next(p for p in range(2, 50) if len(set(bucket_of(ids, p))) == 2)
     for name in ("default", "karlskrona"):
-        sc = load_scenario(name)
+        sc = load_scenario(name).with_period(Period(start="2024-03", end="2024-03"))  # the month the history holds
         single = compare(sc, h.store, suppress=False)
         parted, _ = compare_partitioned(sc, h.store, partitions=partitions, suppress=False, pool=InlinePool())
         assert document(parted) == document(single)
@@ -151,7 +156,7 @@ def test_hand_made_history_two_partitions_to_the_ore(tmp_path: Path) -> None:
 
 def test_a_partitioned_comparison_holds_no_context(tmp_path: Path) -> None:
     store = region(str(tmp_path), 12, 1, 2)
-    sc = load_scenario("default")
+    sc = settled("default", 1)
     c, _ = compare_partitioned(sc, store, partitions=2, pool=InlinePool())
     with pytest.raises(PartitionedComparisonError, match="partitions 0"):
         _ = c.ctx
@@ -161,7 +166,7 @@ def test_behaviour_that_changes_visits_runs_in_one_process(tmp_path: Path) -> No
     """Seeded behaviour choices are keyed by a visit's row in the whole region's context, which a partition
     does not know: such a scenario is settled in one process, and says so."""
     store = region(str(tmp_path), 15, 2, 4)
-    sc = load_scenario("behaviour")
+    sc = settled("behaviour", 2)
     reason = not_partitionable(sc, None)
     assert reason is not None and "seeded choices" in reason
     notes: list[str] = []
@@ -172,7 +177,7 @@ def test_behaviour_that_changes_visits_runs_in_one_process(tmp_path: Path) -> No
 
 def test_region_wide_inputs_are_kept_beside_the_dataset(tmp_path: Path) -> None:
     store = region(str(tmp_path), 20, 2, 9)
-    sc = load_scenario("karlskrona")  # the team amount and the quality bonus need the first pass
+    sc = settled("karlskrona", 2)  # the team amount and the quality bonus need the first pass
     first, stats1 = compare_partitioned(sc, store, partitions=3, suppress=False, pool=InlinePool(), break_even=False)
     again, stats2 = compare_partitioned(sc, store, partitions=3, suppress=False, pool=InlinePool(), break_even=False)
     assert len(stats1.tasks) == 6 and len(stats2.tasks) == 3  # the second run skips the first pass

@@ -14,7 +14,7 @@ import pytest
 from ersattning.compare import compare
 from ersattning.partitioned import runner
 from ersattning.partitioned.runner import ClusterError, DaskPool, compare_partitioned
-from ersattning.scenario import load_scenario
+from ersattning.scenario import Period, load_scenario
 from ersattning.store import open_store
 from ersattning.synth import RegionSpec, synthesize
 from tests.test_partitioned import document
@@ -29,8 +29,13 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+#: the two months the region of ``store_url`` holds: every comparison here settles them
+PERIOD = Period(start="2024-01", end="2024-02")
+CLI_PERIOD = ("--period", "2024-01..2024-02")
+
+
 def test_local_cluster_of_two_workers_gives_the_single_process_json(store_url: str) -> None:
-    sc = load_scenario("default")
+    sc = load_scenario("default").with_period(PERIOD)
     store = open_store(store_url, create=False)
     single = document(compare(sc, store, suppress=False))
     c, stats = compare_partitioned(sc, store, partitions=3, workers=2, suppress=False)
@@ -42,7 +47,7 @@ def test_local_cluster_of_two_workers_gives_the_single_process_json(store_url: s
 
 
 def test_local_pool_gives_the_single_process_json(store_url: str) -> None:
-    sc = load_scenario("karlskrona")  # the team amount and the quality bonus need the region-wide prepass
+    sc = load_scenario("karlskrona").with_period(PERIOD)  # the team amount and the quality bonus need the region-wide prepass
     store = open_store(store_url, create=False)
     c, stats = compare_partitioned(sc, store, partitions=2, suppress=False)
     assert document(c) == document(compare(sc, store, suppress=False))
@@ -68,14 +73,14 @@ def _doc(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 def test_cli_partitions_and_workers_print_the_same_json(store_url: str) -> None:
-    one = _doc(_cli("compare", "--store", store_url, "--format", "json", "--partitions", "0"))
-    assert _doc(_cli("compare", "--store", store_url, "--format", "json", "--partitions", "3")) == one
-    assert _doc(_cli("compare", "--store", store_url, "--format", "json", "--workers", "2")) == one
+    one = _doc(_cli("compare", "--store", store_url, *CLI_PERIOD, "--format", "json", "--partitions", "0"))
+    assert _doc(_cli("compare", "--store", store_url, *CLI_PERIOD, "--format", "json", "--partitions", "3")) == one
+    assert _doc(_cli("compare", "--store", store_url, *CLI_PERIOD, "--format", "json", "--workers", "2")) == one
     assert Path(store_url.removeprefix("sqlite:///") + ".projection", "partitions").is_dir()
 
 
 def test_cli_unreachable_scheduler_from_the_environment_is_one_line(store_url: str) -> None:
-    done = _cli("compare", "--store", store_url, "--format", "json", env={runner.SCHEDULER_ENV: "tcp://127.0.0.1:9"})
+    done = _cli("compare", "--store", store_url, *CLI_PERIOD, "--format", "json", env={runner.SCHEDULER_ENV: "tcp://127.0.0.1:9"})
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("ersattning: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9") and "Traceback" not in done.stderr

@@ -26,9 +26,9 @@ from ersattning.exact import exact_bincount
 from ersattning.partitioned import runner
 from ersattning.partitioned.runner import InlinePool, PartitionedEvaluator, compare_partitioned
 from ersattning.report.tables import ReportTables, build_tables
-from ersattning.scenario import Scenario, load_scenario, resolve_scenario_path
+from ersattning.scenario import Scenario, resolve_scenario_path
 from tests.test_analysis import analysis_scenario
-from tests.test_partitioned import region
+from tests.test_partitioned import region, settled
 
 EXE = [sys.executable, "-m", "ersattning.cli.main"]
 
@@ -91,7 +91,7 @@ def own_minutes_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_partitioned_report_tables_and_analyses_equal_single_process(
     analysis_path: str, own_minutes_path: str, recipients: int, months: int, seed: int, providers: int, partitions: int, scenario: str, suppress: bool
 ) -> None:
-    sc = load_scenario({"analysis": analysis_path, "own_minutes": own_minutes_path}.get(scenario, scenario))
+    sc = settled({"analysis": analysis_path, "own_minutes": own_minutes_path}.get(scenario, scenario), months)  # the period from the generated spec
     with tempfile.TemporaryDirectory() as d:
         store = region(d, recipients, months, seed, providers)
         single = compare(sc, store, suppress=suppress)
@@ -106,7 +106,7 @@ def test_partitioned_report_tables_and_analyses_equal_single_process(
 def test_points_give_cost_admin_hours_and_continuity_on_partitions(own_minutes_path: str, tmp_path: Path) -> None:
     """Every kind of point: a price (cost), an admin assumption (hours of every model), a model's own admin minutes
     (its behaviour changed: continuity gathered again), on 3 partitions and in one process."""
-    sc = load_scenario(own_minutes_path)  # the trust-based model counts invoice lines per provider-month and dialogue meetings per team-month
+    sc = settled(own_minutes_path, 2)  # the region's two months; the trust-based model counts invoice lines per provider-month and dialogue meetings per team-month
     store = region(str(tmp_path), 24, 2, 5, 3)
     single = compare(sc, store, suppress=False)
     parted, _ = compare_partitioned(sc, store, partitions=3, suppress=False, pool=InlinePool(), break_even=False)
@@ -143,7 +143,7 @@ def test_paid_provider_months_by_hand() -> None:
 
 def test_a_point_settled_again_with_exact_sums_when_amounts_cancel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When one partition sends a mask and another sums, the point is settled again with sums everywhere (same outcome)."""
-    sc = load_scenario("karlskrona")
+    sc = settled("karlskrona", 2)  # the region's two months
     store = region(str(tmp_path), 20, 2, 8, 2)
     single = compare(sc, store, suppress=False)
     parted, _ = compare_partitioned(sc, store, partitions=2, suppress=False, pool=InlinePool(), break_even=False)
@@ -185,7 +185,7 @@ def test_cli_report_in_partitions_writes_the_single_process_report(tmp_path: Pat
     out = {}
     for label, extra in (("one", ["--partitions", "0"]), ("three", ["--partitions", "3"])):
         html, xlsx = tmp_path / f"{label}.html", tmp_path / f"{label}.xlsx"
-        done = _cli("report", "karlskrona", "--store", url, "--html", str(html), "--xlsx", str(xlsx), "--lang", "en", *extra)
+        done = _cli("report", "karlskrona", "--store", url, "--period", "2024-01..2024-02", "--html", str(html), "--xlsx", str(xlsx), "--lang", "en", *extra)
         assert done.returncode == 0, done.stderr
         assert "one process" not in done.stderr and "Traceback" not in done.stderr
         out[label] = (html.read_text(encoding="utf-8"), _sheets(xlsx))
@@ -214,15 +214,16 @@ def test_cli_analyses_and_compare_report_in_partitions(tmp_path: Path) -> None:
     """sensitivity and compare --html print the same in partitions as in one process; --as-of stays in one process and says so."""
     url = f"sqlite:///{tmp_path / 'region.db'}"
     region(str(tmp_path), 25, 1, 4, 3)
-    one = _cli("sensitivity", "--store", url, "--format", "json", "--partitions", "0")
-    three = _cli("sensitivity", "--store", url, "--format", "json", "--partitions", "3")
+    period = ("--period", "2024-01..2024-01")  # the one month the region holds
+    one = _cli("sensitivity", "--store", url, *period, "--format", "json", "--partitions", "0")
+    three = _cli("sensitivity", "--store", url, *period, "--format", "json", "--partitions", "3")
     assert one.returncode == 0 and three.returncode == 0, one.stderr + three.stderr
     assert json.loads(one.stdout) == json.loads(three.stdout)
     html = tmp_path / "r.html"
-    done = _cli("compare", "--store", url, "--format", "json", "--partitions", "2", "--html", str(html))
+    done = _cli("compare", "--store", url, *period, "--format", "json", "--partitions", "2", "--html", str(html))
     assert done.returncode == 0 and html.exists(), done.stderr
     assert "one process" not in done.stderr
-    as_of = _cli("report", "--store", url, "--partitions", "2", "--html", str(tmp_path / "a.html"), "--as-of", "2030-01-01")
+    as_of = _cli("report", "--store", url, *period, "--partitions", "2", "--html", str(tmp_path / "a.html"), "--as-of", "2030-01-01")
     assert as_of.returncode == 0, as_of.stderr
     assert "settling in one process: --as-of refolds the store at a time" in as_of.stderr
 
@@ -233,7 +234,7 @@ def test_cli_analyses_and_compare_report_in_partitions(tmp_path: Path) -> None:
 def test_report_on_a_local_cluster_and_on_a_reopened_pool(tmp_path: Path) -> None:
     """The points go through Dask to two worker processes (the pool kept open, then released); a comparison whose
     own pool was closed opens a new one for its report. Both give the one-process tables."""
-    sc = load_scenario("karlskrona")
+    sc = settled("karlskrona", 2)  # the region's two months
     store = region(str(tmp_path), 30, 2, 13, 3)
     single = compare(sc, store, suppress=False)
     expected = build_tables(single)

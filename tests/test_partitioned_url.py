@@ -60,13 +60,13 @@ def test_an_unknown_protocol_is_one_clear_error(tmp_path: Path) -> None:
 def test_cli_compare_settles_from_a_dataset_at_the_partitions_root(tmp_path: Path) -> None:
     """ERSATTNING_PARTITIONS_ROOT: the dataset (and the region-wide inputs beside it) go under that URL, and the
     compare's JSON is the one-process one."""
-    region(str(tmp_path), 25, 2, 3)
+    region(str(tmp_path), 25, 2, 3)  # 2024-01 and 2024-02: the period compare settles below
     url = f"sqlite:///{tmp_path / 'region.db'}"
     root = f"file://{tmp_path / 'shared'}"
     env = {k: v for k, v in os.environ.items() if k not in ("ERSATTNING_STORE", SCHEDULER_ENV, ROOT_ENV)}
     docs = {}
     for label, extra, more in (("one", ["--partitions", "0"], {}), ("two", ["--partitions", "2"], {ROOT_ENV: root})):
-        done = subprocess.run([*EXE, "compare", "default", "--store", url, "--format", "json", *extra], capture_output=True, text=True, env={**env, **more}, timeout=600)
+        done = subprocess.run([*EXE, "compare", "default", "--store", url, "--period", "2024-01..2024-02", "--format", "json", *extra], capture_output=True, text=True, env={**env, **more}, timeout=600)
         assert done.returncode == 0, done.stderr
         doc = json.loads(done.stdout)
         doc["manifest"].pop("created_at")

@@ -27,13 +27,14 @@ print("visits", len(projection.load(again, rebuild=True).visits), "workers", reb
 
 PARTITIONS = """
 from ersattning.partitioned.runner import compare_partitioned
-from ersattning.scenario import load_scenario
+from ersattning.scenario import Period, load_scenario
 from ersattning.store import open_store
 from ersattning.synth import RegionSpec, synthesize
 print("script ran", flush=True)
 store = open_store("sqlite:///{db}")
 synthesize(store, RegionSpec(recipients=20, months=1, start="2024-01", seed=1))
-c, stats = compare_partitioned(load_scenario("default"), store, partitions=2, break_even=False)
+january = load_scenario("default").with_period(Period(start="2024-01", end="2024-01"))  # the one month the region holds
+c, stats = compare_partitioned(january, store, partitions=2, break_even=False)
 print("mode", stats.mode, "processes", len(stats.worker_peaks()), flush=True)
 """
 
