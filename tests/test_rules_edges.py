@@ -12,6 +12,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ersattning.domain import DepartureReason, StayKind
 from ersattning.models import GrantedTime
@@ -68,6 +70,21 @@ def test_rounding_up_and_down_are_unchanged():
     # up: 12.5 → 13, 12:01 → 13, 12 → 12; down: 12, 12, 12
     assert list(performed_time(rounding="up").settle(ctx).visit_paid_minutes) == [13.0, 13.0, 12.0]
     assert list(performed_time(rounding="down").settle(ctx).visit_paid_minutes) == [12.0, 12.0, 12.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seconds=st.lists(st.integers(0, 16 * 3600), min_size=1, max_size=200),
+    unit_seconds=st.integers(1, 3600),
+    rounding=st.sampled_from(["nearest", "up", "down"]),
+)
+def test_rounding_equals_integer_arithmetic_on_whole_seconds(seconds, unit_seconds, rounding):
+    """The rule in exact integers: whole seconds s over a unit of u seconds, half up for nearest."""
+    s, u = np.array(seconds, dtype=np.int64), unit_seconds
+    expected = {"nearest": (2 * s + u) // (2 * u), "up": -(-s // u), "down": s // u}[rounding] * (u / 60)
+    minutes = (s / 60).astype(np.float32)  # as the projection stores them
+    paid = performed_time(rounding=rounding, rounding_minutes=u / 60, minimum_minutes=0).paid_minutes(minutes)
+    assert np.array_equal(paid, expected)
 
 
 # -- the continuity indicator at its edges (docs/indicators.md) -------------------------------------

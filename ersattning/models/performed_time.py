@@ -22,7 +22,6 @@ Rules, each a component of its own:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import ClassVar, Literal
 
@@ -230,22 +229,23 @@ class PerformedTime(ReimbursementModel):
         Registered times are whole seconds, so the minutes are first taken to the
         whole second (removing the float32 storage error: 12.5 min may be stored
         as 12.4999…); with a unit of whole seconds the rounding is then exact
-        integer arithmetic, and ``nearest`` rounds a tie half up (12.5 → 13).
+        (the same as integer arithmetic, tested), and ``nearest`` rounds a tie half up (12.5 → 13).
         """
-        seconds = np.round(np.asarray(actual, dtype=np.float64) * 60.0)
+        out = np.multiply(actual, 60.0, dtype=np.float64)
+        np.round(out, out=out)  # whole seconds, exact in float64
+        # whole seconds over a unit of whole seconds: a tie (k + 1/2) is exact, and a quotient that is not one lies
+        # at least 1/(2 × unit) from it, far beyond the division's error, so floor and ceil below are exact
         unit = self.rounding_minutes * 60.0
-        if unit == round(unit):
-            s, u = seconds.astype(np.int64), int(round(unit))
-            if self.rounding == "nearest":
-                units = (2 * s + u) // (2 * u)  # floor(s / u + 1/2): half up
-            elif self.rounding == "up":
-                units = -(-s // u)
-            else:
-                units = s // u
-            out = units.astype(np.float64)
-        else:  # a unit of fractions of a second: floats, with ties half up as well
-            ops: dict[str, Callable[..., np.ndarray]] = {"nearest": lambda q: np.floor(q + 0.5), "up": np.ceil, "down": np.floor}
-            out = ops[self.rounding](seconds / unit)
+        if abs(unit - round(unit)) < 1e-9 * unit:  # 31/60 min is 31.000000000000004 s: a whole number of seconds meant
+            unit = float(round(unit))
+        out /= unit
+        if self.rounding == "nearest":
+            out += 0.5  # floor(q + 1/2): half up
+            np.floor(out, out=out)
+        elif self.rounding == "up":
+            np.ceil(out, out=out)
+        else:
+            np.floor(out, out=out)
         out *= self.rounding_minutes
         return np.maximum(out, self.minimum_minutes, out=out)
 
