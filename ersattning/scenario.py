@@ -3,7 +3,8 @@
 A scenario is YAML, written by a policy analyst. Unknown keys are errors, and
 every error names the file, the line and the key (``FILE:LINE: KEY: message``).
 Each model's parameters are validated by that model's own class, found by
-``kind`` (a bundled kind or ``module:Class``).
+``kind`` (a bundled kind, an installed plugin, or ``module:Class`` of a module
+the caller allowed: docs/models.md, "A model outside the package").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -65,7 +67,7 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="the model's name in tables")
-    kind: str = Field(description=f"one of {', '.join(BUNDLED)}, or module:Class")
+    kind: str = Field(description=f"one of {', '.join(BUNDLED)}; or an installed plugin's name or module:Class (entry-point group ersattning.models); or module:Class with --allow-plugin MODULE")
     label: str | None = Field(None, description="a longer label for reports (Swedish is fine)")
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -178,8 +180,9 @@ def resolve_scenario_path(name_or_path: str | None) -> Path:
     raise ConfigError([(name_or_path, None, "", f"no such file, and no bundled scenario of that name (bundled: {', '.join(sorted(bundled))})")])
 
 
-def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
-    """Load and validate a scenario; every problem is reported at once as a ConfigError."""
+def load_scenario(name_or_path: str | Path | None = None, allow_plugins: Iterable[str] = ()) -> Scenario:
+    """Load and validate a scenario; every problem is reported at once as a ConfigError. A model kind outside
+    the package is imported only from an installed plugin or a module in ``allow_plugins`` (--allow-plugin)."""
     path = resolve_scenario_path(str(name_or_path) if name_or_path is not None else None)
     file = str(path)
     data, lines = load_yaml(path)
@@ -191,7 +194,7 @@ def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
     models: list[tuple[ModelEntry, ReimbursementModel]] = []
     for i, entry in enumerate(spec.models):
         try:
-            cls = resolve_kind(entry.kind)
+            cls = resolve_kind(entry.kind, allow_plugins)
         except UnknownModel as e:
             problems.append((file, lines.get(("models", i, "kind")), f"models[{i}].kind", str(e)))
             continue
@@ -247,7 +250,7 @@ def json_schema() -> dict[str, Any]:
         entry["title"] = f"ModelEntry[{kind}]"
         variants.append(entry)
     custom = json.loads(json.dumps(defs["ModelEntry"]))
-    custom["properties"]["kind"] = {"type": "string", "pattern": r"^[\w.]+:\w+$", "description": "module:Class of a third-party model"}
+    custom["properties"]["kind"] = {"type": "string", "pattern": r"^[\w.]+(:\w+)?$", "description": "an installed plugin's name (entry-point group ersattning.models), or module:Class (a plugin's, or with --allow-plugin MODULE)"}
     variants.append(custom)
     schema["properties"]["models"]["items"] = {"anyOf": variants}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

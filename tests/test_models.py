@@ -484,7 +484,7 @@ def test_a_model_of_ones_own_gets_the_generic_explanation(tmp_path):
         "admin: {hourly_cost: 420, minutes_per_act: {}}\n"
     )
     h.context()  # saves the pending events
-    c = compare(load_scenario(scenario), h.store)
+    c = compare(load_scenario(scenario, allow_plugins=["tests.test_models"]), h.store)  # its module allowed, as --allow-plugin does
     keys = c.ctx.projection.visit_keys
     visits = c.ctx.visits
     done = int(np.flatnonzero((visits["status"] == "performed").to_numpy())[0])

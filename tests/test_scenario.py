@@ -68,7 +68,7 @@ def test_a_minimal_scenario(tmp_path):
         (("name: test", "name: test\ncolour: blue"), "s.yaml:2: colour: unknown key"),
         (("  hourly_cost: 420", "  hourly_cost: lots"), "s.yaml:10: admin.hourly_cost"),
         (("correction: 10, ", ""), "admin.minutes_per_act: no minutes for 'correction', which model 'a' requires"),
-        (("    kind: performed_time", "    kind: mypkg.nothere:Model"), "s.yaml:6: models[0].kind: cannot load model 'mypkg.nothere:Model'"),
+        (("    kind: performed_time", "    kind: mypkg.nothere:Model"), "s.yaml:6: models[0].kind: unknown model kind 'mypkg.nothere:Model'"),
     ],
 )
 def test_mistakes_name_file_line_and_key(tmp_path, change, expected):
@@ -88,7 +88,7 @@ def test_several_problems_at_once_sorted_by_line(tmp_path):
     assert len(lines) == 2 and ":3: baseline" in lines[0] and ":9: models[0].params.bogus" in lines[1]
 
 
-def test_third_party_models_load_by_import_path(tmp_path, monkeypatch):
+def test_third_party_models_load_by_import_path_when_their_module_is_allowed(tmp_path, monkeypatch):
     pkg = tmp_path / "mymodels.py"
     pkg.write_text(textwrap.dedent("""
         import numpy as np
@@ -104,7 +104,9 @@ def test_third_party_models_load_by_import_path(tmp_path, monkeypatch):
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     text = BASE.replace("models:\n", "models:\n  - name: mine\n    kind: mymodels:PerRecipientMonth\n    params: {amount: 100}\n")
-    sc = load_scenario(_write(tmp_path, text))
+    with pytest.raises(ConfigError, match="unknown model kind 'mymodels:PerRecipientMonth'"):
+        load_scenario(_write(tmp_path, text))  # not a plugin, not allowed: refused
+    sc = load_scenario(_write(tmp_path, text), allow_plugins=["mymodels"])  # as --allow-plugin mymodels does
     assert sc.model("mine").amount == 100
 
 

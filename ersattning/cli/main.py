@@ -202,6 +202,21 @@ def history(store_url: str | None, fmt: str) -> None:
         click.echo(f"  {topic:<{width}}  {n:>12,}")
 
 
+ALLOW_PLUGIN_KEY = "ersattning.allow_plugin"
+
+
+def _allow_plugin_option(f: Any) -> Any:
+    """--allow-plugin MODULE (repeatable) on every command that loads a scenario: the modules its ``kind: module:Class`` may import."""
+
+    def keep(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+        ctx.meta[ALLOW_PLUGIN_KEY] = tuple(value)
+
+    return click.option(
+        "--allow-plugin", multiple=True, metavar="MODULE", expose_value=False, callback=keep,
+        help="Let the scenario's kind: MODULE:CLASS import this module (and its submodules); without it only bundled models and installed plugins (entry-point group ersattning.models) load.",
+    )(f)
+
+
 # -- scenarios and comparisons ----------------------------------------------------------
 
 
@@ -209,6 +224,7 @@ def history(store_url: str | None, fmt: str) -> None:
 @click.argument("scenario", required=False)
 @click.option("--store", "store_url", default=None, help="Also check the scenario against this store's history (default: $" + STORE_ENV + ", the scenario's store, or ersattning.db here when it exists).")
 @click.option("--period", default=None, help=PERIOD_HELP)
+@_allow_plugin_option
 def validate(scenario: str | None, store_url: str | None, period: str | None) -> None:
     """Check a scenario file (or a bundled scenario by name); every problem names file, line and key.
 
@@ -320,8 +336,10 @@ def _period(value: str | None) -> Period | None:
 
 
 def _scenario(scenario: str | None, period: Period | None) -> Scenario:
-    """The scenario, settled over --period when given."""
-    return load_scenario(scenario).with_period(period)
+    """The scenario, settled over --period when given; its models outside the package only from installed plugins or --allow-plugin."""
+    ctx = click.get_current_context(silent=True)
+    allowed = ctx.meta.get(ALLOW_PLUGIN_KEY, ()) if ctx is not None else ()
+    return load_scenario(scenario, allowed).with_period(period)
 
 
 def _as_of(value: str | None) -> Any:
@@ -454,6 +472,7 @@ def _partition_options(f: Any) -> Any:
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
 @_partition_options
+@_allow_plugin_option
 def compare(
     scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str, output: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
     partitions: int | None, scheduler: str | None, workers: int | None,
@@ -486,6 +505,7 @@ def compare(
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True, help=LANG_HELP)
 @click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
 @_partition_options
+@_allow_plugin_option
 def report(
     scenario: str | None, store_url: str | None, as_of: str | None, period: str | None, html: str | None, xlsx: str | None, lang: str, no_suppress: bool,
     partitions: int | None, scheduler: str | None, workers: int | None,
@@ -519,6 +539,7 @@ def report(
 @click.option("--as-of", "as_of", default=None, help=AS_OF_HELP)
 @click.option("--period", default=None, help=PERIOD_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_allow_plugin_option
 def explain(
     scenario: str | None, visit_id: str | None, recipient: str | None, month: str | None, store_url: str | None, as_of: str | None, period: str | None, fmt: str
 ) -> None:
@@ -812,7 +833,7 @@ def _analysis_options(f: Any) -> Any:
         ]
     ):
         f = option(f)
-    return _partition_options(f)
+    return _allow_plugin_option(_partition_options(f))
 
 
 @cli.command()
