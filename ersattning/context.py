@@ -303,6 +303,12 @@ def _merged(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, 
     return r[first], lo[first], block_hi
 
 
+def provider_order(named: list[pd.Series]) -> list[str]:
+    """The providers named in ``named``, once each, sorted by code: the order of every provider table, whatever
+    order they were imported in (a partitioned run's dataset numbers them alike: partitioned/dataset.py)."""
+    return sorted({str(p) for p in pd.concat(named, ignore_index=True)})
+
+
 def build_context(proj: Projection, start: str, end: str, default_ownership: str | None = None) -> SettlementContext:
     """The settlement arrays of ``proj`` for the months ``start`` … ``end``; providers of unknown
     ownership are settled at ``default_ownership`` (municipal when None: compare refuses
@@ -323,9 +329,10 @@ def build_context(proj: Projection, start: str, end: str, default_ownership: str
         raise ContextError(f"no recipients or visits in {start} … {end}")
 
     recipient_ids = pd.Index(pd.unique(pd.concat([proj.recipients["recipient"].astype(str), pd.Series(visits["recipient"].cat.categories, dtype=str)], ignore_index=True)))
-    # providers registered, named by visits, or chosen by recipients (decisions imported with a provider column)
+    # providers registered, named by visits, or chosen by recipients (decisions imported with a provider column),
+    # by code: every table and the complementary suppression's tie-break follow this order, never the import's
     named = [proj.providers["provider"].astype(str), pd.Series(visits["provider"].cat.categories, dtype=str), proj.provider_choices["provider"].astype(str)]
-    provider_ids = pd.Index(pd.unique(pd.concat(named, ignore_index=True)))
+    provider_ids = pd.Index(provider_order(named))
     n_r, n_m = len(recipient_ids), len(months)
 
     # -- enrolment, stays and granted time per recipient-month -----------------------

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from ersattning import projection
 from ersattning.checks import Coverage
+from ersattning.context import provider_order
 from ersattning.files import write_atomic
 from ersattning.projection import Projection
 from ersattning.store import Store
@@ -197,9 +198,9 @@ def ensure_dataset(store: Store, partitions: int | None = None, *, workdir: Path
 
 
 def _global_provider_ids(proj: Projection) -> list[str]:
-    """The providers in the order build_context numbers them on the whole projection."""
+    """The providers in the order build_context numbers them on the whole projection (by code)."""
     named = [proj.providers["provider"].astype(str), pd.Series(proj.visits["provider"].cat.categories, dtype=str), proj.provider_choices["provider"].astype(str)]
-    return [str(p) for p in pd.unique(pd.concat(named, ignore_index=True))]
+    return provider_order(named)
 
 
 def _write_table(frame: pd.DataFrame, location: str) -> None:
