@@ -25,12 +25,13 @@ Ids have gaps (a rolled-back transaction uses up its ids), which reading by id c
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, unquote
+from urllib.parse import SplitResult, parse_qsl, unquote
 
 import numpy as np
 from eventsourcing.persistence import IntegrityError, PersistenceError
@@ -76,22 +77,18 @@ class PostgresStore(SQLStore):
 
     @classmethod
     def parse_location(cls, url: str, parts: SplitResult) -> StoreLocation:
-        dbname = unquote(parts.path.lstrip("/"))
-        if not dbname:
+        postgres = {
+            # what the URL leaves out (host, port, user, password) libpq takes from PG* variables and ~/.pgpass
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")),
+            "POSTGRES_HOST": parts.hostname or "",
+            "POSTGRES_PORT": _port(url, parts),
+            "POSTGRES_USER": unquote(parts.username or ""),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        }
+        postgres.update(libpq_query(url, parts.query))
+        if not postgres["POSTGRES_DBNAME"]:
             raise StoreError(f"store URL {redact_url(url)!r}: expected postgresql://user:password@host:port/dbname")
-        return StoreLocation(
-            url=url,
-            scheme="postgresql",
-            shared=True,
-            postgres={
-                "POSTGRES_DBNAME": dbname,
-                # what the URL leaves out (host, port, user, password) libpq takes from PG* variables and ~/.pgpass
-                "POSTGRES_HOST": parts.hostname or "",
-                "POSTGRES_PORT": str(parts.port or ""),
-                "POSTGRES_USER": unquote(parts.username or ""),
-                "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            },
-        )
+        return StoreLocation(url=url, scheme="postgresql", shared=True, postgres=postgres)
 
     @classmethod
     def open(cls, location: StoreLocation, *, create: bool) -> Store:
@@ -321,6 +318,66 @@ def _one_line(error: Exception, location: StoreLocation) -> str:
     """The driver's message on one line, without the password."""
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return _without_secret(text, location) or type(error).__name__
+
+
+
+#: libpq's connection keywords a URL's query may set (the PostgreSQL manual, "Parameter Key Words"), as libpq
+#: takes them from a connection URI; the five of the URL's own parts among them override those parts
+LIBPQ_KEYWORDS = frozenset(
+    """host hostaddr port dbname user password passfile require_auth channel_binding connect_timeout client_encoding
+    options application_name fallback_application_name keepalives keepalives_idle keepalives_interval keepalives_count
+    tcp_user_timeout gssencmode sslmode requiressl sslcompression sslcert sslkey sslpassword sslcertmode sslrootcert
+    sslcrl sslcrldir sslsni sslnegotiation requirepeer ssl_min_protocol_version ssl_max_protocol_version krbsrvname
+    gsslib gssdelegation service target_session_attrs load_balance_hosts""".split()
+)
+#: the URL's parts among libpq's keywords, by the library's names for them
+_URL_PART = {"dbname": "POSTGRES_DBNAME", "host": "POSTGRES_HOST", "port": "POSTGRES_PORT", "user": "POSTGRES_USER", "password": "POSTGRES_PASSWORD"}
+#: the other keywords a URL's query gives, as JSON, beside the URL's parts (postgres_factory.connection_kwargs)
+LIBPQ_PARAMS = "ERSATTNING_LIBPQ_PARAMS"
+
+
+def _port(url: str, parts: SplitResult) -> str:
+    """The URL's port as text ("" when none); a malformed one is a StoreError saying so."""
+    try:
+        port = parts.port
+    except ValueError:
+        host = parts.netloc.rpartition("@")[2]
+        written = host.rpartition("]")[2].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
+        raise StoreError(f"store URL {redact_url(url)!r}: the port {written!r} is not a number from 0 to 65535 (e.g. postgresql://host:5432/dbname)") from None
+    return str(port) if port is not None else ""
+
+
+def libpq_query(url: str, query: str) -> dict[str, str]:
+    """A URL's query parameters as libpq uses them: its own parts (``?host=/var/run/postgresql``) by the library's
+    names, the other keywords as JSON under :data:`LIBPQ_PARAMS`; ``ssl=true`` is ``sslmode=require`` (libpq's
+    compatibility with JDBC URLs). A key libpq does not know, or one given twice, is a StoreError."""
+    out: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    seen: set[str] = set()
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True) if query else []
+    except ValueError:
+        raise StoreError(f"store URL {redact_url(url)!r}: its query is not KEY=VALUE&KEY=VALUE") from None
+    for key, value in pairs:
+        if key == "ssl" and value == "true":
+            key, value = "sslmode", "require"
+        if key not in LIBPQ_KEYWORDS:
+            raise StoreError(
+                f"store URL {redact_url(url)!r}: unknown connection parameter {key!r}; "
+                "libpq's keywords are accepted (e.g. sslmode, sslrootcert, connect_timeout, application_name, options, target_session_attrs)"
+            )
+        if key in seen:
+            raise StoreError(f"store URL {redact_url(url)!r}: the connection parameter {key!r} is given twice")
+        seen.add(key)
+        if key == "port" and value and not (value.isdigit() and int(value) <= 65535):
+            raise StoreError(f"store URL {redact_url(url)!r}: the port {value!r} is not a number from 0 to 65535")
+        if key in _URL_PART:
+            out[_URL_PART[key]] = value
+        else:
+            extra[key] = value
+    if extra:
+        out[LIBPQ_PARAMS] = json.dumps(extra, sort_keys=True)
+    return out
 
 
 BACKEND: type[Store] = PostgresStore

@@ -10,11 +10,14 @@ URL has, plus a short connect timeout, before the library opens a connection
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg.rows import dict_row
+
+from ersattning.store.postgres import LIBPQ_PARAMS
 
 #: seconds to wait for a server before saying why it cannot be reached
 CONNECT_TIMEOUT_S = 5
@@ -29,9 +32,11 @@ URL_PARTS = {
 
 
 def connection_kwargs(parts: dict[str, str]) -> dict[str, Any]:
-    """libpq's keywords for the parts a URL gives (empty ones left to libpq's defaults and environment)."""
+    """libpq's keywords for the parts a URL gives (empty ones left to libpq's defaults and environment), then the
+    keywords of its query (postgres.libpq_query), which override the short timeout and the application's name."""
     kwargs: dict[str, Any] = {URL_PARTS[k]: v for k, v in parts.items() if k in URL_PARTS and v}
-    return {**kwargs, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ersattning"}
+    query = json.loads(parts.get(LIBPQ_PARAMS) or "{}")
+    return {**kwargs, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ersattning", **query}
 
 
 class ServiceHistoryFactory(PostgresFactory):
@@ -39,6 +44,6 @@ class ServiceHistoryFactory(PostgresFactory):
 
     def __init__(self, env: Environment | EnvType | None):
         super().__init__(env)
-        parts = {k: self.env.get(k) or "" for k in URL_PARTS}
+        parts = {k: self.env.get(k) or "" for k in (*URL_PARTS, LIBPQ_PARAMS)}
         # the pool has not connected yet (it opens on first use): set what it will connect with
         self.datastore.pool.kwargs = {**connection_kwargs(parts), "row_factory": dict_row}
