@@ -145,7 +145,12 @@ def test_allow_plugin_lets_the_named_module_in(tmp_path, store):
     assert (code / "MARKER").read_text() == "imported"
     compared = run("compare", str(path), "--store", store, "--format", "json", "--allow-plugin", "surprise", env=_env(code))
     assert compared.returncode == 0, compared.stderr
-    assert [m["kind"] for m in json.loads(compared.stdout)["models"]] == ["performed_time", "surprise"]
+    models = json.loads(compared.stdout)["models"]
+    assert [m["kind"] for m in models] == ["performed_time", "surprise"]
+    # settled in partitions, the workers import the allowed module too (it is on their PYTHONPATH) and pay alike
+    parted = run("compare", str(path), "--store", store, "--format", "json", "--partitions", "2", "--allow-plugin", "surprise", env=_env(code))
+    assert parted.returncode == 0, parted.stderr
+    assert [m["cost_sek"] for m in json.loads(parted.stdout)["models"]] == [m["cost_sek"] for m in models]
 
 
 def test_allow_plugin_lets_in_only_the_module_named_and_its_submodules():
