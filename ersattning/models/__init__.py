@@ -34,7 +34,7 @@ class UnknownModel(ValueError):
 
 def installed_plugins() -> dict[str, str]:
     """The installed plugins' models, name → ``module:Class`` (read from the distributions' metadata; nothing imported)."""
-    return {ep.name: ep.value for ep in entry_points(group=PLUGIN_GROUP)}
+    return {ep.name: f"{ep.module}:{ep.attr}" for ep in entry_points(group=PLUGIN_GROUP)}  # without any [extras]
 
 
 def _allowed(module_name: str, allow: Iterable[str]) -> bool:
