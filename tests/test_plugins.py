@@ -160,3 +160,15 @@ def test_allow_plugin_lets_in_only_the_module_named_and_its_submodules():
         resolve_kind("ersattning.nothere:Model", allow=["ersattning"])  # a submodule of an allowed package is tried
     with pytest.raises(UnknownModel, match="is not a ReimbursementModel"):
         resolve_kind("ersattning.models:Rates", allow=["ersattning.models"])
+
+
+@pytest.mark.parametrize("command", [["validate"], ["compare"], ["report"], ["explain", "--visit", "x"], ["sweep", "--vary", "models.a.rates.personal_care=400..500/2"]])
+def test_a_scenario_never_names_where_to_create_a_store(tmp_path, command):
+    path = _scenario(tmp_path, "performed_time")
+    target = tmp_path / "elsewhere" / "made.db"
+    target.parent.mkdir()
+    path.write_text(path.read_text() + f"store: sqlite:///{target}\n")
+    done = run(*command, str(path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"no store at {target}" in done.stderr
+    assert list(target.parent.iterdir()) == [] and not (tmp_path / "ersattning.db").exists()
