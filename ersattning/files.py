@@ -33,9 +33,14 @@ def temporary_beside(path: Path) -> Path:
 
 
 def _public_mode() -> int:
-    """The mode an ordinary new file gets under the process's umask (read without changing it for long)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The mode an ordinary new file gets under the process's umask: read from ``/proc`` where it can be (setting
+    the umask to read it would change it for every thread for a moment)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
     return 0o666 & ~mask
 
 

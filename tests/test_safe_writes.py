@@ -257,3 +257,13 @@ def test_a_store_on_a_read_only_file_system_says_read_only(region: Path, tmp_pat
     done = run("history", "--store", f"sqlite:///{ro / 'store.db'}", cwd=tmp_path, wrap=wrap)
     line = one_line_error(done, "read-only")
     assert "not an ersattning store" not in line
+
+
+def test_sweep_steps_are_checked_on_the_text_before_any_number_is_made() -> None:
+    from ersattning.analysis.sweep import MAX_POINTS, Axis
+
+    assert Axis.parse("models.granted.price_factor=0.7..1.0/0003").steps == 3
+    assert Axis.parse(f"models.granted.price_factor=0.7..1.0/{MAX_POINTS}").steps == 10_000
+    for steps in (str(MAX_POINTS + 1), "9" * 5000):  # 5000 digits: int() alone would refuse with another message
+        with pytest.raises(ValueError, match="at most 10,000 points"):
+            Axis.parse(f"models.granted.price_factor=0.7..1.0/{steps}")

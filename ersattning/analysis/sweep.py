@@ -34,7 +34,8 @@ class Axis:
         m = re.fullmatch(r"\s*([^=\s]+)\s*=\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*/\s*(\d+)\s*", text)
         if not m:
             raise ValueError(f"--vary {text!r}: expected PARAM=LOW..HIGH/STEPS, e.g. models.granted.price_factor=0.7..1.0/7")
-        if len(m.group(4)) > 6 or int(m.group(4)) > MAX_POINTS:  # checked before anything is allocated
+        digits = m.group(4).lstrip("0")
+        if len(digits) > 6 or int(digits or "0") > MAX_POINTS:  # checked before anything is allocated
             raise ValueError(f"--vary {text!r}: {m.group(4)} steps: at most {MAX_POINTS:,} points in a sweep")
         axis = cls(m.group(1), float(m.group(2)), float(m.group(3)), int(m.group(4)))
         if axis.steps < 1 or (axis.steps == 1 and axis.low != axis.high):
