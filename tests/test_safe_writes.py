@@ -158,13 +158,15 @@ def test_dates_outside_1900_2100_are_quarantined_owner_only(tmp_path: Path) -> N
         + "R4,D4,P1,personal_care,600,month,1899-12-31,,urban,1938\n",
         encoding="utf-8",
     )
-    q = tmp_path / "q.csv"
+    q, victim = tmp_path / "q.csv", tmp_path / "victim.txt"
+    _plant(q, victim)  # --quarantine used to write through a link at its path
     done = run("import", str(src), "--kind", "decisions", "--store", f"sqlite:///{tmp_path / 's.db'}", "--quarantine", str(q), cwd=tmp_path)
     assert done.returncode == 3, done.stderr  # imported, some rows rejected
     assert "imported 1" in done.stdout, done.stdout
     assert "quarantined (valid_from outside the years 1900-2100): 2" in done.stdout, done.stdout
     assert "quarantined (valid_to outside the years 1900-2100): 1" in done.stdout, done.stdout
-    assert mode(q) == 0o600
+    assert mode(q) == 0o600 and not q.is_symlink() and victim.read_text() == VICTIM_TEXT
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
     lines = q.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and all("outside the years 1900-2100" in line for line in lines[1:])
 
