@@ -269,3 +269,22 @@ def test_sweep_steps_are_checked_on_the_text_before_any_number_is_made() -> None
     for steps in (str(MAX_POINTS + 1), "9" * 5000):  # 5000 digits: int() alone would refuse with another message
         with pytest.raises(ValueError, match="at most 10,000 points"):
             Axis.parse(f"models.granted.price_factor=0.7..1.0/{steps}")
+
+
+def _namespace_mounts() -> bool:
+    """Whether this machine lets an unprivileged user namespace mount (tmpfs, read-only binds)."""
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt || mount -t tmpfs -o size=64k tmpfs /tmp"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _namespace_mounts(), reason="needs a mount namespace for a small file system")
+def test_a_full_disk_under_compare_is_one_line_naming_the_cache(region: Path, tmp_path: Path) -> None:
+    """The store fits on a file system about 200 kB bigger than itself; the projection cache does not."""
+    small = tmp_path / "small"
+    small.mkdir()
+    size_k = (region / "store.db").stat().st_size // 1024 + 200
+    wrap = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={size_k}k tmpfs {small} && cp {region / "store.db"} {small}/ && exec "$@"', "sh"]
+    done = run("compare", "--store", f"sqlite:///{small / 'store.db'}", *PERIOD, cwd=tmp_path, wrap=wrap)
+    line = one_line_error(done, "disk full", str(small / "store.db.projection"), "the store is unchanged")
+    assert "not an ersattning store" not in line
