@@ -80,6 +80,8 @@ class SQLiteStore(SQLStore):
                 _initialise_sqlite(path)
             except sqlite3.Error as e:
                 raise StoreError(f"cannot create store {path}: {e}") from None
+            except OSError as e:  # creating the owner-only file: read-only, full, not allowed
+                raise StoreError(f"cannot create store {path}: {e.strerror or e}") from None
         env = {"SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": LOCK_TIMEOUT_S}
         return cls._start(location, env, sqlite3.Error)
 
