@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ class Axis:
         m = re.fullmatch(r"\s*([^=\s]+)\s*=\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*/\s*(\d+)\s*", text)
         if not m:
             raise ValueError(f"--vary {text!r}: expected PARAM=LOW..HIGH/STEPS, e.g. models.granted.price_factor=0.7..1.0/7")
+        digits = m.group(4).lstrip("0")
+        if len(digits) > 6 or int(digits or "0") > MAX_POINTS:  # checked before anything is allocated
+            raise ValueError(f"--vary {text!r}: {m.group(4)} steps: at most {MAX_POINTS:,} points in a sweep")
         axis = cls(m.group(1), float(m.group(2)), float(m.group(3)), int(m.group(4)))
         if axis.steps < 1 or (axis.steps == 1 and axis.low != axis.high):
             raise ValueError(f"--vary {text!r}: STEPS must be at least 2 (1 only when LOW equals HIGH)")
@@ -60,17 +64,23 @@ class Sweep:
         }
 
 
+def check_points(axes: list[Axis]) -> None:
+    """Refuse a grid of more than :data:`MAX_POINTS` points before it (or the comparison) is made."""
+    points_asked = math.prod(a.steps for a in axes)
+    if points_asked > MAX_POINTS:
+        raise ValueError(f"{points_asked:,} points: at most {MAX_POINTS:,} in a sweep")
+
+
 def sweep(c: Comparison, axes: list[Axis], evaluator: Evaluator | None = None) -> Sweep:
     """Every point of the grid of ``axes`` (one or two of them)."""
     if not 1 <= len(axes) <= 2:
         raise ValueError("a sweep varies one or two parameters")
     if len({a.path for a in axes}) < len(axes):
         raise ValueError("a sweep varies two different parameters")
+    check_points(axes)
     ev = evaluator or Evaluator.of(c)
     ev.check([a.path for a in axes])
     grid = list(itertools.product(*(a.values() for a in axes)))
-    if len(grid) > MAX_POINTS:
-        raise ValueError(f"{len(grid):,} points: at most {MAX_POINTS:,}")
     points = [{a.path: float(v) for a, v in zip(axes, values, strict=True)} for values in grid]
     rows = []
     for point, out in zip(points, ev.evaluate_many(points), strict=True):
@@ -82,8 +92,9 @@ def sweep(c: Comparison, axes: list[Axis], evaluator: Evaluator | None = None) -
 def price_sweep(c: Comparison, low: float = 0.8, high: float = 1.2, steps: int = 5, evaluator: Evaluator | None = None) -> Sweep:
     """Each alternative model with its prices × a factor from ``low`` to ``high`` (models.<name>.prices), against the
     baseline as written: where its line crosses zero is its break-even (the report's sweep when no other ran)."""
-    ev = evaluator or Evaluator.of(c)
     axis = Axis(PRICES, low, high, steps)
+    check_points([axis])
+    ev = evaluator or Evaluator.of(c)
     ev.evaluate_many([{default_parameter(m): float(f)} for f in axis.values() for m in ev.names if m != ev.baseline])
     rows = []
     for f in axis.values():

@@ -52,6 +52,10 @@ def distributed(c: Comparison) -> list[str]:
     return sorted(k for k, p in scenario_parameters(c.scenario).items() if p.distribution is not None)
 
 
+#: the most joint draws an uncertainty analysis makes (the CLI's --draws, and the API)
+MAX_DRAWS = 100_000
+
+
 def draw(c: Comparison, draws: int, seed: int) -> pd.DataFrame:
     """The drawn values: one row per draw, one column per distributed parameter."""
     params = scenario_parameters(c.scenario)
@@ -66,8 +70,8 @@ def draw(c: Comparison, draws: int, seed: int) -> pd.DataFrame:
 
 
 def uncertainty(c: Comparison, draws: int, seed: int, evaluator: Evaluator | None = None) -> Uncertainty:
-    if draws < 1:
-        raise ValueError("--draws must be at least 1")
+    if not 1 <= draws <= MAX_DRAWS:  # before anything is drawn
+        raise ValueError(f"--draws must be 1 to {MAX_DRAWS:,} (got {draws:,})")
     ev = evaluator or Evaluator.of(c)
     values = draw(c, draws, seed)
     costs = pd.DataFrame(index=values.index)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ersattning.context import ContextError
 from ersattning.explain import ExplainError
+from ersattning.files import WriteError
 from ersattning.ingest.readers import ReadError
 from ersattning.ingest.report import ImportError_
 from ersattning.parameters import ParameterError
@@ -32,7 +33,7 @@ USER_ERROR = 2
 #: an import (or a dry run) that rejected rows: the others were imported (checked), the rejected ones quarantined
 ROWS_REJECTED = 3
 
-USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, ContextError, ParameterError, ExplainError, ImportError_, PseudonymKeyError, ReadError)
+USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ProjectionError, ContextError, ParameterError, ExplainError, ImportError_, PseudonymKeyError, ReadError, WriteError)
 
 
 def fail(message: str) -> None:

@@ -20,7 +20,7 @@ KINDS = ["visits", "decisions", "stays", "providers", "events"]
 def inspect_command(path: str, kind: str | None, write_mapping: str | None, force: bool) -> None:
     """Detect a file's encoding, delimiter, decimal mark, dates, staff separator and identity-number columns
     (shown masked), and propose the mapping that imports it (`ersattning import FILE --mapping M`)."""
-    from ersattning.files import write_text_atomic
+    from ersattning.files import WriteError, write_text_atomic
     from ersattning.ingest.inspect import inspect_file
 
     if write_mapping and Path(write_mapping).exists() and not force:
@@ -30,7 +30,7 @@ def inspect_command(path: str, kind: str | None, write_mapping: str | None, forc
         click.echo(line)
     if write_mapping:
         try:
-            write_text_atomic(write_mapping, found.yaml(), encoding="utf-8")
-        except OSError as e:
-            fail(f"cannot write {write_mapping}: {e.strerror}")
+            write_text_atomic(write_mapping, found.yaml(), encoding="utf-8", private=False)  # configuration, no personal data
+        except WriteError as e:
+            fail(str(e))
         click.echo(f"wrote {write_mapping}: import with `ersattning import {path} --kind {found.kind} --mapping {write_mapping}`")

@@ -23,6 +23,7 @@ from ersattning.cli.inspect import inspect_command
 from ersattning.compare import compare as run_compare
 from ersattning.compare import preflight
 from ersattning.explain import explain_recipient_month, explain_visit
+from ersattning.files import WriteError, write_text_atomic
 from ersattning.partitioned.dataset import DatasetError
 from ersattning.partitioned.runner import SCHEDULER_ENV, ClusterError, compare_auto, release
 from ersattning.report import report_steps, write_report
@@ -492,7 +493,7 @@ def compare(
         text = render.table(result)
         lines = render_analysis.break_even_lines(break_even_summary(result), result.baseline)
         text += f"\n\n{lines}" if lines else ""
-    _emit(text, output, written)
+    _emit(text, output, written, private=no_suppress)
 
 
 @cli.command()
@@ -803,13 +804,14 @@ def _analysis(
     return run_guarded(work)
 
 
-def _emit(text: str, output: str | None, written: list[Any]) -> None:
+def _emit(text: str, output: str | None, written: list[Any], *, private: bool = False) -> None:
+    """``text`` to ``--output`` (whole, through a fresh temporary file renamed over it: a link there is replaced,
+    never followed; owner-only when ``private``, i.e. unsuppressed) or to standard output."""
     if output:
         try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        except OSError as e:
-            fail(f"cannot write {output}: {e.strerror}")
+            write_text_atomic(output, text + "\n", encoding="utf-8", private=private)
+        except WriteError as e:
+            fail(str(e))
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
@@ -853,7 +855,7 @@ def sensitivity(
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
     result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sensitivity", lambda c: run(c, list(params) or None), options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sensitivity_csv(result) if fmt == "csv" else render_analysis.sensitivity_table(result)
-    _emit(text, output, written)
+    _emit(text, output, written, private=no_suppress)
 
 
 @cli.command()
@@ -866,15 +868,17 @@ def sweep(
     """Settle every point of a one- or two-way grid of parameter values (e.g. --vary models.granted.price_factor=0.7..1.0/7)."""
     from ersattning.analysis import Axis
     from ersattning.analysis import sweep as run
+    from ersattning.analysis.sweep import check_points
 
     try:
         axes = [Axis.parse(v) for v in vary]
+        check_points(axes)  # before the comparison: a grid too big is refused at once
     except ValueError as e:
         fail(str(e))
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
     result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "sweep", lambda c: run(c, axes), options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.sweep_csv(result) if fmt == "csv" else render_analysis.sweep_table(result)
-    _emit(text, output, written)
+    _emit(text, output, written, private=no_suppress)
 
 
 @cli.command()
@@ -897,7 +901,7 @@ def uncertainty(
     options = {"partitions": partitions, "scheduler": scheduler, "workers": workers}
     result, written = _analysis(scenario, store_url, as_of, no_suppress, html, xlsx, lang, "uncertainty", go, options, period)
     text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else render_analysis.uncertainty_csv(result) if fmt == "csv" else render_analysis.uncertainty_table(result)
-    _emit(text, output, written)
+    _emit(text, output, written, private=no_suppress)
 
 
 @cli.group(name="store")

@@ -330,6 +330,23 @@ def mapped_values(values: pd.Series, table: dict[str, str]) -> pd.Series:
     return pd.Series(lookup[codes], index=values.index, dtype=object)
 
 
+#: the dates an import reads (docs/mapping.md): a date or time outside these years is quarantined, not stored
+DATE_WINDOW = (1900, 2100)
+_WINDOW_START = np.datetime64(f"{DATE_WINDOW[0]}-01-01T00:00:00", "s")
+_WINDOW_END = np.datetime64(f"{DATE_WINDOW[1] + 1}-01-01T00:00:00", "s")  # exclusive
+
+
+def outside_window(times: np.ndarray) -> np.ndarray:
+    """The dates or times read (not NaT) that lie outside :data:`DATE_WINDOW` (e.g. 0001-01-01, 9999-12-31)."""
+    t = np.asarray(times).astype("datetime64[s]")
+    return ~np.isnat(t) & ((t < _WINDOW_START) | (t >= _WINDOW_END))
+
+
+def window_reason(column: str) -> str:
+    """The quarantine reason for a date of ``column`` outside :data:`DATE_WINDOW`."""
+    return f"{column} outside the years {DATE_WINDOW[0]}-{DATE_WINDOW[1]}"
+
+
 def parse_times(values: pd.Series | pa.Array, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """Text → UTC ``datetime64[s]`` and a mask of cells that were present but could not be read.
 

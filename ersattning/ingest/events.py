@@ -96,7 +96,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ersattning.ingest.cells import parse_local_times, parse_minutes, text_column
+from ersattning.ingest.cells import outside_window, parse_local_times, parse_minutes, text_column, window_reason
 from ersattning.ingest.detect import file_decimal, note_decimal, require_staff_separator
 from ersattning.ingest.mapping import EVENT_REQUIRED, PROCESS_MINING_NAMES, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
@@ -382,6 +382,7 @@ class _Pairer:
         stamp_text = text_column(frame, "timestamp")
         reject(stamp_text.isna().to_numpy(), "timestamp missing")
         stamp, bad, repeated_hour = parse_local_times(stamp_text, m)
+        reject(outside_window(stamp), window_reason("timestamp"))
         reject(
             bad,
             "timestamp is not a date and time"

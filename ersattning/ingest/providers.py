@@ -23,7 +23,7 @@ import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Ownership, Provider, stable_id
-from ersattning.ingest.cells import mapped_values, parse_times, text_column
+from ersattning.ingest.cells import mapped_values, outside_window, parse_times, text_column, window_reason
 from ersattning.ingest.mapping import PROVIDER_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
 from ersattning.ingest.readers import Chunk
@@ -150,6 +150,7 @@ def _providers(store: Store, paths: list[str], mapping: Mapping, pseudonymiser: 
         reject(cells["area"].notna().to_numpy() & ~cells["area"].isin(areas).to_numpy(), f"area not one of {', '.join(areas)}")
         reject_numbers(cells, ("code", "name", "teams", "area"), reject)
         recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
+        reject(outside_window(recorded), window_reason("recorded_at"))
         reject(bad, "recorded_at is not a date and time")
         for i in np.flatnonzero(reason == None).tolist():  # noqa: E711  (a providers file is short)
             team_text = cells["teams"].iloc[i]

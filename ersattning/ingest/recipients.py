@@ -18,7 +18,7 @@ import pandas as pd
 
 from ersattning import projection
 from ersattning.domain import Area, Category, Per, Recipient, StayKind, stable_id
-from ersattning.ingest.cells import parse_minutes, parse_times, text_column
+from ersattning.ingest.cells import outside_window, parse_minutes, parse_times, text_column, window_reason
 from ersattning.ingest.detect import file_decimal, note_decimal
 from ersattning.ingest.mapping import DECISION_REQUIRED, STAY_REQUIRED, Mapping
 from ersattning.ingest.options import DEFAULT_OPTIONS, ImportOptions
@@ -177,12 +177,15 @@ def _decision_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser,
     note_decimal(report, chunk.path, mapping, decimal, granted)
     reject(bad | np.isnan(minutes), "granted missing or not in the declared unit")
     valid_from, bad = _dates(text_column(frame, "valid_from"), mapping)
+    reject(outside_window(valid_from), window_reason("valid_from"))
     reject(bad | np.isnat(valid_from), "valid_from missing or not a date")
     valid_to, bad = _dates(text_column(frame, "valid_to"), mapping)
+    reject(outside_window(valid_to), window_reason("valid_to"))
     reject(bad, "valid_to is not a date")
     reject(~np.isnat(valid_to) & (valid_to < valid_from), "valid_to before valid_from")
     valid_to = _exclusive_end(valid_to, mapping)
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
+    reject(outside_window(recorded), window_reason("recorded_at"))
     reject(bad, "recorded_at is not a date and time")
     reject_numbers(cells, ("provider", "decision_id"), reject)
     good = finish_rows(chunk, reason, q, report, strict)
@@ -243,12 +246,15 @@ def _stay_rows(chunk: Chunk, mapping: Mapping, pseudonymiser: Pseudonymiser, sta
     allowed = [k.value for k in StayKind]
     reject(~cells["kind"].isin(allowed).to_numpy(), f"kind not one of {', '.join(allowed)}")
     start, bad = _dates(text_column(frame, "start"), mapping)
+    reject(outside_window(start), window_reason("start"))
     reject(bad | np.isnat(start), "start missing or not a date")
     end, bad = _dates(text_column(frame, "end"), mapping)
+    reject(outside_window(end), window_reason("end"))
     reject(bad, "end is not a date")
     reject(~np.isnat(end) & (end < start), "end before start")
     end = _exclusive_end(end, mapping)
     recorded, bad = parse_times(text_column(frame, "recorded_at"), mapping)
+    reject(outside_window(recorded), window_reason("recorded_at"))
     reject(bad, "recorded_at is not a date and time")
     pseudonym = pseudonymiser.many(canonical_ids(cells["recipient"], start))
     rid = np.array([stable_id("recipient", p).hex if p is not None else "" for p in pseudonym], dtype=object)

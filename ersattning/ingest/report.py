@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ersattning.files import WriteError, describe_os_error, temporary_beside
 from ersattning.ingest.cells import personnummer_in
 from ersattning.ingest.readers import Chunk
 from ersattning.privacy import mask_numbers, masked_cells
@@ -107,14 +108,12 @@ class ImportReport:
         return lines
 
 
-def open_private(path: Path) -> TextIO:
-    """``path`` opened for writing (truncated), readable and writable by its owner only, also when it existed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    except OSError:  # a file system without modes (e.g. some network shares): the creation mode is all there is
-        pass
-    return os.fdopen(fd, "w", newline="", encoding="utf-8")
+def open_private(path: Path) -> tuple[TextIO, Path]:
+    """A new owner-only (0600) temporary file beside ``path``, opened for writing, and its name: renamed over
+    ``path`` when written (:meth:`Quarantine.close`), so a link planted at ``path`` is replaced, never followed."""
+    tmp = temporary_beside(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+    return os.fdopen(fd, "w", newline="", encoding="utf-8"), tmp
 
 
 class Quarantine:
@@ -123,13 +122,17 @@ class Quarantine:
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self._file: TextIO | None = None
+        self._tmp: Path | None = None
         self._columns: list[str] = []
 
     def rows(self, path: Path, columns: list[str]) -> tuple[Callable[[Iterable[Any]], object], list[str]]:
         """A function writing one quarantined row, and the columns rows are written in: the first call's, which
         the file's header (file, line, reason, the columns) names."""
         if self._file is None:
-            self._file = open_private(path)
+            try:
+                self._file, self._tmp = open_private(path)
+            except OSError as e:
+                raise WriteError(describe_os_error(e, path)) from None
             self._columns = columns
             csv.writer(self._file).writerow(masked_cells(["file", "line", "reason", *columns]))
         write = csv.writer(self._file).writerow
@@ -156,8 +159,17 @@ class Quarantine:
             writerow([chunk.path, int(line), reason, *("" if v is None else v for v in row)])
 
     def close(self) -> None:
+        """The rows written so far become the quarantine file (also when the import failed: they are what it read)."""
         if self._file is not None:
             self._file.close()
+            self._file = None
+            if self._tmp is not None and self.path is not None:
+                try:
+                    os.replace(self._tmp, self.path)
+                except OSError as e:
+                    self._tmp.unlink(missing_ok=True)
+                    raise WriteError(describe_os_error(e, self.path)) from None
+                self._tmp = None
 
 
 def reject_rows(chunk: Chunk, bad: np.ndarray, reason: np.ndarray, q: Quarantine, report: ImportReport, strict: bool, details: np.ndarray | None = None) -> None:

@@ -55,12 +55,14 @@ from ersattning.ingest.cells import (
     is_present,
     mapped_values,
     negative_minutes,
+    outside_window,
     parse_local_times,
     parse_minutes,
     personnummer_in,
     renamed_columns,
     split_staff_coded,
     stripped,
+    window_reason,
 )
 from ersattning.ingest.detect import file_decimal, note_decimal, require_staff_separator
 from ersattning.ingest.ids import ImportIds
@@ -519,6 +521,7 @@ def _times(chunk: Chunk, mapping: Mapping, text: dict[str, pa.Array], checks: _C
     repeated = np.zeros(len(chunk), dtype=bool)
     for c in ("planned_start", "planned_end", "actual_start", "actual_end", "cancelled_at", "recorded_at"):
         times[c], bad, twice = parse_local_times(text.get(c, empty), mapping)
+        checks.reject(outside_window(times[c]), window_reason(c))
         checks.reject(bad, f"{c} is not a date and time" + (f" in the form {mapping.date_format}" if mapping.date_format else "") + " (or does not exist in local time)")
         repeated |= twice
         if c.endswith("_end") and twice.any():

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 
 from ersattning import __version__
 from ersattning.calendar import TZ
-from ersattning.files import FileLock, write_atomic, write_text_atomic
-from ersattning.projection.decode import VisitEvents
+from ersattning.files import FileLock, WriteError, describe_os_error, make_private_dir, write_atomic, write_text_atomic
+from ersattning.projection.decode import ProjectionError, VisitEvents
 from ersattning.projection.entities import fold_entities
 from ersattning.projection.rebuild import part_name, read_decoded, read_parallel, workers_for, write_part
 from ersattning.projection.visits import VisitState
@@ -152,14 +152,24 @@ class ProjectionCache:
     @_locked
     def save(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, *, written: Collection[str] = ()) -> None:
         """Save the fold at ``cached.position``: ``new_events`` (notifications ``first`` … position) become part
-        files, beside those already ``written`` for them; parts of a save that did not finish are removed."""
+        files, beside those already ``written`` for them; parts of a save that did not finish are removed.
+        A write the system refuses (disk full, read-only) is one line naming the directory; the old meta.json
+        still names the old, consistent cache."""
         if self.dir is None:
             cached.state.touched = []
             self._memory = cached
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._save_files(store_id, cached, new_events, first, written)
+        except (OSError, WriteError) as e:
+            said = str(e) if isinstance(e, WriteError) else describe_os_error(e, self.dir)
+            raise ProjectionError(f"{said} (the projection cache; the store is unchanged)") from None
+
+    def _save_files(self, store_id: str, cached: CachedFold, new_events: VisitEvents, first: int, written: Collection[str]) -> None:
+        assert self.dir is not None
+        make_private_dir(self.dir)  # pseudonymised personal data: owner-only (docs/personal-data.md)
         parts = self.parts_dir()
-        parts.mkdir(exist_ok=True)
+        make_private_dir(parts)
         for stale in parts.glob("part-*.parquet"):  # left by a save or an import that did not finish
             if stale.name not in written and int(stale.stem.split("-")[1]) >= first:
                 stale.unlink(missing_ok=True)
@@ -212,7 +222,7 @@ class ProjectionCache:
         if self.dir is None:
             return []
         parts = self.parts_dir()
-        parts.mkdir(parents=True, exist_ok=True)
+        make_private_dir(parts)
         names = [part_name(first, last, kind) for kind in events.kinds]
         for name, table in zip(names, events.kinds.values(), strict=True):
             write_atomic(parts / name, partial(write_part, table))

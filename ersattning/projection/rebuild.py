@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ersattning.files import write_atomic
+from ersattning.files import make_private_dir, write_atomic
 from ersattning.projection.decode import ProjectionError, VisitEvents, decode_entities, decode_visits, unknown_topics
 from ersattning.store import Store, open_store
 from ersattning.workers import main_not_reimported
@@ -87,7 +87,7 @@ def read_parallel(
     """Notifications 1 … ``position`` read and decoded by ``workers`` processes in ``ranges`` ranges (twice the
     workers by default, so that a slow range does not leave a core idle); the visit events' part files are left
     in ``parts`` (their names come last). The result is in notification order, as :func:`read_decoded` gives it."""
-    parts.mkdir(parents=True, exist_ok=True)
+    make_private_dir(parts)
     bounds = np.unique(np.linspace(0, position, (ranges or 2 * workers) + 1).round().astype(np.int64))
     pool = executor or ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
@@ -98,7 +98,7 @@ def read_parallel(
         # workers that could not start or were killed: this process reads it all, as for a small store
         visits, entities, _ = read_decoded(store, 0, stop=position)
         shutil.rmtree(parts)  # the workers' parts that were written, and the new ones for all of it
-        parts.mkdir(parents=True)
+        make_private_dir(parts)
         for kind, table in visits.kinds.items():
             write_atomic(parts / part_name(1, position, kind), partial(write_part, table))
         return visits, entities, [part_name(1, position, kind) for kind in visits.kinds]

@@ -24,7 +24,9 @@ def write_report(
     progress: Callable[[str], None] | None = None,
     analyses: Sequence[Analysis] = (),
 ) -> list[Path]:
-    """Write the requested files; returns their paths. Each file appears whole or not at all."""
+    """Write the requested files; returns their paths. Each file appears whole or not at all, through an
+    unpredictable temporary file renamed over the path (a link there is replaced, never followed); an
+    unsuppressed report is owner-only (docs/personal-data.md)."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
     step = progress or (lambda _: None)
@@ -38,7 +40,7 @@ def write_report(
         charts = render_charts(tables, lang, progress=step)
         step("html")
         path = Path(html)
-        write_text_atomic(path, render_html(tables, charts, lang), encoding="utf-8")
+        write_text_atomic(path, render_html(tables, charts, lang), encoding="utf-8", private=not c.suppress)
         written.append(path)
     if xlsx is not None:
         from ersattning.report.xlsx import write_xlsx

@@ -148,7 +148,7 @@ def write_xlsx(t: ReportTables, path: str | Path, lang: str) -> None:
         ws.append([])
         ws.append([label("no_suppress_warning", lang)])
         ws.cell(ws.max_row, 1).font = Font(bold=True, color="8A1C1C")
-    write_atomic(path, wb.save)
+    write_atomic(path, wb.save, private=not t.suppress)  # unsuppressed figures: owner-only
 
 
 def _behaviour_sheets(wb: Workbook, t: ReportTables, fmt: dict[str, str], lang: str) -> None:

@@ -32,6 +32,7 @@ from ersattning.store.application import CompactMapper
 from ersattning.store.base import Store, StoreError
 from ersattning.store.compact import decode_json_columns, encode_columns, encoder_columns, layout
 from ersattning.store.encoding import CLASS_VERSION, COMPACT_TOPICS, compact_topic, event_schema
+from ersattning.store.sqlite import create_private
 
 #: The long topics whose events get a compact state, and their classes.
 _CLASSES = {event_schema(c).topic: c for c in COMPACT_TOPICS}
@@ -117,6 +118,7 @@ def _migrate_sqlite(path: Path, mapper: CompactMapper, progress: Callable[[int, 
 def _copy(src: sqlite3.Connection, tmp: Path, mapper: CompactMapper, legacy: list[str], total: int, progress: Callable[[int, int], None] | None) -> int:
     """The whole store into ``tmp``: its schema, every table, the events with the legacy ones re-encoded."""
     page_size = int(src.execute("PRAGMA page_size").fetchone()[0])
+    create_private(tmp)  # the store's events: owner-only, as the store it replaces (docs/personal-data.md)
     dst = sqlite3.connect(tmp, isolation_level=None)
     try:
         dst.execute(f"PRAGMA page_size={page_size}")

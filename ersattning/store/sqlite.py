@@ -21,6 +21,7 @@ from urllib.parse import SplitResult, unquote
 
 import numpy as np
 
+from ersattning.files import PRIVATE_FILE
 from ersattning.store import sqlite_writer
 from ersattning.store.application import ServiceHistory
 from ersattning.store.base import (
@@ -79,6 +80,8 @@ class SQLiteStore(SQLStore):
                 _initialise_sqlite(path)
             except sqlite3.Error as e:
                 raise StoreError(f"cannot create store {path}: {e}") from None
+            except OSError as e:  # creating the owner-only file: read-only, full, not allowed
+                raise StoreError(f"cannot create store {path}: {e.strerror or e}") from None
         env = {"SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": LOCK_TIMEOUT_S}
         return cls._start(location, env, sqlite3.Error)
 
@@ -216,7 +219,7 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
             finally:
                 con.close()
         except sqlite3.Error as e:
-            raise StoreError(f"{path} is not an ersattning store ({e})") from None
+            raise _open_error(path, mode, e) from None
         if tables and META_TABLE not in tables:
             raise StoreError(
                 f"{path} is an SQLite database but not an ersattning store (tables: {', '.join(sorted(tables))})"
@@ -229,6 +232,19 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
         raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise StoreError(f"cannot create store {path}: directory {parent} is not writable")
+
+
+def _open_error(path: Path, mode: str, e: sqlite3.Error) -> StoreError:
+    """Why an SQLite file could not be read: not a database, or a store we may not write (a read-only file
+    system or directory: a store in WAL mode needs its -shm file beside it), or the library's words."""
+    if "not a database" in str(e) or "malformed" in str(e):
+        return StoreError(f"{path} is not an ersattning store ({e})")
+    if mode == "ro":
+        return StoreError(
+            f"cannot open store {path}: the file or its directory is read-only (a read-only file system?); "
+            f"the store needs to write beside itself: copy it somewhere writable ({e})"
+        )
+    return StoreError(f"cannot open store {path}: {e}")
 
 
 def _wait_for_bulk_writer(path: Path, seconds: float | None = None) -> None:
@@ -269,13 +285,27 @@ def _store_error(e: sqlite_writer.AppendFailed) -> StoreError:
     return StoreError(f"cannot write to the store: {e}")
 
 
+def create_private(path: Path) -> None:
+    """``path`` created (or an empty file of ours kept) readable and writable by its owner only."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError:  # a file system without modes: the creation mode is all there is
+        pass
+    finally:
+        os.close(fd)
+
+
 def _initialise_sqlite(path: Path) -> None:
     """Create a new store file with 16 KiB pages before the library opens it.
 
     Stored events are ~400 bytes; larger pages make bulk appends and WAL
     checkpoints markedly faster (measured: ~130k → ~190k rows/s), and the
-    page size can only be chosen before the first table exists.
+    page size can only be chosen before the first table exists. The file is created owner-only (0600)
+    whatever the umask; SQLite gives its -wal, -shm and journal files the database's mode
+    (docs/personal-data.md).
     """
+    create_private(path)
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("PRAGMA page_size=16384")
