@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from ersattning.ingest.mapping import Mapping
 from ersattning.ingest.readers import Chunk
 from ersattning.privacy import canonical_ids, find_personnummer
-from ersattning.privacy.identity_numbers import shaped_ids
+from ersattning.privacy.identity_numbers import PNR_RE2, shaped_ids
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
-_PNR_SCREEN = r"\p{Nd}{6}[-+]?\p{Nd}{4}"  # what find_personnummer's pattern needs at least (any Unicode digits, as Python's \d)
+_PNR_SCREEN = PNR_RE2  # every written form find_personnummer's pattern reads (any Unicode digits, blanks and dashes)
 
 
 def _arrow(values: pd.Series) -> pa.Array | None:
@@ -246,12 +246,12 @@ def is_present(arr: pa.Array) -> np.ndarray:
 def _pnr_screen(arr: pa.Array) -> np.ndarray:
     """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
 
-    numpy passes over Arrow's byte buffer find where the pattern's ASCII form
-    (six digits, an optional ``-`` or ``+``, four digits) starts, and the bytes
-    beyond ASCII (other Unicode digits); only the cells holding one get the
-    RE2 pattern (the same, with any Unicode digits), and only the cells it
-    flags are checked exactly (dates, Luhn) in Python. Times, durations and
-    short ids (no ten digits in a row) never reach RE2.
+    numpy passes over Arrow's byte buffer find where the pattern's ASCII forms may
+    be (four digits with at least six more before them in one run of digits, blanks,
+    ``-`` and ``+``: :func:`_ascii_candidates`), and the bytes beyond ASCII (other
+    Unicode digits, blanks and dashes); only the cells holding one get the RE2
+    pattern, and only the cells it flags are checked exactly (dates, Luhn) in
+    Python. Times (``2024-03-10 08:00``), durations and short ids never reach RE2.
     """
     n = len(arr)
     offsets, data = _buffers(arr)
@@ -272,11 +272,8 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
             hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
             return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     starts = [np.flatnonzero(wide_bytes) if wide_count else np.zeros(0, np.int64)]
-    if r6.any():
-        ten = np.logical_and(r6[: m - 9], r4[6 : m - 3], out=d[: m - 9])  # ten digits from i on
-        starts.append(np.flatnonzero(ten))
-        sep = np.logical_or(np.equal(data[6 : m - 4], 45, out=r2[: m - 10]), np.equal(data[6 : m - 4], 43, out=d[: m - 10]), out=r2[: m - 10])
-        starts.append(np.flatnonzero(np.logical_and(np.logical_and(r6[: m - 10], sep, out=sep), r4[7 : m - 3], out=sep)))  # six digits, a sign, four
+    if r6.any() or r4.any():
+        starts.append(_ascii_candidates(data, offsets, np.flatnonzero(r4)))
     flagged = np.zeros(n, dtype=bool)  # cells where the ASCII form starts, or with a byte beyond ASCII
     for at in starts:
         flagged[np.searchsorted(offsets, at, side="right") - 1] = True
@@ -287,6 +284,21 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     elif len(cells):
         maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return maybe
+
+
+def _ascii_candidates(data: np.ndarray, offsets: np.ndarray, fours: np.ndarray) -> np.ndarray:
+    """Of the positions ``fours`` (four ASCII digits from there), those with at least six digits before
+    them in the same cell and run of digits, blanks (space, tab), ``-`` and ``+``: where a number written
+    in ASCII (``YYMMDD-NNNC``, ``580505 7774``, ``19720516 - 2014``, ``1972-05-16-2014``) may end."""
+    if not len(fours):
+        return fours
+    digit = np.less(data - np.uint8(48), 10)
+    run_start = ~(digit | (data == 32) | (data == 9) | (data == 45) | (data == 43))
+    run_start[offsets[:-1][offsets[:-1] < len(data)]] = True
+    before = np.cumsum(digit, dtype=np.int32) - digit  # digits before each position
+    run = np.cumsum(run_start, dtype=np.int32) - 1
+    at_start = before[np.flatnonzero(run_start)]
+    return fours[before[fours] - at_start[run[fours]] >= 6]
 
 
 _SCRATCH = threading.local()
