@@ -301,10 +301,13 @@ def _new_files(src: Path) -> dict[str, Path]:
     )
     files["defaulted"] = src / "defaulted.csv"  # no team column: the mapping's default gives one, and it is a number
     files["defaulted"].write_text(
-        "recipient,provider,visit_id,category,planned_start,planned_end,status\n" f"{_w(f, 7)},P1,W1,cleaning,2024-03-25 10:00,2024-03-25 11:00,planned\n", encoding="utf-8"
+        "recipient,provider,visit_id,category,planned_start,planned_end,status\n"
+        f"{_w(f, 7)},P1,W1,cleaning,2024-03-25 10:00,2024-03-25 11:00,planned\n"
+        f"{_w(f, 8)},P9,W2,cleaning,2024-03-26 10:00,2024-03-26 11:00,planned\n",
+        encoding="utf-8",
     )
     files["mapping"] = src / "mapping.yaml"
-    files["mapping"].write_text(f'defaults:\n  team: "{_w(i, 12)}"\n', encoding="utf-8")
+    files["mapping"].write_text(f'defaults:\n  team: "{_w(i, 12)}"\nvalues:\n  provider:\n    P9: "Firma {_w(j, 13)}"\n', encoding="utf-8")  # a value map's target too
     return files
 
 
@@ -347,7 +350,7 @@ def test_every_written_form_in_every_import_kind_stays_hidden(tmp_path: Path, st
         said = cli(f"import {kind}", "import", str(files[kind]), "--kind", kind, "--store", store, "--quarantine", str(out / f"q-{kind}.csv"), status=3)
         assert "quarantined 0" not in said and "imported 0" not in said, (kind, said)
     said = cli("import defaulted", "import", str(files["defaulted"]), "--kind", "visits", "--mapping", str(files["mapping"]), "--store", store, "--quarantine", str(out / "q-defaulted.csv"), status=3)
-    assert "a personal identity number in team" in (out / "q-defaulted.csv").read_text(encoding="utf-8")
+    assert "imported 0" in said and (out / "q-defaulted.csv").read_text(encoding="utf-8").count("a personal identity number in") == 2, said
     cli("strict", "import", str(files["visits"]), "--kind", "visits", "--store", store, "--strict", status=2)
     assert MASK.encode() in printed["strict stderr"]  # the file's name is quoted, masked
     period = ("--period", "2024-03..2024-04")
