@@ -263,7 +263,7 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     d = np.less(np.subtract(data, np.uint8(48), out=byte), 10, out=d)  # an ASCII digit (bytes below '0' wrap around)
     r2 = np.logical_and(d[:-1], d[1:], out=r2[: m - 1])  # r2[i]: digits at i and i + 1
     r4 = np.logical_and(r2[:-2], r2[2:], out=r4[: m - 3])
-    r6 = np.logical_and(r4[: m - 5], r2[4 : m - 1], out=r6[: m - 5])
+    ascii_ends = _ascii_candidates(data, offsets, r4, d, r6) if m >= 10 and r4.any() else np.zeros(0, np.int64)
     wide_bytes = np.greater_equal(data, 0x80, out=d)
     wide_count = int(np.count_nonzero(wide_bytes))
     if wide_count > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
@@ -272,8 +272,7 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
             hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
             return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     starts = [np.flatnonzero(wide_bytes) if wide_count else np.zeros(0, np.int64)]
-    if r6.any() or r4.any():
-        starts.append(_ascii_candidates(data, offsets, np.flatnonzero(r4)))
+    starts.append(ascii_ends)
     flagged = np.zeros(n, dtype=bool)  # cells where the ASCII form starts, or with a byte beyond ASCII
     for at in starts:
         flagged[np.searchsorted(offsets, at, side="right") - 1] = True
@@ -286,32 +285,45 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     return maybe
 
 
-def _ascii_candidates(data: np.ndarray, offsets: np.ndarray, fours: np.ndarray) -> np.ndarray:
-    """Of the positions ``fours`` (four ASCII digits from there), those with at least six digits before
-    them in the same cell and run of digits, blanks (space, tab), ``-`` and ``+`` (looking back at most
-    17 bytes: eight digits, two dashes, a separator of seven): where a number written in ASCII
-    (``YYMMDD-NNNC``, ``580505 7774``, ``19720516 - 2014``, ``1972-05-16-2014``) may end. Only the
-    positions that end a run of digits (a number's last digit is never followed by one), are preceded by such
-    a byte and have six bytes of their cell before them are looked at further: a column of times costs a gather."""
+def _run_byte(byte: np.ndarray) -> np.ndarray:
+    """Bytes that may stand in a number written in ASCII: digits, space, tab, ``-`` and ``+``."""
+    return np.less(byte - np.uint8(48), 10) | (byte == 32) | (byte == 9) | (byte == 45) | (byte == 43)
+
+
+def _ascii_candidates(data: np.ndarray, offsets: np.ndarray, r4: np.ndarray, digit: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Where a number written in ASCII (``YYMMDD-NNNC``, ``580505 7774``, ``19720516 - 2014``,
+    ``1972-05-16-2014``) may end: four digits ending a run of digits (or their cell), with six bytes of
+    digits and separators (space, tab, ``-``, ``+``) before them in their cell, and at least six digits
+    among the 17 bytes of that run before them (eight digits, two dashes, a separator of seven).
+
+    ``r4[i]``: four digits from ``i``; ``digit``: the ASCII digits; ``scratch``: a bool array of ``len(data)``.
+    Each test narrows the positions the next one gathers, so a column of times or short ids costs two passes
+    and a few gathers."""
     m = len(data)
-    fours = fours[fours >= 6]
-    prev = data[fours - 1]
-    fours = fours[np.less(prev - np.uint8(48), 10) | (prev == 32) | (prev == 9) | (prev == 45) | (prev == 43)]
-    cell = np.searchsorted(offsets, fours, side="right") - 1
-    start, end = offsets[cell], offsets[cell + 1]
-    last = (fours + 4 == end) | ~np.less(data[np.minimum(fours + 4, m - 1)] - np.uint8(48), 10)
-    keep = last & (fours - start >= 6)
-    fours, start = fours[keep], start[keep]
+    ends = np.logical_not(digit[4:], out=scratch[: m - 4])
+    ends = np.logical_and(r4[: m - 4], ends, out=ends)
+    cell_ends = offsets[1:] - 4
+    cell_ends = cell_ends[(cell_ends >= 6) & (cell_ends < m - 4)]
+    ends[cell_ends[r4[cell_ends]]] = True  # four digits that end their cell, the next one starting with a digit
+    fours = np.flatnonzero(ends[6:]) + 6
+    if m >= 10 and r4[m - 4]:
+        fours = np.append(fours, m - 4)
+    for k in (3, 1, 2, 4, 5, 6):  # 3 first: a time's ':' before its year
+        fours = fours[_run_byte(data[fours - k])]
     if not len(fours):
         return fours
+    cell = np.searchsorted(offsets, fours, side="right") - 1
+    start, end = offsets[cell], offsets[cell + 1]
+    keep = (fours - start >= 6) & ((fours + 4 == end) | ~digit[np.minimum(fours + 4, m - 1)])
+    fours, start = fours[keep], start[keep]
     back = np.arange(1, 18)
     pos = fours[:, None] - back[None, :]
     inside = pos >= start[:, None]
     byte = data[np.maximum(pos, 0)]
-    digit = np.less(byte - np.uint8(48), 10) & inside
-    run = digit | (inside & ((byte == 32) | (byte == 9) | (byte == 45) | (byte == 43)))
+    digits = np.less(byte - np.uint8(48), 10) & inside
+    run = _run_byte(byte) & inside
     length = np.where(run.all(axis=1), len(back), np.argmin(run, axis=1))  # bytes of the run before the position
-    counted = np.cumsum(digit, axis=1)[np.arange(len(fours)), np.maximum(length - 1, 0)]
+    counted = np.cumsum(digits, axis=1)[np.arange(len(fours)), np.maximum(length - 1, 0)]
     return fours[(length > 0) & (counted >= 6)]
 
 
