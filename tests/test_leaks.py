@@ -372,3 +372,28 @@ def test_every_written_form_in_every_import_kind_stays_hidden(tmp_path: Path, st
     source = {p.name: p.read_bytes() for p in src.iterdir()} | {"file names": "\n".join(p.name for p in src.iterdir()).encode()}
     assert {who.split(":")[0] for _, who in _new_search(source)} == set(NEW)
     assert _new_search(_store_bytes(store, out) | written | printed) == []
+
+
+def test_one_person_in_three_written_forms_is_one_recipient(tmp_path: Path, store_url: str) -> None:
+    from ersattning import projection
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.recipients import import_decisions
+    from ersattning.privacy import Pseudonymiser
+    from ersattning.store import open_store
+
+    e, f = NEW["eva"], NEW["frans"]
+    three = ["580505 7774", "1958-05-05\u20137774", "１９５８０５０５\u00a0－\u00a0７７７４"]  # eva, as three exports wrote her
+    src = tmp_path / "decisions.csv"
+    src.write_text(
+        "recipient,decision_id,provider,category,granted,valid_from\n"
+        + "".join(f"{who},D{k},P1,personal_care,60,2024-0{k + 1}-01\n" for k, who in enumerate(three))
+        + f"{f[:8]} - {f[8:]},D9,P1,cleaning,60,2024-01-01\n",
+        encoding="utf-8",
+    )
+    assert e == "195805057774"
+    store = open_store(store_url)
+    report = import_decisions(store, [src], Mapping(), Pseudonymiser(b"k" * 32), ImportOptions())
+    assert not report.quarantined, dict(report.quarantined)
+    recipients = projection.load(store).recipients
+    assert len(recipients) == 2, recipients  # eva (three decisions) and frans, not four
