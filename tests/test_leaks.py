@@ -1,7 +1,8 @@
 """No identity number leaves the tool: every file it writes and every line it prints, searched for every written form.
 
 Import files hold valid personnummer and samordningsnummer in every column and every written form
-(12 and 10 digits, with ``-``, ``+`` or nothing; in free text, in a provider's name, in rows that get
+(12 and 10 digits, with ``-``, ``+`` or nothing; and, in the later tests, with blanks, no-break spaces,
+every kind of dash, `` - ``, dashes between the date's parts and fullwidth digits, on each backend; in free text, in a provider's name, in rows that get
 quarantined); then the command line runs as a user would: import (each kind, with --quarantine),
 compare (every --format, --output, --html, --xlsx), report, explain and history. The store file, the
 projection cache, the quarantine files, the reports (the XLSX unzipped) and stdout/stderr are searched
@@ -216,3 +217,191 @@ def test_an_existing_quarantine_file_becomes_owner_only_and_errors_are_masked(tm
         import_decisions(store, [src], Mapping(), p, ImportOptions(strict=True))
     assert _search({"error": str(stopped.value).encode()}) == [] and MASK in str(stopped.value)
     assert _search({"summary": "\n".join(report.summary()).encode()}) == []
+
+
+# --- every written form (issue 25): blanks, no-break spaces, every dash, ' - ', dashes in the date, fullwidth digits
+
+_FULLWIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+NEW = {  # born 1950-2005: under 100 at every event, so their 10-digit forms are written with '-' or nothing
+    "eva": "195805057774",  # 580505 7774, as the tester wrote it
+    "frans": "197205162014",  # 19720516 - 2014
+    "greta": _number("19890228", "412"),
+    "hugo": _number("20050704", "338"),
+    "ines": _number("19661274", "150"),  # a samordningsnummer (day 14 + 60)
+    "jon": _number("19510909", "246"),
+}
+
+
+def new_forms(twelve: str) -> list[str]:
+    """Every way of writing one number the issue lists (10 and 12 digits), before the plain ones."""
+    ten, date8, serial = twelve[2:], twelve[:8], twelve[8:]
+    y, m, d = twelve[:4], twelve[4:6], twelve[6:8]
+    seps = [" ", " - ", "\u00a0", "\u202f", "\u2013", "\u2014", "\u2010", "\u2011", "\u2212", "\uff0d", "\ufe63", "\u00a0\u2013\u00a0"]
+    out = [f"{date8}{s}{serial}" for s in seps] + [f"{ten[:6]}{s}{ten[6:]}" for s in seps]
+    out += [f"{y}-{m}-{d}-{serial}", f"{y}\u2013{m}\u2013{d} {serial}", f"{ten[:2]}-{m}-{d}-{serial}", f"{ten[:2]}\u2011{m}\u2011{d}\u2011{serial}"]
+    out += [twelve.translate(_FULLWIDTH), f"{date8}-{serial}".translate(_FULLWIDTH), f"{ten[:6]}-{serial}".translate(_FULLWIDTH)]
+    return out
+
+
+def all_forms(twelve: str) -> list[str]:
+    """What the search looks for: every new form, the plain ones (:func:`forms`) and the digits alone."""
+    return [*new_forms(twelve), *forms(twelve)]
+
+
+def _w(twelve: str, i: int) -> str:
+    """The i-th new written form (cycling)."""
+    choices = new_forms(twelve)
+    return choices[(i * 7) % len(choices)]
+
+
+def _new_files(src: Path) -> dict[str, Path]:
+    e, f, g, h, i, j = NEW.values()
+    files: dict[str, Path] = {}
+    files["providers"] = src / "providers.csv"
+    files["providers"].write_text(
+        "code,name,ownership,teams,area,notes\n"
+        "P1,Hemtjänst Söder,municipal,P1-T1,urban,\n"
+        f"P2,Omsorg Norr AB,private,,urban,ring {_w(j, 0)}\n"
+        f"P3,Enskild firma {_w(j, 1)},private,,rural,\n"  # quarantined: a number in the name
+        f"P4,Firma,private,T|{_w(j, 2)},urban,\n",  # quarantined: a number in a team
+        encoding="utf-8",
+    )
+    files["decisions"] = src / "decisions.csv"
+    files["decisions"].write_text(
+        "recipient,decision_id,provider,category,granted,per,valid_from,area,birth_year,notes\n"
+        f"{_w(e, 0)},D1,P1,personal_care,600,month,2024-01-01,urban,1958,anhörig {_w(j, 3)}\n"
+        f"{_w(f, 1)},D2,P2,cleaning,120,month,2024-01-01,urban,1972,\n"
+        f"{_w(g, 2)},D3,P1,personal_care,900,month,2024-01-01,urban,1989,\n"
+        f"{_w(h, 3)},D4,P1,shopping,60,month,2024-01-01,rural,2005,\n"
+        f"{_w(e, 4)},D5,Enskild firma {_w(j, 4)},cleaning,60,month,2024-01-01,urban,1958,\n"  # quarantined: provider
+        f"{_w(f, 5)},{_w(i, 5)},P2,cleaning,60,month,2024-01-01,urban,1972,\n",  # quarantined: decision_id
+        encoding="utf-8",
+    )
+    files["stays"] = src / "stays.csv"
+    files["stays"].write_text(f"recipient,kind,start,end,notes\n{_w(g, 6)},hospital,2024-03-10,2024-03-12,{_w(j, 6)}\n{_w(i, 7)},hospital,2024-03-10,,\n", encoding="utf-8")
+    visits = ["recipient,provider,team,visit_id,category,planned_start,planned_end,actual_start,actual_end,staff,status,notes"]
+    for k in range(24):
+        who = (e, f, g, h)[k % 4]
+        day = f"2024-03-{k + 1:02d}"
+        visits.append(f"{_w(who, k)},P1,P1-T1,V{k},personal_care,{day} 08:00,{day} 08:30,{day} 08:01,{day} 08:31,{_w(j, k)}|{_w(i, k + 1)},performed,ring {_w(j, k + 2)}")
+    visits.append(f"{_w(e, 1)},P1,team {_w(i, 8)},V90,cleaning,2024-03-20 10:00,2024-03-20 11:00,,,,planned,")  # quarantined: team
+    visits.append(f"{_w(e, 2)},P3 {_w(j, 9)},,V91,cleaning,2024-03-21 10:00,2024-03-21 11:00,,,,planned,")  # quarantined: provider
+    visits.append(f"{_w(e, 3)},P1,,{_w(e, 10)},cleaning,2024-03-22 10:00,2024-03-22 11:00,,,,planned,")  # a visit id is only stored keyed (hashed)
+    files["visits"] = src / f"besök {_w(i, 11)}.csv"  # a file named after a person: quoted in the summary and the quarantine
+    files["visits"].write_text("\n".join(visits) + "\n", encoding="utf-8")
+    files["events"] = src / "events.csv"
+    files["events"].write_text(
+        "case,activity,timestamp,lifecycle,resource,provider,notes\n"
+        f"{_w(h, 0)},personal_care,2024-04-02 08:00,start,{_w(j, 2)},P1,{_w(i, 3)}\n"
+        f"{_w(h, 1)},personal_care,2024-04-02 08:30,complete,{_w(j, 3)},P1,\n"
+        f"{_w(h, 2)},personal_care,2024-04-03 08:00,{_w(h, 3)},{_w(j, 1)},P1,\n"  # quarantined: its reason quotes the cell
+        f"{_w(e, 0)},personal_care,2024-04-04 08:00,start,{_w(j, 0)},Firma {_w(i, 1)},\n"
+        f"{_w(e, 5)},personal_care,2024-04-04 08:30,complete,{_w(j, 0)},Firma {_w(i, 1)},\n",  # quarantined: provider
+        encoding="utf-8",
+    )
+    files["defaulted"] = src / "defaulted.csv"  # no team column: the mapping's default gives one, and it is a number
+    files["defaulted"].write_text(
+        "recipient,provider,visit_id,category,planned_start,planned_end,status\n"
+        f"{_w(f, 7)},P1,W1,cleaning,2024-03-25 10:00,2024-03-25 11:00,planned\n"
+        f"{_w(f, 8)},P9,W2,cleaning,2024-03-26 10:00,2024-03-26 11:00,planned\n",
+        encoding="utf-8",
+    )
+    files["mapping"] = src / "mapping.yaml"
+    files["mapping"].write_text(f'defaults:\n  team: "{_w(i, 12)}"\nvalues:\n  provider:\n    P9: "Firma {_w(j, 13)}"\n', encoding="utf-8")  # a value map's target too
+    return files
+
+
+def _new_search(texts: dict[str, bytes]) -> list[tuple[str, str]]:
+    found = []
+    for where, blob in texts.items():
+        for who, twelve in NEW.items():
+            for form in all_forms(twelve):
+                if form.encode() in blob or form.encode("utf-16-le") in blob:
+                    found.append((where, f"{who}: {form!r}"))
+    return found
+
+
+def _store_bytes(url: str, out: Path) -> dict[str, bytes]:
+    """The store as bytes: the SQLite file, or every row of every table of the PostgreSQL database as text."""
+    if url.startswith("sqlite"):
+        return {"store": (out / "store.db").read_bytes()}
+    import psycopg
+
+    def cell(v: object) -> bytes:  # bytea as its bytes (a payload as stored), the rest as text
+        return bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else str(v).encode()
+
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute("SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")]
+        return {f"store {t}": b"\n".join(b"\t".join(cell(v) for v in row) for row in conn.execute(f"SELECT * FROM {t}")) for t in tables}
+
+
+def test_every_written_form_in_every_import_kind_stays_hidden(tmp_path: Path, store_url: str) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    files = _new_files(src)
+    store = store_url if not store_url.startswith("sqlite") else f"sqlite:///{out / 'store.db'}"
+    printed: dict[str, bytes] = {}
+
+    env = ENV | {"ERSATTNING_CACHE_DIR": str(out / "server.projection")}  # a server store's cache: searched too
+
+    def cli(name: str, *args: str, status: int = 0) -> str:
+        done = run(*args, cwd=out, env=env)
+        assert done.returncode == status, (name, done.stdout, done.stderr)
+        printed[f"{name} stdout"], printed[f"{name} stderr"] = done.stdout.encode(), done.stderr.encode()
+        return done.stdout
+
+    for kind in ("providers", "decisions", "stays", "visits", "events"):
+        said = cli(f"import {kind}", "import", str(files[kind]), "--kind", kind, "--store", store, "--quarantine", str(out / f"q-{kind}.csv"), status=3)
+        assert "quarantined 0" not in said and "imported 0" not in said, (kind, said)
+    said = cli("import defaulted", "import", str(files["defaulted"]), "--kind", "visits", "--mapping", str(files["mapping"]), "--store", store, "--quarantine", str(out / "q-defaulted.csv"), status=3)
+    assert "imported 0" in said and (out / "q-defaulted.csv").read_text(encoding="utf-8").count("a personal identity number in") == 2, said
+    cli("strict", "import", str(files["visits"]), "--kind", "visits", "--store", store, "--strict", status=2)
+    assert MASK.encode() in printed["strict stderr"]  # the file's name is quoted, masked
+    period = ("--period", "2024-03..2024-04")
+    cli("compare", "compare", "--store", store, *period, "--format", "json", "--output", str(out / "compare.json"), "--no-suppress")
+    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json"))
+    # eva, frans, greta and hugo, each written in 3 or more forms across the files, are 4 recipients; ines only in a
+    # stay without an end and quarantined rows: none of them makes a recipient
+    assert summary["recipients"] == 4, summary
+    assert summary["providers"] == 2, summary  # P3 and P4 were quarantined for the numbers in their name and team
+    written: dict[str, bytes] = {}
+    for path in out.rglob("*"):
+        if path.is_file() and path.name != "store.db":
+            written[str(path.relative_to(out))] = path.read_bytes()
+    assert any(".projection" in name for name in written), sorted(written)
+    for q in ("providers", "decisions", "stays", "visits", "events", "defaulted"):
+        assert MASK in (out / f"q-{q}.csv").read_text(encoding="utf-8"), q
+    assert "besök <identity number>.csv" in (out / "q-visits.csv").read_text(encoding="utf-8")  # the file's name, masked
+    # the search finds what it looks for: every person's forms are in the source files
+    source = {p.name: p.read_bytes() for p in src.iterdir()} | {"file names": "\n".join(p.name for p in src.iterdir()).encode()}
+    assert {who.split(":")[0] for _, who in _new_search(source)} == set(NEW)
+    stored = _store_bytes(store, out)
+    assert b"Omsorg Norr AB" in b"".join(stored.values())  # the store is searched as it holds text (a name kept in clear is found)
+    assert _new_search(stored | written | printed) == []
+
+
+def test_one_person_in_three_written_forms_is_one_recipient(tmp_path: Path, store_url: str) -> None:
+    from ersattning import projection
+    from ersattning.ingest.mapping import Mapping
+    from ersattning.ingest.options import ImportOptions
+    from ersattning.ingest.recipients import import_decisions
+    from ersattning.privacy import Pseudonymiser
+    from ersattning.store import open_store
+
+    e, f = NEW["eva"], NEW["frans"]
+    three = ["580505 7774", "1958-05-05\u20137774", "１９５８０５０５\u00a0－\u00a0７７７４"]  # eva, as three exports wrote her
+    src = tmp_path / "decisions.csv"
+    src.write_text(
+        "recipient,decision_id,provider,category,granted,valid_from\n"
+        + "".join(f"{who},D{k},P1,personal_care,60,2024-0{k + 1}-01\n" for k, who in enumerate(three))
+        + f"{f[:8]} - {f[8:]},D9,P1,cleaning,60,2024-01-01\n",
+        encoding="utf-8",
+    )
+    assert e == "195805057774"
+    store = open_store(store_url)
+    report = import_decisions(store, [src], Mapping(), Pseudonymiser(b"k" * 32), ImportOptions())
+    assert not report.quarantined, dict(report.quarantined)
+    recipients = projection.load(store).recipients
+    assert len(recipients) == 2, recipients  # eva (three decisions) and frans, not four

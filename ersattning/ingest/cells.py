@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from ersattning.ingest.mapping import Mapping
 from ersattning.ingest.readers import Chunk
 from ersattning.privacy import canonical_ids, find_personnummer
-from ersattning.privacy.identity_numbers import shaped_ids
+from ersattning.privacy.identity_numbers import PNR_RE2, shaped_ids
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
-_PNR_SCREEN = r"\p{Nd}{6}[-+]?\p{Nd}{4}"  # what find_personnummer's pattern needs at least (any Unicode digits, as Python's \d)
+_PNR_SCREEN = PNR_RE2  # every written form find_personnummer's pattern reads (any Unicode digits, blanks and dashes)
 
 
 def _arrow(values: pd.Series) -> pa.Array | None:
@@ -246,12 +246,12 @@ def is_present(arr: pa.Array) -> np.ndarray:
 def _pnr_screen(arr: pa.Array) -> np.ndarray:
     """Cells that may hold a personnummer: a superset of what ``find_personnummer`` finds, cheaply.
 
-    numpy passes over Arrow's byte buffer find where the pattern's ASCII form
-    (six digits, an optional ``-`` or ``+``, four digits) starts, and the bytes
-    beyond ASCII (other Unicode digits); only the cells holding one get the
-    RE2 pattern (the same, with any Unicode digits), and only the cells it
-    flags are checked exactly (dates, Luhn) in Python. Times, durations and
-    short ids (no ten digits in a row) never reach RE2.
+    numpy passes over Arrow's byte buffer find where the pattern's ASCII forms may
+    be (four digits with at least six more before them in one run of digits, blanks,
+    ``-`` and ``+``: :func:`_ascii_candidates`), and the bytes beyond ASCII (other
+    Unicode digits, blanks and dashes); only the cells holding one get the RE2
+    pattern, and only the cells it flags are checked exactly (dates, Luhn) in
+    Python. Times (``2024-03-10 08:00``), durations and short ids never reach RE2.
     """
     n = len(arr)
     offsets, data = _buffers(arr)
@@ -263,7 +263,7 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     d = np.less(np.subtract(data, np.uint8(48), out=byte), 10, out=d)  # an ASCII digit (bytes below '0' wrap around)
     r2 = np.logical_and(d[:-1], d[1:], out=r2[: m - 1])  # r2[i]: digits at i and i + 1
     r4 = np.logical_and(r2[:-2], r2[2:], out=r4[: m - 3])
-    r6 = np.logical_and(r4[: m - 5], r2[4 : m - 1], out=r6[: m - 5])
+    ascii_ends = _ascii_candidates(data, offsets, r4, d, r6) if m >= 10 and r4.any() else np.zeros(0, np.int64)
     wide_bytes = np.greater_equal(data, 0x80, out=d)
     wide_count = int(np.count_nonzero(wide_bytes))
     if wide_count > n // 2:  # text with å, ä, ö in most cells: each distinct value once, when they repeat
@@ -272,11 +272,7 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
             hit = pc.match_substring_regex(enc.dictionary, _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
             return np.append(hit, False)[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     starts = [np.flatnonzero(wide_bytes) if wide_count else np.zeros(0, np.int64)]
-    if r6.any():
-        ten = np.logical_and(r6[: m - 9], r4[6 : m - 3], out=d[: m - 9])  # ten digits from i on
-        starts.append(np.flatnonzero(ten))
-        sep = np.logical_or(np.equal(data[6 : m - 4], 45, out=r2[: m - 10]), np.equal(data[6 : m - 4], 43, out=d[: m - 10]), out=r2[: m - 10])
-        starts.append(np.flatnonzero(np.logical_and(np.logical_and(r6[: m - 10], sep, out=sep), r4[7 : m - 3], out=sep)))  # six digits, a sign, four
+    starts.append(ascii_ends)
     flagged = np.zeros(n, dtype=bool)  # cells where the ASCII form starts, or with a byte beyond ASCII
     for at in starts:
         flagged[np.searchsorted(offsets, at, side="right") - 1] = True
@@ -287,6 +283,48 @@ def _pnr_screen(arr: pa.Array) -> np.ndarray:
     elif len(cells):
         maybe[cells] = pc.match_substring_regex(arr.take(pa.array(cells)), _PNR_SCREEN).fill_null(False).to_numpy(zero_copy_only=False)
     return maybe
+
+
+def _run_byte(byte: np.ndarray) -> np.ndarray:
+    """Bytes that may stand in a number written in ASCII: digits, space, tab, ``-`` and ``+``."""
+    return np.less(byte - np.uint8(48), 10) | (byte == 32) | (byte == 9) | (byte == 45) | (byte == 43)
+
+
+def _ascii_candidates(data: np.ndarray, offsets: np.ndarray, r4: np.ndarray, digit: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Where a number written in ASCII (``YYMMDD-NNNC``, ``580505 7774``, ``19720516 - 2014``,
+    ``1972-05-16-2014``) may end: four digits ending a run of digits (or their cell), with six bytes of
+    digits and separators (space, tab, ``-``, ``+``) before them in their cell, and at least six digits
+    among the 17 bytes of that run before them (eight digits, two dashes, a separator of seven).
+
+    ``r4[i]``: four digits from ``i``; ``digit``: the ASCII digits; ``scratch``: a bool array of ``len(data)``.
+    Each test narrows the positions the next one gathers, so a column of times or short ids costs two passes
+    and a few gathers."""
+    m = len(data)
+    ends = np.logical_not(digit[4:], out=scratch[: m - 4])
+    ends = np.logical_and(r4[: m - 4], ends, out=ends)
+    cell_ends = offsets[1:] - 4
+    cell_ends = cell_ends[(cell_ends >= 6) & (cell_ends < m - 4)]
+    ends[cell_ends[r4[cell_ends]]] = True  # four digits that end their cell, the next one starting with a digit
+    fours = np.flatnonzero(ends[6:]) + 6
+    if m >= 10 and r4[m - 4]:
+        fours = np.append(fours, m - 4)
+    for k in (3, 1, 2, 4, 5, 6):  # 3 first: a time's ':' before its year
+        fours = fours[_run_byte(data[fours - k])]
+    if not len(fours):
+        return fours
+    cell = np.searchsorted(offsets, fours, side="right") - 1
+    start, end = offsets[cell], offsets[cell + 1]
+    keep = (fours - start >= 6) & ((fours + 4 == end) | ~digit[np.minimum(fours + 4, m - 1)])
+    fours, start = fours[keep], start[keep]
+    back = np.arange(1, 18)
+    pos = fours[:, None] - back[None, :]
+    inside = pos >= start[:, None]
+    byte = data[np.maximum(pos, 0)]
+    digits = np.less(byte - np.uint8(48), 10) & inside
+    run = _run_byte(byte) & inside
+    length = np.where(run.all(axis=1), len(back), np.argmin(run, axis=1))  # bytes of the run before the position
+    counted = np.cumsum(digits, axis=1)[np.arange(len(fours)), np.maximum(length - 1, 0)]
+    return fours[(length > 0) & (counted >= 6)]
 
 
 _SCRATCH = threading.local()

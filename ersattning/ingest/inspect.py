@@ -38,6 +38,7 @@ from ersattning.ingest.readers.chunk import check_file
 from ersattning.ingest.visits import STATUSES
 from ersattning.ingest.vocabulary import BREAKS, HEADERS, HOURS_HINTS, MINUTES_HINTS, PER_UNITS, VALUES, normal
 from ersattning.privacy import find_personnummer, mask_numbers
+from ersattning.privacy.identity_numbers import plain_form
 
 SAMPLE_ROWS = 100_000
 KINDS = tuple(HEADERS)
@@ -410,7 +411,7 @@ def _identity_numbers(found: Inspection, frame: pd.DataFrame) -> None:
         hit = find_personnummer(values)
         if not hit.any():
             continue
-        forms = Counter(re.sub(r"\d", "N", v) if mask_numbers(v) != v and re.fullmatch(r"[\d+\-\s]+", v) else "in text" for v in values[hit])
+        forms = Counter(re.sub(r"\d", "N", v.strip()) if mask_numbers(v) != v and plain_form(v) is not None else "in text" for v in values[hit])
         targets = found.columns.get(str(header), [])
         fate = (
             "pseudonymised at import (every written form of one number is one person)" if set(targets) & set(PSEUDONYMISED)

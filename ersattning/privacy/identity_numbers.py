@@ -3,7 +3,9 @@
 The rules (docs/personal-data.md):
 
 - A number is ``YYYYMMDDNNNC`` (12 digits) or ``YYMMDDNNNC`` (10 digits), with ``-``, ``+`` or
-  nothing before the last four digits. ``C`` is a Luhn check digit over the 10-digit form.
+  nothing before the last four digits; written in any form (:func:`plain_form`): blanks (also
+  no-break), any Unicode dash, hyphen or minus, `` - ``, dashes between the date's parts, fullwidth
+  or other Unicode digits. ``C`` is a Luhn check digit over the 10-digit form.
 - ``MM`` is 01-12 and ``DD`` a day that exists in that month and year; a samordningsnummer
   (coordination number) has the day plus 60 (61-91).
 - A 12-digit number names its century (18, 19 or 20). A 10-digit one does not: its birth year is
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -36,10 +39,70 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-PNR_PATTERN: re.Pattern[str] = re.compile(r"(?<!\d)(?P<pnr>(?:\d{2})?\d{6}[-+]?\d{4})(?!\d)")
-"""A candidate personnummer/samordningsnummer: YYMMDDNNNC or YYYYMMDDNNNC, optional '-'/'+' before the last four digits."""
+# Written forms (docs/personal-data.md): between the date and the last four digits any run of up to
+# three blanks around one dash/hyphen/minus or '+', or blanks alone; a dash between the date's parts;
+# any Unicode decimal digits (fullwidth too). As code point ranges, so that the same classes can be
+# written for Python's re and for RE2 (Arrow's regex engine).
+_BLANKS: tuple[tuple[int, int], ...] = (
+    (0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200B),
+    (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x2060), (0x3000, 0x3000), (0xFEFF, 0xFEFF),
+)
+"""Whitespace, the no-break spaces and the invisible zero-width space, word joiner and BOM."""
+_DASH_POINTS: tuple[tuple[int, int], ...] = (
+    (0x2D, 0x2D), (0xAD, 0xAD), (0x2D7, 0x2D7), (0x58A, 0x58A), (0x5BE, 0x5BE), (0x1400, 0x1400),
+    (0x1806, 0x1806), (0x2010, 0x2015), (0x2043, 0x2043), (0x207B, 0x207B), (0x208B, 0x208B),
+    (0x2212, 0x2212), (0x2796, 0x2796), (0x2E17, 0x2E17), (0x2E1A, 0x2E1A), (0x2E3A, 0x2E3B),
+    (0x2E40, 0x2E40), (0x2E5D, 0x2E5D), (0x301C, 0x301C), (0x3030, 0x3030), (0x30A0, 0x30A0),
+    (0xFE31, 0xFE32), (0xFE58, 0xFE58), (0xFE63, 0xFE63), (0xFF0D, 0xFF0D), (0x10EAD, 0x10EAD),
+)
+"""Every Unicode dash (category Pd), the minus signs, the soft hyphen, the hyphen bullet."""
+_PLUS_POINTS: tuple[tuple[int, int], ...] = ((0x2B, 0x2B), (0xFE62, 0xFE62), (0xFF0B, 0xFF0B))
 
+
+def _python_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "[" + "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]"
+
+
+def _re2_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "[" + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+def _body(digit: str, blank: str, dash: str, plus: str) -> str:
+    """A number as written: (CC)YY, MM, DD (a dash may stand between them), a separator, NNNC."""
+    gap = f"{blank}{{0,3}}"
+    sep = f"(?:{gap}(?:{dash}|{plus}){gap}|{blank}{{1,3}})?"
+    return f"(?:{digit}{{2}})?{digit}{{2}}{dash}?{digit}{{2}}{dash}?{digit}{{2}}{sep}{digit}{{4}}"
+
+
+_PY_BLANK, _PY_DASH, _PY_PLUS = _python_class(_BLANKS), _python_class(_DASH_POINTS), _python_class(_PLUS_POINTS)
+_PY_BODY = _body(r"\d", _PY_BLANK, _PY_DASH, _PY_PLUS)
+
+PNR_PATTERN: re.Pattern[str] = re.compile(rf"(?<!\d)(?P<pnr>{_PY_BODY})(?!\d)")
+"""A candidate personnummer/samordningsnummer in any written form (see :func:`plain_form`)."""
+
+PNR_RE2: str = _body(r"\p{Nd}", _re2_class(_BLANKS), _re2_class(_DASH_POINTS), _re2_class(_PLUS_POINTS))
+"""The same candidate as an RE2 pattern (Arrow's ``match_substring_regex``): a cell that holds no match holds no number."""
+
+_WRITTEN = re.compile(f"{_PY_BLANK}*{_PY_BODY}{_PY_BLANK}*")
+_PLUS_SIGN = re.compile(_PY_PLUS)
+_MAYBE = re.compile(_PY_BODY)  # a cheap search before the exact one (no look-arounds)
 _WHOLE = re.compile(r"(?P<century>\d{2})?(?P<yy>\d{2})(?P<mmdd>\d{4})(?P<sep>[-+]?)(?P<serial>\d{4})")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def plain_form(text: Any) -> str | None:
+    """A whole-cell number in any written form as ASCII digits with ``+`` before the last four if it was
+    written with one (``YYMMDD+NNNC``), else digits only; None if ``text`` is not shaped as a number.
+
+    ``１９７２０５１６ – 2014``, ``72-05-16-2014`` and ``720516\u00a02014`` all become ``197205162014`` or
+    ``7205162014``: only this form is checked and canonicalised, so every way of writing gives one person.
+    """
+    if not isinstance(text, str) or not _WRITTEN.fullmatch(text):
+        return None
+    digits = "".join(str(unicodedata.digit(c)) for c in text if c.isdecimal()) if not text.isascii() else "".join(_ASCII_DIGIT.findall(text))
+    return f"{digits[:-4]}+{digits[-4:]}" if _PLUS_SIGN.search(text) else digits
+
+
 _CENTURIES = (18, 19, 20)
 _COORDINATION = 60  # a samordningsnummer's day is the day of birth + 60
 
@@ -77,12 +140,10 @@ def _date_ok(digits: str) -> bool:
 
 def is_personnummer(text: Any) -> bool:
     """Whether ``text`` as a whole is a valid personnummer or samordningsnummer (date and Luhn check digit)."""
-    if not isinstance(text, str):
+    plain = plain_form(text)
+    if plain is None:
         return False
-    text = text.strip()
-    if not PNR_PATTERN.fullmatch(text):
-        return False
-    digits = text.replace("-", "").replace("+", "")
+    digits = plain.replace("+", "")
     return _date_ok(digits) and _luhn_ok(digits[-10:])
 
 
@@ -101,9 +162,7 @@ def canonical(text: Any, on: date | None = None) -> str | None:
 
     ``on`` is the reference date for a 10-digit number's century (default: today).
     """
-    if not isinstance(text, str):
-        return None
-    m = _WHOLE.fullmatch(text.strip())
+    m = _WHOLE.fullmatch(plain_form(text) or "")
     if m is None:
         return None
     mmdd, serial = m["mmdd"], m["serial"]
@@ -138,7 +197,7 @@ def canonical_numbers(values: pd.Series | np.ndarray, on: np.ndarray | date | No
     out = np.full(n, None, dtype=object)
     if not len(uniques):
         return out
-    texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype("string").str.strip()
+    texts = pd.Series([plain_form(u) for u in np.asarray(uniques, dtype=object)], dtype="string")
     parts = texts.str.extract(f"^{_WHOLE.pattern}$")
     matched = parts["mmdd"].notna().to_numpy()
     if not matched.any():
@@ -202,7 +261,7 @@ def find_personnummer(values: pd.Series) -> np.ndarray:
         return result
     texts = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
     # a cheap vectorized screen first: only values with ten digits in a row (allowing one separator) can hold one
-    maybe = texts.str.contains(r"\d{6}[-+]?\d{4}", regex=True).fillna(False).to_numpy(dtype=bool)
+    maybe = texts.str.contains(_MAYBE, regex=True).fillna(False).to_numpy(dtype=bool)
     if not maybe.any():
         return result
     found = texts[maybe].str.extractall(PNR_PATTERN)["pnr"]
@@ -238,7 +297,7 @@ def personnummer_columns(frame: pd.DataFrame) -> list[str]:
     return names
 
 
-_SHAPED = r"^\s*(?:\d{2})?\d{6}[-+]?\d{4}\s*$"  # what may be a whole-cell number (RE2; \d is any Unicode digit, as in Python)
+_SHAPED = f"^{_re2_class(_BLANKS)}*{PNR_RE2}{_re2_class(_BLANKS)}*$"  # what may be a whole-cell number (RE2)
 
 
 def shaped_ids(values: np.ndarray) -> np.ndarray:
@@ -250,7 +309,7 @@ def shaped_ids(values: np.ndarray) -> np.ndarray:
         text = pa.array(np.asarray(values, dtype=object), type=pa.string())
         return pc.match_substring_regex(text, _SHAPED).fill_null(False).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # values that are not all text
-        return pd.Series(np.asarray(values, dtype=object), dtype=object).astype("string").str.strip().str.fullmatch(_WHOLE.pattern).fillna(False).to_numpy(dtype=bool)
+        return pd.Series(np.asarray(values, dtype=object), dtype=object).astype("string").str.fullmatch(_WRITTEN.pattern).fillna(False).to_numpy(dtype=bool)
 
 
 def canonical_ids(values: pd.Series | np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -290,8 +349,6 @@ def mask_numbers(text: str) -> str:
         return text
     return PNR_PATTERN.sub(lambda m: MASK if is_personnummer(m["pnr"]) else m[0], text)
 
-
-_MAYBE = re.compile(r"\d{6}[-+]?\d{4}")
 
 
 def masked_cells(values: list[Any]) -> list[Any]:
