@@ -221,7 +221,10 @@ class Comparison:
                     ],
                     "indicators": {k: r(_num(v)) for k, v in self.indicators[name].items()},
                     "monthly_cost_sek": {m: r(_num(v)) for m, v in self.monthly.loc[name].items()},
-                    "payment_distribution": [
+                    # a hidden region shows no bins at all: their edges and which of them are empty come from its data
+                    "payment_distribution": []
+                    if self.region_hidden
+                    else [
                         {"from": _num(f), "to": _num(t), "recipient_months": None if h else int(n)}
                         for f, t, n, h in zip(bins["bin_from"], bins["bin_to"], bins["recipient_months"], hidden_bins, strict=True)
                     ],

@@ -459,6 +459,8 @@ def test_a_region_of_three_shows_no_figure_about_it(tmp_path):
         assert all(x is None for x in m["monthly_cost_sek"].values()) and all(x is None for x in m["components"].values())
         assert all(a["count"] is None and a["hours"] is None for a in m["admin"])
     assert doc["manifest"]["visits"] is None and doc["manifest"]["recipients"] is None
+    # no bins of the payment distribution: their edges and which are empty would speak of its payments
+    assert all(m["payment_distribution"] == [] for m in doc["models"])
     # its plausibility warnings name the figure and the range, not the value (docs/checks.md)
     ranges = [w for w in doc["warnings"] if w["code"].endswith("_out_of_range")]
     assert ranges and all(w["value"] is None for w in ranges)

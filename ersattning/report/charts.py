@@ -174,13 +174,15 @@ def _distribution(t: ReportTables, lang: str, title: str) -> plt.Figure:
     inner = d.dropna(subset=["bin_from", "bin_to"])
     for name in t.model_names:
         m = inner[inner["model"] == name]
+        if m.empty:  # a hidden region has no bins: an empty chart (its title says why below)
+            continue
         edges = np.concatenate([m["bin_from"].to_numpy(), m["bin_to"].to_numpy()[-1:]])
         ax.stairs(numeric(m["recipient_months"]), edges, color=colours[name], linewidth=1.4, label=name)
     ax.xaxis.set_major_formatter(_fmt(lang))
     ax.yaxis.set_major_formatter(_fmt(lang))
     ax.set_xlabel(label("sek", lang))
     ax.set_ylabel(label("recipient_months_axis", lang))
-    if np.isnan(numeric(d["recipient_months"])).any():
+    if inner.empty or np.isnan(numeric(d["recipient_months"])).any():
         title += f" — {label('suppressed_bins', lang)}"
     ax.set_title(title, loc="left")
     ax.legend(frameon=False, fontsize=8)
