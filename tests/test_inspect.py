@@ -243,7 +243,7 @@ def test_trap2_two_staff_in_one_cell_stop_the_import_and_the_declared_separator_
     assert "besok.csv, line 4: column 'Personal' (staff)" in silent.stderr
     assert "with ',' between names" in silent.stderr and "staff_separator: ','" in silent.stderr
     assert "Traceback" not in silent.stderr and "Lena" not in silent.stderr  # names are not quoted
-    history = json.loads(run("history", "--store", store, "--format", "json", env=ENV).stdout)
+    history = json.loads(run("history", "--store", store, "--format", "json", "--no-suppress", env=ENV).stdout)
     assert history["visits"] == 0  # nothing of the file was written
 
     fixed = _hand_mapping(tmp_path, 'staff_separator: ","\n')

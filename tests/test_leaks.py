@@ -152,7 +152,7 @@ def test_no_identity_number_in_anything_the_tool_writes(tmp_path: Path) -> None:
         cli(f"compare {fmt} output", "compare", "--store", store, *period, "--format", fmt, "--output", str(out / f"compare.{fmt}"), "--no-suppress")
     cli("compare reports", "compare", "--store", store, *period, "--html", str(out / "r.html"), "--xlsx", str(out / "r.xlsx"))
     cli("report", "report", "--store", store, *period, "--html", str(out / "report.html"), "--xlsx", str(out / "report.xlsx"), "--lang", "en")
-    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json"))
+    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json", "--no-suppress"))
     assert summary["providers"] == 2 and summary["recipients"] == 4
     cli("history", "history", "--store", store)
     from ersattning import projection
@@ -361,7 +361,7 @@ def test_every_written_form_in_every_import_kind_stays_hidden(tmp_path: Path, st
     assert MASK.encode() in printed["strict stderr"]  # the file's name is quoted, masked
     period = ("--period", "2024-03..2024-04")
     cli("compare", "compare", "--store", store, *period, "--format", "json", "--output", str(out / "compare.json"), "--no-suppress")
-    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json"))
+    summary = json.loads(cli("history json", "history", "--store", store, "--format", "json", "--no-suppress"))
     # eva, frans, greta and hugo, each written in 3 or more forms across the files, are 4 recipients; ines only in a
     # stay without an end and quarantined rows: none of them makes a recipient
     assert summary["recipients"] == 4, summary

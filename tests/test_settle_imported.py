@@ -104,11 +104,17 @@ def test_models_without_decisions_say_so_and_source_ids_are_looked_up(tmp_path):
         + "B2,Hemtjänst Öst,V2,cleaning,2024-03-05 10:00,2024-03-05 11:00,2024-03-05 10:00,2024-03-05 11:00,S1,performed\n",
     )
     _import("visits", visits, store)
-    history = run("history", "--store", store, "--format", "json", env=ENV)
+    history = run("history", "--store", store, "--format", "json", "--no-suppress", env=ENV)
     summary = json.loads(history.stdout)
     # seen in visits, though neither enrolled by decisions nor registered
     assert (summary["recipients"], summary["providers"], summary["recipients_enrolled"], summary["providers_registered"]) == (2, 1, 0, 0)
-    assert "Recipients  2 (0 enrolled by decisions)" in run("history", "--store", store, env=ENV).stdout
+    assert "Recipients  2 (0 enrolled by decisions)" in run("history", "--store", store, "--no-suppress", env=ENV).stdout
+    # two persons: without --no-suppress nothing about them is counted, in the table or the JSON (docs/personal-data.md)
+    hidden = json.loads(run("history", "--store", store, "--format", "json", env=ENV).stdout)
+    assert hidden["suppressed"] is True and hidden["providers"] == 1
+    assert all(hidden[k] is None for k in ("recipients", "recipients_enrolled", "visits", "visits_by_status", "first_day", "last_day", "events"))
+    table = run("history", "--store", store, env=ENV).stdout
+    assert "Recipients  ..: fewer than 5" in table and "Visits" not in table and "2024-03" not in table
 
     scenario = _scenario(tmp_path, "2024-03", [STOCKHOLM, TRUST], "providers: {default_ownership: municipal}\n")
     doc, stderr = _compare(scenario, store)

@@ -32,6 +32,7 @@ from ersattning.scenario import Period, Scenario, json_schema, load_scenario
 from ersattning.store import STORE_ENV, StoreError, open_store, resolve_store_url
 from ersattning.store.base import SYNTH_META_KEY, redact_url
 from ersattning.store.migrate import migrate
+from ersattning.suppression import SUPPRESSED_MARK
 from ersattning.suppression import WARNING as SUPPRESSION_WARNING
 from ersattning.synth import RegionSpec, region_progress, synthesize
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # the import command loads the importer only when it runs
     from ersattning.store import Store
 
 PERIOD_HELP = "Settle these months instead of the scenario's period: START..END (e.g. 2024-09..2024-10) or one month."
+NO_SUPPRESS_HELP = "Show figures about fewer than 5 persons (prints a warning; never hand such output on)."
 STORE_HELP = f"Store URL: sqlite:///PATH, memory:// or postgresql://… (default: ${STORE_ENV} or sqlite:///ersattning.db)."
 
 
@@ -176,16 +178,35 @@ def _distinct(*columns: pd.Series) -> int:
     return int(pd.concat(values, ignore_index=True).nunique()) if values else 0
 
 
+#: what ``history`` does not show of a store describing fewer than 5 recipients (docs/personal-data.md)
+HISTORY_COUNTS = ("recipients", "recipients_enrolled", "visits", "visits_by_status", "first_day", "last_day", "events")
+
+
+def hide_small_history(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a store of 1–4 recipients with every figure about them left out (``suppressed``: true)."""
+    from ersattning.suppression import is_small
+
+    small = bool(is_small(summary["recipients"]))
+    return {**summary, **dict.fromkeys(HISTORY_COUNTS if small else ()), "suppressed": small}
+
+
 @cli.command()
 @click.option("--store", "store_url", default=None, help=STORE_HELP)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def history(store_url: str | None, fmt: str) -> None:
-    """Summarise the service history in a store."""
+@click.option("--no-suppress", is_flag=True, help=NO_SUPPRESS_HELP)
+def history(store_url: str | None, fmt: str, no_suppress: bool) -> None:
+    """Summarise the service history in a store (a store of fewer than 5 recipients: its counts hidden)."""
+    _warn_no_suppress(no_suppress)
     summary = run_guarded(history_summary, resolve_store_url(store_url))
+    summary = {**summary, "suppressed": False} if no_suppress else hide_small_history(summary)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     click.echo(f"Store       {summary['store']} (position {summary['position']})")
+    if summary["suppressed"]:
+        click.echo(f"Providers   {summary['providers']:,}")
+        click.echo(f"Recipients  {SUPPRESSED_MARK}: fewer than 5, so no count about them is shown (--no-suppress shows them; never hand such output on)")
+        return
     enrolled, registered = summary["recipients_enrolled"], summary["providers_registered"]
     click.echo(f"Recipients  {summary['recipients']:,}" + (f" ({enrolled:,} enrolled by decisions)" if enrolled != summary["recipients"] else ""))
     click.echo(f"Providers   {summary['providers']:,}" + (f" ({registered:,} registered with ownership)" if registered != summary["providers"] else ""))
@@ -353,7 +374,6 @@ def _as_of(value: str | None) -> Any:
 
 
 AS_OF_HELP = "Only events recorded at or before this time (Stockholm local time unless an offset is given)."
-NO_SUPPRESS_HELP = "Show figures about fewer than 5 persons (prints a warning; never hand such output on)."
 LANG_HELP = "Language of the report's labels and numbers (sv: 1 234,5; en: 1,234.5)."
 
 
