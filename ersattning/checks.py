@@ -111,7 +111,7 @@ class Coverage:
         return f"every month from {open_from} on" if spans == "none" else f"{spans}, and every month from {open_from} on"
 
     def has_decision(self, month: str) -> bool:
-        return month in set(self.decision_months) or (self.decisions_open_from is not None and month >= self.decisions_open_from)
+        return month in self.decision_months or (self.decisions_open_from is not None and month >= self.decisions_open_from)
 
 
 def month_spans(months: list[str]) -> str:
