@@ -15,7 +15,7 @@ import numpy as np
 
 from ersattning.context import ContextError, month_range
 from ersattning.exact import ExactSum
-from ersattning.indicators import SharedSummary
+from ersattning.indicators import SharedSummary, combine_shared
 from ersattning.parameters import ParameterError, iter_params
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: every output of a comparison on a synthetic region (ersattning synth, or compare's demo) says so
+DEMO_DATA = Finding("demo_data", "the figures come from a synthetic demo region, not from real data (ersattning synth); import your own history to compare on it")
 
 
 class PeriodNotCovered(ContextError):
@@ -215,6 +219,13 @@ def check_parameters(sc: Scenario) -> None:
         raise ParameterError("; ".join(problems) + ": give it a value from the period's first day, or settle a later period (--period)")
 
 
+def preflight(scenario: Scenario, coverage: Coverage, where: str) -> list[Finding]:
+    """The checks made before anything is settled: every parameter has a value in the period, and the history
+    covers it (``PeriodNotCovered`` or ``ParameterError`` stop; the rest are findings)."""
+    check_parameters(scenario)
+    return check_coverage(coverage, scenario.spec.period.start, scenario.spec.period.end, where)
+
+
 # -- plausibility of the history ---------------------------------------------------------------------
 
 
@@ -306,19 +317,21 @@ def plausibility(figures: dict[str, Any], *, hidden: bool = False) -> list[Findi
     return out
 
 
-def history_figures(parts: list[SharedSummary]) -> dict[str, float | None]:
-    """The ratios ``plausibility`` checks, from the replayed history's summaries (one per partition)."""
-    visits = sum(p.visits for p in parts)
+def history_figures(parts: list[SharedSummary], shared: dict[str, Any] | None = None) -> dict[str, float | None]:
+    """The ratios ``plausibility`` checks, from the replayed history's summaries (one per partition); the shared
+    indicators' own ratios (``indicators.combine_shared``, passed as ``shared`` when the caller has them) where they are one."""
+    shared = combine_shared(parts) if shared is None else shared
     performed = sum(p.performed for p in parts)
-    minutes = float(sum((p.performed_minutes for p in parts), ExactSum()))
-    granted = float(sum((p.granted_minutes for p in parts), ExactSum()))
-    home_days = sum(p.home_days for p in parts)
-    cancelled = sum(p.cancelled_by_recipient + p.cancelled_by_provider for p in parts)
+
+    def per_visit(n: float) -> float | None:
+        return n / performed if performed else None
+
+    by_recipient, by_provider = shared["share_cancelled_by_recipient"], shared["share_cancelled_by_provider"]
     return {
-        "performed_to_granted": minutes / granted if granted else None,
-        "visits_per_recipient_day": performed / home_days if home_days else None,
-        "minutes_per_visit": minutes / performed if performed else None,
-        "share_double_staffed": sum(p.double_staffed for p in parts) / performed if performed else None,
-        "share_night": sum(p.night for p in parts) / performed if performed else None,
-        "share_cancelled": cancelled / visits if visits else None,
+        "performed_to_granted": shared["performed_to_granted"],
+        "visits_per_recipient_day": shared["visits_per_recipient_day"],
+        "minutes_per_visit": per_visit(float(sum((p.performed_minutes for p in parts), ExactSum()))),
+        "share_double_staffed": per_visit(sum(p.double_staffed for p in parts)),
+        "share_night": per_visit(sum(p.night for p in parts)),
+        "share_cancelled": None if by_recipient is None or by_provider is None else by_recipient + by_provider,
     }

@@ -21,7 +21,7 @@ import pandas as pd
 from ersattning import __version__, projection
 from ersattning.admin import AdminAssumptions, admin_table, count_units, under_behaviour
 from ersattning.behaviour import apply as apply_behaviour
-from ersattning.checks import Coverage, Finding, check_coverage, check_parameters, history_figures, plausibility
+from ersattning.checks import DEMO_DATA, Coverage, Finding, history_figures, plausibility, preflight
 from ersattning.context import OwnershipError, SettlementContext, build_context, ownership_problem
 from ersattning.exact import ExactSum, GroupedSum, exact_bincount, exact_sum
 from ersattning.indicators import SharedSummary, combine_shared, shared_summary
@@ -127,7 +127,7 @@ class Comparison:
         """Every silent assumption and every doubt about the data said aloud, each with a stable code (docs/checks.md)."""
         out = []
         if self.manifest.get("demo"):
-            out.append(Finding("demo_data", "the figures come from a synthetic demo region, not from real data (ersattning synth); import your own history to compare on it"))
+            out.append(DEMO_DATA)
         out += self.checks
         unknown = self.unknown_ownership
         users = [m for m in self.names if self.assumed(m)]
@@ -638,7 +638,7 @@ def combine(scenario: Scenario, parts: list[PartitionSummary], manifest: dict[st
         default_ownership=first.default_ownership,
         payments=pd.concat([p.payments for p in parts], ignore_index=True),
     )
-    c.checks = plausibility(history_figures([p.shared for p in parts]), hidden=c.region_hidden)
+    c.checks = plausibility(history_figures([p.shared for p in parts], shared), hidden=c.region_hidden)
     return c
 
 
@@ -661,13 +661,6 @@ def comparison_manifest(scenario: Scenario, store: Store | tuple[str, str], posi
         # a synthetic region (ersattning synth, or the demo compare writes): its figures are not real ones
         "demo": synthetic,
     }
-
-
-def preflight(scenario: Scenario, coverage: Coverage, where: str) -> list[Finding]:
-    """The checks made before anything is settled (docs/checks.md): every parameter has a value in the
-    period, and the history covers it (``PeriodNotCovered`` or ``ParameterError`` stop; the rest are findings)."""
-    check_parameters(scenario)
-    return check_coverage(coverage, scenario.spec.period.start, scenario.spec.period.end, where)
 
 
 def compare(scenario: Scenario, store: Store, *, as_of: datetime | str | None = None, suppress: bool = True, progress: Callable[[str], None] | None = None) -> Comparison:

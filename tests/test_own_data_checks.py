@@ -300,3 +300,5 @@ def test_ctrl_c_in_compare_is_one_line_and_the_interrupted_demo_is_finished_by_t
     refused = run("compare", "--store", f"sqlite:///{partial}", "--period", "2024-01..2024-02", cwd=tmp_path)
     assert refused.returncode == 2 and "holds an unfinished synthetic region" in refused.stderr
     assert "finish it first: ersattning synth --recipients 2000 --months 2" in refused.stderr
+    # validate fails where compare would
+    assert run("validate", "--store", f"sqlite:///{partial}", "--period", "2024-01..2024-02", cwd=tmp_path).returncode == 2

@@ -16,12 +16,11 @@ from pydantic import ValidationError
 from ersattning import __version__, projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.paths import PathError
-from ersattning.checks import Coverage, Finding, check_parameters
+from ersattning.checks import DEMO_DATA, Coverage, Finding, check_parameters, preflight
 from ersattning.cli import render, render_analysis
 from ersattning.cli.errors import ROWS_REJECTED, describe_validation, fail, run_guarded, run_interruptible
 from ersattning.cli.inspect import inspect_command
 from ersattning.compare import compare as run_compare
-from ersattning.compare import preflight
 from ersattning.explain import explain_recipient_month, explain_visit
 from ersattning.files import WriteError, write_text_atomic
 from ersattning.partitioned.dataset import DatasetError
@@ -118,8 +117,6 @@ def synth(recipients: int | None, months: int | None, start: str | None, provide
 
 def _synth_interrupted(url: str) -> str:
     """The line an interrupted synth ends with: how many of the region's batches are stored."""
-    from ersattning.synth import region_progress
-
     shown = redact_url(url)
     store = open_store(url, create=False)
     try:
@@ -159,8 +156,6 @@ def history_summary(url: str) -> dict[str, Any]:
 
 def _synthetic_summary(store: Store) -> dict[str, Any] | None:
     """The synthetic region the store holds: batches stored of how many, and the command that finishes it."""
-    from ersattning.synth import region_progress
-
     progress = region_progress(store)
     if progress is None:
         return None
@@ -280,9 +275,7 @@ def _check_history(sc: Scenario, url: str) -> tuple[list[Finding], str]:
     from ersattning.indicators import shared_summary
     from ersattning.suppression import is_small
 
-    store = open_store(url, create=False)
-    if store.position() == 0:
-        raise StoreError(f"the store {redact_url(url)} is empty: import your history into it first (ersattning import FILE --store …)")
+    store = _history_store(url)
     proj = projection.load(store)
     findings = preflight(sc, Coverage.of(proj), store.location.display_url)
     ctx = build_context(proj, sc.spec.period.start, sc.spec.period.end, sc.default_ownership)
@@ -293,7 +286,7 @@ def _check_history(sc: Scenario, url: str) -> tuple[list[Finding], str]:
     hidden = bool(is_small(summary.recipients))
     findings += plausibility(history_figures([summary]), hidden=hidden)
     if store.get_meta(SYNTH_META_KEY) is not None:
-        findings.insert(0, Finding("demo_data", "the store holds a synthetic region (ersattning synth), not real data"))
+        findings.insert(0, DEMO_DATA)
     counts = "the region's counts are hidden (fewer than 5 recipients)" if hidden else f"{ctx.n_visits:,} visits and {summary.recipient_months:,} recipient-months"
     return findings, counts
 
@@ -313,19 +306,7 @@ def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
     file in the current directory get a synthetic demo region, and the outputs say so (manifest.demo)."""
     named = store_url or os.environ.get(STORE_ENV) or sc.spec.store
     if named:
-        store = open_store(named, create=False)
-        if store.position() == 0:
-            raise StoreError(
-                f"the store {redact_url(named)} is empty: import your history into it first (ersattning import FILE --store …), "
-                "or write a synthetic region into it (ersattning synth --store …)"
-            )
-        synthetic = region_progress(store)
-        if synthetic is not None and not synthetic.finished:  # an interrupted synth: a part of a region is not a region
-            raise StoreError(
-                f"the store {redact_url(named)} holds an unfinished synthetic region ({synthetic.batches_stored} of {synthetic.batches} batches); "
-                f"finish it first: {synthetic.command(redact_url(named))}"
-            )
-        return store
+        return _history_store(named)
     url = resolve_store_url(None)
     store = open_store(url, create=True)
     unfinished = region_progress(store)
@@ -343,6 +324,24 @@ def _open_for_compare(sc: Scenario, store_url: str | None) -> Any:
         )
         synthesize(store, spec, progress=_progress("synth"))
         store.checkpoint()
+    return store
+
+
+def _history_store(url: str) -> Store:
+    """A named store as compare and validate settle it: it exists (never created here), holds a history, and
+    holds no part of a synthetic region (an interrupted synth: a part of a region is not a region)."""
+    store = open_store(url, create=False)
+    if store.position() == 0:
+        raise StoreError(
+            f"the store {redact_url(url)} is empty: import your history into it first (ersattning import FILE --store …), "
+            "or write a synthetic region into it (ersattning synth --store …)"
+        )
+    synthetic = region_progress(store)
+    if synthetic is not None and not synthetic.finished:
+        raise StoreError(
+            f"the store {redact_url(url)} holds an unfinished synthetic region ({synthetic.batches_stored} of {synthetic.batches} batches); "
+            f"finish it first: {synthetic.command(redact_url(url))}"
+        )
     return store
 
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from ersattning import projection
 from ersattning.analysis.breakeven import break_even_summary
 from ersattning.analysis.engine import Evaluator, PointPart
-from ersattning.checks import Coverage, check_parameters
+from ersattning.checks import Coverage, check_parameters, preflight
 from ersattning.compare import (
     Comparison,
     PartitionedComparisonError,
@@ -32,7 +32,6 @@ from ersattning.compare import (
     compare,
     compare_projection,
     comparison_manifest,
-    preflight,
 )
 from ersattning.context import ContextError
 from ersattning.partitioned.dataset import Dataset, DatasetError, ensure_dataset, existing_dataset, partition_count
